@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages convlab builds and tests with, only those that are missing.
+# Sourced by scripts/run and scripts/test; safe to run on its own.
+set -euo pipefail
+
+CONVLAB_PACKAGES=(
+  build-essential cmake ninja-build pkg-config  # toolchain
+  libgtest-dev libbenchmark-dev                 # tests and microbenchmarks
+  libcli11-dev nlohmann-json3-dev               # command-line parsing, JSON
+  libstb-dev                                    # PNG reading/writing of raw images
+  libplplot-dev plplot-driver-cairo             # figures: plots and colour bars
+)
+
+convlab_install_missing() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "convlab: installing missing Debian packages: ${missing[*]}" >&2
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "convlab: need root or sudo to install: ${missing[*]}" >&2; return 1; }
+    sudo=(sudo)
+  fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  convlab_install_missing "${CONVLAB_PACKAGES[@]}"
+fi

@@ -1,0 +1,130 @@
+#!/usr/bin/python3
+"""Writes the golden fixtures convlab's tests compare against, using Debian's python3-torch.
+
+Run with Debian's interpreter (the first python3 on PATH may lack torch):
+    /usr/bin/python3 tools/make_golden.py            # writes tests/fixtures/*.json
+The fixtures are committed, so the tests need no PyTorch when they run. Floats are float32 values
+written as JSON doubles, which read back exactly.
+"""
+import json
+import math
+import os
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
+
+
+def flat(t):
+    """Values as JSON numbers; NaN and infinities (not JSON) as the strings "nan", "inf", "-inf"."""
+    def enc(v):
+        return v if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+    return [enc(float(v)) for v in t.detach().reshape(-1).tolist()]
+
+
+def tensor_record(t):
+    return {"shape": list(t.shape), "values": flat(t)}
+
+
+def sampled_record(t, n=128):
+    """Large tensors: shape, first and last n values, and the double-precision sum of all."""
+    v = flat(t)
+    return {"shape": list(t.shape), "head": v[:n], "tail": v[-n:], "sum": math.fsum(v)}
+
+
+def write(name, payload):
+    path = os.path.join(OUT, name)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(payload, f, separators=(",", ":"), allow_nan=False)
+        f.write("\n")
+    os.replace(tmp, path)
+    print(f"wrote {path} ({os.path.getsize(path)} bytes)")
+
+
+def print_cases():
+    """repr() of float tensors covering every formatting rule of torch/_tensor_str.py."""
+    g = torch.Generator().manual_seed(1)
+    cases = {
+        "int_3x3": torch.tensor([[-4.0, 0, 4], [-4, 0, 4], [-4, 0, 4]]),
+        "zeros_1d": torch.zeros(3),
+        "negative_zero": -0.0 * torch.ones(2, 3, 3),
+        "halves_4d": torch.tensor([[[[0.5, 0.5], [0.5, 1.0]], [[1, 1], [1, 0]]]]),
+        "fixed_random": torch.randn(2, 3, 4, generator=g),
+        "sci_small": torch.tensor([1e-5, 0.5, 2.0]),
+        "sci_ratio_int": torch.tensor([1.0, 5000.0]),
+        "big_int": torch.tensor([123456789.0, 1.0]),
+        "nonfinite": torch.tensor([float("nan"), float("inf"), -float("inf"), 1.5]),
+        "nonfinite_int": torch.tensor([float("nan"), 2.0]),
+        "scalar": torch.tensor(0.25),
+        "scalar_int": torch.tensor(3.0),
+        "long_row": torch.arange(40, dtype=torch.float32) * 1.5,
+        "summarized_1d": torch.arange(2000, dtype=torch.float32) / 7,
+        "summarized_4d": torch.randn(1, 8, 32, 32, generator=g),
+        "summarized_2d_int": torch.arange(1100, dtype=torch.float32).reshape(11, 100),
+        "empty": torch.zeros(0),
+        "rounding": torch.tensor([0.00005, 0.00015, 2.5, 0.12345, -0.98765]),
+        "wide_5d_like_3d": torch.randn(3, 1, 25, generator=g) * 100,
+    }
+    return {name: {"shape": list(t.shape), "values": flat(t), "repr": repr(t)} for name, t in cases.items()}
+
+
+def conv_cases():
+    """Random conv2d problems with forward output and all gradients (double-checked in float64)."""
+    g = torch.Generator().manual_seed(2)
+    rng = lambda lo, hi: int(torch.randint(lo, hi + 1, (1,), generator=g))
+    cases = []
+    for i in range(24):
+        n, c, o = rng(1, 3), rng(1, 6), rng(1, 6)
+        kh, kw = rng(1, 5), rng(1, 5)
+        sh, sw, ph, pw = rng(1, 3), rng(1, 3), rng(0, 2), rng(0, 2)
+        h = max(kh - 2 * ph, 1) + rng(0, 7)
+        w = max(kw - 2 * pw, 1) + rng(0, 7)
+        bias = i % 4 != 3
+        x = torch.randn(n, c, h, w, generator=g).requires_grad_()
+        wt = (torch.randn(o, c, kh, kw, generator=g) * 0.5).requires_grad_()
+        b = torch.randn(o, generator=g).requires_grad_() if bias else None
+        y = F.conv2d(x, wt, b, stride=(sh, sw), padding=(ph, pw))
+        gy = torch.randn(y.shape, generator=g)
+        y.backward(gy)
+        case = {"stride": [sh, sw], "padding": [ph, pw], "input": tensor_record(x), "weight": tensor_record(wt),
+                "output": tensor_record(y), "grad_output": tensor_record(gy), "grad_input": tensor_record(x.grad),
+                "grad_weight": tensor_record(wt.grad)}
+        if bias:
+            case["bias"] = tensor_record(b)
+            case["grad_bias"] = tensor_record(b.grad)
+        cases.append(case)
+    return cases
+
+
+def init_cases():
+    """Default initial parameters of Conv2d (and Linear) right after torch.manual_seed(seed)."""
+    cases = []
+    for seed, (cin, cout, k) in [(0, (1, 3, 3)), (1, (3, 8, 3)), (42, (8, 16, 3)), (7, (2, 5, (2, 4)))]:
+        torch.manual_seed(seed)
+        m = nn.Conv2d(cin, cout, k)
+        ks = list(m.kernel_size)
+        cases.append({"seed": seed, "layer": "Conv2d", "in": cin, "out": cout, "kernel": ks,
+                      "weight": sampled_record(m.weight), "bias": sampled_record(m.bias)})
+    for seed, (fin, fout) in [(0, (4096, 64)), (3, (64, 10))]:
+        torch.manual_seed(seed)
+        m = nn.Linear(fin, fout)
+        cases.append({"seed": seed, "layer": "Linear", "in": fin, "out": fout,
+                      "weight": sampled_record(m.weight), "bias": sampled_record(m.bias)})
+    return cases
+
+
+def main():
+    torch.set_num_threads(1)
+    os.makedirs(OUT, exist_ok=True)
+    meta = {"torch": torch.__version__}
+    write("print.json", {"meta": meta, "cases": print_cases()})
+    write("conv2d.json", {"meta": meta, "cases": conv_cases()})
+    write("init.json", {"meta": meta, "cases": init_cases()})
+
+
+if __name__ == "__main__":
+    sys.exit(main())
