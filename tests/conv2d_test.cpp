@@ -27,8 +27,8 @@ TEST(Conv2dReference, MatchesPyTorchGolden) {
     const Tensor x = test::tensor_from(c["input"]), w = test::tensor_from(c["weight"]);
     const bool has_bias = c.contains("bias");
     const Tensor b = has_bias ? test::tensor_from(c["bias"]) : Tensor();
-    const auto g = conv2d_geometry(x.shape(), w.shape(), c["stride"][0], c["stride"][1], c["padding"][0],
-                                   c["padding"][1], "test");
+    const auto g = conv2d_geometry(x.shape(), w.shape(), c["stride"][0], c["stride"][1],
+                                   c["padding"][0], c["padding"][1], "test");
     Tensor y(g.output_shape());
     reference::conv2d_forward(g, x.data(), w.data(), has_bias ? b.data() : nullptr, y.data());
     const Tensor want = test::tensor_from(c["output"]);
@@ -37,7 +37,8 @@ TEST(Conv2dReference, MatchesPyTorchGolden) {
 
     const Tensor gy = test::tensor_from(c["grad_output"]);
     Tensor gx(x.shape(), 1e30f), gw(w.shape()), gb({g.O});
-    reference::conv2d_backward(g, x.data(), w.data(), gy.data(), gx.data(), gw.data(), has_bias ? gb.data() : nullptr);
+    reference::conv2d_backward(g, x.data(), w.data(), gy.data(), gx.data(), gw.data(),
+                               has_bias ? gb.data() : nullptr);
     EXPECT_TRUE(allclose(gx, test::tensor_from(c["grad_input"]), 1e-5, 1e-5));
     EXPECT_TRUE(allclose(gw, test::tensor_from(c["grad_weight"]), 1e-5, 1e-4));
     if (has_bias) {
@@ -53,19 +54,22 @@ TEST(Conv2dFast, MatchesReferenceOnRandomShapes) {
   for (int trial = 0; trial < 60; ++trial) {
     const int n = pick(1, 4), c = pick(1, 16), o = pick(1, 16), kh = pick(1, 5), kw = pick(1, 5);
     const int sh = pick(1, 3), sw = pick(1, 3), ph = pick(0, 2), pw = pick(0, 2);
-    const int h = std::max(kh - 2 * ph, 1) + pick(0, 12), w = std::max(kw - 2 * pw, 1) + pick(0, 12);
+    const int h = std::max(kh - 2 * ph, 1) + pick(0, 12),
+              w = std::max(kw - 2 * pw, 1) + pick(0, 12);
     const Tensor x = random_tensor({n, c, h, w}, rng), wt = random_tensor({o, c, kh, kw}, rng);
     const Tensor b = random_tensor({o}, rng);
     const auto g = conv2d_geometry(x.shape(), wt.shape(), sh, sw, ph, pw, "test");
     Tensor ref(g.output_shape()), fast(g.output_shape(), 1e30f);
     reference::conv2d_forward(g, x.data(), wt.data(), b.data(), ref.data());
     kernels::conv2d_forward(g, x.data(), wt.data(), b.data(), fast.data());
-    ASSERT_TRUE(allclose(fast, ref, 1e-4, 1e-4)) << "trial " << trial << " max diff " << max_abs_diff(fast, ref);
+    ASSERT_TRUE(allclose(fast, ref, 1e-4, 1e-4))
+        << "trial " << trial << " max diff " << max_abs_diff(fast, ref);
 
     const Tensor gy = random_tensor(g.output_shape(), rng);
     Tensor gx_ref(x.shape()), gw_ref(wt.shape(), 0.5f), gb_ref({o}, 0.25f);
     Tensor gx(x.shape(), 1e30f), gw(wt.shape(), 0.5f), gb({o}, 0.25f);  // grads must accumulate
-    reference::conv2d_backward(g, x.data(), wt.data(), gy.data(), gx_ref.data(), gw_ref.data(), gb_ref.data());
+    reference::conv2d_backward(g, x.data(), wt.data(), gy.data(), gx_ref.data(), gw_ref.data(),
+                               gb_ref.data());
     kernels::conv2d_backward(g, x.data(), wt.data(), gy.data(), gx.data(), gw.data(), gb.data());
     ASSERT_TRUE(allclose(gx, gx_ref, 1e-4, 1e-4)) << "trial " << trial;
     ASSERT_TRUE(allclose(gw, gw_ref, 1e-4, 1e-3)) << "trial " << trial;
@@ -96,7 +100,8 @@ TEST(Conv2dLayer, BadInputNamesLayerAndShapes) {
     return "no error";
   };
   const std::string wrong_channels = message_of([&] { conv(Tensor({1, 2, 5, 5})); });
-  EXPECT_NE(wrong_channels.find("Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1))"), std::string::npos)
+  EXPECT_NE(wrong_channels.find("Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1))"),
+            std::string::npos)
       << wrong_channels;
   EXPECT_NE(wrong_channels.find("3 channels"), std::string::npos) << wrong_channels;
   EXPECT_NE(wrong_channels.find("[1, 2, 5, 5]"), std::string::npos) << wrong_channels;
@@ -108,32 +113,45 @@ TEST(Conv2dLayer, BadInputNamesLayerAndShapes) {
   const std::string not_4d = message_of([&] { conv(Tensor({3, 5, 5})); });
   EXPECT_NE(not_4d.find("4-D"), std::string::npos) << not_4d;
 
-  EXPECT_NE(message_of([&] { nn::Conv2d(nn::Conv2dOptions(0, 8, 3)); }).find("in_channels must be positive"),
+  EXPECT_NE(message_of([&] {
+              nn::Conv2d(nn::Conv2dOptions(0, 8, 3));
+            }).find("in_channels must be positive"),
             std::string::npos);
-  EXPECT_NE(message_of([&] { nn::Conv2d(nn::Conv2dOptions(1, 8, {3, -1})); }).find("kernel width must be positive"),
+  EXPECT_NE(message_of([&] {
+              nn::Conv2d(nn::Conv2dOptions(1, 8, {3, -1}));
+            }).find("kernel width must be positive"),
             std::string::npos);
-  EXPECT_NE(message_of([&] { nn::Conv2d(nn::Conv2dOptions(1, 8, 3).stride(0)); }).find("stride"), std::string::npos);
+  EXPECT_NE(message_of([&] { nn::Conv2d(nn::Conv2dOptions(1, 8, 3).stride(0)); }).find("stride"),
+            std::string::npos);
   EXPECT_NE(message_of([&] { nn::Conv2d(nn::Conv2dOptions(1, 8, 3).padding(-1)); }).find("padding"),
             std::string::npos);
 
-  const std::string bad_assign = message_of([&] { conv.weight()[0][1] = tensor({{1, 2}, {3, 4}}); });
-  EXPECT_NE(bad_assign.find("Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1)).weight[0][1]"), std::string::npos)
+  const std::string bad_assign = message_of([&] {
+    conv.weight()[0][1] = tensor({{1, 2}, {3, 4}});
+  });
+  EXPECT_NE(bad_assign.find("Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1)).weight[0][1]"),
+            std::string::npos)
       << bad_assign;
   EXPECT_NE(bad_assign.find("[2, 2]"), std::string::npos) << bad_assign;
   EXPECT_NE(bad_assign.find("expected shape [3, 3]"), std::string::npos) << bad_assign;
 
-  // Replacing a whole parameter with a wrong shape is caught at the next use, not read past its end.
+  // Replacing a whole parameter with a wrong shape is caught at the next use, not read past its
+  // end.
   conv.bias() = tensor({1, 2});
   const std::string bad_bias = message_of([&] { conv(Tensor({1, 3, 5, 5})); });
   EXPECT_NE(bad_bias.find("bias has shape [2]; expected [8]"), std::string::npos) << bad_bias;
   conv.weight() = Tensor({8, 3, 2, 2});
   const std::string bad_weight = message_of([&] { conv(Tensor({1, 3, 5, 5})); });
-  EXPECT_NE(bad_weight.find("weight has shape [8, 3, 2, 2]; expected [8, 3, 3, 3]"), std::string::npos) << bad_weight;
+  EXPECT_NE(bad_weight.find("weight has shape [8, 3, 2, 2]; expected [8, 3, 3, 3]"),
+            std::string::npos)
+      << bad_weight;
 }
 
 TEST(FunctionalConv2d, ChecksBiasShape) {
-  EXPECT_THROW(functional::conv2d(Tensor({1, 1, 3, 3}), Tensor({2, 1, 3, 3}), Tensor({3})), ShapeError);
-  const Tensor y = functional::conv2d(Tensor({1, 1, 3, 3}, 1.0f), Tensor({2, 1, 3, 3}, 1.0f), tensor({1, -1}), 1, 1);
+  EXPECT_THROW(functional::conv2d(Tensor({1, 1, 3, 3}), Tensor({2, 1, 3, 3}), Tensor({3})),
+               ShapeError);
+  const Tensor y = functional::conv2d(Tensor({1, 1, 3, 3}, 1.0f), Tensor({2, 1, 3, 3}, 1.0f),
+                                      tensor({1, -1}), 1, 1);
   EXPECT_EQ(y.shape(), (Shape{1, 2, 3, 3}));
   EXPECT_EQ(y(0, 0, 1, 1), 10.0f);
   EXPECT_EQ(y(0, 1, 0, 0), 3.0f);

@@ -26,8 +26,9 @@ inline Tensor tensor_from(const nlohmann::json& record) {
       values.push_back(v.get<float>());
     } else {
       const std::string s = v.get<std::string>();
-      values.push_back(s == "nan" ? std::numeric_limits<float>::quiet_NaN()
-                                  : (s == "inf" ? 1.0f : -1.0f) * std::numeric_limits<float>::infinity());
+      values.push_back(s == "nan"
+                           ? std::numeric_limits<float>::quiet_NaN()
+                           : (s == "inf" ? 1.0f : -1.0f) * std::numeric_limits<float>::infinity());
     }
   }
   return Tensor(record.at("shape").get<Shape>(), std::move(values));

@@ -15,9 +15,11 @@ void expect_same_as_pytorch(const Tensor& t, const nlohmann::json& rec, const st
   ASSERT_EQ(t.shape(), rec.at("shape").get<Shape>()) << what;
   const auto head = rec.at("head").get<std::vector<float>>();
   const auto tail = rec.at("tail").get<std::vector<float>>();
-  for (size_t i = 0; i < head.size(); ++i) ASSERT_EQ(t.data()[i], head[i]) << what << " head[" << i << "]";
+  for (size_t i = 0; i < head.size(); ++i)
+    ASSERT_EQ(t.data()[i], head[i]) << what << " head[" << i << "]";
   const int64_t off = t.numel() - static_cast<int64_t>(tail.size());
-  for (size_t i = 0; i < tail.size(); ++i) ASSERT_EQ(t.data()[off + static_cast<int64_t>(i)], tail[i]) << what;
+  for (size_t i = 0; i < tail.size(); ++i)
+    ASSERT_EQ(t.data()[off + static_cast<int64_t>(i)], tail[i]) << what;
   double sum = 0;
   for (int64_t i = 0; i < t.numel(); ++i) sum += t.data()[i];
   EXPECT_NEAR(sum, rec.at("sum").get<double>(), 1e-9 * static_cast<double>(t.numel())) << what;
@@ -66,14 +68,15 @@ TEST(Init, Conv2dDistributionFollowsPyTorchRule) {
     EXPECT_LT(hi, bound);
     EXPECT_LT(lo, -0.98 * bound);  // the whole range is used
     EXPECT_GT(hi, 0.98 * bound);
-    EXPECT_NEAR(mean, 0.0, 4 * bound / std::sqrt(3.0 * n));        // 4 standard errors
+    EXPECT_NEAR(mean, 0.0, 4 * bound / std::sqrt(3.0 * n));             // 4 standard errors
     EXPECT_NEAR(var, bound * bound / 3.0, 0.05 * bound * bound / 3.0);  // uniform variance b^2/3
   }
 }
 
 TEST(Init, SameSeedSameWeightsOtherSeedOtherWeights) {
   Generator g1(9), g2(9), g3(10);
-  nn::Conv2d a(nn::Conv2dOptions(3, 8, 3), g1), b(nn::Conv2dOptions(3, 8, 3), g2), c(nn::Conv2dOptions(3, 8, 3), g3);
+  nn::Conv2d a(nn::Conv2dOptions(3, 8, 3), g1), b(nn::Conv2dOptions(3, 8, 3), g2),
+      c(nn::Conv2dOptions(3, 8, 3), g3);
   EXPECT_EQ(max_abs_diff(a.weight(), b.weight()), 0.0);
   EXPECT_EQ(max_abs_diff(a.bias(), b.bias()), 0.0);
   EXPECT_GT(max_abs_diff(a.weight(), c.weight()), 0.0);

@@ -17,7 +17,9 @@ TEST(Print, MatchesPyTorchReprExactly) {
   EXPECT_GE(checked, 15);
 }
 
-TEST(Print, SizeRepr) { EXPECT_EQ(size_repr({1, 3, 3, 3}), "torch.Size([1, 3, 3, 3])"); }
+TEST(Print, SizeRepr) {
+  EXPECT_EQ(size_repr({1, 3, 3, 3}), "torch.Size([1, 3, 3, 3])");
+}
 
 TEST(Print, ViewsPrintTheirBlock) {
   Tensor w({2, 1, 2, 2});

@@ -47,7 +47,9 @@ Conv2d::Conv2d(const Conv2dOptions& options) : options_(options) {
   }
 }
 
-Conv2d::Conv2d(const Conv2dOptions& options, Generator& gen) : Conv2d(options) { reset_parameters(gen); }
+Conv2d::Conv2d(const Conv2dOptions& options, Generator& gen) : Conv2d(options) {
+  reset_parameters(gen);
+}
 
 void Conv2d::reset_parameters(Generator& gen) {
   const auto k = options_.kernel_size();
@@ -63,8 +65,9 @@ void Conv2d::reset_parameters(Generator& gen) {
 
 std::string Conv2d::repr() const {
   const auto& o = options_;
-  std::string s = "Conv2d(" + std::to_string(o.in_channels()) + ", " + std::to_string(o.out_channels()) +
-                  ", kernel_size=" + o.kernel_size().repr() + ", stride=" + o.stride().repr();
+  std::string s = "Conv2d(" + std::to_string(o.in_channels()) + ", " +
+                  std::to_string(o.out_channels()) + ", kernel_size=" + o.kernel_size().repr() +
+                  ", stride=" + o.stride().repr();
   if (o.padding().h != 0 || o.padding().w != 0) s += ", padding=" + o.padding().repr();
   if (!o.bias()) s += ", bias=False";
   return s + ")";
@@ -75,29 +78,32 @@ Conv2dGeometry Conv2d::geometry(const Shape& input) const {
   const auto& o = options_;
   const Shape weight_shape{o.out_channels(), o.in_channels(), o.kernel_size().h, o.kernel_size().w};
   if (weight_.value.shape() != weight_shape)
-    throw ShapeError(name() + ": weight has shape " + to_string(weight_.value.shape()) + "; expected " +
-                     to_string(weight_shape));
+    throw ShapeError(name() + ": weight has shape " + to_string(weight_.value.shape()) +
+                     "; expected " + to_string(weight_shape));
   if (has_bias() && bias_.value.shape() != Shape{o.out_channels()})
     throw ShapeError(name() + ": bias has shape " + to_string(bias_.value.shape()) + "; expected " +
                      to_string({o.out_channels()}));
-  return conv2d_geometry(input, weight_.value.shape(), options_.stride().h, options_.stride().w, options_.padding().h,
-                         options_.padding().w, name());
+  return conv2d_geometry(input, weight_.value.shape(), options_.stride().h, options_.stride().w,
+                         options_.padding().h, options_.padding().w, name());
 }
 
-Shape Conv2d::output_shape(const Shape& input) const { return geometry(input).output_shape(); }
+Shape Conv2d::output_shape(const Shape& input) const {
+  return geometry(input).output_shape();
+}
 
 void Conv2d::forward(const Tensor& input, Tensor& output) {
   const Conv2dGeometry g = geometry(input.shape());
   output.resize_(g.output_shape());
-  kernels::conv2d_forward(g, input.data(), weight_.value.data(), has_bias() ? bias_.value.data() : nullptr,
-                          output.data());
+  kernels::conv2d_forward(g, input.data(), weight_.value.data(),
+                          has_bias() ? bias_.value.data() : nullptr, output.data());
 }
 
-void Conv2d::backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) {
+void Conv2d::backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
+                      Tensor* grad_input) {
   const Conv2dGeometry g = geometry(input.shape());
   if (grad_output.shape() != g.output_shape() || output.shape() != g.output_shape())
-    throw ShapeError(name() + ": gradient of the output has shape " + to_string(grad_output.shape()) + "; expected " +
-                     to_string(g.output_shape()));
+    throw ShapeError(name() + ": gradient of the output has shape " +
+                     to_string(grad_output.shape()) + "; expected " + to_string(g.output_shape()));
   if (grad_input) grad_input->resize_(input.shape());
   kernels::conv2d_backward(g, input.data(), weight_.value.data(), grad_output.data(),
                            grad_input ? grad_input->data() : nullptr, weight_.grad.data(),
@@ -113,14 +119,17 @@ std::vector<Parameter*> Conv2d::parameters() {
 
 namespace convlab::functional {
 
-Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, nn::Size2 stride, nn::Size2 padding) {
-  const Conv2dGeometry g = conv2d_geometry(input.shape(), weight.shape(), stride.h, stride.w, padding.h, padding.w,
-                                           "conv2d");
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, nn::Size2 stride,
+              nn::Size2 padding) {
+  const Conv2dGeometry g = conv2d_geometry(input.shape(), weight.shape(), stride.h, stride.w,
+                                           padding.h, padding.w, "conv2d");
   const bool has_bias = bias.numel() > 0;
   if (has_bias && bias.shape() != Shape{g.O})
-    throw ShapeError("conv2d: bias must have shape " + to_string({g.O}) + "; got " + to_string(bias.shape()));
+    throw ShapeError("conv2d: bias must have shape " + to_string({g.O}) + "; got " +
+                     to_string(bias.shape()));
   Tensor out(g.output_shape());
-  kernels::conv2d_forward(g, input.data(), weight.data(), has_bias ? bias.data() : nullptr, out.data());
+  kernels::conv2d_forward(g, input.data(), weight.data(), has_bias ? bias.data() : nullptr,
+                          out.data());
   return out;
 }
 

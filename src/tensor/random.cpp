@@ -13,7 +13,8 @@ float Generator::uniform(float from, float to) {
   // Checked bit for bit against torch.manual_seed(s); nn.Conv2d(...) in tests/init_test.cpp.
   const uint32_t bits = next_u32() & ((1u << 24) - 1);
   const double x = static_cast<double>(bits) * (1.0 / static_cast<double>(1u << 24));
-  return static_cast<float>(x * (static_cast<double>(to) - static_cast<double>(from)) + static_cast<double>(from));
+  return static_cast<float>(x * (static_cast<double>(to) - static_cast<double>(from)) +
+                            static_cast<double>(from));
 }
 
 void Generator::fill_uniform(Tensor& t, float from, float to) {
@@ -27,12 +28,14 @@ uint64_t Generator::below(uint64_t n) {
     // Rejection sampling on 32-bit draws: no modulo bias.
     const uint64_t limit = (0x100000000ull / n) * n;
     uint64_t r;
-    do r = next_u32(); while (r >= limit);
+    do r = next_u32();
+    while (r >= limit);
     return r % n;
   }
   uint64_t r;
   const uint64_t limit = (~0ull / n) * n;
-  do r = (static_cast<uint64_t>(next_u32()) << 32) | next_u32(); while (r >= limit);
+  do r = (static_cast<uint64_t>(next_u32()) << 32) | next_u32();
+  while (r >= limit);
   return r % n;
 }
 

@@ -18,8 +18,8 @@ TensorView select_first(float* data, const Shape& shape, int64_t index, const st
   if (shape.empty()) throw ShapeError(label + ": cannot index a 0-d tensor");
   if (index < 0) index += shape[0];
   if (index < 0 || index >= shape[0])
-    throw ShapeError(label + ": index " + std::to_string(index) + " is out of range for dimension 0 of size " +
-                     std::to_string(shape[0]));
+    throw ShapeError(label + ": index " + std::to_string(index) +
+                     " is out of range for dimension 0 of size " + std::to_string(shape[0]));
   Shape rest(shape.begin() + 1, shape.end());
   return TensorView(data + index * numel(rest), rest, index_label(label, index));
 }
@@ -38,7 +38,9 @@ void copy_checked(const TensorView& dst, const Shape& src_shape, const float* sr
 TensorView::TensorView(float* data, Shape shape, std::string label)
     : data_(data), shape_(std::move(shape)), label_(std::move(label)) {}
 
-TensorView TensorView::operator[](int64_t index) const { return select_first(data_, shape_, index, label_); }
+TensorView TensorView::operator[](int64_t index) const {
+  return select_first(data_, shape_, index, label_);
+}
 
 TensorView& TensorView::operator=(const Tensor& values) {
   copy_checked(*this, values.shape(), values.data());
@@ -55,7 +57,9 @@ TensorView& TensorView::fill_(float value) {
   return *this;
 }
 
-Tensor TensorView::clone() const { return Tensor(shape_, std::vector<float>(data_, data_ + numel())); }
+Tensor TensorView::clone() const {
+  return Tensor(shape_, std::vector<float>(data_, data_ + numel()));
+}
 
 // ---- Tensor ----
 
@@ -67,8 +71,9 @@ Tensor::Tensor(Shape shape, float value) : shape_(std::move(shape)) {
 Tensor::Tensor(Shape shape, std::vector<float> values) : shape_(std::move(shape)) {
   check_shape(shape_, "Tensor");
   if (static_cast<int64_t>(values.size()) != convlab::numel(shape_))
-    throw ShapeError("Tensor: " + std::to_string(values.size()) + " values do not fill shape " + to_string(shape_) +
-                     " (" + std::to_string(convlab::numel(shape_)) + " elements)");
+    throw ShapeError("Tensor: " + std::to_string(values.size()) + " values do not fill shape " +
+                     to_string(shape_) + " (" + std::to_string(convlab::numel(shape_)) +
+                     " elements)");
   data_.assign(values.begin(), values.end());
 }
 
@@ -91,19 +96,21 @@ Tensor tensor(std::initializer_list<std::initializer_list<float>> rows) {
 int64_t Tensor::size(int64_t d) const {
   const int64_t n = dim();
   if (d < -n || d >= n)
-    throw ShapeError("Tensor.size: dimension " + std::to_string(d) + " is out of range for shape " + to_string(shape_));
+    throw ShapeError("Tensor.size: dimension " + std::to_string(d) + " is out of range for shape " +
+                     to_string(shape_));
   return shape_[static_cast<size_t>(d < 0 ? d + n : d)];
 }
 
 int64_t Tensor::offset(const int64_t* idx, size_t n) const {
   if (n != shape_.size())
-    throw ShapeError("Tensor: " + std::to_string(n) + " indices given for a " + std::to_string(shape_.size()) +
-                     "-d tensor of shape " + to_string(shape_));
+    throw ShapeError("Tensor: " + std::to_string(n) + " indices given for a " +
+                     std::to_string(shape_.size()) + "-d tensor of shape " + to_string(shape_));
   int64_t off = 0;
   for (size_t d = 0; d < n; ++d) {
     if (idx[d] < 0 || idx[d] >= shape_[d])
-      throw ShapeError("Tensor: index " + std::to_string(idx[d]) + " is out of range for dimension " +
-                       std::to_string(d) + " of shape " + to_string(shape_));
+      throw ShapeError("Tensor: index " + std::to_string(idx[d]) +
+                       " is out of range for dimension " + std::to_string(d) + " of shape " +
+                       to_string(shape_));
     off = off * shape_[d] + idx[d];
   }
   return off;
@@ -115,19 +122,25 @@ float Tensor::item() const {
   return data_[0];
 }
 
-TensorView Tensor::operator[](int64_t index) { return select_first(data_.data(), shape_, index, label_); }
+TensorView Tensor::operator[](int64_t index) {
+  return select_first(data_.data(), shape_, index, label_);
+}
 
-TensorView Tensor::view() { return TensorView(data_.data(), shape_, label_.empty() ? "tensor" : label_); }
+TensorView Tensor::view() {
+  return TensorView(data_.data(), shape_, label_.empty() ? "tensor" : label_);
+}
 
 Tensor Tensor::slice(int64_t d, int64_t start, int64_t end) const {
   const int64_t nd = dim();
   if (d < 0) d += nd;
   if (d < 0 || d >= nd)
-    throw ShapeError("Tensor.slice: dimension " + std::to_string(d) + " is out of range for shape " + to_string(shape_));
+    throw ShapeError("Tensor.slice: dimension " + std::to_string(d) +
+                     " is out of range for shape " + to_string(shape_));
   const int64_t extent = shape_[static_cast<size_t>(d)];
   if (start < 0 || end > extent || start > end)
     throw ShapeError("Tensor.slice: range " + std::to_string(start) + ":" + std::to_string(end) +
-                     " does not fit dimension " + std::to_string(d) + " of size " + std::to_string(extent));
+                     " does not fit dimension " + std::to_string(d) + " of size " +
+                     std::to_string(extent));
   int64_t outer = 1, inner = 1;
   for (int64_t i = 0; i < d; ++i) outer *= shape_[static_cast<size_t>(i)];
   for (int64_t i = d + 1; i < nd; ++i) inner *= shape_[static_cast<size_t>(i)];
@@ -146,7 +159,8 @@ Tensor Tensor::sum(int64_t d, bool keepdim) const {
   const int64_t nd = dim();
   if (d < 0) d += nd;
   if (d < 0 || d >= nd)
-    throw ShapeError("Tensor.sum: dimension " + std::to_string(d) + " is out of range for shape " + to_string(shape_));
+    throw ShapeError("Tensor.sum: dimension " + std::to_string(d) + " is out of range for shape " +
+                     to_string(shape_));
   const int64_t extent = shape_[static_cast<size_t>(d)];
   int64_t outer = 1, inner = 1;
   for (int64_t i = 0; i < d; ++i) outer *= shape_[static_cast<size_t>(i)];
@@ -169,8 +183,8 @@ Tensor Tensor::sum(int64_t d, bool keepdim) const {
 
 Tensor Tensor::reshape(Shape shape) const {
   if (convlab::numel(shape) != numel())
-    throw ShapeError("Tensor.reshape: shape " + to_string(shape) + " does not hold the " + std::to_string(numel()) +
-                     " elements of shape " + to_string(shape_));
+    throw ShapeError("Tensor.reshape: shape " + to_string(shape) + " does not hold the " +
+                     std::to_string(numel()) + " elements of shape " + to_string(shape_));
   Tensor out = *this;
   out.shape_ = std::move(shape);
   check_shape(out.shape_, "Tensor.reshape");
@@ -181,8 +195,8 @@ Tensor Tensor::unsqueeze(int64_t d) const {
   const int64_t nd = dim();
   if (d < 0) d += nd + 1;
   if (d < 0 || d > nd)
-    throw ShapeError("Tensor.unsqueeze: dimension " + std::to_string(d) + " is out of range for shape " +
-                     to_string(shape_));
+    throw ShapeError("Tensor.unsqueeze: dimension " + std::to_string(d) +
+                     " is out of range for shape " + to_string(shape_));
   Shape s = shape_;
   s.insert(s.begin() + d, 1);
   return reshape(s);
@@ -204,16 +218,20 @@ namespace {
 template <typename F>
 Tensor zip(const Tensor& a, const Tensor& b, const char* op, F f) {
   if (a.shape() != b.shape())
-    throw ShapeError(std::string("Tensor ") + op + ": shapes " + to_string(a.shape()) + " and " + to_string(b.shape()) +
-                     " differ");
+    throw ShapeError(std::string("Tensor ") + op + ": shapes " + to_string(a.shape()) + " and " +
+                     to_string(b.shape()) + " differ");
   Tensor out(a.shape());
   for (int64_t i = 0; i < a.numel(); ++i) out.data()[i] = f(a.data()[i], b.data()[i]);
   return out;
 }
 }  // namespace
 
-Tensor Tensor::operator+(const Tensor& o) const { return zip(*this, o, "+", [](float x, float y) { return x + y; }); }
-Tensor Tensor::operator-(const Tensor& o) const { return zip(*this, o, "-", [](float x, float y) { return x - y; }); }
+Tensor Tensor::operator+(const Tensor& o) const {
+  return zip(*this, o, "+", [](float x, float y) { return x + y; });
+}
+Tensor Tensor::operator-(const Tensor& o) const {
+  return zip(*this, o, "-", [](float x, float y) { return x - y; });
+}
 
 Tensor Tensor::operator+(float value) const {
   Tensor out = *this;
@@ -239,7 +257,8 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
 
 double max_abs_diff(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape())
-    throw ShapeError("max_abs_diff: shapes " + to_string(a.shape()) + " and " + to_string(b.shape()) + " differ");
+    throw ShapeError("max_abs_diff: shapes " + to_string(a.shape()) + " and " +
+                     to_string(b.shape()) + " differ");
   double m = 0;
   for (int64_t i = 0; i < a.numel(); ++i) {
     const double d = std::fabs(static_cast<double>(a.data()[i]) - b.data()[i]);

@@ -1,5 +1,6 @@
-// PyTorch's printing of float tensors (torch/_tensor_str.py, version 1.13), rule for rule, so that a
-// learner can hold convlab's output next to a notebook's: same widths, precision, modes, brackets.
+// PyTorch's printing of float tensors (torch/_tensor_str.py, version 1.13), rule for rule, so that
+// a learner can hold convlab's output next to a notebook's: same widths, precision, modes,
+// brackets.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -49,11 +50,13 @@ class Formatter {
     if (int_mode_) {
       sci_mode_ = hi / lo > 1000.0 || hi > 1e8;
       for (double v : nz)
-        width_ = std::max<size_t>(width_, sci_mode_ ? format_sci(v).size() : format_fixed(v, 0).size() + 1);
+        width_ = std::max<size_t>(width_,
+                                  sci_mode_ ? format_sci(v).size() : format_fixed(v, 0).size() + 1);
     } else {
       sci_mode_ = hi / lo > 1000.0 || hi > 1e8 || lo < 1e-4;
       for (double v : nz)
-        width_ = std::max<size_t>(width_, sci_mode_ ? format_sci(v).size() : format_fixed(v, kPrecision).size());
+        width_ = std::max<size_t>(
+            width_, sci_mode_ ? format_sci(v).size() : format_fixed(v, kPrecision).size());
     }
   }
 
@@ -79,7 +82,8 @@ class Formatter {
 };
 
 // The elements a summarised print shows (PyTorch's get_summarized_data), for the formatter.
-void collect_shown(const float* data, const Shape& shape, size_t d, bool summarize, std::vector<float>& out) {
+void collect_shown(const float* data, const Shape& shape, size_t d, bool summarize,
+                   std::vector<float>& out) {
   const int64_t n = shape[d];
   int64_t inner = 1;
   for (size_t i = d + 1; i < shape.size(); ++i) inner *= shape[i];
@@ -97,7 +101,8 @@ void collect_shown(const float* data, const Shape& shape, size_t d, bool summari
   }
 }
 
-std::string vector_str(const float* data, int64_t n, int indent, bool summarize, const Formatter& f) {
+std::string vector_str(const float* data, int64_t n, int indent, bool summarize,
+                       const Formatter& f) {
   const int64_t element_length = static_cast<int64_t>(f.width()) + 2;
   const int64_t per_line = std::max<int64_t>(1, (kLineWidth - indent) / element_length);
   std::vector<std::string> items;
@@ -110,7 +115,8 @@ std::string vector_str(const float* data, int64_t n, int indent, bool summarize,
   }
   std::string s = "[";
   for (size_t i = 0; i < items.size(); ++i) {
-    if (i) s += (static_cast<int64_t>(i) % per_line == 0) ? ",\n" + std::string(indent + 1, ' ') : ", ";
+    if (i)
+      s += (static_cast<int64_t>(i) % per_line == 0) ? ",\n" + std::string(indent + 1, ' ') : ", ";
     s += items[i];
   }
   return s + "]";
@@ -123,7 +129,9 @@ std::string tensor_str(const float* data, const Shape& shape, size_t d, int inde
   int64_t inner = 1;
   for (size_t i = d + 1; i < shape.size(); ++i) inner *= shape[i];
   std::vector<std::string> parts;
-  auto visit = [&](int64_t i) { parts.push_back(tensor_str(data + i * inner, shape, d + 1, indent + 1, summarize, f)); };
+  auto visit = [&](int64_t i) {
+    parts.push_back(tensor_str(data + i * inner, shape, d + 1, indent + 1, summarize, f));
+  };
   if (summarize && n > 2 * kEdgeItems) {
     for (int64_t i = 0; i < kEdgeItems; ++i) visit(i);
     parts.push_back("...");
@@ -132,7 +140,8 @@ std::string tensor_str(const float* data, const Shape& shape, size_t d, int inde
     for (int64_t i = 0; i < n; ++i) visit(i);
   }
   const size_t remaining_dims = shape.size() - d;
-  const std::string sep = "," + std::string(remaining_dims - 1, '\n') + std::string(indent + 1, ' ');
+  const std::string sep =
+      "," + std::string(remaining_dims - 1, '\n') + std::string(indent + 1, ' ');
   std::string s = "[";
   for (size_t i = 0; i < parts.size(); ++i) s += (i ? sep : "") + parts[i];
   return s + "]";
@@ -159,11 +168,21 @@ std::string repr(const float* data, const Shape& shape) {
   return prefix + tensor_str(data, shape, 0, indent, summarize, f) + ")";
 }
 
-std::string repr(const Tensor& t) { return repr(t.data(), t.shape()); }
-std::string repr(const TensorView& t) { return repr(t.data(), t.shape()); }
-std::string size_repr(const Shape& shape) { return "torch.Size(" + to_string(shape) + ")"; }
+std::string repr(const Tensor& t) {
+  return repr(t.data(), t.shape());
+}
+std::string repr(const TensorView& t) {
+  return repr(t.data(), t.shape());
+}
+std::string size_repr(const Shape& shape) {
+  return "torch.Size(" + to_string(shape) + ")";
+}
 
-std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << repr(t); }
-std::ostream& operator<<(std::ostream& os, const TensorView& t) { return os << repr(t); }
+std::ostream& operator<<(std::ostream& os, const Tensor& t) {
+  return os << repr(t);
+}
+std::ostream& operator<<(std::ostream& os, const TensorView& t) {
+  return os << repr(t);
+}
 
 }  // namespace convlab

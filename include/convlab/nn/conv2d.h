@@ -24,9 +24,18 @@ class Conv2dOptions {
  public:
   Conv2dOptions(int64_t in_channels, int64_t out_channels, Size2 kernel_size)
       : in_(in_channels), out_(out_channels), kernel_(kernel_size) {}
-  Conv2dOptions& stride(Size2 s) { stride_ = s; return *this; }
-  Conv2dOptions& padding(Size2 p) { padding_ = p; return *this; }
-  Conv2dOptions& bias(bool b) { bias_ = b; return *this; }
+  Conv2dOptions& stride(Size2 s) {
+    stride_ = s;
+    return *this;
+  }
+  Conv2dOptions& padding(Size2 p) {
+    padding_ = p;
+    return *this;
+  }
+  Conv2dOptions& bias(bool b) {
+    bias_ = b;
+    return *this;
+  }
 
   int64_t in_channels() const { return in_; }
   int64_t out_channels() const { return out_; }
@@ -46,7 +55,8 @@ class Conv2dOptions {
 class Conv2d : public Module {
  public:
   // Initialised as PyTorch's reset_parameters: weight by kaiming_uniform_(a=sqrt(5)), i.e. uniform
-  // in +-1/sqrt(fan_in), then bias uniform in +-1/sqrt(fan_in), both drawn from `gen` in that order.
+  // in +-1/sqrt(fan_in), then bias uniform in +-1/sqrt(fan_in), both drawn from `gen` in that
+  // order.
   Conv2d(const Conv2dOptions& options, Generator& gen);
   // Zero weights and bias, for setting every value by hand.
   explicit Conv2d(const Conv2dOptions& options);
@@ -55,7 +65,8 @@ class Conv2d : public Module {
   std::string repr() const override;
   Shape output_shape(const Shape& input) const override;
   void forward(const Tensor& input, Tensor& output) override;
-  void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
+  void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
+                Tensor* grad_input) override;
   std::vector<Parameter*> parameters() override;
 
   const Conv2dOptions& options() const { return options_; }
@@ -88,7 +99,7 @@ float default_weight_bound(int64_t fan_in);
 namespace convlab::functional {
 
 // conv2d(input, weight, bias, stride, padding): bias may be an empty tensor (no bias).
-Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(), nn::Size2 stride = 1,
-              nn::Size2 padding = 0);
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+              nn::Size2 stride = 1, nn::Size2 padding = 0);
 
 }  // namespace convlab::functional

@@ -31,7 +31,8 @@ class Module {
   virtual void forward(const Tensor& input, Tensor& output) = 0;
   // Given the forward pass's input and output and dL/doutput: accumulates parameter gradients and,
   // if grad_input is not null, writes dL/dinput into it.
-  virtual void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) = 0;
+  virtual void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
+                        Tensor* grad_input) = 0;
 
   virtual std::vector<Parameter*> parameters() { return {}; }
 

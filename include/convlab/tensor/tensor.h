@@ -102,8 +102,8 @@ class Tensor {
   std::string label_;
 };
 
-// Tensors from literal values, as torch.tensor: tensor({1, 2}) is 1-D, tensor({{1, 0}, {0, 1}}) 2-D.
-// (Tensor({2, 3}) is always a shape, never values.)
+// Tensors from literal values, as torch.tensor: tensor({1, 2}) is 1-D, tensor({{1, 0}, {0, 1}})
+// 2-D. (Tensor({2, 3}) is always a shape, never values.)
 Tensor tensor(std::initializer_list<float> values);
 Tensor tensor(std::initializer_list<std::initializer_list<float>> rows);
 

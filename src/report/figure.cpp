@@ -1,0 +1,113 @@
+#include "convlab/report/figure.h"
+
+#include <plplot/plplot.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <mutex>
+#include <vector>
+
+#include "convlab/error.h"
+#include "convlab/report/atomic_file.h"
+
+namespace convlab::report {
+
+namespace {
+
+// PLplot keeps global state: one figure at a time.
+std::mutex& plplot_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+// Starts a PLplot stream on a PNG file with a white page and black ink.
+void begin_png(const std::string& file, int width_px, int height_px) {
+  plsdev("pngcairo");
+  plsfnam(file.c_str());
+  plspage(0, 0, width_px, height_px, 0, 0);
+  plscolbg(255, 255, 255);
+  plinit();
+  plscol0(1, 0, 0, 0);  // ink: black
+  plcol0(1);
+}
+
+void gray_colormap() {
+  PLFLT pos[2] = {0, 1}, level[2] = {0, 1};
+  plscmap1n(256);
+  plscmap1l(1, 2, pos, level, level, level, nullptr);
+}
+
+}  // namespace
+
+void write_heatmap_png(const std::string& path, const float* values, int64_t h, int64_t w,
+                       const std::string& title) {
+  if (h <= 0 || w <= 0) throw ValueError("write_heatmap_png: empty image for " + path);
+  double lo = values[0], hi = values[0];
+  for (int64_t i = 0; i < h * w; ++i) {
+    lo = std::min<double>(lo, values[i]);
+    hi = std::max<double>(hi, values[i]);
+  }
+  if (lo == hi) {  // a constant map: centre it in a unit range so it shows as mid-gray
+    lo -= 0.5;
+    hi += 0.5;
+  }
+  // PLplot's plimage takes samples at cell corners and colours each cell by its lower-left sample,
+  // so n cells need n + 1 samples: repeat the last row and column. It indexes z[x][y] with y up;
+  // flip rows so that row 0 is drawn at the top, as imshow draws it.
+  const PLINT nx = static_cast<PLINT>(w + 1), ny = static_cast<PLINT>(h + 1);
+  PLFLT** z = nullptr;
+  plAlloc2dGrid(&z, nx, ny);
+  for (int64_t y = 0; y <= h; ++y)
+    for (int64_t x = 0; x <= w; ++x) {
+      const int64_t r = h - 1 - std::min(y, h - 1), c = std::min(x, w - 1);
+      z[x][y] = values[r * w + c];
+    }
+
+  std::lock_guard<std::mutex> lock(plplot_mutex());
+  try {
+    write_file_atomically(path, [&](const std::string& tmp) {
+      using L = HeatmapLayout;
+      begin_png(tmp, L::kWidthPx, L::kHeightPx);
+      gray_colormap();
+      pladv(0);
+      plvpor(L::kLeft, L::kRight, L::kBottom, L::kTop);
+      plwind(-0.5, static_cast<double>(w) - 0.5, -0.5, static_cast<double>(h) - 0.5);
+      // nx samples span nx - 1 cells of width (x1 - x0) / (nx - 1) = 1, centred on the pixel
+      // indices.
+      const double x1 = static_cast<double>(w) - 0.5, y1 = static_cast<double>(h) - 0.5;
+      plimage(z, nx, ny, -0.5, x1, -0.5, y1, lo, hi, -0.5, x1, -0.5, y1);
+      // Axes labelled in image rows (0 at the top), as imshow labels them.
+      double rows = static_cast<double>(h);
+      plslabelfunc(
+          [](PLINT axis, PLFLT value, char* label, PLINT length, PLPointer data) {
+            const double rows = *static_cast<const double*>(data);
+            const double shown = axis == PL_Y_AXIS ? rows - 1 - value : value;
+            std::snprintf(label, static_cast<size_t>(length), "%g", shown + 0.0);
+          },
+          &rows);
+      plbox("bcnst", 0, 0, "bcnstvo", 0, 0);  // "o": labels from the function above
+      plslabelfunc(nullptr, nullptr);
+      plmtex("t", 1.5, 0.5, 0.5, title.c_str());
+
+      PLINT label_opts[1] = {PL_COLORBAR_LABEL_BOTTOM};
+      const char* labels[1] = {""};
+      const char* axis_opts[1] = {"bcvtm"};
+      PLFLT ticks[1] = {0};
+      PLINT sub_ticks[1] = {0};
+      PLINT n_values[1] = {2};
+      PLFLT range[2] = {lo, hi};
+      const PLFLT* value_rows[1] = {range};
+      PLFLT bar_w = 0, bar_h = 0;
+      plcolorbar(&bar_w, &bar_h, PL_COLORBAR_IMAGE, PL_POSITION_RIGHT, 0.03, 0, 0.05, 1.0, 0, 1, 1,
+                 0, 0, 0, 0, 1, label_opts, labels, 1, axis_opts, ticks, sub_ticks, n_values,
+                 value_rows);
+      plend1();
+    });
+  } catch (...) {
+    plFree2dGrid(z, nx, ny);
+    throw;
+  }
+  plFree2dGrid(z, nx, ny);
+}
+
+}  // namespace convlab::report
