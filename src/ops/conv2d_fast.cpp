@@ -1,17 +1,108 @@
-#include "convlab/ops/conv2d.h"
+// Convolution as GEMM: each image is unfolded (im2col) into a (C*KH*KW) x (OH*OW) matrix, so
+// that forward is weight x columns, the weight gradient is grad_output x columns^T and the input
+// gradient is weight^T x grad_output folded back (col2im).
+#include <algorithm>
+
 #include "convlab/ops/kernels.h"
+#include "gemm.h"
+#include "scratch.h"
 
 namespace convlab::kernels {
 
-void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight,
-                    const float* bias, float* output) {
-  reference::conv2d_forward(g, input, weight, bias, output);
+namespace {
+
+// col[(c*KH + ky)*KW + kx][oy*OW + ox] = input[c][oy*SH - PH + ky][ox*SW - PW + kx], 0 outside.
+void im2col(const Conv2dGeometry& g, const float* in, float* col) {
+  const int64_t P = g.OH * g.OW;
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t ky = 0; ky < g.KH; ++ky)
+      for (int64_t kx = 0; kx < g.KW; ++kx) {
+        float* dst = col + ((c * g.KH + ky) * g.KW + kx) * P;
+        const float* src = in + c * g.H * g.W;
+        for (int64_t oy = 0; oy < g.OH; ++oy) {
+          const int64_t iy = oy * g.SH - g.PH + ky;
+          float* row = dst + oy * g.OW;
+          if (iy < 0 || iy >= g.H) {
+            std::fill(row, row + g.OW, 0.0f);
+            continue;
+          }
+          const float* srow = src + iy * g.W;
+          for (int64_t ox = 0; ox < g.OW; ++ox) {
+            const int64_t ix = ox * g.SW - g.PW + kx;
+            row[ox] = (ix >= 0 && ix < g.W) ? srow[ix] : 0.0f;
+          }
+        }
+      }
 }
 
-void conv2d_backward(const Conv2dGeometry& g, const float* input, const float* weight,
-                     const float* grad_output, float* grad_input, float* grad_weight,
-                     float* grad_bias) {
-  reference::conv2d_backward(g, input, weight, grad_output, grad_input, grad_weight, grad_bias);
+// The adjoint of im2col: input[c][iy][ix] += col[...] for every place im2col read it from.
+void col2im_add(const Conv2dGeometry& g, const float* col, float* in) {
+  const int64_t P = g.OH * g.OW;
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t ky = 0; ky < g.KH; ++ky)
+      for (int64_t kx = 0; kx < g.KW; ++kx) {
+        const float* src = col + ((c * g.KH + ky) * g.KW + kx) * P;
+        float* dst = in + c * g.H * g.W;
+        for (int64_t oy = 0; oy < g.OH; ++oy) {
+          const int64_t iy = oy * g.SH - g.PH + ky;
+          if (iy < 0 || iy >= g.H) continue;
+          const float* row = src + oy * g.OW;
+          float* drow = dst + iy * g.W;
+          for (int64_t ox = 0; ox < g.OW; ++ox) {
+            const int64_t ix = ox * g.SW - g.PW + kx;
+            if (ix >= 0 && ix < g.W) drow[ix] += row[ox];
+          }
+        }
+      }
+}
+
+}  // namespace
+
+void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* w, const float* bias, float* out) {
+  const int64_t KK = g.C * g.KH * g.KW, P = g.OH * g.OW;
+  float* col = scratch(0, static_cast<size_t>(KK * P));
+  for (int64_t n = 0; n < g.N; ++n) {
+    im2col(g, in + n * g.C * g.H * g.W, col);
+    float* y = out + n * g.O * P;
+    for (int64_t o = 0; o < g.O; ++o) std::fill(y + o * P, y + (o + 1) * P, bias ? bias[o] : 0.0f);
+    gemm_nn(g.O, P, KK, w, KK, col, P, y, P, /*accumulate=*/true);
+  }
+}
+
+void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, const float* gout, float* gin, float* gw,
+                     float* gb) {
+  const int64_t KK = g.C * g.KH * g.KW, P = g.OH * g.OW;
+  if (gb)
+    for (int64_t o = 0; o < g.O; ++o) {
+      double acc = 0;
+      for (int64_t n = 0; n < g.N; ++n) {
+        const float* src = gout + (n * g.O + o) * P;
+        float part = 0;
+        for (int64_t p = 0; p < P; ++p) part += src[p];
+        acc += part;
+      }
+      gb[o] += static_cast<float>(acc);
+    }
+  if (gw) {
+    float* col = scratch(0, static_cast<size_t>(KK * P));
+    float* colT = scratch(1, static_cast<size_t>(KK * P));
+    for (int64_t n = 0; n < g.N; ++n) {
+      im2col(g, in + n * g.C * g.H * g.W, col);
+      transpose(KK, P, col, P, colT);  // (P x KK)
+      gemm_nn(g.O, KK, P, gout + n * g.O * P, P, colT, KK, gw, KK, /*accumulate=*/true);
+    }
+  }
+  if (gin) {
+    float* wT = scratch(2, static_cast<size_t>(KK * g.O));
+    float* dcol = scratch(3, static_cast<size_t>(KK * P));
+    transpose(g.O, KK, w, KK, wT);  // (KK x O)
+    for (int64_t n = 0; n < g.N; ++n) {
+      gemm_nn(KK, P, g.O, wT, g.O, gout + n * g.O * P, P, dcol, P, /*accumulate=*/false);
+      float* dst = gin + n * g.C * g.H * g.W;
+      std::fill(dst, dst + g.C * g.H * g.W, 0.0f);
+      col2im_add(g, dcol, dst);
+    }
+  }
 }
 
 }  // namespace convlab::kernels

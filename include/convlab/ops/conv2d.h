@@ -27,17 +27,4 @@ Conv2dGeometry conv2d_geometry(const Shape& input, const Shape& weight, int64_t 
                                int64_t stride_w, int64_t pad_h, int64_t pad_w,
                                const std::string& who);
 
-namespace reference {
-
-// Plain loops with double accumulation: the ground truth the fast kernels are tested against.
-void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight,
-                    const float* bias, float* output);
-
-// Given dL/doutput, writes dL/dinput (if grad_input is not null) and adds dL/dweight and dL/dbias
-// into grad_weight and grad_bias (if not null): parameter gradients accumulate, as PyTorch's .grad.
-void conv2d_backward(const Conv2dGeometry& g, const float* input, const float* weight,
-                     const float* grad_output, float* grad_input, float* grad_weight,
-                     float* grad_bias);
-
-}  // namespace reference
 }  // namespace convlab

@@ -1,15 +1,31 @@
-// The kernels layers call: the fast implementation of each op, same contract as its reference
-// in namespace convlab::reference. Tests hold every fast kernel against its reference.
+// The kernels layers call: the fast float implementation of each op, with the same contract as
+// its reference in convlab/ops/reference.h (parameter gradients added to, input gradient written,
+// skipped when null). tests/kernels_test.cpp holds every one against its reference.
 #pragma once
 
+#include <cstdint>
+
 #include "convlab/ops/conv2d.h"
+#include "convlab/ops/pool2d.h"
 
 namespace convlab::kernels {
 
-void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight,
-                    const float* bias, float* output);
-void conv2d_backward(const Conv2dGeometry& g, const float* input, const float* weight,
-                     const float* grad_output, float* grad_input, float* grad_weight,
-                     float* grad_bias);
+void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
+                    float* output);
+void conv2d_backward(const Conv2dGeometry& g, const float* input, const float* weight, const float* grad_output,
+                     float* grad_input, float* grad_weight, float* grad_bias);
+
+void linear_forward(int64_t N, int64_t IN, int64_t OUT, const float* x, const float* w, const float* b, float* y);
+void linear_backward(int64_t N, int64_t IN, int64_t OUT, const float* x, const float* w, const float* gy, float* gx,
+                     float* gw, float* gb);
+
+void relu_forward(int64_t n, const float* x, float* y);
+void relu_backward(int64_t n, const float* x, const float* gy, float* gx);
+
+void max_pool2d_forward(const Pool2dGeometry& g, const float* in, float* out);
+void max_pool2d_backward(const Pool2dGeometry& g, const float* in, const float* gout, float* gin);
+
+void channel_sum_forward(int64_t N, int64_t C, int64_t HW, const float* x, float* y);
+void channel_sum_backward(int64_t N, int64_t C, int64_t HW, const float* gy, float* gx);
 
 }  // namespace convlab::kernels

@@ -1,0 +1,24 @@
+// CrossEntropyLoss on logits: mean over the batch of logsumexp(z) - z[target], computed stably
+// (fused log-softmax, never log of a softmax), as torch.nn.CrossEntropyLoss().
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "convlab/tensor/tensor.h"
+
+namespace convlab::nn {
+
+class CrossEntropyLoss {
+ public:
+  // logits (N, K), targets N values in [0, K); throws ShapeError / ValueError otherwise.
+  float forward(const Tensor& logits, const std::vector<int64_t>& targets);
+  // dL/dlogits for the last forward, written into grad (resized to the logits' shape).
+  void backward(Tensor& grad);
+
+ private:
+  const Tensor* logits_ = nullptr;
+  const std::vector<int64_t>* targets_ = nullptr;
+};
+
+}  // namespace convlab::nn

@@ -1,0 +1,47 @@
+// Sequential: layers applied in order. It keeps every layer's output from the last forward pass
+// (the buffers are reused from batch to batch) so that backward can run the chain in reverse.
+#pragma once
+
+#include <vector>
+
+#include "convlab/nn/module.h"
+
+namespace convlab::nn {
+
+class Sequential : public Module {
+ public:
+  // Appends a layer. Errors from it will be prefixed "layer i" (or `where`, e.g. "model.txt:4").
+  void push_back(ModulePtr layer, std::string where = "");
+  size_t size() const { return layers_.size(); }
+  Module& operator[](size_t i) { return *layers_.at(i); }
+  const Module& operator[](size_t i) const { return *layers_.at(i); }
+
+  std::string type_name() const override { return "Sequential"; }
+  // PyTorch's multi-line print(model): "Sequential(\n  (0): Conv2d(...)\n ...\n)".
+  std::string repr() const override;
+  Shape output_shape(const Shape& input) const override;
+  // Each layer's output shape for an input shape, in order (the notebook's layer table).
+  std::vector<Shape> layer_shapes(const Shape& input) const;
+
+  // Runs the chain and returns the last output (valid until the next forward).
+  const Tensor& forward(const Tensor& input);
+  void forward(const Tensor& input, Tensor& output) override;
+  // Backward through the last forward's activations; `input` must be the tensor forward saw.
+  void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
+  void backward(const Tensor& grad_output, Tensor* grad_input = nullptr);
+  // The output of layer i in the last forward pass.
+  const Tensor& activation(size_t i) const { return outputs_.at(i); }
+
+  std::vector<Parameter*> parameters() override;
+  // state_dict names: "0.weight", "0.bias", "2.weight", ...
+  std::vector<std::string> parameter_names();
+  void zero_grad();
+
+ private:
+  std::vector<ModulePtr> layers_;
+  std::vector<Tensor> outputs_;
+  const Tensor* input_ = nullptr;
+  Tensor grad_a_, grad_b_;
+};
+
+}  // namespace convlab::nn

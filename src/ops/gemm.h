@@ -1,0 +1,17 @@
+// Single-threaded float GEMM for the fast kernels, row-major with leading dimensions:
+//   gemm_nn: C[M x N] (+)= A[M x K] * B[K x N]
+// Every C element sums its K products in order k = 0..K-1 whatever the blocking, so results do
+// not depend on how callers split rows or columns across threads.
+#pragma once
+
+#include <cstdint>
+
+namespace convlab::kernels {
+
+void gemm_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+             int64_t ldc, bool accumulate);
+
+// dst[cols x rows] = src[rows x cols]^T (dst leading dimension rows).
+void transpose(int64_t rows, int64_t cols, const float* src, int64_t lds, float* dst);
+
+}  // namespace convlab::kernels

@@ -1,0 +1,81 @@
+// The fast float kernels against the reference on random shapes (conv2d: tests/conv2d_test.cpp).
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "convlab/ops/kernels.h"
+#include "convlab/ops/reference.h"
+#include "convlab/tensor/tensor.h"
+
+using namespace convlab;
+
+namespace {
+
+Tensor random_tensor(const Shape& s, std::mt19937& rng) {
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  Tensor t(s);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = d(rng);
+  return t;
+}
+
+}  // namespace
+
+TEST(KernelsFast, LinearMatchesReference) {
+  std::mt19937 rng(7);
+  for (auto [N, IN, OUT] : {std::array<int64_t, 3>{1, 1, 1}, {64, 4096, 64}, {64, 64, 10}, {5, 33, 67}, {3, 130, 9}}) {
+    const Tensor x = random_tensor({N, IN}, rng), w = random_tensor({OUT, IN}, rng), b = random_tensor({OUT}, rng);
+    Tensor y_ref({N, OUT}), y({N, OUT}, 1e30f);
+    reference::linear_forward(N, IN, OUT, x.data(), w.data(), b.data(), y_ref.data());
+    kernels::linear_forward(N, IN, OUT, x.data(), w.data(), b.data(), y.data());
+    const double tol = 1e-5 * std::sqrt(static_cast<double>(IN)) * 4;
+    ASSERT_TRUE(allclose(y, y_ref, 1e-4, tol)) << max_abs_diff(y, y_ref);
+    const Tensor gy = random_tensor({N, OUT}, rng);
+    Tensor gx_ref({N, IN}), gw_ref({OUT, IN}, 1.0f), gb_ref({OUT}, 1.0f);
+    Tensor gx({N, IN}, 1e30f), gw({OUT, IN}, 1.0f), gb({OUT}, 1.0f);
+    reference::linear_backward(N, IN, OUT, x.data(), w.data(), gy.data(), gx_ref.data(), gw_ref.data(), gb_ref.data());
+    kernels::linear_backward(N, IN, OUT, x.data(), w.data(), gy.data(), gx.data(), gw.data(), gb.data());
+    ASSERT_TRUE(allclose(gx, gx_ref, 1e-4, tol));
+    ASSERT_TRUE(allclose(gw, gw_ref, 1e-4, tol));
+    ASSERT_TRUE(allclose(gb, gb_ref, 1e-4, tol));
+  }
+}
+
+TEST(KernelsFast, PoolReluChannelSumMatchReference) {
+  std::mt19937 rng(8);
+  for (auto [kh, sh, ph] : {std::array<int64_t, 3>{2, 2, 0}, {3, 2, 1}, {3, 1, 0}}) {
+    const Tensor x = random_tensor({3, 4, 9, 8}, rng);
+    const auto g = pool2d_geometry(x.shape(), kh, kh, sh, sh, ph, ph, "test");
+    Tensor y_ref(g.output_shape()), y(g.output_shape(), 1e30f);
+    reference::max_pool2d_forward(g, x.data(), y_ref.data());
+    kernels::max_pool2d_forward(g, x.data(), y.data());
+    ASSERT_EQ(max_abs_diff(y, y_ref), 0.0);
+    const Tensor gy = random_tensor(g.output_shape(), rng);
+    Tensor gx_ref(x.shape()), gx(x.shape(), 1e30f);
+    reference::max_pool2d_backward(g, x.data(), gy.data(), gx_ref.data());
+    kernels::max_pool2d_backward(g, x.data(), gy.data(), gx.data());
+    ASSERT_EQ(max_abs_diff(gx, gx_ref), 0.0);
+  }
+  const Tensor x = random_tensor({2, 3, 5, 7}, rng);
+  Tensor y_ref(x.shape()), y(x.shape(), 1e30f);
+  reference::relu_forward(x.numel(), x.data(), y_ref.data());
+  kernels::relu_forward(x.numel(), x.data(), y.data());
+  ASSERT_EQ(max_abs_diff(y, y_ref), 0.0);
+  Tensor s_ref({2, 1, 5, 7}), s({2, 1, 5, 7}, 1e30f);
+  reference::channel_sum_forward(2, 3, 35, x.data(), s_ref.data());
+  kernels::channel_sum_forward(2, 3, 35, x.data(), s.data());
+  ASSERT_EQ(max_abs_diff(s, s_ref), 0.0);
+}
+
+TEST(KernelsFast, MaxPoolTiesAndNaNFollowPyTorch) {
+  // Ties: the first maximum in window order receives the gradient. NaN propagates.
+  const Tensor x = tensor({1, 1, 1, 1}).reshape({1, 1, 2, 2});
+  const auto g = pool2d_geometry(x.shape(), 2, 2, 2, 2, 0, 0, "test");
+  Tensor gx(x.shape());
+  kernels::max_pool2d_backward(g, x.data(), tensor({5}).data(), gx.data());
+  EXPECT_EQ(gx(0, 0, 0, 0), 5.0f);
+  EXPECT_EQ(gx(0, 0, 1, 1), 0.0f);
+  const Tensor xn = tensor({1, std::nanf(""), 3, 2}).reshape({1, 1, 2, 2});
+  Tensor y({1, 1, 1, 1});
+  kernels::max_pool2d_forward(g, xn.data(), y.data());
+  EXPECT_TRUE(std::isnan(y.data()[0]));
+}
