@@ -117,6 +117,103 @@ def init_cases():
     return cases
 
 
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "cifar-10-batches-bin")
+
+
+def load_cifar_train():
+    """The shipped CIFAR-10 training subset, read straight from the official binary format."""
+    import numpy as np
+    xs, ys = [], []
+    for i in range(1, 6):
+        raw = np.fromfile(os.path.join(DATA, f"data_batch_{i}.bin"), dtype=np.uint8).reshape(-1, 3073)
+        ys.append(raw[:, 0].astype(np.int64))
+        xs.append(raw[:, 1:].reshape(-1, 3, 32, 32))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+class SumFirstCNN(nn.Module):
+    """The notebook's model B, verbatim: channels summed first, then the standard network."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(8, 16, kernel_size=3, padding=1)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.fc1 = nn.Linear(16 * 16 * 16, 64)
+        self.fc2 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = x.sum(dim=1, keepdim=True)
+        x = F.relu(self.conv1(x))
+        x = F.relu(self.conv2(x))
+        x = self.pool(x)
+        x = x.flatten(1)
+        x = F.relu(self.fc1(x))
+        return self.fc2(x)
+
+
+def standard_model():
+    return nn.Sequential(
+        nn.Conv2d(3, 8, kernel_size=3, stride=1, padding=1), nn.ReLU(),
+        nn.Conv2d(8, 16, kernel_size=3, stride=1, padding=1), nn.ReLU(),
+        nn.MaxPool2d(kernel_size=2, stride=2), nn.Flatten(),
+        nn.Linear(16 * 16 * 16, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+def param_record(t, limit=2048):
+    """Small parameters whole; large ones as every k-th value plus the double-precision sum."""
+    v = flat(t)
+    stride = max(1, -(-len(v) // limit))
+    return {"shape": list(t.shape), "stride": stride, "values": v[::stride], "sum": math.fsum(v)}
+
+
+def train_run(X, Y, model_name, opt_name, seed, steps, batch, dtype):
+    """One run; returns (recipe, initial records, batches, losses, final parameters)."""
+    import numpy as np
+    torch.manual_seed(seed)
+    model = (standard_model() if model_name == "standard" else SumFirstCNN()).to(dtype)
+    if opt_name == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        recipe = {"lr": 1e-3}
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+        recipe = {"lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4}
+    initial = [param_record(p) for p in model.parameters()]
+    rng = np.random.RandomState(seed)
+    batches, losses = [], []
+    criterion = nn.CrossEntropyLoss()
+    for _ in range(steps):
+        idx = rng.choice(len(Y), batch, replace=False)
+        x = torch.from_numpy(X[idx]).to(dtype).div(255)
+        y = torch.from_numpy(Y[idx])
+        opt.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        opt.step()
+        batches.append([int(i) for i in idx])
+        losses.append(float(loss.item()))
+    return recipe, initial, batches, losses, [p.detach() for p in model.parameters()]
+
+
+def train_cases(steps=20, batch=64):
+    """The first `steps` optimizer steps from torch.manual_seed(seed) on fixed batches, in float32
+    (the reference) and float64 (the exact answer float32 approximates; Adam's division by
+    sqrt(v) lets float32 rounding move some weights by more than 1e-4, in PyTorch too)."""
+    X, Y = load_cifar_train()
+    cases = []
+    for model_name, opt_name, seed in [("standard", "adam", 0), ("standard", "sgd", 1), ("sumfirst", "adam", 2)]:
+        recipe, initial, batches, losses, final = train_run(X, Y, model_name, opt_name, seed, steps, batch, torch.float32)
+        _, _, _, _, final64 = train_run(X, Y, model_name, opt_name, seed, steps, batch, torch.float64)
+        records = [param_record(p) for p in final]
+        records64 = [param_record(p) for p in final64]
+        for r, r64 in zip(records, records64):
+            r["values_f64"] = r64["values"]
+            r["f32_vs_f64"] = max(abs(a - b) for a, b in zip(r["values"], r64["values"]))
+        cases.append({"model": model_name, "optimizer": opt_name, "seed": seed, "recipe": recipe,
+                      "batches": batches, "losses": losses, "initial": initial, "final": records})
+    return cases
+
+
 def main():
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
@@ -124,6 +221,7 @@ def main():
     write("print.json", {"meta": meta, "cases": print_cases()})
     write("conv2d.json", {"meta": meta, "cases": conv_cases()})
     write("init.json", {"meta": meta, "cases": init_cases()})
+    write("train.json", {"meta": meta, "cases": train_cases()})
 
 
 if __name__ == "__main__":

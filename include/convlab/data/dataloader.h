@@ -1,0 +1,42 @@
+// DataLoader: batches of a Dataset as float tensors scaled to [0, 1] (x / 255, as torchvision's
+// ToTensor), reshuffled each epoch from the seeded generator if asked; the last partial batch is
+// kept (drop_last=False).
+#pragma once
+
+#include <vector>
+
+#include "convlab/data/dataset.h"
+#include "convlab/tensor/random.h"
+#include "convlab/tensor/tensor.h"
+
+namespace convlab::data {
+
+class DataLoader {
+ public:
+  // gen is used only when shuffle is true; it must outlive the loader.
+  DataLoader(const Dataset& dataset, int64_t batch_size, bool shuffle, Generator* gen = nullptr);
+
+  int64_t num_batches() const { return (dataset_.size() + batch_size_ - 1) / batch_size_; }
+  const Dataset& dataset() const { return dataset_; }
+
+  // Starts an epoch: a new permutation (Fisher-Yates on the generator) when shuffling.
+  void start_epoch();
+  // Fills the next batch (images resized to (B, C, H, W) in place, targets to B); false at the end.
+  bool next(Tensor& images, std::vector<int64_t>& targets);
+  // The dataset indices of the current epoch's order.
+  const std::vector<int64_t>& order() const { return order_; }
+
+ private:
+  const Dataset& dataset_;
+  int64_t batch_size_;
+  bool shuffle_;
+  Generator* gen_;
+  std::vector<int64_t> order_;
+  int64_t cursor_ = 0;
+};
+
+// Copies images `indices` of the dataset into `out` as floats x / 255 (B, C, H, W).
+void gather_batch(const Dataset& dataset, const int64_t* indices, int64_t count, Tensor& out,
+                  std::vector<int64_t>& targets);
+
+}  // namespace convlab::data

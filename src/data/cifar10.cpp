@@ -1,0 +1,68 @@
+#include <filesystem>
+#include <fstream>
+
+#include "convlab/data/dataset.h"
+#include "convlab/error.h"
+#include "read_file.h"
+
+namespace convlab::data {
+
+namespace {
+
+constexpr int64_t kSide = 32, kChannels = 3, kImageBytes = kChannels * kSide * kSide, kRecord = 1 + kImageBytes;
+
+const std::vector<std::string> kDefaultClasses = {"airplane", "automobile", "bird",  "cat",  "deer",
+                                                  "dog",      "frog",       "horse", "ship", "truck"};
+
+void append_batch_file(const std::string& path, Dataset& ds) {
+  const std::vector<uint8_t> bytes = read_whole_file(path);
+  const int64_t size = static_cast<int64_t>(bytes.size());
+  if (size == 0 || size % kRecord != 0)
+    throw IoError(path + ": size " + std::to_string(size) + " bytes is not a whole number of " +
+                  std::to_string(kRecord) + "-byte CIFAR-10 records");
+  const int64_t records = size / kRecord;
+  for (int64_t r = 0; r < records; ++r) {
+    const uint8_t* rec = bytes.data() + r * kRecord;
+    if (rec[0] > 9)
+      throw IoError(path + ": record " + std::to_string(r) + " has label " + std::to_string(rec[0]) +
+                    "; CIFAR-10 labels are 0-9");
+    ds.labels.push_back(rec[0]);
+    ds.images.insert(ds.images.end(), rec + 1, rec + kRecord);
+  }
+}
+
+std::vector<std::string> read_class_names(const std::string& dir) {
+  std::ifstream in(dir + "/batches.meta.txt");
+  if (!in) return kDefaultClasses;
+  std::vector<std::string> names;
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) names.push_back(line);
+  if (names.size() != 10)
+    throw IoError(dir + "/batches.meta.txt: holds " + std::to_string(names.size()) + " class names; expected 10");
+  return names;
+}
+
+}  // namespace
+
+Dataset load_cifar10(const std::string& dir, bool train) {
+  Dataset ds;
+  ds.name = std::string("CIFAR-10 ") + (train ? "train" : "test");
+  ds.channels = kChannels;
+  ds.height = ds.width = kSide;
+  ds.classes = read_class_names(dir);
+  std::vector<std::string> files;
+  if (train) {
+    for (int i = 1; i <= 5; ++i) {
+      const std::string f = dir + "/data_batch_" + std::to_string(i) + ".bin";
+      if (std::filesystem::exists(f)) files.push_back(f);
+    }
+    if (files.empty()) throw IoError(dir + ": no CIFAR-10 training files (data_batch_1.bin ... data_batch_5.bin)");
+  } else {
+    files.push_back(dir + "/test_batch.bin");
+  }
+  for (const auto& f : files) append_batch_file(f, ds);
+  return ds;
+}
+
+}  // namespace convlab::data
