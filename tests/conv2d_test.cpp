@@ -31,7 +31,8 @@ TEST(Conv2dReference, MatchesPyTorchGolden) {
     const auto g = conv2d_geometry(x.shape(), w.shape(), c["stride"][0], c["stride"][1],
                                    c["padding"][0], c["padding"][1], "test");
     Tensor y(g.output_shape());
-    reference::conv2d_forward<float>(g, x.data(), w.data(), has_bias ? b.data() : nullptr, y.data());
+    reference::conv2d_forward<float>(g, x.data(), w.data(), has_bias ? b.data() : nullptr,
+                                     y.data());
     const Tensor want = test::tensor_from(c["output"]);
     ASSERT_EQ(y.shape(), want.shape());
     EXPECT_TRUE(allclose(y, want, 1e-5, 1e-5)) << "max diff " << max_abs_diff(y, want);

@@ -16,8 +16,9 @@ const std::string kMnist = std::string(CONVLAB_SOURCE_DIR) + "/data/mnist";
 
 struct TempDir {
   fs::path path;
-  TempDir() : path(fs::temp_directory_path() / ("convlab_data_" + std::to_string(::getpid()) + "_" +
-                                                std::to_string(counter()++))) {
+  TempDir()
+      : path(fs::temp_directory_path() /
+             ("convlab_data_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++))) {
     fs::create_directories(path);
   }
   ~TempDir() { fs::remove_all(path); }
@@ -26,8 +27,9 @@ struct TempDir {
     return c;
   }
   void write(const std::string& name, const std::vector<uint8_t>& bytes) const {
-    std::ofstream(path / name, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
-                                                       static_cast<std::streamsize>(bytes.size()));
+    std::ofstream(path / name, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
   }
 };
 
@@ -41,8 +43,8 @@ std::string error_of(const std::function<void()>& f) {
 }
 
 std::vector<uint8_t> be32(uint32_t v) {
-  return {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16), static_cast<uint8_t>(v >> 8),
-          static_cast<uint8_t>(v)};
+  return {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16),
+          static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v)};
 }
 
 }  // namespace
@@ -68,17 +70,22 @@ TEST(Data, ShippedMnistSubsetLoads) {
 TEST(Data, CifarRejectsPartialRecordsAndBadLabels) {
   TempDir d;
   d.write("test_batch.bin", std::vector<uint8_t>(3073 * 2 - 1));
-  EXPECT_NE(error_of([&] { data::load_cifar10(d.path.string(), false); }).find("not a whole number of 3073-byte"),
+  EXPECT_NE(error_of([&] {
+              data::load_cifar10(d.path.string(), false);
+            }).find("not a whole number of 3073-byte"),
             std::string::npos);
   std::vector<uint8_t> bytes(3073 * 3);
   bytes[3073 * 2] = 10;
   d.write("test_batch.bin", bytes);
   const std::string msg = error_of([&] { data::load_cifar10(d.path.string(), false); });
   EXPECT_NE(msg.find("record 2 has label 10"), std::string::npos) << msg;
-  EXPECT_NE(error_of([&] { data::load_cifar10(d.path.string(), true); }).find("no CIFAR-10 training files"),
+  EXPECT_NE(error_of([&] {
+              data::load_cifar10(d.path.string(), true);
+            }).find("no CIFAR-10 training files"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { data::load_dataset("/nonexistent/convlab", true); }).find("does not exist"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { data::load_dataset("/nonexistent/convlab", true); }).find("does not exist"),
+      std::string::npos);
 }
 
 TEST(Data, MnistRejectsWrongMagicCountsAndLabels) {
@@ -101,15 +108,21 @@ TEST(Data, MnistRejectsWrongMagicCountsAndLabels) {
   };
   d.write("train-images-idx3-ubyte", images(2049, 3, 12));
   d.write("train-labels-idx1-ubyte", labels(2049, 3, 1));
-  EXPECT_NE(error_of([&] { data::load_mnist(d.path.string(), true); }).find("magic number 2049; expected 2051"),
+  EXPECT_NE(error_of([&] {
+              data::load_mnist(d.path.string(), true);
+            }).find("magic number 2049; expected 2051"),
             std::string::npos);
   d.write("train-images-idx3-ubyte", images(2051, 3, 11));
-  EXPECT_NE(error_of([&] { data::load_mnist(d.path.string(), true); }).find("header says 3 images"), std::string::npos);
+  EXPECT_NE(error_of([&] { data::load_mnist(d.path.string(), true); }).find("header says 3 images"),
+            std::string::npos);
   d.write("train-images-idx3-ubyte", images(2051, 3, 12));
   d.write("train-labels-idx1-ubyte", labels(2049, 2, 1));
-  EXPECT_NE(error_of([&] { data::load_mnist(d.path.string(), true); }).find("2 labels for 3 images"), std::string::npos);
+  EXPECT_NE(
+      error_of([&] { data::load_mnist(d.path.string(), true); }).find("2 labels for 3 images"),
+      std::string::npos);
   d.write("train-labels-idx1-ubyte", labels(2049, 3, 12));
-  EXPECT_NE(error_of([&] { data::load_mnist(d.path.string(), true); }).find("label 0 is 12"), std::string::npos);
+  EXPECT_NE(error_of([&] { data::load_mnist(d.path.string(), true); }).find("label 0 is 12"),
+            std::string::npos);
   d.write("train-labels-idx1-ubyte", labels(2049, 3, 7));
   EXPECT_EQ(data::load_mnist(d.path.string(), true).size(), 3);
 }

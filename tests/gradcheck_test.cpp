@@ -27,7 +27,8 @@ double dot(const Vec& a, const Vec& b) {
 }
 
 // Checks analytic gradient `grad` of loss(x) with respect to x at every element.
-void expect_gradient(const std::function<double(const Vec&)>& loss, Vec x, const Vec& grad, const std::string& what) {
+void expect_gradient(const std::function<double(const Vec&)>& loss, Vec x, const Vec& grad,
+                     const std::string& what) {
   const double h = 1e-6;
   for (size_t i = 0; i < x.size(); ++i) {
     const double saved = x[i];
@@ -37,7 +38,8 @@ void expect_gradient(const std::function<double(const Vec&)>& loss, Vec x, const
     const double down = loss(x);
     x[i] = saved;
     const double numeric = (up - down) / (2 * h);
-    ASSERT_NEAR(grad[i], numeric, 1e-6 * std::max(1.0, std::fabs(numeric))) << what << " element " << i;
+    ASSERT_NEAR(grad[i], numeric, 1e-6 * std::max(1.0, std::fabs(numeric)))
+        << what << " element " << i;
   }
 }
 
@@ -49,10 +51,13 @@ TEST(GradCheck, Conv2dInputWeightBias) {
   for (int trial = 0; trial < 12; ++trial) {
     const int n = pick(1, 2), c = pick(1, 3), o = pick(1, 3), kh = pick(1, 4), kw = pick(1, 4);
     const int sh = pick(1, 3), sw = pick(1, 3), ph = pick(0, 2), pw = pick(0, 2);
-    const int h = std::max(kh - 2 * ph, 1) + pick(0, 5), w = std::max(kw - 2 * pw, 1) + pick(0, 5);  // odd sizes too
+    const int h = std::max(kh - 2 * ph, 1) + pick(0, 5),
+              w = std::max(kw - 2 * pw, 1) + pick(0, 5);  // odd sizes too
     const auto g = conv2d_geometry({n, c, h, w}, {o, c, kh, kw}, sh, sw, ph, pw, "gradcheck");
-    Vec x = random_vec(static_cast<size_t>(n * c * h * w), rng), wt = random_vec(static_cast<size_t>(o * c * kh * kw), rng);
-    Vec b = random_vec(static_cast<size_t>(o), rng), r = random_vec(static_cast<size_t>(numel(g.output_shape())), rng);
+    Vec x = random_vec(static_cast<size_t>(n * c * h * w), rng),
+        wt = random_vec(static_cast<size_t>(o * c * kh * kw), rng);
+    Vec b = random_vec(static_cast<size_t>(o), rng),
+        r = random_vec(static_cast<size_t>(numel(g.output_shape())), rng);
     auto loss = [&](const Vec& xx, const Vec& ww, const Vec& bb) {
       Vec y(r.size());
       reference::conv2d_forward(g, xx.data(), ww.data(), bb.data(), y.data());
@@ -70,15 +75,18 @@ TEST(GradCheck, Conv2dInputWeightBias) {
 TEST(GradCheck, Linear) {
   std::mt19937 rng(2);
   for (auto [N, IN, OUT] : {std::array<int64_t, 3>{1, 1, 1}, {3, 7, 5}, {4, 13, 2}}) {
-    Vec x = random_vec(static_cast<size_t>(N * IN), rng), w = random_vec(static_cast<size_t>(OUT * IN), rng);
-    Vec b = random_vec(static_cast<size_t>(OUT), rng), r = random_vec(static_cast<size_t>(N * OUT), rng);
+    Vec x = random_vec(static_cast<size_t>(N * IN), rng),
+        w = random_vec(static_cast<size_t>(OUT * IN), rng);
+    Vec b = random_vec(static_cast<size_t>(OUT), rng),
+        r = random_vec(static_cast<size_t>(N * OUT), rng);
     auto loss = [&](const Vec& xx, const Vec& ww, const Vec& bb) {
       Vec y(r.size());
       reference::linear_forward(N, IN, OUT, xx.data(), ww.data(), bb.data(), y.data());
       return dot(y, r);
     };
     Vec gx(x.size()), gw(w.size(), 0.0), gb(b.size(), 0.0);
-    reference::linear_backward(N, IN, OUT, x.data(), w.data(), r.data(), gx.data(), gw.data(), gb.data());
+    reference::linear_backward(N, IN, OUT, x.data(), w.data(), r.data(), gx.data(), gw.data(),
+                               gb.data());
     expect_gradient([&](const Vec& v) { return loss(v, w, b); }, x, gx, "linear input");
     expect_gradient([&](const Vec& v) { return loss(x, v, b); }, w, gw, "linear weight");
     expect_gradient([&](const Vec& v) { return loss(x, w, v); }, b, gb, "linear bias");
@@ -102,11 +110,15 @@ TEST(GradCheck, ReLUAwayFromZero) {
 
 TEST(GradCheck, MaxPool2dStridesAndPadding) {
   std::mt19937 rng(4);
-  struct Case { int64_t n, c, h, w, kh, kw, sh, sw, ph, pw; };
+  struct Case {
+    int64_t n, c, h, w, kh, kw, sh, sw, ph, pw;
+  };
   for (const Case& k : {Case{2, 3, 8, 8, 2, 2, 2, 2, 0, 0}, Case{1, 2, 7, 5, 3, 2, 2, 1, 1, 1},
-                       Case{1, 1, 9, 9, 3, 3, 3, 3, 1, 0}, Case{2, 1, 5, 6, 2, 3, 1, 2, 0, 1}}) {
-    const auto g = pool2d_geometry({k.n, k.c, k.h, k.w}, k.kh, k.kw, k.sh, k.sw, k.ph, k.pw, "gradcheck");
-    Vec x = random_vec(static_cast<size_t>(k.n * k.c * k.h * k.w), rng);  // distinct values: no ties
+                        Case{1, 1, 9, 9, 3, 3, 3, 3, 1, 0}, Case{2, 1, 5, 6, 2, 3, 1, 2, 0, 1}}) {
+    const auto g =
+        pool2d_geometry({k.n, k.c, k.h, k.w}, k.kh, k.kw, k.sh, k.sw, k.ph, k.pw, "gradcheck");
+    Vec x =
+        random_vec(static_cast<size_t>(k.n * k.c * k.h * k.w), rng);  // distinct values: no ties
     Vec r = random_vec(static_cast<size_t>(numel(g.output_shape())), rng);
     auto loss = [&](const Vec& xx) {
       Vec y(r.size());
@@ -138,7 +150,9 @@ TEST(GradCheck, CrossEntropyIncludingLargeLogits) {
     const int64_t N = 4, K = 10;
     Vec z = random_vec(static_cast<size_t>(N * K), rng, scale);
     const std::vector<int64_t> t = {0, 9, 3, 3};
-    auto loss = [&](const Vec& zz) { return reference::cross_entropy_forward(N, K, zz.data(), t.data()); };
+    auto loss = [&](const Vec& zz) {
+      return reference::cross_entropy_forward(N, K, zz.data(), t.data());
+    };
     EXPECT_TRUE(std::isfinite(loss(z)));
     Vec gz(z.size());
     reference::cross_entropy_backward(N, K, z.data(), t.data(), 1.0, gz.data());

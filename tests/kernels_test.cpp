@@ -22,8 +22,10 @@ Tensor random_tensor(const Shape& s, std::mt19937& rng) {
 
 TEST(KernelsFast, LinearMatchesReference) {
   std::mt19937 rng(7);
-  for (auto [N, IN, OUT] : {std::array<int64_t, 3>{1, 1, 1}, {64, 4096, 64}, {64, 64, 10}, {5, 33, 67}, {3, 130, 9}}) {
-    const Tensor x = random_tensor({N, IN}, rng), w = random_tensor({OUT, IN}, rng), b = random_tensor({OUT}, rng);
+  for (auto [N, IN, OUT] :
+       {std::array<int64_t, 3>{1, 1, 1}, {64, 4096, 64}, {64, 64, 10}, {5, 33, 67}, {3, 130, 9}}) {
+    const Tensor x = random_tensor({N, IN}, rng), w = random_tensor({OUT, IN}, rng),
+                 b = random_tensor({OUT}, rng);
     Tensor y_ref({N, OUT}), y({N, OUT}, 1e30f);
     reference::linear_forward(N, IN, OUT, x.data(), w.data(), b.data(), y_ref.data());
     kernels::linear_forward(N, IN, OUT, x.data(), w.data(), b.data(), y.data());
@@ -32,8 +34,10 @@ TEST(KernelsFast, LinearMatchesReference) {
     const Tensor gy = random_tensor({N, OUT}, rng);
     Tensor gx_ref({N, IN}), gw_ref({OUT, IN}, 1.0f), gb_ref({OUT}, 1.0f);
     Tensor gx({N, IN}, 1e30f), gw({OUT, IN}, 1.0f), gb({OUT}, 1.0f);
-    reference::linear_backward(N, IN, OUT, x.data(), w.data(), gy.data(), gx_ref.data(), gw_ref.data(), gb_ref.data());
-    kernels::linear_backward(N, IN, OUT, x.data(), w.data(), gy.data(), gx.data(), gw.data(), gb.data());
+    reference::linear_backward(N, IN, OUT, x.data(), w.data(), gy.data(), gx_ref.data(),
+                               gw_ref.data(), gb_ref.data());
+    kernels::linear_backward(N, IN, OUT, x.data(), w.data(), gy.data(), gx.data(), gw.data(),
+                             gb.data());
     ASSERT_TRUE(allclose(gx, gx_ref, 1e-4, tol));
     ASSERT_TRUE(allclose(gw, gw_ref, 1e-4, tol));
     ASSERT_TRUE(allclose(gb, gb_ref, 1e-4, tol));

@@ -15,7 +15,8 @@ using namespace convlab;
 namespace {
 
 const data::Dataset& cifar_train() {
-  static const data::Dataset ds = data::load_cifar10(std::string(CONVLAB_SOURCE_DIR) + "/data/cifar-10-batches-bin", true);
+  static const data::Dataset ds =
+      data::load_cifar10(std::string(CONVLAB_SOURCE_DIR) + "/data/cifar-10-batches-bin", true);
   return ds;
 }
 
@@ -26,7 +27,9 @@ double record_diff(const Tensor& t, const nlohmann::json& rec, const char* key =
   const auto values = rec.at(key).get<std::vector<double>>();
   double worst = 0;
   for (size_t i = 0; i < values.size(); ++i)
-    worst = std::max(worst, std::fabs(static_cast<double>(t.data()[static_cast<int64_t>(i) * stride]) - values[i]));
+    worst = std::max(
+        worst,
+        std::fabs(static_cast<double>(t.data()[static_cast<int64_t>(i) * stride]) - values[i]));
   return worst;
 }
 
@@ -37,15 +40,17 @@ void run_case(const nlohmann::json& c) {
   auto params = model->parameters();
   ASSERT_EQ(params.size(), c["initial"].size());
   for (size_t i = 0; i < params.size(); ++i)
-    ASSERT_EQ(record_diff(params[i]->value, c["initial"][i]), 0.0) << what << ": initial parameter " << i;
+    ASSERT_EQ(record_diff(params[i]->value, c["initial"][i]), 0.0)
+        << what << ": initial parameter " << i;
 
   std::unique_ptr<optim::Optimizer> opt;
   if (c["optimizer"] == "adam") {
     opt = std::make_unique<optim::Adam>(params, optim::AdamOptions{.lr = c["recipe"]["lr"]});
   } else {
-    opt = std::make_unique<optim::SGD>(params, optim::SGDOptions{.lr = c["recipe"]["lr"],
-                                                                 .momentum = c["recipe"]["momentum"],
-                                                                 .weight_decay = c["recipe"]["weight_decay"]});
+    opt = std::make_unique<optim::SGD>(
+        params, optim::SGDOptions{.lr = c["recipe"]["lr"],
+                                  .momentum = c["recipe"]["momentum"],
+                                  .weight_decay = c["recipe"]["weight_decay"]});
   }
   nn::CrossEntropyLoss criterion;
   Tensor images, grad;
@@ -53,7 +58,8 @@ void run_case(const nlohmann::json& c) {
   const auto losses = c["losses"].get<std::vector<double>>();
   for (size_t step = 0; step < losses.size(); ++step) {
     const auto idx = c["batches"][step].get<std::vector<int64_t>>();
-    data::gather_batch(cifar_train(), idx.data(), static_cast<int64_t>(idx.size()), images, targets);
+    data::gather_batch(cifar_train(), idx.data(), static_cast<int64_t>(idx.size()), images,
+                       targets);
     opt->zero_grad();
     const float loss = criterion.forward(model->forward(images), targets);
     criterion.backward(grad);
@@ -69,8 +75,10 @@ void run_case(const nlohmann::json& c) {
     const double vs_torch = record_diff(params[i]->value, rec);
     const double vs_exact = record_diff(params[i]->value, rec, "values_f64");
     const double torch_error = rec["f32_vs_f64"].get<double>();
-    std::printf("%s param %zu: |convlab - torch32| %.2e  |convlab - torch64| %.2e  |torch32 - torch64| %.2e\n",
-                what.c_str(), i, vs_torch, vs_exact, torch_error);
+    std::printf(
+        "%s param %zu: |convlab - torch32| %.2e  |convlab - torch64| %.2e  |torch32 - torch64| "
+        "%.2e\n",
+        what.c_str(), i, vs_torch, vs_exact, torch_error);
     if (torch_error < 1e-5) {
       EXPECT_LT(vs_torch, 1e-4) << what << ": final parameter " << i;
     }
@@ -80,6 +88,12 @@ void run_case(const nlohmann::json& c) {
 
 }  // namespace
 
-TEST(TrainGolden, StandardAdamMatchesPyTorch) { run_case(test::load_fixture("train.json")["cases"][0]); }
-TEST(TrainGolden, StandardSgdMomentumMatchesPyTorch) { run_case(test::load_fixture("train.json")["cases"][1]); }
-TEST(TrainGolden, SumfirstAdamMatchesPyTorch) { run_case(test::load_fixture("train.json")["cases"][2]); }
+TEST(TrainGolden, StandardAdamMatchesPyTorch) {
+  run_case(test::load_fixture("train.json")["cases"][0]);
+}
+TEST(TrainGolden, StandardSgdMomentumMatchesPyTorch) {
+  run_case(test::load_fixture("train.json")["cases"][1]);
+}
+TEST(TrainGolden, SumfirstAdamMatchesPyTorch) {
+  run_case(test::load_fixture("train.json")["cases"][2]);
+}

@@ -5,6 +5,9 @@
 
 namespace convlab::cli {
 
-void add_demo(CLI::App& app);  // demo.cpp
+void add_demo(CLI::App& app);      // demo.cpp
+void add_train(CLI::App& app);     // train.cpp
+void add_evaluate(CLI::App& app);  // evaluate.cpp
+void add_compare(CLI::App& app);   // compare.cpp
 
 }  // namespace convlab::cli

@@ -13,6 +13,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "convlab 0.1.0");
   convlab::cli::add_demo(app);
+  convlab::cli::add_train(app);
+  convlab::cli::add_evaluate(app);
+  convlab::cli::add_compare(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

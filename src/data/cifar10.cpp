@@ -9,10 +9,11 @@ namespace convlab::data {
 
 namespace {
 
-constexpr int64_t kSide = 32, kChannels = 3, kImageBytes = kChannels * kSide * kSide, kRecord = 1 + kImageBytes;
+constexpr int64_t kSide = 32, kChannels = 3, kImageBytes = kChannels * kSide * kSide,
+                  kRecord = 1 + kImageBytes;
 
-const std::vector<std::string> kDefaultClasses = {"airplane", "automobile", "bird",  "cat",  "deer",
-                                                  "dog",      "frog",       "horse", "ship", "truck"};
+const std::vector<std::string> kDefaultClasses = {
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
 
 void append_batch_file(const std::string& path, Dataset& ds) {
   const std::vector<uint8_t> bytes = read_whole_file(path);
@@ -24,8 +25,8 @@ void append_batch_file(const std::string& path, Dataset& ds) {
   for (int64_t r = 0; r < records; ++r) {
     const uint8_t* rec = bytes.data() + r * kRecord;
     if (rec[0] > 9)
-      throw IoError(path + ": record " + std::to_string(r) + " has label " + std::to_string(rec[0]) +
-                    "; CIFAR-10 labels are 0-9");
+      throw IoError(path + ": record " + std::to_string(r) + " has label " +
+                    std::to_string(rec[0]) + "; CIFAR-10 labels are 0-9");
     ds.labels.push_back(rec[0]);
     ds.images.insert(ds.images.end(), rec + 1, rec + kRecord);
   }
@@ -39,7 +40,8 @@ std::vector<std::string> read_class_names(const std::string& dir) {
   while (std::getline(in, line))
     if (!line.empty()) names.push_back(line);
   if (names.size() != 10)
-    throw IoError(dir + "/batches.meta.txt: holds " + std::to_string(names.size()) + " class names; expected 10");
+    throw IoError(dir + "/batches.meta.txt: holds " + std::to_string(names.size()) +
+                  " class names; expected 10");
   return names;
 }
 
@@ -57,7 +59,8 @@ Dataset load_cifar10(const std::string& dir, bool train) {
       const std::string f = dir + "/data_batch_" + std::to_string(i) + ".bin";
       if (std::filesystem::exists(f)) files.push_back(f);
     }
-    if (files.empty()) throw IoError(dir + ": no CIFAR-10 training files (data_batch_1.bin ... data_batch_5.bin)");
+    if (files.empty())
+      throw IoError(dir + ": no CIFAR-10 training files (data_batch_1.bin ... data_batch_5.bin)");
   } else {
     files.push_back(dir + "/test_batch.bin");
   }

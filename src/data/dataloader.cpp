@@ -8,8 +8,10 @@ namespace convlab::data {
 
 DataLoader::DataLoader(const Dataset& dataset, int64_t batch_size, bool shuffle, Generator* gen)
     : dataset_(dataset), batch_size_(batch_size), shuffle_(shuffle), gen_(gen) {
-  if (batch_size <= 0) throw ValueError("DataLoader: batch size must be positive; got " + std::to_string(batch_size));
-  if (dataset.size() == 0) throw ValueError("DataLoader: the data set " + dataset.name + " is empty");
+  if (batch_size <= 0)
+    throw ValueError("DataLoader: batch size must be positive; got " + std::to_string(batch_size));
+  if (dataset.size() == 0)
+    throw ValueError("DataLoader: the data set " + dataset.name + " is empty");
   if (shuffle && !gen) throw ValueError("DataLoader: shuffling needs a generator");
   order_.resize(static_cast<size_t>(dataset.size()));
   std::iota(order_.begin(), order_.end(), 0);
@@ -31,14 +33,16 @@ bool DataLoader::next(Tensor& images, std::vector<int64_t>& targets) {
   return true;
 }
 
-void gather_batch(const Dataset& ds, const int64_t* indices, int64_t count, Tensor& out, std::vector<int64_t>& targets) {
+void gather_batch(const Dataset& ds, const int64_t* indices, int64_t count, Tensor& out,
+                  std::vector<int64_t>& targets) {
   out.resize_({count, ds.channels, ds.height, ds.width});
   targets.resize(static_cast<size_t>(count));
   const int64_t bytes = ds.image_bytes();
   for (int64_t b = 0; b < count; ++b) {
     const uint8_t* src = ds.image(indices[b]);
     float* dst = out.data() + b * bytes;
-    for (int64_t i = 0; i < bytes; ++i) dst[i] = static_cast<float>(src[i]) / 255.0f;  // ToTensor: div(255)
+    for (int64_t i = 0; i < bytes; ++i)
+      dst[i] = static_cast<float>(src[i]) / 255.0f;  // ToTensor: div(255)
     targets[static_cast<size_t>(b)] = ds.labels[static_cast<size_t>(indices[b])];
   }
 }

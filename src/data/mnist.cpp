@@ -28,20 +28,23 @@ Dataset load_mnist(const std::string& dir, bool train) {
   if (big_endian(lab.data()) != 2049)
     throw IoError(label_path + ": magic number " + std::to_string(big_endian(lab.data())) +
                   "; expected 2049 (idx1 labels)");
-  const uint64_t n = big_endian(img.data() + 4), rows = big_endian(img.data() + 8), cols = big_endian(img.data() + 12);
+  const uint64_t n = big_endian(img.data() + 4), rows = big_endian(img.data() + 8),
+                 cols = big_endian(img.data() + 12);
   const uint64_t nl = big_endian(lab.data() + 4);
   if (rows == 0 || cols == 0 || rows > 4096 || cols > 4096)
-    throw IoError(image_path + ": image size " + std::to_string(rows) + "x" + std::to_string(cols) + " is not plausible");
+    throw IoError(image_path + ": image size " + std::to_string(rows) + "x" + std::to_string(cols) +
+                  " is not plausible");
   if (img.size() != 16 + n * rows * cols)
-    throw IoError(image_path + ": header says " + std::to_string(n) + " images of " + std::to_string(rows) + "x" +
-                  std::to_string(cols) + " (" + std::to_string(16 + n * rows * cols) + " bytes); file has " +
+    throw IoError(image_path + ": header says " + std::to_string(n) + " images of " +
+                  std::to_string(rows) + "x" + std::to_string(cols) + " (" +
+                  std::to_string(16 + n * rows * cols) + " bytes); file has " +
                   std::to_string(img.size()) + " bytes");
   if (lab.size() != 8 + nl)
     throw IoError(label_path + ": header says " + std::to_string(nl) + " labels; file has " +
                   std::to_string(lab.size() - 8));
   if (nl != n)
-    throw IoError(label_path + ": " + std::to_string(nl) + " labels for " + std::to_string(n) + " images in " +
-                  image_path);
+    throw IoError(label_path + ": " + std::to_string(nl) + " labels for " + std::to_string(n) +
+                  " images in " + image_path);
   Dataset ds;
   ds.name = std::string("MNIST ") + (train ? "train" : "test");
   ds.channels = 1;
@@ -51,8 +54,8 @@ Dataset load_mnist(const std::string& dir, bool train) {
   ds.labels.assign(lab.begin() + 8, lab.end());
   for (size_t i = 0; i < ds.labels.size(); ++i)
     if (ds.labels[i] > 9)
-      throw IoError(label_path + ": label " + std::to_string(i) + " is " + std::to_string(ds.labels[i]) +
-                    "; MNIST labels are 0-9");
+      throw IoError(label_path + ": label " + std::to_string(i) + " is " +
+                    std::to_string(ds.labels[i]) + "; MNIST labels are 0-9");
   ds.classes = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
   return ds;
 }
@@ -60,12 +63,16 @@ Dataset load_mnist(const std::string& dir, bool train) {
 Dataset load_dataset(const std::string& dir, bool train) {
   namespace fs = std::filesystem;
   if (!fs::is_directory(dir)) throw IoError("data directory " + dir + " does not exist");
-  if (fs::exists(dir + "/test_batch.bin") || fs::exists(dir + "/data_batch_1.bin")) return load_cifar10(dir, train);
+  if (fs::exists(dir + "/test_batch.bin") || fs::exists(dir + "/data_batch_1.bin"))
+    return load_cifar10(dir, train);
   if (fs::exists(dir + "/train-images-idx3-ubyte") || fs::exists(dir + "/t10k-images-idx3-ubyte"))
     return load_mnist(dir, train);
   // The repository layout: data/cifar-10-batches-bin, data/mnist.
-  if (fs::is_directory(dir + "/cifar-10-batches-bin")) return load_cifar10(dir + "/cifar-10-batches-bin", train);
-  throw IoError(dir + ": holds neither CIFAR-10 binary files (data_batch_1.bin, test_batch.bin) nor MNIST idx files");
+  if (fs::is_directory(dir + "/cifar-10-batches-bin"))
+    return load_cifar10(dir + "/cifar-10-batches-bin", train);
+  throw IoError(dir +
+                ": holds neither CIFAR-10 binary files (data_batch_1.bin, test_batch.bin) nor "
+                "MNIST idx files");
 }
 
 }  // namespace convlab::data

@@ -11,7 +11,8 @@ namespace {
 
 void expect_same_shape(const Module& m, const char* what, const Shape& got, const Shape& want) {
   if (got != want)
-    throw ShapeError(m.name() + ": " + what + " has shape " + to_string(got) + "; expected " + to_string(want));
+    throw ShapeError(m.name() + ": " + what + " has shape " + to_string(got) + "; expected " +
+                     to_string(want));
 }
 
 }  // namespace
@@ -23,7 +24,8 @@ void ReLU::forward(const Tensor& input, Tensor& output) {
   kernels::relu_forward(input.numel(), input.data(), output.data());
 }
 
-void ReLU::backward(const Tensor& input, const Tensor&, const Tensor& grad_output, Tensor* grad_input) {
+void ReLU::backward(const Tensor& input, const Tensor&, const Tensor& grad_output,
+                    Tensor* grad_input) {
   expect_same_shape(*this, "gradient of the output", grad_output.shape(), input.shape());
   if (!grad_input) return;
   grad_input->resize_(input.shape());
@@ -35,22 +37,25 @@ void ReLU::backward(const Tensor& input, const Tensor&, const Tensor& grad_outpu
 MaxPool2d::MaxPool2d(Size2 kernel_size, std::optional<Size2> stride, Size2 padding)
     : kernel_(kernel_size), stride_(stride.value_or(kernel_size)), padding_(padding) {
   // Validates the options now, with a stand-in input large enough for any kernel.
-  pool2d_geometry({1, 1, kernel_.h, kernel_.w}, kernel_.h, kernel_.w, stride_.h, stride_.w, padding_.h, padding_.w,
-                  repr());
+  pool2d_geometry({1, 1, kernel_.h, kernel_.w}, kernel_.h, kernel_.w, stride_.h, stride_.w,
+                  padding_.h, padding_.w, repr());
 }
 
 std::string MaxPool2d::repr() const {
   // PyTorch prints the numbers as given: kernel_size=2 for a square kernel, (2, 3) otherwise.
   auto num = [](Size2 s) { return s.h == s.w ? std::to_string(s.h) : s.repr(); };
-  return "MaxPool2d(kernel_size=" + num(kernel_) + ", stride=" + num(stride_) + ", padding=" + num(padding_) +
-         ", dilation=1, ceil_mode=False)";
+  return "MaxPool2d(kernel_size=" + num(kernel_) + ", stride=" + num(stride_) +
+         ", padding=" + num(padding_) + ", dilation=1, ceil_mode=False)";
 }
 
 Pool2dGeometry MaxPool2d::geometry(const Shape& input) const {
-  return pool2d_geometry(input, kernel_.h, kernel_.w, stride_.h, stride_.w, padding_.h, padding_.w, name());
+  return pool2d_geometry(input, kernel_.h, kernel_.w, stride_.h, stride_.w, padding_.h, padding_.w,
+                         name());
 }
 
-Shape MaxPool2d::output_shape(const Shape& input) const { return geometry(input).output_shape(); }
+Shape MaxPool2d::output_shape(const Shape& input) const {
+  return geometry(input).output_shape();
+}
 
 void MaxPool2d::forward(const Tensor& input, Tensor& output) {
   const Pool2dGeometry g = geometry(input.shape());
@@ -58,7 +63,8 @@ void MaxPool2d::forward(const Tensor& input, Tensor& output) {
   kernels::max_pool2d_forward(g, input.data(), output.data());
 }
 
-void MaxPool2d::backward(const Tensor& input, const Tensor&, const Tensor& grad_output, Tensor* grad_input) {
+void MaxPool2d::backward(const Tensor& input, const Tensor&, const Tensor& grad_output,
+                         Tensor* grad_input) {
   const Pool2dGeometry g = geometry(input.shape());
   expect_same_shape(*this, "gradient of the output", grad_output.shape(), g.output_shape());
   if (!grad_input) return;
@@ -69,8 +75,9 @@ void MaxPool2d::backward(const Tensor& input, const Tensor&, const Tensor& grad_
 // ---- Flatten ----
 
 Shape Flatten::output_shape(const Shape& input) const {
-  if (input.size() < 2) throw ShapeError(name() + ": expected an input with a batch dimension; got shape " +
-                                         to_string(input));
+  if (input.size() < 2)
+    throw ShapeError(name() + ": expected an input with a batch dimension; got shape " +
+                     to_string(input));
   return {input[0], numel(input) / std::max<int64_t>(input[0], 1)};
 }
 
@@ -79,8 +86,10 @@ void Flatten::forward(const Tensor& input, Tensor& output) {
   std::copy(input.data(), input.data() + input.numel(), output.data());
 }
 
-void Flatten::backward(const Tensor& input, const Tensor&, const Tensor& grad_output, Tensor* grad_input) {
-  expect_same_shape(*this, "gradient of the output", grad_output.shape(), output_shape(input.shape()));
+void Flatten::backward(const Tensor& input, const Tensor&, const Tensor& grad_output,
+                       Tensor* grad_input) {
+  expect_same_shape(*this, "gradient of the output", grad_output.shape(),
+                    output_shape(input.shape()));
   if (!grad_input) return;
   grad_input->resize_(input.shape());
   std::copy(grad_output.data(), grad_output.data() + grad_output.numel(), grad_input->data());
@@ -127,8 +136,8 @@ void Linear::check_parameters() const {
 
 Shape Linear::output_shape(const Shape& input) const {
   if (input.size() != 2 || input[1] != in_)
-    throw ShapeError(name() + ": expected input of shape [N, " + std::to_string(in_) + "]; got shape " +
-                     to_string(input));
+    throw ShapeError(name() + ": expected input of shape [N, " + std::to_string(in_) +
+                     "]; got shape " + to_string(input));
   return {input[0], out_};
 }
 
@@ -139,13 +148,15 @@ void Linear::forward(const Tensor& input, Tensor& output) {
                           has_bias_ ? bias_.value.data() : nullptr, output.data());
 }
 
-void Linear::backward(const Tensor& input, const Tensor&, const Tensor& grad_output, Tensor* grad_input) {
+void Linear::backward(const Tensor& input, const Tensor&, const Tensor& grad_output,
+                      Tensor* grad_input) {
   check_parameters();
-  expect_same_shape(*this, "gradient of the output", grad_output.shape(), output_shape(input.shape()));
+  expect_same_shape(*this, "gradient of the output", grad_output.shape(),
+                    output_shape(input.shape()));
   if (grad_input) grad_input->resize_(input.shape());
-  kernels::linear_backward(input.size(0), in_, out_, input.data(), weight_.value.data(), grad_output.data(),
-                           grad_input ? grad_input->data() : nullptr, weight_.grad.data(),
-                           has_bias_ ? bias_.grad.data() : nullptr);
+  kernels::linear_backward(input.size(0), in_, out_, input.data(), weight_.value.data(),
+                           grad_output.data(), grad_input ? grad_input->data() : nullptr,
+                           weight_.grad.data(), has_bias_ ? bias_.grad.data() : nullptr);
 }
 
 std::vector<Parameter*> Linear::parameters() {
@@ -167,8 +178,10 @@ void ChannelSum::forward(const Tensor& input, Tensor& output) {
   kernels::channel_sum_forward(s[0], s[1], s[2] * s[3], input.data(), output.data());
 }
 
-void ChannelSum::backward(const Tensor& input, const Tensor&, const Tensor& grad_output, Tensor* grad_input) {
-  expect_same_shape(*this, "gradient of the output", grad_output.shape(), output_shape(input.shape()));
+void ChannelSum::backward(const Tensor& input, const Tensor&, const Tensor& grad_output,
+                          Tensor* grad_input) {
+  expect_same_shape(*this, "gradient of the output", grad_output.shape(),
+                    output_shape(input.shape()));
   if (!grad_input) return;
   grad_input->resize_(input.shape());
   const Shape& s = input.shape();

@@ -63,7 +63,9 @@ class LineParser {
   std::string identifier() {
     skip_space();
     const size_t start = i_;
-    while (i_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[i_])) || s_[i_] == '_' || s_[i_] == '.')) ++i_;
+    while (i_ < s_.size() &&
+           (std::isalnum(static_cast<unsigned char>(s_[i_])) || s_[i_] == '_' || s_[i_] == '.'))
+      ++i_;
     return s_.substr(start, i_ - start);
   }
   int64_t integer() {
@@ -129,14 +131,16 @@ class LineParser {
 // Binds positional and keyword arguments to a layer's parameter names, PyTorch's order.
 class Bound {
  public:
-  Bound(const std::string& layer, const std::vector<std::string>& names, const std::vector<Arg>& args,
-        const LineParser& p)
+  Bound(const std::string& layer, const std::vector<std::string>& names,
+        const std::vector<Arg>& args, const LineParser& p)
       : layer_(layer), p_(p) {
     size_t pos = 0;
     for (const Arg& a : args) {
       std::string key = a.key;
       if (key.empty()) {
-        if (pos >= names.size()) p.fail(layer + " takes at most " + std::to_string(names.size()) + " positional arguments");
+        if (pos >= names.size())
+          p.fail(layer + " takes at most " + std::to_string(names.size()) +
+                 " positional arguments");
         key = names[pos++];
       } else if (std::find(names.begin(), names.end(), key) == names.end()) {
         p.fail(layer + " has no argument '" + key + "'");
@@ -180,33 +184,38 @@ class Bound {
   std::map<std::string, Arg> values_;
 };
 
-ModulePtr make_layer(const std::string& name, const std::vector<Arg>& args, const LineParser& p, Generator& gen) {
+ModulePtr make_layer(const std::string& name, const std::vector<Arg>& args, const LineParser& p,
+                     Generator& gen) {
   if (name == "Conv2d") {
-    Bound b(name, {"in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias",
-                   "padding_mode"},
+    Bound b(name,
+            {"in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
+             "groups", "bias", "padding_mode"},
             args, p);
     if (b.has("dilation") && (b.size2("dilation").h != 1 || b.size2("dilation").w != 1))
       p.fail("Conv2d: only dilation=1 is supported");
     if (b.has("groups") && b.integer("groups") != 1) p.fail("Conv2d: only groups=1 is supported");
     if (b.has("padding_mode")) p.fail("Conv2d: padding_mode is not supported (zeros only)");
-    return std::make_shared<Conv2d>(Conv2dOptions(b.integer("in_channels"), b.integer("out_channels"),
-                                                  b.size2("kernel_size"))
-                                        .stride(b.size2("stride", Size2(1)))
-                                        .padding(b.size2("padding", Size2(0)))
-                                        .bias(b.boolean("bias", true)),
-                                    gen);
+    return std::make_shared<Conv2d>(
+        Conv2dOptions(b.integer("in_channels"), b.integer("out_channels"), b.size2("kernel_size"))
+            .stride(b.size2("stride", Size2(1)))
+            .padding(b.size2("padding", Size2(0)))
+            .bias(b.boolean("bias", true)),
+        gen);
   }
   if (name == "ReLU") {
     Bound b(name, {"inplace"}, args, p);
     return std::make_shared<ReLU>();
   }
   if (name == "MaxPool2d") {
-    Bound b(name, {"kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode"}, args, p);
-    if (b.has("dilation") && b.integer("dilation") != 1) p.fail("MaxPool2d: only dilation=1 is supported");
+    Bound b(name, {"kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode"},
+            args, p);
+    if (b.has("dilation") && b.integer("dilation") != 1)
+      p.fail("MaxPool2d: only dilation=1 is supported");
     if (b.boolean("ceil_mode", false)) p.fail("MaxPool2d: only ceil_mode=False is supported");
     const Size2 k = b.size2("kernel_size");
-    return std::make_shared<MaxPool2d>(k, b.has("stride") ? std::optional<Size2>(b.size2("stride")) : std::nullopt,
-                                       b.size2("padding", Size2(0)));
+    return std::make_shared<MaxPool2d>(
+        k, b.has("stride") ? std::optional<Size2>(b.size2("stride")) : std::nullopt,
+        b.size2("padding", Size2(0)));
   }
   if (name == "Flatten") {
     Bound b(name, {"start_dim", "end_dim"}, args, p);
@@ -216,7 +225,8 @@ ModulePtr make_layer(const std::string& name, const std::vector<Arg>& args, cons
   }
   if (name == "Linear") {
     Bound b(name, {"in_features", "out_features", "bias"}, args, p);
-    return std::make_shared<Linear>(b.integer("in_features"), b.integer("out_features"), b.boolean("bias", true), gen);
+    return std::make_shared<Linear>(b.integer("in_features"), b.integer("out_features"),
+                                    b.boolean("bias", true), gen);
   }
   if (name == "ChannelSum") {
     Bound b(name, {"dim", "keepdim"}, args, p);
@@ -224,7 +234,8 @@ ModulePtr make_layer(const std::string& name, const std::vector<Arg>& args, cons
       p.fail("ChannelSum: only dim=1, keepdim=True is supported");
     return std::make_shared<ChannelSum>();
   }
-  p.fail("unknown layer '" + name + "' (known: Conv2d, ReLU, MaxPool2d, Flatten, Linear, ChannelSum)");
+  p.fail("unknown layer '" + name +
+         "' (known: Conv2d, ReLU, MaxPool2d, Flatten, Linear, ChannelSum)");
 }
 
 }  // namespace
@@ -242,7 +253,8 @@ std::shared_ptr<Sequential> make_sumfirst(Generator& gen) {
   return m;
 }
 
-std::shared_ptr<Sequential> parse_model(const std::string& text, const std::string& source, Generator& gen) {
+std::shared_ptr<Sequential> parse_model(const std::string& text, const std::string& source,
+                                        Generator& gen) {
   auto model = std::make_shared<Sequential>();
   std::istringstream in(text);
   std::string line;
@@ -256,7 +268,8 @@ std::shared_ptr<Sequential> parse_model(const std::string& text, const std::stri
     if (p.at_end()) continue;
     if (closed) p.fail("text after the closing ')' of Sequential(");
     std::string trimmed = line.substr(line.find_first_not_of(" \t"));
-    while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.back()))) trimmed.pop_back();
+    while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.back())))
+      trimmed.pop_back();
     if (trimmed == "Sequential(" || trimmed == "nn.Sequential(") {
       if (opened || model->size()) p.fail("'Sequential(' may only open the file");
       opened = true;
@@ -273,7 +286,8 @@ std::shared_ptr<Sequential> parse_model(const std::string& text, const std::stri
       idx.expect('(', "");
       const int64_t k = idx.integer();
       if (k != static_cast<int64_t>(model->size()))
-        p.fail("layer index (" + std::to_string(k) + ") out of order; expected (" + std::to_string(model->size()) + ")");
+        p.fail("layer index (" + std::to_string(k) + ") out of order; expected (" +
+               std::to_string(model->size()) + ")");
       trimmed = trimmed.substr(trimmed.find("):") + 2);
     }
     if (trimmed.back() == ',') trimmed.pop_back();  // constructor lists inside nn.Sequential(...)
@@ -292,7 +306,8 @@ std::shared_ptr<Sequential> build_model(const std::string& name_or_path, Generat
   if (name_or_path == "sumfirst") return make_sumfirst(gen);
   std::ifstream in(name_or_path);
   if (!in)
-    throw IoError("model '" + name_or_path + "' is neither 'standard', 'sumfirst' nor a readable model file");
+    throw IoError("model '" + name_or_path +
+                  "' is neither 'standard', 'sumfirst' nor a readable model file");
   std::stringstream ss;
   ss << in.rdbuf();
   return parse_model(ss.str(), name_or_path, gen);
@@ -301,8 +316,8 @@ std::shared_ptr<Sequential> build_model(const std::string& name_or_path, Generat
 void check_model(const Sequential& model, const Shape& input, int64_t classes) {
   const Shape out = model.output_shape(input);  // throws naming the layer that does not fit
   if (out.size() != 2 || out[1] != classes)
-    throw ShapeError("the model's output has shape " + to_string(out) + "; expected [N, " + std::to_string(classes) +
-                     "] (one score per class)");
+    throw ShapeError("the model's output has shape " + to_string(out) + "; expected [N, " +
+                     std::to_string(classes) + "] (one score per class)");
 }
 
 }  // namespace convlab::nn

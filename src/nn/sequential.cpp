@@ -13,7 +13,8 @@ void Sequential::push_back(ModulePtr layer, std::string where) {
 
 std::string Sequential::repr() const {
   std::string s = "Sequential(\n";
-  for (size_t i = 0; i < layers_.size(); ++i) s += "  (" + std::to_string(i) + "): " + layers_[i]->repr() + "\n";
+  for (size_t i = 0; i < layers_.size(); ++i)
+    s += "  (" + std::to_string(i) + "): " + layers_[i]->repr() + "\n";
   return s + ")";
 }
 
@@ -43,7 +44,9 @@ const Tensor& Sequential::forward(const Tensor& input) {
   return outputs_.back();
 }
 
-void Sequential::forward(const Tensor& input, Tensor& output) { output = forward(input); }
+void Sequential::forward(const Tensor& input, Tensor& output) {
+  output = forward(input);
+}
 
 void Sequential::backward(const Tensor& grad_output, Tensor* grad_input) {
   if (!input_) throw Error("Sequential.backward: call forward first");
@@ -56,8 +59,10 @@ void Sequential::backward(const Tensor& grad_output, Tensor* grad_input) {
   }
 }
 
-void Sequential::backward(const Tensor& input, const Tensor&, const Tensor& grad_output, Tensor* grad_input) {
-  if (&input != input_) throw Error("Sequential.backward: input is not the tensor of the last forward pass");
+void Sequential::backward(const Tensor& input, const Tensor&, const Tensor& grad_output,
+                          Tensor* grad_input) {
+  if (&input != input_)
+    throw Error("Sequential.backward: input is not the tensor of the last forward pass");
   backward(grad_output, grad_input);
 }
 
@@ -71,7 +76,8 @@ std::vector<Parameter*> Sequential::parameters() {
 std::vector<std::string> Sequential::parameter_names() {
   std::vector<std::string> names;
   for (size_t i = 0; i < layers_.size(); ++i)
-    for (Parameter* p : layers_[i]->parameters()) names.push_back(std::to_string(i) + "." + p->name);
+    for (Parameter* p : layers_[i]->parameters())
+      names.push_back(std::to_string(i) + "." + p->name);
   return names;
 }
 

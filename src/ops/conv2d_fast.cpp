@@ -58,7 +58,8 @@ void col2im_add(const Conv2dGeometry& g, const float* col, float* in) {
 
 }  // namespace
 
-void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* w, const float* bias, float* out) {
+void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* w, const float* bias,
+                    float* out) {
   const int64_t KK = g.C * g.KH * g.KW, P = g.OH * g.OW;
   float* col = scratch(0, static_cast<size_t>(KK * P));
   for (int64_t n = 0; n < g.N; ++n) {
@@ -69,8 +70,8 @@ void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* w, co
   }
 }
 
-void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, const float* gout, float* gin, float* gw,
-                     float* gb) {
+void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, const float* gout,
+                     float* gin, float* gw, float* gb) {
   const int64_t KK = g.C * g.KH * g.KW, P = g.OH * g.OW;
   if (gb)
     for (int64_t o = 0; o < g.O; ++o) {

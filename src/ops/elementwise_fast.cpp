@@ -4,8 +4,12 @@
 
 namespace convlab::kernels {
 
-void relu_forward(int64_t n, const float* x, float* y) { reference::relu_forward(n, x, y); }
-void relu_backward(int64_t n, const float* x, const float* gy, float* gx) { reference::relu_backward(n, x, gy, gx); }
+void relu_forward(int64_t n, const float* x, float* y) {
+  reference::relu_forward(n, x, y);
+}
+void relu_backward(int64_t n, const float* x, const float* gy, float* gx) {
+  reference::relu_backward(n, x, gy, gx);
+}
 
 void max_pool2d_forward(const Pool2dGeometry& g, const float* in, float* out) {
   reference::max_pool2d_forward(g, in, out);

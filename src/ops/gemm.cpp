@@ -12,8 +12,8 @@ constexpr int64_t NR = 64;
 #define CONVLAB_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
 CONVLAB_CLONES
-void block_full(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc,
-                bool accumulate) {
+void block_full(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+                int64_t ldc, bool accumulate) {
   float acc[MR][NR];
   for (int64_t r = 0; r < MR; ++r)
     for (int64_t j = 0; j < NR; ++j) acc[r][j] = accumulate ? C[r * ldc + j] : 0.0f;
@@ -34,8 +34,8 @@ void block_full(int64_t K, const float* A, int64_t lda, const float* B, int64_t 
 
 // Any block up to MR x NR: same order of operations per element as block_full.
 CONVLAB_CLONES
-void block_edge(int64_t m, int64_t n, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-                int64_t ldc, bool accumulate) {
+void block_edge(int64_t m, int64_t n, int64_t K, const float* A, int64_t lda, const float* B,
+                int64_t ldb, float* C, int64_t ldc, bool accumulate) {
   for (int64_t r = 0; r < m; ++r) {
     float acc[NR];
     for (int64_t j = 0; j < n; ++j) acc[j] = accumulate ? C[r * ldc + j] : 0.0f;
@@ -50,8 +50,8 @@ void block_edge(int64_t m, int64_t n, int64_t K, const float* A, int64_t lda, co
 
 }  // namespace
 
-void gemm_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-             int64_t ldc, bool accumulate) {
+void gemm_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+             int64_t ldb, float* C, int64_t ldc, bool accumulate) {
   for (int64_t j0 = 0; j0 < N; j0 += NR) {
     const int64_t n = N - j0 < NR ? N - j0 : NR;
     for (int64_t i0 = 0; i0 < M; i0 += MR) {

@@ -7,7 +7,8 @@
 
 namespace convlab::kernels {
 
-void linear_forward(int64_t N, int64_t IN, int64_t OUT, const float* x, const float* w, const float* b, float* y) {
+void linear_forward(int64_t N, int64_t IN, int64_t OUT, const float* x, const float* w,
+                    const float* b, float* y) {
   float* wT = scratch(0, static_cast<size_t>(IN * OUT));
   transpose(OUT, IN, w, IN, wT);  // (IN x OUT)
   for (int64_t n = 0; n < N; ++n)
@@ -15,8 +16,8 @@ void linear_forward(int64_t N, int64_t IN, int64_t OUT, const float* x, const fl
   gemm_nn(N, OUT, IN, x, IN, wT, OUT, y, OUT, /*accumulate=*/true);
 }
 
-void linear_backward(int64_t N, int64_t IN, int64_t OUT, const float* x, const float* w, const float* gy, float* gx,
-                     float* gw, float* gb) {
+void linear_backward(int64_t N, int64_t IN, int64_t OUT, const float* x, const float* w,
+                     const float* gy, float* gx, float* gw, float* gb) {
   if (gb)
     for (int64_t o = 0; o < OUT; ++o) {
       double acc = 0;

@@ -3,18 +3,22 @@
 
 namespace convlab {
 
-Pool2dGeometry pool2d_geometry(const Shape& input, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
-                               int64_t pw, const std::string& who) {
-  auto pair = [](int64_t a, int64_t b) { return "(" + std::to_string(a) + ", " + std::to_string(b) + ")"; };
-  if (kh <= 0 || kw <= 0) throw ValueError(who + ": kernel size must be positive; got " + pair(kh, kw));
+Pool2dGeometry pool2d_geometry(const Shape& input, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                               int64_t ph, int64_t pw, const std::string& who) {
+  auto pair = [](int64_t a, int64_t b) {
+    return "(" + std::to_string(a) + ", " + std::to_string(b) + ")";
+  };
+  if (kh <= 0 || kw <= 0)
+    throw ValueError(who + ": kernel size must be positive; got " + pair(kh, kw));
   if (sh <= 0 || sw <= 0) throw ValueError(who + ": stride must be positive; got " + pair(sh, sw));
   if (ph < 0 || pw < 0 || 2 * ph > kh || 2 * pw > kw)
-    throw ValueError(who + ": padding must be between 0 and half the kernel size " + pair(kh, kw) + "; got " +
-                     pair(ph, pw));
+    throw ValueError(who + ": padding must be between 0 and half the kernel size " + pair(kh, kw) +
+                     "; got " + pair(ph, pw));
   if (input.size() != 4)
     throw ShapeError(who + ": expected a 4-D input (N, C, H, W); got shape " + to_string(input));
   for (int64_t d : input)
-    if (d <= 0) throw ShapeError(who + ": input sizes must be positive; got shape " + to_string(input));
+    if (d <= 0)
+      throw ShapeError(who + ": input sizes must be positive; got shape " + to_string(input));
   Pool2dGeometry g{input[0], input[1], input[2], input[3], kh, kw, sh, sw, ph, pw, 0, 0};
   if (g.H + 2 * ph < kh || g.W + 2 * pw < kw)
     throw ShapeError(who + ": kernel size " + pair(kh, kw) + " is larger than the padded input " +

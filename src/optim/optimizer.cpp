@@ -10,18 +10,21 @@ namespace {
 
 void check_positive(double v, const char* what, bool allow_zero) {
   if (!std::isfinite(v) || v < 0 || (!allow_zero && v == 0))
-    throw ValueError(std::string(what) + " must be " + (allow_zero ? "non-negative" : "positive") + "; got " +
-                     std::to_string(v));
+    throw ValueError(std::string(what) + " must be " + (allow_zero ? "non-negative" : "positive") +
+                     "; got " + std::to_string(v));
 }
 
-Tensor scalar_tensor(double v) { return Tensor({1}, std::vector<float>{static_cast<float>(v)}); }
+Tensor scalar_tensor(double v) {
+  return Tensor({1}, std::vector<float>{static_cast<float>(v)});
+}
 
-const Tensor& state_entry(const std::map<std::string, Tensor>& state, const std::string& key, const Shape& shape) {
+const Tensor& state_entry(const std::map<std::string, Tensor>& state, const std::string& key,
+                          const Shape& shape) {
   auto it = state.find(key);
   if (it == state.end()) throw IoError("optimizer state is missing '" + key + "'");
   if (it->second.shape() != shape)
-    throw IoError("optimizer state '" + key + "' has shape " + to_string(it->second.shape()) + "; expected " +
-                  to_string(shape));
+    throw IoError("optimizer state '" + key + "' has shape " + to_string(it->second.shape()) +
+                  "; expected " + to_string(shape));
   return it->second;
 }
 
@@ -33,7 +36,8 @@ void Optimizer::zero_grad() {
 
 // ---- SGD ----
 
-SGD::SGD(std::vector<nn::Parameter*> params, SGDOptions options) : Optimizer(std::move(params)), o_(options) {
+SGD::SGD(std::vector<nn::Parameter*> params, SGDOptions options)
+    : Optimizer(std::move(params)), o_(options) {
   check_positive(o_.lr, "SGD: lr", true);
   check_positive(o_.momentum, "SGD: momentum", true);
   check_positive(o_.weight_decay, "SGD: weight_decay", true);
@@ -54,7 +58,9 @@ void SGD::step() {
     for (int64_t k = 0; k < params_[i]->value.numel(); ++k) {
       float d = wd != 0 ? g[k] + wd * w[k] : g[k];  // d_p = grad.add(param, alpha=weight_decay)
       if (buf) {
-        buf[k] = first ? d : buf[k] * mom + damp * d;  // buf = clone(d_p), then buf*momentum + (1-dampening)*d_p
+        buf[k] = first ? d
+                       : buf[k] * mom +
+                             damp * d;  // buf = clone(d_p), then buf*momentum + (1-dampening)*d_p
         d = o_.nesterov ? d + mom * buf[k] : buf[k];
       }
       w[k] = w[k] - lr * d;  // param.add_(d_p, alpha=-lr)
@@ -65,7 +71,8 @@ void SGD::step() {
 
 std::map<std::string, Tensor> SGD::state_tensors() const {
   std::map<std::string, Tensor> s{{"step", scalar_tensor(static_cast<double>(steps_))}};
-  for (size_t i = 0; i < momentum_.size(); ++i) s[std::to_string(i) + ".momentum_buffer"] = momentum_[i];
+  for (size_t i = 0; i < momentum_.size(); ++i)
+    s[std::to_string(i) + ".momentum_buffer"] = momentum_[i];
   return s;
 }
 
@@ -74,12 +81,14 @@ void SGD::load_state_tensors(const std::map<std::string, Tensor>& state) {
   momentum_.clear();
   if (state.count("0.momentum_buffer"))
     for (size_t i = 0; i < params_.size(); ++i)
-      momentum_.push_back(state_entry(state, std::to_string(i) + ".momentum_buffer", params_[i]->value.shape()));
+      momentum_.push_back(
+          state_entry(state, std::to_string(i) + ".momentum_buffer", params_[i]->value.shape()));
 }
 
 // ---- Adam ----
 
-Adam::Adam(std::vector<nn::Parameter*> params, AdamOptions options) : Optimizer(std::move(params)), o_(options) {
+Adam::Adam(std::vector<nn::Parameter*> params, AdamOptions options)
+    : Optimizer(std::move(params)), o_(options) {
   check_positive(o_.lr, "Adam: lr", true);
   check_positive(o_.eps, "Adam: eps", true);
   check_positive(o_.weight_decay, "Adam: weight_decay", true);
@@ -99,7 +108,8 @@ void Adam::step() {
   const float step_size = static_cast<float>(o_.lr / bias_correction1);
   const float bc2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
   const float b1 = static_cast<float>(o_.beta1), b2 = static_cast<float>(o_.beta2);
-  const float one_minus_b1 = static_cast<float>(1.0 - o_.beta1), one_minus_b2 = static_cast<float>(1.0 - o_.beta2);
+  const float one_minus_b1 = static_cast<float>(1.0 - o_.beta1),
+              one_minus_b2 = static_cast<float>(1.0 - o_.beta2);
   const float eps = static_cast<float>(o_.eps), wd = static_cast<float>(o_.weight_decay);
   for (size_t i = 0; i < params_.size(); ++i) {
     float* w = params_[i]->value.data();
@@ -108,10 +118,12 @@ void Adam::step() {
     float* v = exp_avg_sq_[i].data();
     for (int64_t k = 0; k < params_[i]->value.numel(); ++k) {
       const float g = wd != 0 ? gp[k] + wd * w[k] : gp[k];
-      m[k] = m[k] * b1 + one_minus_b1 * g;      // exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
-      v[k] = v[k] * b2 + one_minus_b2 * g * g;  // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+      m[k] = m[k] * b1 + one_minus_b1 * g;  // exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
+      v[k] = v[k] * b2 +
+             one_minus_b2 * g * g;  // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
       const float denom = std::sqrt(v[k]) / bc2_sqrt + eps;  // eps outside the square root
-      w[k] = w[k] + (-step_size) * (m[k] / denom);           // param.addcdiv_(exp_avg, denom, value=-step_size)
+      w[k] =
+          w[k] + (-step_size) * (m[k] / denom);  // param.addcdiv_(exp_avg, denom, value=-step_size)
     }
   }
 }
@@ -129,7 +141,8 @@ void Adam::load_state_tensors(const std::map<std::string, Tensor>& state) {
   steps_ = static_cast<int64_t>(state_entry(state, "step", {1}).item());
   for (size_t i = 0; i < params_.size(); ++i) {
     exp_avg_[i] = state_entry(state, std::to_string(i) + ".exp_avg", params_[i]->value.shape());
-    exp_avg_sq_[i] = state_entry(state, std::to_string(i) + ".exp_avg_sq", params_[i]->value.shape());
+    exp_avg_sq_[i] =
+        state_entry(state, std::to_string(i) + ".exp_avg_sq", params_[i]->value.shape());
   }
 }
 

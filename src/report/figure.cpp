@@ -4,32 +4,15 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <mutex>
 #include <vector>
 
 #include "convlab/error.h"
 #include "convlab/report/atomic_file.h"
+#include "plplot_session.h"
 
 namespace convlab::report {
 
 namespace {
-
-// PLplot keeps global state: one figure at a time.
-std::mutex& plplot_mutex() {
-  static std::mutex m;
-  return m;
-}
-
-// Starts a PLplot stream on a PNG file with a white page and black ink.
-void begin_png(const std::string& file, int width_px, int height_px) {
-  plsdev("pngcairo");
-  plsfnam(file.c_str());
-  plspage(0, 0, width_px, height_px, 0, 0);
-  plscolbg(255, 255, 255);
-  plinit();
-  plscol0(1, 0, 0, 0);  // ink: black
-  plcol0(1);
-}
 
 void gray_colormap() {
   PLFLT pos[2] = {0, 1}, level[2] = {0, 1};
@@ -63,11 +46,10 @@ void write_heatmap_png(const std::string& path, const float* values, int64_t h, 
       z[x][y] = values[r * w + c];
     }
 
-  std::lock_guard<std::mutex> lock(plplot_mutex());
   try {
     write_file_atomically(path, [&](const std::string& tmp) {
       using L = HeatmapLayout;
-      begin_png(tmp, L::kWidthPx, L::kHeightPx);
+      PlplotPage page(tmp, L::kWidthPx, L::kHeightPx);
       gray_colormap();
       pladv(0);
       plvpor(L::kLeft, L::kRight, L::kBottom, L::kTop);

@@ -15,18 +15,21 @@ class ReLU : public Module {
   std::string repr() const override { return "ReLU()"; }
   Shape output_shape(const Shape& input) const override { return input; }
   void forward(const Tensor& input, Tensor& output) override;
-  void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
+  void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
+                Tensor* grad_input) override;
 };
 
 // MaxPool2d(kernel_size, stride = kernel_size, padding = 0); output sizes rounded down.
 class MaxPool2d : public Module {
  public:
-  explicit MaxPool2d(Size2 kernel_size, std::optional<Size2> stride = std::nullopt, Size2 padding = 0);
+  explicit MaxPool2d(Size2 kernel_size, std::optional<Size2> stride = std::nullopt,
+                     Size2 padding = 0);
   std::string type_name() const override { return "MaxPool2d"; }
   std::string repr() const override;
   Shape output_shape(const Shape& input) const override;
   void forward(const Tensor& input, Tensor& output) override;
-  void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
+  void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
+                Tensor* grad_input) override;
 
  private:
   Pool2dGeometry geometry(const Shape& input) const;
@@ -40,7 +43,8 @@ class Flatten : public Module {
   std::string repr() const override { return "Flatten(start_dim=1, end_dim=-1)"; }
   Shape output_shape(const Shape& input) const override;
   void forward(const Tensor& input, Tensor& output) override;
-  void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
+  void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
+                Tensor* grad_input) override;
 };
 
 // Linear(in_features, out_features, bias): y = x W^T + b, W (out, in); initialised as PyTorch.
@@ -52,7 +56,8 @@ class Linear : public Module {
   std::string repr() const override;
   Shape output_shape(const Shape& input) const override;
   void forward(const Tensor& input, Tensor& output) override;
-  void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
+  void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
+                Tensor* grad_input) override;
   std::vector<Parameter*> parameters() override;
 
   Tensor& weight() { return weight_.value; }
@@ -73,7 +78,8 @@ class ChannelSum : public Module {
   std::string repr() const override { return "ChannelSum(dim=1, keepdim=True)"; }
   Shape output_shape(const Shape& input) const override;
   void forward(const Tensor& input, Tensor& output) override;
-  void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
+  void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
+                Tensor* grad_input) override;
 };
 
 }  // namespace convlab::nn

@@ -12,7 +12,8 @@ namespace convlab::nn {
 // standard: Conv(3->8,k3,p1) ReLU Conv(8->16,k3,p1) ReLU MaxPool(2,2) Flatten Linear(4096->64) ReLU
 // Linear(64->10), initialised in PyTorch's order (same seed, same weights as PyTorch).
 std::shared_ptr<Sequential> make_standard(Generator& gen);
-// sumfirst: ChannelSum, then Conv(1->8,k3,p1) and the rest as standard (the notebook's SumFirstCNN).
+// sumfirst: ChannelSum, then Conv(1->8,k3,p1) and the rest as standard (the notebook's
+// SumFirstCNN).
 std::shared_ptr<Sequential> make_sumfirst(Generator& gen);
 
 // A network from text, one layer per line, either as PyTorch prints an nn.Sequential
@@ -23,7 +24,8 @@ std::shared_ptr<Sequential> make_sumfirst(Generator& gen);
 // or as constructor calls, "nn." optional: Conv2d(3, 8, kernel_size=3, padding=1). '#' starts a
 // comment. Layers: Conv2d, ReLU, MaxPool2d, Flatten, Linear, ChannelSum. Errors are ParseError
 // "<source>:<line>: ...". Parameters are initialised from gen in file order.
-std::shared_ptr<Sequential> parse_model(const std::string& text, const std::string& source, Generator& gen);
+std::shared_ptr<Sequential> parse_model(const std::string& text, const std::string& source,
+                                        Generator& gen);
 
 // "standard", "sumfirst", or the path of a model file.
 std::shared_ptr<Sequential> build_model(const std::string& name_or_path, Generator& gen);

@@ -27,7 +27,8 @@ class Sequential : public Module {
   const Tensor& forward(const Tensor& input);
   void forward(const Tensor& input, Tensor& output) override;
   // Backward through the last forward's activations; `input` must be the tensor forward saw.
-  void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output, Tensor* grad_input) override;
+  void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
+                Tensor* grad_input) override;
   void backward(const Tensor& grad_output, Tensor* grad_input = nullptr);
   // The output of layer i in the last forward pass.
   const Tensor& activation(size_t i) const { return outputs_.at(i); }

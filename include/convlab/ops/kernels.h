@@ -10,14 +10,16 @@
 
 namespace convlab::kernels {
 
-void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
-                    float* output);
-void conv2d_backward(const Conv2dGeometry& g, const float* input, const float* weight, const float* grad_output,
-                     float* grad_input, float* grad_weight, float* grad_bias);
+void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight,
+                    const float* bias, float* output);
+void conv2d_backward(const Conv2dGeometry& g, const float* input, const float* weight,
+                     const float* grad_output, float* grad_input, float* grad_weight,
+                     float* grad_bias);
 
-void linear_forward(int64_t N, int64_t IN, int64_t OUT, const float* x, const float* w, const float* b, float* y);
-void linear_backward(int64_t N, int64_t IN, int64_t OUT, const float* x, const float* w, const float* gy, float* gx,
-                     float* gw, float* gb);
+void linear_forward(int64_t N, int64_t IN, int64_t OUT, const float* x, const float* w,
+                    const float* b, float* y);
+void linear_backward(int64_t N, int64_t IN, int64_t OUT, const float* x, const float* w,
+                     const float* gy, float* gx, float* gw, float* gb);
 
 void relu_forward(int64_t n, const float* x, float* y);
 void relu_backward(int64_t n, const float* x, const float* gy, float* gx);

@@ -18,7 +18,7 @@ struct Pool2dGeometry {
 };
 
 // Checks sizes (PyTorch's rules: padding at most half the kernel) or throws, naming `who`.
-Pool2dGeometry pool2d_geometry(const Shape& input, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
-                               int64_t pw, const std::string& who);
+Pool2dGeometry pool2d_geometry(const Shape& input, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                               int64_t ph, int64_t pw, const std::string& who);
 
 }  // namespace convlab

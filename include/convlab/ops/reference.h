@@ -42,7 +42,8 @@ void conv2d_forward(const Conv2dGeometry& g, const T* in, const T* w, const T* b
 }
 
 template <typename T>
-void conv2d_backward(const Conv2dGeometry& g, const T* in, const T* w, const T* gout, T* gin, T* gw, T* gb) {
+void conv2d_backward(const Conv2dGeometry& g, const T* in, const T* w, const T* gout, T* gin, T* gw,
+                     T* gb) {
   auto gout_at = [&](int64_t n, int64_t o, int64_t y, int64_t x) {
     return static_cast<double>(gout[((n * g.O + o) * g.OH + y) * g.OW + x]);
   };
@@ -67,7 +68,8 @@ void conv2d_backward(const Conv2dGeometry& g, const T* in, const T* w, const T* 
                 for (int64_t x = 0; x < g.OW; ++x) {
                   const int64_t ix = x * g.SW - g.PW + kx;
                   if (ix < 0 || ix >= g.W) continue;
-                  acc += gout_at(n, o, y, x) * static_cast<double>(in[((n * g.C + c) * g.H + iy) * g.W + ix]);
+                  acc += gout_at(n, o, y, x) *
+                         static_cast<double>(in[((n * g.C + c) * g.H + iy) * g.W + ix]);
                 }
               }
             gw[((o * g.C + c) * g.KH + ky) * g.KW + kx] += static_cast<T>(acc);
@@ -106,13 +108,15 @@ void linear_forward(int64_t N, int64_t IN, int64_t OUT, const T* x, const T* w, 
   for (int64_t n = 0; n < N; ++n)
     for (int64_t o = 0; o < OUT; ++o) {
       double acc = b ? static_cast<double>(b[o]) : 0.0;
-      for (int64_t i = 0; i < IN; ++i) acc += static_cast<double>(x[n * IN + i]) * static_cast<double>(w[o * IN + i]);
+      for (int64_t i = 0; i < IN; ++i)
+        acc += static_cast<double>(x[n * IN + i]) * static_cast<double>(w[o * IN + i]);
       y[n * OUT + o] = static_cast<T>(acc);
     }
 }
 
 template <typename T>
-void linear_backward(int64_t N, int64_t IN, int64_t OUT, const T* x, const T* w, const T* gy, T* gx, T* gw, T* gb) {
+void linear_backward(int64_t N, int64_t IN, int64_t OUT, const T* x, const T* w, const T* gy, T* gx,
+                     T* gw, T* gb) {
   if (gb)
     for (int64_t o = 0; o < OUT; ++o) {
       double acc = 0;
@@ -123,14 +127,16 @@ void linear_backward(int64_t N, int64_t IN, int64_t OUT, const T* x, const T* w,
     for (int64_t o = 0; o < OUT; ++o)
       for (int64_t i = 0; i < IN; ++i) {
         double acc = 0;
-        for (int64_t n = 0; n < N; ++n) acc += static_cast<double>(gy[n * OUT + o]) * static_cast<double>(x[n * IN + i]);
+        for (int64_t n = 0; n < N; ++n)
+          acc += static_cast<double>(gy[n * OUT + o]) * static_cast<double>(x[n * IN + i]);
         gw[o * IN + i] += static_cast<T>(acc);
       }
   if (gx)
     for (int64_t n = 0; n < N; ++n)
       for (int64_t i = 0; i < IN; ++i) {
         double acc = 0;
-        for (int64_t o = 0; o < OUT; ++o) acc += static_cast<double>(gy[n * OUT + o]) * static_cast<double>(w[o * IN + i]);
+        for (int64_t o = 0; o < OUT; ++o)
+          acc += static_cast<double>(gy[n * OUT + o]) * static_cast<double>(w[o * IN + i]);
         gx[n * IN + i] = static_cast<T>(acc);
       }
 }
@@ -230,7 +236,8 @@ double cross_entropy_forward(int64_t N, int64_t K, const T* logits, const int64_
 }
 
 template <typename T>
-void cross_entropy_backward(int64_t N, int64_t K, const T* logits, const int64_t* target, double grad_loss, T* glogits) {
+void cross_entropy_backward(int64_t N, int64_t K, const T* logits, const int64_t* target,
+                            double grad_loss, T* glogits) {
   for (int64_t n = 0; n < N; ++n) {
     const T* z = logits + n * K;
     double m = -std::numeric_limits<double>::infinity();
@@ -239,7 +246,8 @@ void cross_entropy_backward(int64_t N, int64_t K, const T* logits, const int64_t
     for (int64_t k = 0; k < K; ++k) s += std::exp(static_cast<double>(z[k]) - m);
     for (int64_t k = 0; k < K; ++k) {
       const double p = std::exp(static_cast<double>(z[k]) - m) / s;
-      glogits[n * K + k] = static_cast<T>((p - (k == target[n] ? 1.0 : 0.0)) * grad_loss / static_cast<double>(N));
+      glogits[n * K + k] =
+          static_cast<T>((p - (k == target[n] ? 1.0 : 0.0)) * grad_loss / static_cast<double>(N));
     }
   }
 }

@@ -1,0 +1,75 @@
+// convlab evaluate: a checkpoint's accuracy, per-class accuracy and confusion matrix on a test set.
+#include <cstdio>
+#include <iostream>
+
+#include "commands.h"
+#include "convlab/data/dataloader.h"
+#include "convlab/nn/models.h"
+#include "options.h"
+
+namespace convlab::cli {
+
+void add_evaluate(CLI::App& app) {
+  struct Flags {
+    std::string checkpoint, data = default_data_dir();
+    bool json = false;
+    int64_t batch_size = 256;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* cmd = app.add_subcommand(
+      "evaluate", "Accuracy, per-class accuracy and confusion matrix of a checkpoint");
+  cmd->add_option("--checkpoint", f->checkpoint, "checkpoint.bin written by train or compare")
+      ->required();
+  cmd->add_option("--data", f->data, "Data directory (its test split is used)")
+      ->capture_default_str();
+  cmd->add_option("--batch-size", f->batch_size, "Images per batch")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", f->json, "Machine-readable output");
+  cmd->callback([f] {
+    const auto checkpoint = train::load_checkpoint(f->checkpoint);
+    auto model = train::load_model(checkpoint);
+    const auto test = data::load_dataset(f->data, false);
+    nn::check_model(*model, {1, test.channels, test.height, test.width},
+                    static_cast<int64_t>(test.classes.size()));
+    train::Evaluation ev;
+    ev.confusion.assign(test.classes.size(), std::vector<int64_t>(test.classes.size(), 0));
+    data::DataLoader loader(test, f->batch_size, false);
+    loader.start_epoch();
+    Tensor x;
+    std::vector<int64_t> y;
+    while (loader.next(x, y)) {
+      const Tensor& logits = model->forward(x);
+      for (int64_t n = 0; n < logits.size(0); ++n) {
+        const float* row = logits.data() + n * logits.size(1);
+        int64_t best = 0;
+        for (int64_t c = 1; c < logits.size(1); ++c)
+          if (row[c] > row[best]) best = c;
+        ++ev.confusion[static_cast<size_t>(y[static_cast<size_t>(n)])][static_cast<size_t>(best)];
+      }
+    }
+    if (f->json) {
+      auto j = ev.to_json(test.classes);
+      j["checkpoint"] = f->checkpoint;
+      j["data"] = test.name;
+      std::cout << j.dump(2) << "\n";
+      return;
+    }
+    std::printf("%s on %s: accuracy %.4f (%lld/%lld)\n\nper-class accuracy:\n",
+                f->checkpoint.c_str(), test.name.c_str(), ev.accuracy(),
+                static_cast<long long>(ev.correct()), static_cast<long long>(ev.total()));
+    const auto acc = ev.per_class_accuracy();
+    for (size_t i = 0; i < acc.size(); ++i)
+      std::printf("  %-12s %.4f\n", test.classes[i].c_str(), acc[i]);
+    std::printf("\nconfusion matrix (rows: true class, columns: predicted):\n%12s", "");
+    for (size_t c = 0; c < acc.size(); ++c) std::printf(" %5.5s", test.classes[c].c_str());
+    std::printf("\n");
+    for (size_t r = 0; r < acc.size(); ++r) {
+      std::printf("%12s", test.classes[r].c_str());
+      for (int64_t v : ev.confusion[r]) std::printf(" %5lld", static_cast<long long>(v));
+      std::printf("\n");
+    }
+  });
+}
+
+}  // namespace convlab::cli

@@ -1,0 +1,101 @@
+// Training: a model, its optimizer, the data loader and the one seeded generator, run epoch by
+// epoch with cross-entropy; evaluation; checkpoints that resume bit for bit.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "convlab/data/dataset.h"
+#include "convlab/nn/sequential.h"
+#include "convlab/optim/optimizer.h"
+#include "convlab/tensor/random.h"
+#include "convlab/train/checkpoint.h"
+
+namespace convlab::train {
+
+// What is trained and how; the notebook's recipe is the default.
+struct Recipe {
+  std::string model = "standard";  // "standard", "sumfirst" or a model file
+  int64_t epochs = 25;
+  int64_t batch_size = 64;
+  std::string optimizer = "adam";  // "adam" or "sgd"
+  double lr = 1e-3;
+  double momentum = 0.0;  // sgd only
+  double weight_decay = 0.0;
+  uint64_t seed = 0;
+
+  void validate() const;  // throws ValueError naming the bad field
+  nlohmann::json to_json() const;
+  static Recipe from_json(const nlohmann::json& j);
+};
+
+struct EpochRecord {
+  int64_t epoch = 0;  // 1-based
+  double loss = 0;    // mean of the batch losses, as the notebook computes it
+  double seconds = 0;
+  double images_per_second = 0;
+  double test_accuracy = 0;
+};
+
+struct Evaluation {
+  std::vector<std::vector<int64_t>> confusion;  // [true class][predicted class]
+  int64_t correct() const;
+  int64_t total() const;
+  double accuracy() const {
+    return total() ? static_cast<double>(correct()) / static_cast<double>(total()) : 0.0;
+  }
+  std::vector<double> per_class_accuracy() const;
+  nlohmann::json to_json(const std::vector<std::string>& classes) const;
+};
+
+// Callbacks through which a caller shows progress; the library itself prints nothing.
+struct Progress {
+  std::function<void(int64_t epoch, int64_t batch, int64_t batches, double mean_loss,
+                     double images_per_second)>
+      on_batch;
+  std::function<void(const EpochRecord&)> on_epoch;
+};
+
+class Trainer {
+ public:
+  // A fresh run: the model is built and initialised from Generator(recipe.seed).
+  Trainer(const Recipe& recipe, const data::Dataset& train, const data::Dataset& test);
+  // Continues the run saved in a checkpoint, up to `epochs` in all (0: the saved recipe's).
+  static std::unique_ptr<Trainer> resume(const std::string& checkpoint_path,
+                                         const data::Dataset& train, const data::Dataset& test,
+                                         int64_t epochs = 0);
+
+  // Trains the remaining epochs. After each: evaluates on the test set, and if out_dir is not empty
+  // writes out_dir/checkpoint.bin and out_dir/metrics.json (atomically). A loss that is not finite
+  // stops training with a ValueError naming the epoch and step.
+  void fit(const std::string& out_dir, const Progress& progress = {});
+  Evaluation evaluate(const data::Dataset& dataset);
+
+  const Recipe& recipe() const { return recipe_; }
+  const std::vector<EpochRecord>& history() const { return history_; }
+  nn::Sequential& model() { return *model_; }
+  Checkpoint checkpoint() const;
+  nlohmann::json metrics_json();
+
+ private:
+  Trainer(const Recipe& recipe, const data::Dataset& train, const data::Dataset& test,
+          std::shared_ptr<nn::Sequential> model);
+  void make_optimizer();
+
+  Recipe recipe_;
+  const data::Dataset& train_;
+  const data::Dataset& test_;
+  Generator gen_;
+  std::shared_ptr<nn::Sequential> model_;
+  std::unique_ptr<optim::Optimizer> optimizer_;
+  std::vector<EpochRecord> history_;
+  Evaluation last_evaluation_;
+};
+
+// The model a checkpoint holds, with its trained parameters (for evaluate and inspect).
+std::shared_ptr<nn::Sequential> load_model(const Checkpoint& checkpoint);
+
+}  // namespace convlab::train

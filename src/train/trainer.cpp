@@ -1,0 +1,299 @@
+#include "convlab/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "convlab/data/dataloader.h"
+#include "convlab/error.h"
+#include "convlab/nn/loss.h"
+#include "convlab/nn/models.h"
+#include "convlab/report/atomic_file.h"
+
+namespace convlab::train {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+}  // namespace
+
+// ---- Recipe ----
+
+void Recipe::validate() const {
+  if (epochs < 0) throw ValueError("epochs must be 0 or more; got " + std::to_string(epochs));
+  if (batch_size <= 0)
+    throw ValueError("batch size must be positive; got " + std::to_string(batch_size));
+  if (optimizer != "adam" && optimizer != "sgd")
+    throw ValueError("optimizer must be 'adam' or 'sgd'; got '" + optimizer + "'");
+  if (!(lr > 0) || !std::isfinite(lr))
+    throw ValueError("learning rate must be a positive number; got " + std::to_string(lr));
+  if (!(momentum >= 0 && momentum < 1))
+    throw ValueError("momentum must be in [0, 1); got " + std::to_string(momentum));
+  if (!(weight_decay >= 0) || !std::isfinite(weight_decay))
+    throw ValueError("weight decay must be 0 or more; got " + std::to_string(weight_decay));
+}
+
+nlohmann::json Recipe::to_json() const {
+  return {{"model", model},
+          {"epochs", epochs},
+          {"batch_size", batch_size},
+          {"optimizer", optimizer},
+          {"lr", lr},
+          {"momentum", momentum},
+          {"weight_decay", weight_decay},
+          {"seed", seed}};
+}
+
+Recipe Recipe::from_json(const nlohmann::json& j) {
+  Recipe r;
+  r.model = j.at("model");
+  r.epochs = j.at("epochs");
+  r.batch_size = j.at("batch_size");
+  r.optimizer = j.at("optimizer");
+  r.lr = j.at("lr");
+  r.momentum = j.at("momentum");
+  r.weight_decay = j.at("weight_decay");
+  r.seed = j.at("seed");
+  return r;
+}
+
+// ---- Evaluation ----
+
+int64_t Evaluation::correct() const {
+  int64_t c = 0;
+  for (size_t i = 0; i < confusion.size(); ++i) c += confusion[i][i];
+  return c;
+}
+
+int64_t Evaluation::total() const {
+  int64_t t = 0;
+  for (const auto& row : confusion)
+    for (int64_t v : row) t += v;
+  return t;
+}
+
+std::vector<double> Evaluation::per_class_accuracy() const {
+  std::vector<double> acc;
+  for (size_t i = 0; i < confusion.size(); ++i) {
+    int64_t row = 0;
+    for (int64_t v : confusion[i]) row += v;
+    acc.push_back(row ? static_cast<double>(confusion[i][i]) / static_cast<double>(row) : 0.0);
+  }
+  return acc;
+}
+
+nlohmann::json Evaluation::to_json(const std::vector<std::string>& classes) const {
+  nlohmann::json per_class = nlohmann::json::object();
+  const auto acc = per_class_accuracy();
+  for (size_t i = 0; i < acc.size() && i < classes.size(); ++i) per_class[classes[i]] = acc[i];
+  return {{"accuracy", accuracy()}, {"correct", correct()},
+          {"total", total()},       {"per_class_accuracy", per_class},
+          {"classes", classes},     {"confusion_matrix", confusion}};
+}
+
+// ---- Trainer ----
+
+Trainer::Trainer(const Recipe& recipe, const data::Dataset& train, const data::Dataset& test,
+                 std::shared_ptr<nn::Sequential> model)
+    : recipe_(recipe), train_(train), test_(test), gen_(recipe.seed), model_(std::move(model)) {}
+
+Trainer::Trainer(const Recipe& recipe, const data::Dataset& train, const data::Dataset& test)
+    : Trainer(recipe, train, test, nullptr) {
+  recipe_.validate();
+  model_ = nn::build_model(recipe_.model, gen_);
+  nn::check_model(*model_, {1, train.channels, train.height, train.width},
+                  static_cast<int64_t>(train.classes.size()));
+  make_optimizer();
+}
+
+void Trainer::make_optimizer() {
+  if (recipe_.optimizer == "adam")
+    optimizer_ = std::make_unique<optim::Adam>(
+        model_->parameters(),
+        optim::AdamOptions{.lr = recipe_.lr, .weight_decay = recipe_.weight_decay});
+  else
+    optimizer_ = std::make_unique<optim::SGD>(
+        model_->parameters(),
+        optim::SGDOptions{
+            .lr = recipe_.lr, .momentum = recipe_.momentum, .weight_decay = recipe_.weight_decay});
+}
+
+void Trainer::fit(const std::string& out_dir, const Progress& progress) {
+  if (!out_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(out_dir, ec);
+    if (ec) throw IoError("cannot create output directory " + out_dir + ": " + ec.message());
+  }
+  data::DataLoader loader(train_, recipe_.batch_size, /*shuffle=*/true, &gen_);
+  nn::CrossEntropyLoss criterion;
+  Tensor images, grad;
+  std::vector<int64_t> targets;
+  for (int64_t epoch = static_cast<int64_t>(history_.size()) + 1; epoch <= recipe_.epochs;
+       ++epoch) {
+    const auto start = Clock::now();
+    loader.start_epoch();
+    double loss_sum = 0;
+    int64_t batch = 0, seen = 0;
+    while (loader.next(images, targets)) {
+      optimizer_->zero_grad();
+      const float loss = criterion.forward(model_->forward(images), targets);
+      if (!std::isfinite(loss))
+        throw ValueError(
+            "loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") + " at epoch " +
+            std::to_string(epoch) + ", batch " + std::to_string(batch + 1) + " (step " +
+            std::to_string(optimizer_->steps() + 1) + "); training stopped" +
+            (history_.empty() || out_dir.empty() ? std::string()
+                                                 : "; " + out_dir + "/checkpoint.bin holds epoch " +
+                                                       std::to_string(history_.back().epoch)));
+      criterion.backward(grad);
+      model_->backward(grad);
+      optimizer_->step();
+      loss_sum += loss;
+      ++batch;
+      seen += images.size(0);
+      if (progress.on_batch)
+        progress.on_batch(epoch, batch, loader.num_batches(), loss_sum / static_cast<double>(batch),
+                          static_cast<double>(seen) / std::max(seconds_since(start), 1e-9));
+    }
+    EpochRecord rec;
+    rec.epoch = epoch;
+    rec.loss = loss_sum / static_cast<double>(batch);
+    rec.seconds = seconds_since(start);
+    rec.images_per_second = static_cast<double>(seen) / std::max(rec.seconds, 1e-9);
+    last_evaluation_ = evaluate(test_);
+    rec.test_accuracy = last_evaluation_.accuracy();
+    history_.push_back(rec);
+    if (!out_dir.empty()) {
+      save_checkpoint(out_dir + "/checkpoint.bin", checkpoint());
+      write_file_atomically(out_dir + "/metrics.json", metrics_json().dump(2) + "\n");
+    }
+    if (progress.on_epoch) progress.on_epoch(rec);
+  }
+}
+
+Evaluation Trainer::evaluate(const data::Dataset& dataset) {
+  const size_t k = dataset.classes.size();
+  Evaluation ev;
+  ev.confusion.assign(k, std::vector<int64_t>(k, 0));
+  data::DataLoader loader(dataset, recipe_.batch_size, /*shuffle=*/false);
+  loader.start_epoch();
+  Tensor images;
+  std::vector<int64_t> targets;
+  while (loader.next(images, targets)) {
+    const Tensor& logits = model_->forward(images);
+    const int64_t classes = logits.size(1);
+    for (int64_t n = 0; n < logits.size(0); ++n) {
+      const float* row = logits.data() + n * classes;
+      int64_t best = 0;  // argmax: the first of equal maxima, as torch.argmax
+      for (int64_t c = 1; c < classes; ++c)
+        if (row[c] > row[best]) best = c;
+      ++ev.confusion[static_cast<size_t>(targets[static_cast<size_t>(n)])]
+                    [static_cast<size_t>(best)];
+    }
+  }
+  return ev;
+}
+
+Checkpoint Trainer::checkpoint() const {
+  Checkpoint c;
+  nlohmann::json history = nlohmann::json::array();
+  for (const auto& h : history_)
+    history.push_back({{"epoch", h.epoch},
+                       {"loss", h.loss},
+                       {"seconds", h.seconds},
+                       {"images_per_second", h.images_per_second},
+                       {"test_accuracy", h.test_accuracy}});
+  c.header = {{"format", "convlab checkpoint"},
+              {"model_text", model_->repr()},
+              {"recipe", recipe_.to_json()},
+              {"epoch", static_cast<int64_t>(history_.size())},
+              {"history", history},
+              {"generator", gen_.state()},
+              {"input_shape", Shape{train_.channels, train_.height, train_.width}},
+              {"classes", train_.classes}};
+  const auto names = model_->parameter_names();
+  const auto params = model_->parameters();
+  for (size_t i = 0; i < params.size(); ++i) c.tensors["model." + names[i]] = params[i]->value;
+  for (auto& [name, t] : optimizer_->state_tensors()) c.tensors["optimizer." + name] = t;
+  return c;
+}
+
+std::shared_ptr<nn::Sequential> load_model(const Checkpoint& c) {
+  Generator scratch(0);  // initial values are overwritten below
+  std::shared_ptr<nn::Sequential> model;
+  try {
+    model =
+        nn::parse_model(c.header.at("model_text").get<std::string>(), "checkpoint model", scratch);
+  } catch (const nlohmann::json::exception&) {
+    throw IoError("checkpoint header has no model_text");
+  }
+  const auto names = model->parameter_names();
+  const auto params = model->parameters();
+  for (size_t i = 0; i < params.size(); ++i) {
+    auto it = c.tensors.find("model." + names[i]);
+    if (it == c.tensors.end()) throw IoError("checkpoint lacks parameter " + names[i]);
+    if (it->second.shape() != params[i]->value.shape())
+      throw IoError("checkpoint parameter " + names[i] + " has shape " +
+                    to_string(it->second.shape()) + "; expected " +
+                    to_string(params[i]->value.shape()));
+    params[i]->value = it->second;
+  }
+  return model;
+}
+
+std::unique_ptr<Trainer> Trainer::resume(const std::string& path, const data::Dataset& train,
+                                         const data::Dataset& test, int64_t epochs) {
+  const Checkpoint c = load_checkpoint(path);
+  try {
+    Recipe recipe = Recipe::from_json(c.header.at("recipe"));
+    if (epochs > 0) recipe.epochs = epochs;
+    recipe.validate();
+    std::unique_ptr<Trainer> t(new Trainer(recipe, train, test, load_model(c)));
+    nn::check_model(*t->model_, {1, train.channels, train.height, train.width},
+                    static_cast<int64_t>(train.classes.size()));
+    t->make_optimizer();
+    std::map<std::string, Tensor> state;
+    for (const auto& [name, tensor] : c.tensors)
+      if (name.rfind("optimizer.", 0) == 0) state[name.substr(10)] = tensor;
+    t->optimizer_->load_state_tensors(state);
+    t->gen_.restore(c.header.at("generator").get<std::string>());
+    for (const auto& h : c.header.at("history"))
+      t->history_.push_back({h.at("epoch"), h.at("loss"), h.at("seconds"),
+                             h.at("images_per_second"), h.at("test_accuracy")});
+    if (static_cast<int64_t>(t->history_.size()) != c.header.at("epoch").get<int64_t>())
+      throw IoError("history does not match the epoch count");
+    return t;
+  } catch (const nlohmann::json::exception& e) {
+    throw IoError(path + ": checkpoint header is incomplete (" + std::string(e.what()) + ")");
+  } catch (const IoError& e) {
+    throw IoError(path + ": " + e.what());
+  }
+}
+
+nlohmann::json Trainer::metrics_json() {
+  nlohmann::json epochs = nlohmann::json::array();
+  for (const auto& h : history_)
+    epochs.push_back({{"epoch", h.epoch},
+                      {"loss", h.loss},
+                      {"seconds", h.seconds},
+                      {"images_per_second", h.images_per_second},
+                      {"test_accuracy", h.test_accuracy}});
+  nlohmann::json j = {{"recipe", recipe_.to_json()},
+                      {"model_text", model_->repr()},
+                      {"train_data", {{"name", train_.name}, {"images", train_.size()}}},
+                      {"test_data", {{"name", test_.name}, {"images", test_.size()}}},
+                      {"epochs", epochs}};
+  if (!history_.empty()) {
+    if (last_evaluation_.confusion.empty()) last_evaluation_ = evaluate(test_);
+    j["test_accuracy"] = last_evaluation_.accuracy();
+    j["evaluation"] = last_evaluation_.to_json(test_.classes);
+  }
+  return j;
+}
+
+}  // namespace convlab::train
