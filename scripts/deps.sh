@@ -8,6 +8,7 @@ CONVLAB_PACKAGES=(
   libgtest-dev libbenchmark-dev                 # tests and microbenchmarks
   libcli11-dev nlohmann-json3-dev               # command-line parsing, JSON
   libstb-dev                                    # PNG reading/writing of raw images
+  curl                                          # convlab download (optional, needs a network)
   libplplot-dev plplot-driver-cairo             # figures: plots and colour bars
 )
 

@@ -2,9 +2,12 @@
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
+
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 namespace {
 
@@ -53,4 +56,129 @@ TEST(Cli, BadInputIsOneLineAndNonZeroExit) {
     EXPECT_EQ(lines(r.out), 1u) << args << ":\n" << r.out;
     EXPECT_EQ(r.out.rfind("convlab: error: ", 0), 0u) << r.out;
   }
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// A small CIFAR-10 directory (the first records of the shipped files) so CLI runs are quick.
+std::string small_cifar_dir() {
+  static const std::string dir = [] {
+    const fs::path d =
+        fs::temp_directory_path() / ("convlab_cli_cifar_" + std::to_string(::getpid()));
+    fs::create_directories(d);
+    const std::string src = std::string(CONVLAB_SOURCE_DIR) + "/data/cifar-10-batches-bin/";
+    auto copy_head = [&](const std::string& name, size_t records) {
+      std::ifstream in(src + name, std::ios::binary);
+      std::vector<char> buf(records * 3073);
+      in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+      std::ofstream(d / name, std::ios::binary)
+          .write(buf.data(), static_cast<std::streamsize>(buf.size()));
+    };
+    copy_head("data_batch_1.bin", 192);
+    copy_head("test_batch.bin", 64);
+    fs::copy_file(src + "batches.meta.txt", d / "batches.meta.txt",
+                  fs::copy_options::overwrite_existing);
+    return d.string();
+  }();
+  return dir;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+TEST(Cli, TrainEvaluateResumeEndToEnd) {
+  const std::string out =
+      (fs::temp_directory_path() / ("convlab_cli_run_" + std::to_string(::getpid()))).string();
+  fs::remove_all(out);
+  const std::string data = " --data " + small_cifar_dir();
+  CliRun r = run_cli("train --epochs 1 --batch-size 32 --out " + out + data);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("epoch 1/1  loss"), std::string::npos) << r.out;
+  r = run_cli("train --epochs 2 --resume " + out + "/checkpoint.bin --out " + out + data);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("resuming"), std::string::npos);
+  EXPECT_NE(r.out.find("epoch 2/2"), std::string::npos) << r.out;
+  r = run_cli("evaluate --json --checkpoint " + out + "/checkpoint.bin" + data);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["total"], 64);
+  EXPECT_EQ(j["confusion_matrix"].size(), 10u);
+  r = run_cli("evaluate --checkpoint " + out + "/checkpoint.bin" + data);
+  EXPECT_NE(r.out.find("confusion matrix"), std::string::npos);
+
+  // A failing run destroys nothing already written.
+  const std::string before_ckpt = slurp(out + "/checkpoint.bin"),
+                    before_metrics = slurp(out + "/metrics.json");
+  for (const std::string& bad : {"train --data /nonexistent/convlab --out " + out,
+                                 "train --model /nonexistent/model.txt --out " + out + data,
+                                 "train --optimizer sgd --lr 1e12 --epochs 1 --out " + out + data,
+                                 "train --resume " + out + "/metrics.json --out " + out + data}) {
+    r = run_cli(bad);
+    EXPECT_NE(r.code, 0) << bad;
+    // Exactly one error line, and it is the last thing printed.
+    const size_t at = r.out.find("convlab: error: ");
+    ASSERT_NE(at, std::string::npos) << bad << "\n" << r.out;
+    EXPECT_EQ(r.out.find("convlab: error: ", at + 1), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find('\n', at), r.out.size() - 1) << r.out;
+  }
+  EXPECT_EQ(slurp(out + "/checkpoint.bin"), before_ckpt);
+  EXPECT_EQ(slurp(out + "/metrics.json"), before_metrics);
+  fs::remove_all(out);
+}
+
+TEST(Cli, TrainingFlagsAreChecked) {
+  for (const std::string args : {"train --epochs -1", "train --batch-size 0", "train --lr -0.1",
+                                 "train --optimizer rmsprop", "compare --seeds 0", "evaluate"}) {
+    const CliRun r = run_cli(args + " --data " + small_cifar_dir());
+    EXPECT_EQ(r.code, 2) << args;
+    EXPECT_EQ(lines(r.out), 1u) << args << "\n" << r.out;
+  }
+}
+
+TEST(Cli, CompareWritesPlotsMetricsAndSummary) {
+  const std::string out =
+      (fs::temp_directory_path() / ("convlab_cli_cmp_" + std::to_string(::getpid()))).string();
+  const CliRun r =
+      run_cli("compare --epochs 2 --batch-size 32 --out " + out + " --data " + small_cifar_dir());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("standard "), std::string::npos);
+  EXPECT_NE(r.out.find("beats"), std::string::npos);
+  for (const char* f : {"loss_curves.png", "accuracy.png", "metrics.json", "summary.txt",
+                        "seed0/standard/checkpoint.bin", "seed0/sumfirst/metrics.json"})
+    EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
+  const auto j = nlohmann::json::parse(slurp(out + "/metrics.json"));
+  EXPECT_EQ(j["models"][0]["model"], "standard");
+  EXPECT_EQ(j["models"][1]["mean_loss_per_epoch"].size(), 2u);
+  fs::remove_all(out);
+}
+
+TEST(Cli, DownloadFailsCleanlyOffline) {
+  const std::string dest =
+      (fs::temp_directory_path() / ("convlab_dl_" + std::to_string(::getpid()))).string();
+  // Connection refused (nothing listens on port 9 here): no network needed to test the failure
+  // path.
+  CliRun r;
+  const std::string fake = dest + "/fake.tar.gz";
+  fs::create_directories(dest);
+  std::ofstream(fake) << "not the archive";
+  setenv("CONVLAB_CIFAR10_URL", ("file://" + fake).c_str(), 1);
+  r = run_cli("download cifar10 --dest " + dest);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("checksum mismatch"), std::string::npos) << r.out;
+  setenv("CONVLAB_CIFAR10_URL", "http://127.0.0.1:9/cifar-10-binary.tar.gz", 1);
+  r = run_cli("download cifar10 --dest " + dest);
+  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(lines(r.out), 2u) << r.out;  // "downloading ..." and the one error line
+  EXPECT_NE(r.out.find("could not download"), std::string::npos) << r.out;
+  unsetenv("CONVLAB_CIFAR10_URL");
+  EXPECT_FALSE(fs::exists(dest + "/cifar-10-batches-bin"));
+  for (const auto& e : fs::directory_iterator(dest))
+    EXPECT_EQ(e.path().filename(), "fake.tar.gz");  // no leftovers
+  fs::remove_all(dest);
 }

@@ -9,5 +9,6 @@ void add_demo(CLI::App& app);      // demo.cpp
 void add_train(CLI::App& app);     // train.cpp
 void add_evaluate(CLI::App& app);  // evaluate.cpp
 void add_compare(CLI::App& app);   // compare.cpp
+void add_download(CLI::App& app);  // download.cpp
 
 }  // namespace convlab::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   convlab::cli::add_train(app);
   convlab::cli::add_evaluate(app);
   convlab::cli::add_compare(app);
+  convlab::cli::add_download(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
