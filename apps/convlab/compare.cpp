@@ -1,7 +1,10 @@
 // convlab compare: the notebook's experiment, standard against sum-first, one recipe and seed.
 // With no flags: the shipped CIFAR-10 subset and the notebook's recipe (25 epochs, batch 64,
 // Adam 1e-3).
+#include <algorithm>
+#include <cmath>
 #include <iostream>
+#include <thread>
 
 #include "commands.h"
 #include "convlab/experiment/compare.h"
@@ -14,6 +17,7 @@ void add_compare(CLI::App& app) {
   struct Flags {
     experiment::CompareOptions options;
     std::string data = default_data_dir();
+    int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   };
   auto f = std::make_shared<Flags>();
   auto* cmd = app.add_subcommand(
@@ -24,8 +28,14 @@ void add_compare(CLI::App& app) {
                   "Repeat with this many consecutive seeds; report mean +- sd")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", f->threads,
+                  "Threads: with 2 or more the two models train side by side, each on half of them")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   add_recipe_options(cmd, f->options.recipe);
   cmd->callback([f] {
+    f->options.parallel = f->threads >= 2;
+    f->options.threads_per_model = std::max(1, f->threads / 2);
     const auto train_set = data::load_dataset(f->data, true);
     const auto test_set = data::load_dataset(f->data, false);
     const auto& r = f->options.recipe;

@@ -8,7 +8,8 @@ namespace convlab::cli {
 
 void add_download(CLI::App& app) {
   auto dest = std::make_shared<std::string>("downloads");
-  auto* cmd = app.add_subcommand("download", "Fetch a full data set (needs a network; the subset ships in data/)");
+  auto* cmd = app.add_subcommand(
+      "download", "Fetch a full data set (needs a network; the subset ships in data/)");
   cmd->require_subcommand(1);
   auto* cifar = cmd->add_subcommand("cifar10", "The official CIFAR-10 binary version (162 MB)");
   cifar->add_option("--dest", *dest, "Directory to unpack into")->capture_default_str();

@@ -35,9 +35,9 @@ struct RunResult {
 };
 
 void run_one(const train::Recipe& recipe, const data::Dataset& train, const data::Dataset& test,
-             const std::string& out_dir, train::Progress progress, RunResult& result) {
+             const std::string& out_dir, int threads, train::Progress progress, RunResult& result) {
   try {
-    train::Trainer trainer(recipe, train, test);
+    train::Trainer trainer(recipe, train, test, threads);
     trainer.fit(out_dir, progress);
     result.history = trainer.history();
     result.accuracy = result.history.empty() ? trainer.evaluate(test).accuracy()
@@ -75,10 +75,10 @@ std::vector<ModelSummary> compare(const CompareOptions& o, const data::Dataset& 
       const std::string dir = o.out_dir + "/seed" + std::to_string(r.seed) + "/" + o.models[i];
       train::Progress p = progress ? progress(label, r.epochs) : train::Progress{};
       if (o.parallel)
-        threads.emplace_back(run_one, r, std::cref(train), std::cref(test), dir, p,
-                             std::ref(results[i]));
+        threads.emplace_back(run_one, r, std::cref(train), std::cref(test), dir,
+                             o.threads_per_model, p, std::ref(results[i]));
       else
-        run_one(r, train, test, dir, p, results[i]);
+        run_one(r, train, test, dir, o.threads_per_model, p, results[i]);
     }
     for (auto& t : threads) t.join();
     for (size_t i = 0; i < results.size(); ++i) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "convlab/ops/kernels.h"
+#include "convlab/ops/parallel.h"
 #include "gemm.h"
 #include "scratch.h"
 
@@ -61,13 +62,13 @@ void col2im_add(const Conv2dGeometry& g, const float* col, float* in) {
 void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* w, const float* bias,
                     float* out) {
   const int64_t KK = g.C * g.KH * g.KW, P = g.OH * g.OW;
-  float* col = scratch(0, static_cast<size_t>(KK * P));
-  for (int64_t n = 0; n < g.N; ++n) {
+  parallel_for(g.N, [&](int64_t n) {  // one task per image
+    float* col = scratch(0, static_cast<size_t>(KK * P));
     im2col(g, in + n * g.C * g.H * g.W, col);
     float* y = out + n * g.O * P;
     for (int64_t o = 0; o < g.O; ++o) std::fill(y + o * P, y + (o + 1) * P, bias ? bias[o] : 0.0f);
     gemm_nn(g.O, P, KK, w, KK, col, P, y, P, /*accumulate=*/true);
-  }
+  });
 }
 
 void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, const float* gout,
@@ -84,26 +85,33 @@ void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, c
       }
       gb[o] += static_cast<float>(acc);
     }
-  if (gw) {
-    float* col = scratch(0, static_cast<size_t>(KK * P));
-    float* colT = scratch(1, static_cast<size_t>(KK * P));
-    for (int64_t n = 0; n < g.N; ++n) {
+  // Per image: its weight-gradient part (summed below in image order, whatever thread made it)
+  // and its input gradient. The buffers belong to the calling thread.
+  float* parts = gw ? scratch(4, static_cast<size_t>(g.N * g.O * KK)) : nullptr;
+  float* wT = gin ? scratch(2, static_cast<size_t>(KK * g.O)) : nullptr;
+  if (gin) transpose(g.O, KK, w, KK, wT);  // (KK x O)
+  parallel_for(g.N, [&](int64_t n) {
+    const float* gout_n = gout + n * g.O * P;
+    if (gw) {
+      float* col = scratch(0, static_cast<size_t>(KK * P));
+      float* colT = scratch(1, static_cast<size_t>(KK * P));
       im2col(g, in + n * g.C * g.H * g.W, col);
       transpose(KK, P, col, P, colT);  // (P x KK)
-      gemm_nn(g.O, KK, P, gout + n * g.O * P, P, colT, KK, gw, KK, /*accumulate=*/true);
+      gemm_nn(g.O, KK, P, gout_n, P, colT, KK, parts + n * g.O * KK, KK, /*accumulate=*/false);
     }
-  }
-  if (gin) {
-    float* wT = scratch(2, static_cast<size_t>(KK * g.O));
-    float* dcol = scratch(3, static_cast<size_t>(KK * P));
-    transpose(g.O, KK, w, KK, wT);  // (KK x O)
-    for (int64_t n = 0; n < g.N; ++n) {
-      gemm_nn(KK, P, g.O, wT, g.O, gout + n * g.O * P, P, dcol, P, /*accumulate=*/false);
+    if (gin) {
+      float* dcol = scratch(3, static_cast<size_t>(KK * P));
+      gemm_nn(KK, P, g.O, wT, g.O, gout_n, P, dcol, P, /*accumulate=*/false);
       float* dst = gin + n * g.C * g.H * g.W;
       std::fill(dst, dst + g.C * g.H * g.W, 0.0f);
       col2im_add(g, dcol, dst);
     }
-  }
+  });
+  if (gw)
+    for (int64_t n = 0; n < g.N; ++n) {
+      const float* part = parts + n * g.O * KK;
+      for (int64_t i = 0; i < g.O * KK; ++i) gw[i] += part[i];
+    }
 }
 
 }  // namespace convlab::kernels

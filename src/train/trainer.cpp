@@ -99,11 +99,17 @@ nlohmann::json Evaluation::to_json(const std::vector<std::string>& classes) cons
 // ---- Trainer ----
 
 Trainer::Trainer(const Recipe& recipe, const data::Dataset& train, const data::Dataset& test,
-                 std::shared_ptr<nn::Sequential> model)
-    : recipe_(recipe), train_(train), test_(test), gen_(recipe.seed), model_(std::move(model)) {}
+                 std::shared_ptr<nn::Sequential> model, int threads)
+    : recipe_(recipe),
+      train_(train),
+      test_(test),
+      gen_(recipe.seed),
+      pool_(std::make_unique<ThreadPool>(threads)),
+      model_(std::move(model)) {}
 
-Trainer::Trainer(const Recipe& recipe, const data::Dataset& train, const data::Dataset& test)
-    : Trainer(recipe, train, test, nullptr) {
+Trainer::Trainer(const Recipe& recipe, const data::Dataset& train, const data::Dataset& test,
+                 int threads)
+    : Trainer(recipe, train, test, nullptr, threads) {
   recipe_.validate();
   model_ = nn::build_model(recipe_.model, gen_);
   nn::check_model(*model_, {1, train.channels, train.height, train.width},
@@ -124,6 +130,7 @@ void Trainer::make_optimizer() {
 }
 
 void Trainer::fit(const std::string& out_dir, const Progress& progress) {
+  PoolScope threads(pool_.get());
   if (!out_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(out_dir, ec);
@@ -177,6 +184,7 @@ void Trainer::fit(const std::string& out_dir, const Progress& progress) {
 }
 
 Evaluation Trainer::evaluate(const data::Dataset& dataset) {
+  PoolScope threads(pool_.get());
   const size_t k = dataset.classes.size();
   Evaluation ev;
   ev.confusion.assign(k, std::vector<int64_t>(k, 0));
@@ -247,13 +255,13 @@ std::shared_ptr<nn::Sequential> load_model(const Checkpoint& c) {
 }
 
 std::unique_ptr<Trainer> Trainer::resume(const std::string& path, const data::Dataset& train,
-                                         const data::Dataset& test, int64_t epochs) {
+                                         const data::Dataset& test, int64_t epochs, int threads) {
   const Checkpoint c = load_checkpoint(path);
   try {
     Recipe recipe = Recipe::from_json(c.header.at("recipe"));
     if (epochs > 0) recipe.epochs = epochs;
     recipe.validate();
-    std::unique_ptr<Trainer> t(new Trainer(recipe, train, test, load_model(c)));
+    std::unique_ptr<Trainer> t(new Trainer(recipe, train, test, load_model(c), threads));
     nn::check_model(*t->model_, {1, train.channels, train.height, train.width},
                     static_cast<int64_t>(train.classes.size()));
     t->make_optimizer();

@@ -19,7 +19,8 @@ struct CompareOptions {
   std::vector<std::string> models = {"standard", "sumfirst"};
   int64_t seeds = 1;  // recipe.seed, recipe.seed + 1, ...
   std::string out_dir = "runs/compare";
-  bool parallel = true;  // the two models on two threads
+  bool parallel = true;       // the models side by side, one thread each
+  int threads_per_model = 1;  // kernel threads inside each model's run
 };
 
 struct ModelSummary {

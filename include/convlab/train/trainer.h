@@ -10,6 +10,7 @@
 
 #include "convlab/data/dataset.h"
 #include "convlab/nn/sequential.h"
+#include "convlab/ops/parallel.h"
 #include "convlab/optim/optimizer.h"
 #include "convlab/tensor/random.h"
 #include "convlab/train/checkpoint.h"
@@ -61,12 +62,14 @@ struct Progress {
 
 class Trainer {
  public:
-  // A fresh run: the model is built and initialised from Generator(recipe.seed).
-  Trainer(const Recipe& recipe, const data::Dataset& train, const data::Dataset& test);
+  // A fresh run: the model is built and initialised from Generator(recipe.seed). `threads` only
+  // changes the speed: every number is the same at any thread count.
+  Trainer(const Recipe& recipe, const data::Dataset& train, const data::Dataset& test,
+          int threads = 1);
   // Continues the run saved in a checkpoint, up to `epochs` in all (0: the saved recipe's).
   static std::unique_ptr<Trainer> resume(const std::string& checkpoint_path,
                                          const data::Dataset& train, const data::Dataset& test,
-                                         int64_t epochs = 0);
+                                         int64_t epochs = 0, int threads = 1);
 
   // Trains the remaining epochs. After each: evaluates on the test set, and if out_dir is not empty
   // writes out_dir/checkpoint.bin and out_dir/metrics.json (atomically). A loss that is not finite
@@ -82,13 +85,14 @@ class Trainer {
 
  private:
   Trainer(const Recipe& recipe, const data::Dataset& train, const data::Dataset& test,
-          std::shared_ptr<nn::Sequential> model);
+          std::shared_ptr<nn::Sequential> model, int threads);
   void make_optimizer();
 
   Recipe recipe_;
   const data::Dataset& train_;
   const data::Dataset& test_;
   Generator gen_;
+  std::unique_ptr<ThreadPool> pool_;
   std::shared_ptr<nn::Sequential> model_;
   std::unique_ptr<optim::Optimizer> optimizer_;
   std::vector<EpochRecord> history_;

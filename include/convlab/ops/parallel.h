@@ -1,0 +1,56 @@
+// Threads for the kernels. A ThreadPool is made active for the calling thread with PoolScope;
+// kernels then split their work with parallel_for. The split is fixed by the problem (never by
+// the thread count) and every output element is computed by one task in a fixed order, so results
+// are bit-identical at any number of threads. Idle workers sleep on a condition variable and never
+// spin, so a machine busy with other work is not made busier.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace convlab {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads);  // threads >= 1; the caller counts as one
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int threads() const { return static_cast<int>(workers_.size()) + 1; }
+  // Runs fn(0) .. fn(tasks - 1), each once, across the pool; returns when all are done.
+  void run(int64_t tasks, const std::function<void(int64_t)>& fn);
+
+ private:
+  void worker_loop();
+  void work_on_current_job();
+
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  const std::function<void(int64_t)>* job_ = nullptr;
+  int64_t tasks_ = 0;
+  int64_t next_ = 0;      // next task to hand out (under mutex_)
+  int64_t finished_ = 0;  // tasks completed (under mutex_)
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+// Makes `pool` the active pool of this thread for the scope's lifetime (null: serial).
+class PoolScope {
+ public:
+  explicit PoolScope(ThreadPool* pool);
+  ~PoolScope();
+
+ private:
+  ThreadPool* previous_;
+};
+
+// fn(0) .. fn(tasks - 1) on the active pool, or serially if there is none.
+void parallel_for(int64_t tasks, const std::function<void(int64_t)>& fn);
+
+}  // namespace convlab
