@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   convlab::cli::add_evaluate(app);
   convlab::cli::add_compare(app);
   convlab::cli::add_download(app);
+  convlab::cli::add_inspect(app);
+  convlab::cli::add_decompose(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
