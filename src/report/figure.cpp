@@ -53,20 +53,16 @@ void write_heatmap_png(const std::string& path, const float* values, int64_t h, 
       gray_colormap();
       pladv(0);
       plvpor(L::kLeft, L::kRight, L::kBottom, L::kTop);
-      plwind(-0.5, static_cast<double>(w) - 0.5, -0.5, static_cast<double>(h) - 0.5);
-      // nx samples span nx - 1 cells of width (x1 - x0) / (nx - 1) = 1, centred on the pixel
-      // indices.
-      const double x1 = static_cast<double>(w) - 0.5, y1 = static_cast<double>(h) - 0.5;
-      plimage(z, nx, ny, -0.5, x1, -0.5, y1, lo, hi, -0.5, x1, -0.5, y1);
-      // Axes labelled in image rows (0 at the top), as imshow labels them.
-      double rows = static_cast<double>(h);
+      // Row r is drawn at y = -r, so row 0 is at the top and PLplot's round ticks (0, -10, ...)
+      // label as rows 0, 10, ...; nx samples span nx - 1 cells of width 1 centred on the indices.
+      const double x1 = static_cast<double>(w) - 0.5, y0 = 0.5 - static_cast<double>(h);
+      plwind(-0.5, x1, y0, 0.5);
+      plimage(z, nx, ny, -0.5, x1, y0, 0.5, lo, hi, -0.5, x1, y0, 0.5);
       plslabelfunc(
-          [](PLINT axis, PLFLT value, char* label, PLINT length, PLPointer data) {
-            const double rows = *static_cast<const double*>(data);
-            const double shown = axis == PL_Y_AXIS ? rows - 1 - value : value;
-            std::snprintf(label, static_cast<size_t>(length), "%g", shown + 0.0);
+          [](PLINT axis, PLFLT value, char* label, PLINT length, PLPointer) {
+            std::snprintf(label, static_cast<size_t>(length), "%g", (axis == PL_Y_AXIS ? -value : value) + 0.0);
           },
-          &rows);
+          nullptr);
       plbox("bcnst", 0, 0, "bcnstvo", 0, 0);  // "o": labels from the function above
       plslabelfunc(nullptr, nullptr);
       plmtex("t", 1.5, 0.5, 0.5, title.c_str());
