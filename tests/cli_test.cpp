@@ -187,11 +187,10 @@ TEST(Cli, InspectPrintsTheNotebooksLayerTable) {
   CliRun r = run_cli("inspect --data " + small_cifar_dir());
   ASSERT_EQ(r.code, 0) << r.out;
   // The notebook's nine rows, in order, with the same shapes.
-  const std::vector<std::string> rows = {"Conv2d      [1, 8, 32, 32]",  "ReLU        [1, 8, 32, 32]",
-                                         "Conv2d      [1, 16, 32, 32]", "ReLU        [1, 16, 32, 32]",
-                                         "MaxPool2d   [1, 16, 16, 16]", "Flatten     [1, 4096]",
-                                         "Linear      [1, 64]",         "ReLU        [1, 64]",
-                                         "Linear      [1, 10]"};
+  const std::vector<std::string> rows = {
+      "Conv2d      [1, 8, 32, 32]",  "ReLU        [1, 8, 32, 32]",  "Conv2d      [1, 16, 32, 32]",
+      "ReLU        [1, 16, 32, 32]", "MaxPool2d   [1, 16, 16, 16]", "Flatten     [1, 4096]",
+      "Linear      [1, 64]",         "ReLU        [1, 64]",         "Linear      [1, 10]"};
   size_t pos = 0;
   for (const auto& row : rows) {
     pos = r.out.find(row, pos);
@@ -207,18 +206,21 @@ TEST(Cli, InspectPrintsTheNotebooksLayerTable) {
 }
 
 TEST(Cli, DecomposeChecksTheSumAndWritesItsMaps) {
-  const std::string out = (fs::temp_directory_path() / ("convlab_dec_" + std::to_string(::getpid()))).string();
-  CliRun r = run_cli("decompose --layer 0 --filter 3 --image 2 --out " + out + " --data " + small_cifar_dir());
+  const std::string out =
+      (fs::temp_directory_path() / ("convlab_dec_" + std::to_string(::getpid()))).string();
+  CliRun r = run_cli("decompose --layer 0 --filter 3 --image 2 --out " + out + " --data " +
+                     small_cifar_dir());
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find(": True"), std::string::npos) << r.out;
-  for (const char* f : {"contribution_0.png", "contribution_1.png", "contribution_2.png", "summed.png",
-                        "layer_output.png"})
+  for (const char* f : {"contribution_0.png", "contribution_1.png", "contribution_2.png",
+                        "summed.png", "layer_output.png"})
     EXPECT_GT(fs::file_size(out + "/" + f), 2000u) << f;
   r = run_cli("decompose --layer 2 --filter 1 --without-bias --data " + small_cifar_dir());
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find(": False"), std::string::npos) << r.out;
-  for (const char* bad : {"decompose --layer 1", "decompose --filter 99", "decompose --image 100000",
-                                 "decompose --out /dev/null/x", "inspect --image -1"}) {
+  for (const char* bad :
+       {"decompose --layer 1", "decompose --filter 99", "decompose --image 100000",
+        "decompose --out /dev/null/x", "inspect --image -1"}) {
     r = run_cli(std::string(bad) + " --data " + small_cifar_dir());
     EXPECT_EQ(r.code, 1) << bad;
     EXPECT_EQ(lines(r.out), 1u) << bad << "\n" << r.out;

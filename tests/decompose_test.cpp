@@ -11,7 +11,8 @@ using namespace convlab;
 namespace {
 
 Tensor test_image(int64_t index) {
-  static const auto ds = data::load_cifar10(std::string(CONVLAB_SOURCE_DIR) + "/data/cifar-10-batches-bin", false);
+  static const auto ds =
+      data::load_cifar10(std::string(CONVLAB_SOURCE_DIR) + "/data/cifar-10-batches-bin", false);
   Tensor x;
   std::vector<int64_t> y;
   data::gather_batch(ds, &index, 1, x, y);
@@ -34,7 +35,8 @@ TEST(Decompose, EveryFilterOfEveryConvLayerOfBothModels) {
         if (!conv) continue;
         for (int64_t k = 0; k < conv->options().out_channels(); ++k) {
           const auto d = experiment::decompose(*model, x, layer, k);
-          EXPECT_TRUE(d.matches) << name << " layer " << layer << " filter " << k << " diff " << d.max_abs_diff;
+          EXPECT_TRUE(d.matches) << name << " layer " << layer << " filter " << k << " diff "
+                                 << d.max_abs_diff;
           EXPECT_EQ(static_cast<int64_t>(d.contributions.size()), conv->options().in_channels());
           ++checked;
         }
@@ -64,7 +66,8 @@ TEST(Decompose, WrongLayerOrFilterNamesTheValidChoices) {
     }
     return "no error";
   };
-  EXPECT_NE(error_of(1, 0).find("layer 1 is ReLU(), not a Conv2d (conv layers: 0, 2)"), std::string::npos);
+  EXPECT_NE(error_of(1, 0).find("layer 1 is ReLU(), not a Conv2d (conv layers: 0, 2)"),
+            std::string::npos);
   EXPECT_NE(error_of(9, 0).find("the model has 9 layers"), std::string::npos);
   EXPECT_NE(error_of(0, 8).find("has filters 0..7"), std::string::npos);
   EXPECT_NE(error_of(2, -1).find("out of range"), std::string::npos);

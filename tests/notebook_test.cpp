@@ -21,7 +21,8 @@ std::string read_file(const std::string& path) {
 // Whitespace is collapsed in the notebook's extracted text, and PyTorch adds grad_fn for tensors
 // that carry autograd history (convlab has none); compare without either.
 std::string normalise(std::string s) {
-  for (size_t at; (at = s.find(", grad_fn=<")) != std::string::npos;) s.erase(at, s.find('>', at) + 1 - at);
+  for (size_t at; (at = s.find(", grad_fn=<")) != std::string::npos;)
+    s.erase(at, s.find('>', at) + 1 - at);
   s.erase(std::remove_if(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c); }),
           s.end());
   return s;

@@ -1,8 +1,12 @@
 // convlab inspect: one image through the network, each layer's output shape and parameter count.
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "commands.h"
+#include "convlab/experiment/layer_table.h"
+#include "convlab/experiment/pictures.h"
 #include "options.h"
 
 namespace convlab::cli {
@@ -13,6 +17,7 @@ void add_inspect(CLI::App& app) {
     std::string data = default_data_dir();
     int64_t image = 0;
     bool json = false;
+    std::string out;
   };
   auto f = std::make_shared<Flags>();
   auto* cmd = app.add_subcommand(
@@ -22,23 +27,41 @@ void add_inspect(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--image", f->image, "Index of the test image")->capture_default_str();
   cmd->add_flag("--json", f->json, "Machine-readable output");
+  cmd->add_option("--out", f->out,
+                  "Also write pictures here: each layer's output channels, each conv's kernels");
   cmd->callback([f] {
+    if (!f->out.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(f->out, ec);
+      if (ec) throw IoError("cannot create output directory " + f->out + ": " + ec.message());
+    }
     auto model = f->model.load();
     const auto test = data::load_dataset(f->data, false);
     const Tensor x = image_from(test, f->image);
     nn::check_model(*model, x.shape(), static_cast<int64_t>(test.classes.size()));
-    model->forward(x);
-    nlohmann::json layers = nlohmann::json::array();
+    const nlohmann::json layers = experiment::layer_table(*model, x);
     int64_t total = 0;
-    for (size_t i = 0; i < model->size(); ++i) {
-      int64_t count = 0;
-      for (auto* p : (*model)[i].parameters()) count += p->value.numel();
-      total += count;
-      layers.push_back({{"index", i},
-                        {"type", (*model)[i].type_name()},
-                        {"layer", (*model)[i].repr()},
-                        {"output_shape", model->activation(i).shape()},
-                        {"parameters", count}});
+    for (const auto& l : layers) total += l["parameters"].get<int64_t>();
+    int pictures = 0;
+    if (!f->out.empty()) {
+      for (size_t i = 0; i < model->size(); ++i) {
+        const std::string stem =
+            f->out + "/layer" + std::to_string(i) + "_" + (*model)[i].type_name();
+        if (model->activation(i).dim() == 4) {
+          const auto panels = experiment::channel_panels(model->activation(i));
+          report::write_panel_grid_png(
+              stem + "_channels.png", panels, std::min<int>(8, static_cast<int>(panels.size())),
+              "layer " + std::to_string(i) + " " + (*model)[i].type_name() + " output");
+          ++pictures;
+        }
+        if (const auto* conv = dynamic_cast<const nn::Conv2d*>(&(*model)[i])) {
+          const auto panels = experiment::kernel_panels(*conv);
+          report::write_panel_grid_png(
+              stem + "_kernels.png", panels, static_cast<int>(conv->options().in_channels()),
+              "layer " + std::to_string(i) + " kernels (one row per filter)", 90);
+          ++pictures;
+        }
+      }
     }
     if (f->json) {
       std::cout << nlohmann::json{{"model", f->model.describe()},
@@ -59,6 +82,7 @@ void add_inspect(CLI::App& app) {
                   to_string(l["output_shape"].get<Shape>()).c_str(),
                   l["parameters"].get<long long>(), l["layer"].get<std::string>().c_str());
     std::printf("\ntotal parameters: %lld\n", static_cast<long long>(total));
+    if (pictures) std::printf("wrote %d pictures to %s\n", pictures, f->out.c_str());
   });
 }
 

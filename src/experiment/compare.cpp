@@ -6,8 +6,16 @@
 #include <filesystem>
 #include <thread>
 
+#include "convlab/data/dataloader.h"
 #include "convlab/error.h"
+#include "convlab/experiment/decompose.h"
+#include "convlab/experiment/layer_table.h"
+#include "convlab/experiment/pictures.h"
+#include "convlab/nn/conv2d.h"
 #include "convlab/report/atomic_file.h"
+#include "convlab/report/figure.h"
+#include "convlab/report/html_report.h"
+#include "convlab/report/panels.h"
 #include "convlab/report/plots.h"
 
 namespace convlab::experiment {
@@ -31,6 +39,8 @@ namespace {
 struct RunResult {
   std::vector<train::EpochRecord> history;
   double accuracy = 0;
+  std::vector<double> per_class;
+  std::shared_ptr<nn::Sequential> model;  // trained
   std::exception_ptr error;
 };
 
@@ -40,11 +50,148 @@ void run_one(const train::Recipe& recipe, const data::Dataset& train, const data
     train::Trainer trainer(recipe, train, test, threads);
     trainer.fit(out_dir, progress);
     result.history = trainer.history();
-    result.accuracy = result.history.empty() ? trainer.evaluate(test).accuracy()
-                                             : result.history.back().test_accuracy;
+    const train::Evaluation ev = trainer.evaluate(test);
+    result.accuracy = ev.accuracy();
+    result.per_class = ev.per_class_accuracy();
+    result.model = trainer.shared_model();
   } catch (...) {
     result.error = std::current_exception();
   }
+}
+
+std::string label_of(const std::string& model) {
+  return model == "standard" ? "Standard (RGB)" : (model == "sumfirst" ? "Sum-first" : model);
+}
+
+// Sentences for the report, every number taken from the results.
+std::vector<std::string> findings(const std::vector<ModelSummary>& s, int64_t seeds) {
+  std::vector<std::string> out;
+  char b[512];
+  const std::string over = seeds > 1 ? " over " + std::to_string(seeds) + " seeds" : "";
+  for (const auto& m : s) {
+    std::snprintf(
+        b, sizeof b, "%s reached a test accuracy of %.3f%s%s.", label_of(m.model).c_str(),
+        m.mean_accuracy(),
+        seeds > 1 ? (" \u00b1 " + std::to_string(m.sd_accuracy()).substr(0, 5)).c_str() : "",
+        over.c_str());
+    out.push_back(b);
+  }
+  if (s.size() == 2) {
+    const bool first_wins = s[0].mean_accuracy() >= s[1].mean_accuracy();
+    const auto& win = first_wins ? s[0] : s[1];
+    const auto& lose = first_wins ? s[1] : s[0];
+    int wins = 0;
+    for (size_t i = 0; i < win.accuracies.size(); ++i)
+      wins += win.accuracies[i] > lose.accuracies[i];
+    std::snprintf(b, sizeof b,
+                  "%s is better by %.1f points of test accuracy (it won %d of %zu seeds).",
+                  label_of(win.model).c_str(), 100 * (win.mean_accuracy() - lose.mean_accuracy()),
+                  wins, win.accuracies.size());
+    out.push_back(b);
+    const double lw = win.mean_loss_per_epoch.back(), ll = lose.mean_loss_per_epoch.back();
+    if (ll < lw)
+      std::snprintf(
+          b, sizeof b,
+          "%s ended with the lower training loss (%.3f against %.3f) yet tests worse: it fits the "
+          "training images more closely without generalising better.",
+          label_of(lose.model).c_str(), ll, lw);
+    else
+      std::snprintf(b, sizeof b, "%s also ended with the lower training loss (%.3f against %.3f).",
+                    label_of(win.model).c_str(), lw, ll);
+    out.push_back(b);
+    if (win.model == "standard")
+      out.push_back(
+          "Each filter of the standard network has one kernel per colour channel and can weigh "
+          "red, green and blue "
+          "differently; summing the channels first leaves one kernel for their sum, so colour "
+          "cannot be told apart.");
+  }
+  return out;
+}
+
+void write_report(const CompareOptions& o, const data::Dataset& train, const data::Dataset& test,
+                  const std::vector<ModelSummary>& summaries,
+                  const std::vector<std::shared_ptr<nn::Sequential>>& models) {
+  const std::string& dir = o.out_dir;
+  std::vector<int64_t> samples;
+  for (int64_t i = 0; i < std::min<int64_t>(8, test.size()); ++i) samples.push_back(i);
+  report::write_panel_grid_png(dir + "/samples.png", sample_panels(test, samples), 4, "Test images",
+                               160);
+  const std::vector<int64_t> three(samples.begin(),
+                                   samples.begin() + std::min<size_t>(3, samples.size()));
+  report::write_panel_grid_png(dir + "/summed.png", summed_panels(test, three), 2,
+                               "Original and channel-summed", 200);
+
+  int64_t index = 0;
+  Tensor image;
+  std::vector<int64_t> label;
+  data::gather_batch(test, &index, 1, image, label);
+  nlohmann::json tables = nlohmann::json::array();
+  for (size_t i = 0; i < models.size(); ++i)
+    tables.push_back({{"model", label_of(o.models[i])}, {"rows", layer_table(*models[i], image)}});
+
+  // The first conv layer of the first model, filter 0, test image 0.
+  nlohmann::json decomposition = {{"text", "No convolution layer to decompose."},
+                                  {"figures", nlohmann::json::array()}};
+  for (size_t l = 0; l < models[0]->size(); ++l) {
+    if (!dynamic_cast<const nn::Conv2d*>(&(*models[0])[l])) continue;
+    const auto d = decompose(*models[0], image, l, 0);
+    const bool rgb = d.contributions.size() == 3;
+    nlohmann::json figs = nlohmann::json::array();
+    const int64_t h = d.combined.size(2), w = d.combined.size(3);
+    for (size_t c = 0; c < d.contributions.size(); ++c) {
+      const std::string name = rgb ? std::string(1, "RGB"[c]) : "channel " + std::to_string(c);
+      const std::string file = "decompose_" + std::to_string(c) + ".png";
+      report::write_heatmap_png(dir + "/" + file, d.contributions[c].data(), h, w,
+                                name + " contribution");
+      figs.push_back({{"file", file}, {"caption", name + " contribution"}});
+    }
+    report::write_heatmap_png(dir + "/decompose_sum.png", d.combined.data(), h, w,
+                              "Summed (filter 0 output)");
+    figs.push_back({{"file", "decompose_sum.png"}, {"caption", "Summed (filter 0 output)"}});
+    char b[512];
+    std::snprintf(
+        b, sizeof b,
+        "Filter 0 of layer %zu of the trained %s model on test image 0 (%s): each input channel "
+        "convolved with its own kernel, the %zu maps summed and the bias (%+.4f) added, equals the "
+        "layer's "
+        "own output: %s (largest absolute difference %.2g).",
+        l, label_of(o.models[0]).c_str(), test.classes[static_cast<size_t>(label[0])].c_str(),
+        d.contributions.size(), d.bias, d.matches ? "True" : "False", d.max_abs_diff);
+    decomposition = {{"text", b}, {"figures", figs}};
+    break;
+  }
+
+  nlohmann::json models_json = nlohmann::json::array();
+  for (const auto& s : summaries) {
+    nlohmann::json per_class = nlohmann::json::object();
+    for (size_t k = 0; k < s.mean_per_class_accuracy.size() && k < test.classes.size(); ++k)
+      per_class[test.classes[k]] = s.mean_per_class_accuracy[k];
+    models_json.push_back({{"label", label_of(s.model)},
+                           {"mean_test_accuracy", s.mean_accuracy()},
+                           {"sd_test_accuracy", s.sd_accuracy()},
+                           {"test_accuracies", s.accuracies},
+                           {"per_class_accuracy", per_class}});
+  }
+  const std::string over = o.seeds > 1 ? " (mean of " + std::to_string(o.seeds) + " seeds)" : "";
+  report::write_html_report(
+      dir + "/report.html",
+      {{"title", "Standard vs sum-first convolution on " + train.name},
+       {"sentences", findings(summaries, o.seeds)},
+       {"recipe", o.recipe.to_json()},
+       {"seeds", o.seeds},
+       {"train_data", train.name + ", " + std::to_string(train.size()) + " images"},
+       {"test_data", test.name + ", " + std::to_string(test.size()) + " images"},
+       {"models", models_json},
+       {"figures",
+        {{{"file", "loss_curves.png"}, {"caption", "Training loss per epoch" + over}},
+         {{"file", "accuracy.png"}, {"caption", "Test accuracy" + over}}}},
+       {"layer_tables", tables},
+       {"decomposition", decomposition},
+       {"image_figures",
+        {{{"file", "samples.png"}, {"caption", "Test images with their classes"}},
+         {{"file", "summed.png"},
+          {"caption", "What sum-first sees: each image's three channels added"}}}}});
 }
 
 }  // namespace
@@ -62,8 +209,10 @@ std::vector<ModelSummary> compare(const CompareOptions& o, const data::Dataset& 
 
   std::vector<ModelSummary> summaries;
   for (const auto& m : o.models)
-    summaries.push_back({m, {}, std::vector<double>(static_cast<size_t>(o.recipe.epochs))});
+    summaries.push_back({m, {}, std::vector<double>(static_cast<size_t>(o.recipe.epochs)), {}});
   nlohmann::json runs = nlohmann::json::array();
+  std::vector<std::shared_ptr<nn::Sequential>> first_models(
+      o.models.size());  // trained, first seed
   for (int64_t s = 0; s < o.seeds; ++s) {
     std::vector<RunResult> results(o.models.size());
     std::vector<std::thread> threads;
@@ -84,6 +233,11 @@ std::vector<ModelSummary> compare(const CompareOptions& o, const data::Dataset& 
     for (size_t i = 0; i < results.size(); ++i) {
       if (results[i].error) std::rethrow_exception(results[i].error);
       summaries[i].accuracies.push_back(results[i].accuracy);
+      summaries[i].mean_per_class_accuracy.resize(results[i].per_class.size());
+      for (size_t k = 0; k < results[i].per_class.size(); ++k)
+        summaries[i].mean_per_class_accuracy[k] +=
+            results[i].per_class[k] / static_cast<double>(o.seeds);
+      if (s == 0) first_models[i] = results[i].model;
       nlohmann::json losses = nlohmann::json::array();
       for (size_t e = 0; e < results[i].history.size(); ++e) {
         summaries[i].mean_loss_per_epoch[e] +=
@@ -136,6 +290,7 @@ std::vector<ModelSummary> compare(const CompareOptions& o, const data::Dataset& 
                                   {"runs", runs}};
   write_file_atomically(o.out_dir + "/metrics.json", metrics.dump(2) + "\n");
   write_file_atomically(o.out_dir + "/summary.txt", summary_table(summaries));
+  write_report(o, train, test, summaries, first_models);
   return summaries;
 }
 

@@ -60,7 +60,8 @@ void write_heatmap_png(const std::string& path, const float* values, int64_t h, 
       plimage(z, nx, ny, -0.5, x1, y0, 0.5, lo, hi, -0.5, x1, y0, 0.5);
       plslabelfunc(
           [](PLINT axis, PLFLT value, char* label, PLINT length, PLPointer) {
-            std::snprintf(label, static_cast<size_t>(length), "%g", (axis == PL_Y_AXIS ? -value : value) + 0.0);
+            std::snprintf(label, static_cast<size_t>(length), "%g",
+                          (axis == PL_Y_AXIS ? -value : value) + 0.0);
           },
           nullptr);
       plbox("bcnst", 0, 0, "bcnstvo", 0, 0);  // "o": labels from the function above

@@ -25,8 +25,9 @@ struct CompareOptions {
 
 struct ModelSummary {
   std::string model;
-  std::vector<double> accuracies;           // one per seed
-  std::vector<double> mean_loss_per_epoch;  // averaged over seeds
+  std::vector<double> accuracies;               // one per seed
+  std::vector<double> mean_loss_per_epoch;      // averaged over seeds
+  std::vector<double> mean_per_class_accuracy;  // averaged over seeds
   double mean_accuracy() const;
   double sd_accuracy() const;  // sample standard deviation (0 for one seed)
 };

@@ -80,6 +80,8 @@ class Trainer {
   const Recipe& recipe() const { return recipe_; }
   const std::vector<EpochRecord>& history() const { return history_; }
   nn::Sequential& model() { return *model_; }
+  std::shared_ptr<nn::Sequential> shared_model() const { return model_; }
+  const Evaluation& last_evaluation() const { return last_evaluation_; }
   Checkpoint checkpoint() const;
   nlohmann::json metrics_json();
 

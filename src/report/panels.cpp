@@ -1,0 +1,98 @@
+#include "convlab/report/panels.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "convlab/error.h"
+#include "convlab/report/atomic_file.h"
+#include "plplot_session.h"
+
+namespace convlab::report {
+
+namespace {
+
+// Each pixel as a filled cell in its own colour: PLplot has no RGB image call, and these pictures
+// are small (32 x 32 per panel).
+void draw_rgb(const Panel& p) {
+  const int64_t plane = p.height * p.width;
+  for (int64_t r = 0; r < p.height; ++r)
+    for (int64_t c = 0; c < p.width; ++c) {
+      auto level = [&](int64_t ch) {
+        return static_cast<PLINT>(
+            std::lround(std::clamp(p.values[ch * plane + r * p.width + c], 0.0f, 1.0f) * 255));
+      };
+      plscol0(15, level(0), level(1), level(2));
+      plcol0(15);
+      const double x0 = static_cast<double>(c), y0 = -static_cast<double>(r) - 1;
+      PLFLT xs[4] = {x0, x0, x0 + 1, x0 + 1}, ys[4] = {y0, y0 + 1, y0 + 1, y0};
+      plfill(4, xs, ys);
+    }
+}
+
+// Gray image via plimage (see figure.cpp: n + 1 samples per axis for n cells, row 0 on top).
+void draw_gray(const Panel& p) {
+  float lo = p.values[0], hi = lo;
+  for (float v : p.values) lo = std::min(lo, v), hi = std::max(hi, v);
+  double dlo = lo, dhi = hi;
+  if (dlo == dhi) dlo -= 0.5, dhi += 0.5;
+  const PLINT nx = static_cast<PLINT>(p.width + 1), ny = static_cast<PLINT>(p.height + 1);
+  PLFLT** z = nullptr;
+  plAlloc2dGrid(&z, nx, ny);
+  for (int64_t y = 0; y <= p.height; ++y)
+    for (int64_t x = 0; x <= p.width; ++x)
+      z[x][y] =
+          p.values[(p.height - 1 - std::min(y, p.height - 1)) * p.width + std::min(x, p.width - 1)];
+  const double w = static_cast<double>(p.width), h = static_cast<double>(p.height);
+  plimage(z, nx, ny, 0, w, -h, 0, dlo, dhi, 0, w, -h, 0);
+  plFree2dGrid(z, nx, ny);
+}
+
+}  // namespace
+
+void write_panel_grid_png(const std::string& path, const std::vector<Panel>& panels, int columns,
+                          const std::string& title, int panel_px) {
+  if (panels.empty()) throw ValueError("write_panel_grid_png: no panels for " + path);
+  if (columns <= 0) throw ValueError("write_panel_grid_png: columns must be positive");
+  for (const auto& p : panels)
+    if ((p.channels != 1 && p.channels != 3) || p.height <= 0 || p.width <= 0 ||
+        static_cast<int64_t>(p.values.size()) != p.channels * p.height * p.width)
+      throw ValueError("write_panel_grid_png: panel '" + p.title + "' is malformed");
+  const int n = static_cast<int>(panels.size());
+  const int cols = std::min(columns, n), rows = (n + cols - 1) / cols;
+  const int title_px = title.empty() ? 0 : 40;
+  write_file_atomically(path, [&](const std::string& tmp) {
+    PlplotPage page(tmp, cols * panel_px, rows * panel_px + title_px);
+    PLFLT pos[2] = {0, 1}, level[2] = {0, 1};
+    plscmap1n(256);
+    plscmap1l(1, 2, pos, level, level, level, nullptr);
+    const double top = 1.0 - static_cast<double>(title_px) / (rows * panel_px + title_px);
+    pladv(0);
+    if (!title.empty()) {
+      plvpor(0, 1, top, 1);
+      plwind(0, 1, 0, 1);
+      plcol0(1);
+      plptex(0.5, 0.4, 1, 0, 0.5, title.c_str());
+    }
+    plschr(0, 0.7);
+    for (int i = 0; i < n; ++i) {
+      const Panel& p = panels[static_cast<size_t>(i)];
+      const int r = i / cols, c = i % cols;
+      const double cell_w = 1.0 / cols, cell_h = top / rows;
+      // The panel keeps its aspect ratio inside its cell, leaving room above for the title.
+      const double x0 = c * cell_w + 0.08 * cell_w, x1 = (c + 1) * cell_w - 0.08 * cell_w;
+      const double y1 = top - r * cell_h - 0.18 * cell_h,
+                   y0 = top - (r + 1) * cell_h + 0.04 * cell_h;
+      plvpor(x0, x1, y0, y1);
+      plwind(0, static_cast<double>(p.width), -static_cast<double>(p.height), 0);
+      if (p.channels == 3)
+        draw_rgb(p);
+      else
+        draw_gray(p);
+      plcol0(1);
+      plbox("bc", 0, 0, "bc", 0, 0);
+      plmtex("t", 0.6, 0.5, 0.5, p.title.c_str());
+    }
+  });
+}
+
+}  // namespace convlab::report
