@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <random>
 
 #include "convlab/error.h"
@@ -9,17 +11,7 @@
 #include "fixture.h"
 
 using namespace convlab;
-
-namespace {
-
-Tensor random_tensor(const Shape& s, std::mt19937& rng) {
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  Tensor t(s);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = d(rng);
-  return t;
-}
-
-}  // namespace
+using test::random_tensor;
 
 // The reference against PyTorch: forward and every gradient on 24 random problems.
 TEST(Conv2dReference, MatchesPyTorchGolden) {

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <filesystem>
 #include <fstream>
 
@@ -7,6 +9,7 @@
 #include "convlab/error.h"
 
 using namespace convlab;
+using test::error_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -32,15 +35,6 @@ struct TempDir {
                static_cast<std::streamsize>(bytes.size()));
   }
 };
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 std::vector<uint8_t> be32(uint32_t v) {
   return {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16),

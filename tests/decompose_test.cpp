@@ -1,10 +1,15 @@
 #include <gtest/gtest.h>
 
+#include <stb_image.h>
+
+#include <filesystem>
+
 #include "convlab/data/dataloader.h"
 #include "convlab/error.h"
 #include "convlab/experiment/decompose.h"
 #include "convlab/nn/conv2d.h"
 #include "convlab/nn/models.h"
+#include "convlab/report/figure.h"
 
 using namespace convlab;
 
@@ -71,4 +76,36 @@ TEST(Decompose, WrongLayerOrFilterNamesTheValidChoices) {
   EXPECT_NE(error_of(9, 0).find("the model has 9 layers"), std::string::npos);
   EXPECT_NE(error_of(0, 8).find("has filters 0..7"), std::string::npos);
   EXPECT_NE(error_of(2, -1).find("out of range"), std::string::npos);
+}
+
+// The summed picture decompose writes shows the computed sum: its gray levels are the sum's values
+// on the sum's min..max scale (tests/figure_test.cpp checks the layout itself).
+TEST(Decompose, SummedPictureHoldsTheComputedSum) {
+  Generator gen(1);
+  auto model = nn::make_standard(gen);
+  const auto d = experiment::decompose(*model, test_image(5), 0, 2);
+  const std::string path = std::filesystem::temp_directory_path() /
+                           ("convlab_sum_" + std::to_string(::getpid()) + ".png");
+  report::write_heatmap_png(path, d.combined.data(), 32, 32, "Summed");
+  int w = 0, h = 0, n = 0;
+  unsigned char* px = stbi_load(path.c_str(), &w, &h, &n, 1);
+  ASSERT_NE(px, nullptr);
+  float lo = d.combined.data()[0], hi = lo;
+  for (int64_t i = 0; i < d.combined.numel(); ++i)
+    lo = std::min(lo, d.combined.data()[i]), hi = std::max(hi, d.combined.data()[i]);
+  using L = report::HeatmapLayout;
+  int checked = 0;
+  for (int r = 0; r < 32; r += 5)
+    for (int c = 0; c < 32; c += 5) {
+      // 3 px right of and below each cell centre: the axes\' tick marks stand on the centres.
+      const int x = static_cast<int>((L::kLeft + (c + 0.5) / 32 * (L::kRight - L::kLeft)) * w) + 3;
+      const int y =
+          static_cast<int>(((1 - L::kTop) + (r + 0.5) / 32 * (L::kTop - L::kBottom)) * h) + 3;
+      const double want = (d.combined(0, 0, r, c) - lo) / (hi - lo) * 255.0;
+      EXPECT_NEAR(px[y * w + x], want, 3.0) << r << "," << c;
+      ++checked;
+    }
+  stbi_image_free(px);
+  if (!HasFailure()) std::filesystem::remove(path);
+  EXPECT_EQ(checked, 49);
 }

@@ -7,6 +7,7 @@
 
 #include "convlab/error.h"
 #include "convlab/report/figure.h"
+#include "convlab/report/panels.h"
 
 using namespace convlab;
 using report::HeatmapLayout;
@@ -63,4 +64,33 @@ TEST(Figure, UnwritablePlaceIsAnIoErrorAndLeavesNothing) {
   const float v[1] = {1};
   EXPECT_THROW(report::write_heatmap_png("/nonexistent_dir_convlab/x.png", v, 1, 1, "t"), IoError);
   EXPECT_THROW(report::write_heatmap_png("/tmp/x.png", v, 0, 1, "t"), ValueError);
+}
+
+// A panel grid: an RGB panel's cells show their colours, a gray panel its values min..max.
+TEST(Figure, PanelGridPixelsShowColoursAndValues) {
+  report::Panel rgb{
+      "rgb", 3, 2, 2, {1, 0, 0, 1, /*G*/ 0, 1, 0, 1, /*B*/ 0, 0, 1, 1}};  // red green / blue white
+  report::Panel gray{"gray", 1, 1, 2, {-1, 3}};
+  const std::string path = temp_dir() + "/grid.png";
+  const int px = 200;
+  report::write_panel_grid_png(path, {rgb, gray}, 2, "", px);
+  const Png png(path);
+  ASSERT_EQ(png.w, 2 * px);
+  ASSERT_EQ(png.h, px);
+  // Panel 0 occupies x in [0.08, 0.92] * px, y in [0.18, 0.96] * px of its cell (see panels.cpp).
+  auto cell = [&](int panel, int64_t h, int64_t w, int64_t r, int64_t c) {
+    const double x0 = panel * px + 0.08 * px, x1 = panel * px + 0.92 * px, y0 = 0.18 * px,
+                 y1 = 0.96 * px;
+    return png.at(static_cast<int>(x0 + (c + 0.5) / static_cast<double>(w) * (x1 - x0)),
+                  static_cast<int>(y0 + (r + 0.5) / static_cast<double>(h) * (y1 - y0)));
+  };
+  const unsigned char want[4][3] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {255, 255, 255}};
+  for (int k = 0; k < 4; ++k)
+    for (int ch = 0; ch < 3; ++ch)
+      EXPECT_NEAR(cell(0, 2, 2, k / 2, k % 2)[ch], want[k][ch], 2) << k << "," << ch;
+  EXPECT_LE(cell(1, 1, 2, 0, 0)[0], 2);    // the minimum: black
+  EXPECT_GE(cell(1, 1, 2, 0, 1)[0], 253);  // the maximum: white
+  EXPECT_THROW(report::write_panel_grid_png(path, {report::Panel{"bad", 2, 1, 1, {0, 0}}}, 1),
+               ValueError);
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
 }

@@ -1,6 +1,8 @@
 // The fast float kernels against the reference on random shapes (conv2d: tests/conv2d_test.cpp).
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <random>
 
 #include "convlab/ops/kernels.h"
@@ -8,17 +10,7 @@
 #include "convlab/tensor/tensor.h"
 
 using namespace convlab;
-
-namespace {
-
-Tensor random_tensor(const Shape& s, std::mt19937& rng) {
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  Tensor t(s);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = d(rng);
-  return t;
-}
-
-}  // namespace
+using test::random_tensor;
 
 TEST(KernelsFast, LinearMatchesReference) {
   std::mt19937 rng(7);

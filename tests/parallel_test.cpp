@@ -2,6 +2,8 @@
 // and 3 threads.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <atomic>
 #include <cstring>
 #include <random>
@@ -13,15 +15,9 @@
 #include "convlab/train/trainer.h"
 
 using namespace convlab;
+using test::random_tensor;
 
 namespace {
-
-Tensor random_tensor(const Shape& s, std::mt19937& rng) {
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  Tensor t(s);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = d(rng);
-  return t;
-}
 
 bool same_bits(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() &&

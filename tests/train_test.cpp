@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +12,7 @@
 #include "convlab/train/trainer.h"
 
 using namespace convlab;
+using test::error_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -51,15 +54,6 @@ void expect_identical(const train::Checkpoint& a, const train::Checkpoint& b) {
     ASSERT_EQ(std::memcmp(t.data(), u.data(), static_cast<size_t>(t.numel()) * sizeof(float)), 0)
         << name;
   }
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 }  // namespace

@@ -33,11 +33,7 @@ void add_decompose(CLI::App& app) {
                 "Leave the bias out of the sum (the check then fails)");
   cmd->callback([f] {
     if (f->layer < 0) throw ValueError("layer must be 0 or more; got " + std::to_string(f->layer));
-    if (!f->out.empty()) {
-      std::error_code ec;
-      std::filesystem::create_directories(f->out, ec);
-      if (ec) throw IoError("cannot create output directory " + f->out + ": " + ec.message());
-    }
+    if (!f->out.empty()) ensure_directory(f->out);
     auto model = f->model.load();
     const auto test = data::load_dataset(f->data, false);
     int64_t label = 0;

@@ -3,7 +3,6 @@
 #include <iostream>
 
 #include "commands.h"
-#include "convlab/data/dataloader.h"
 #include "convlab/nn/models.h"
 #include "options.h"
 
@@ -32,22 +31,7 @@ void add_evaluate(CLI::App& app) {
     const auto test = data::load_dataset(f->data, false);
     nn::check_model(*model, {1, test.channels, test.height, test.width},
                     static_cast<int64_t>(test.classes.size()));
-    train::Evaluation ev;
-    ev.confusion.assign(test.classes.size(), std::vector<int64_t>(test.classes.size(), 0));
-    data::DataLoader loader(test, f->batch_size, false);
-    loader.start_epoch();
-    Tensor x;
-    std::vector<int64_t> y;
-    while (loader.next(x, y)) {
-      const Tensor& logits = model->forward(x);
-      for (int64_t n = 0; n < logits.size(0); ++n) {
-        const float* row = logits.data() + n * logits.size(1);
-        int64_t best = 0;
-        for (int64_t c = 1; c < logits.size(1); ++c)
-          if (row[c] > row[best]) best = c;
-        ++ev.confusion[static_cast<size_t>(y[static_cast<size_t>(n)])][static_cast<size_t>(best)];
-      }
-    }
+    const train::Evaluation ev = train::evaluate(*model, test, f->batch_size);
     if (f->json) {
       auto j = ev.to_json(test.classes);
       j["checkpoint"] = f->checkpoint;

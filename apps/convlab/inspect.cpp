@@ -30,11 +30,7 @@ void add_inspect(CLI::App& app) {
   cmd->add_option("--out", f->out,
                   "Also write pictures here: each layer's output channels, each conv's kernels");
   cmd->callback([f] {
-    if (!f->out.empty()) {
-      std::error_code ec;
-      std::filesystem::create_directories(f->out, ec);
-      if (ec) throw IoError("cannot create output directory " + f->out + ": " + ec.message());
-    }
+    if (!f->out.empty()) ensure_directory(f->out);
     auto model = f->model.load();
     const auto test = data::load_dataset(f->data, false);
     const Tensor x = image_from(test, f->image);

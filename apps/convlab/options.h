@@ -8,6 +8,7 @@
 #include "convlab/data/dataloader.h"
 #include "convlab/error.h"
 #include "convlab/nn/models.h"
+#include "convlab/report/atomic_file.h"
 #include "convlab/train/trainer.h"
 
 namespace convlab::cli {

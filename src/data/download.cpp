@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "convlab/error.h"
+#include "convlab/report/atomic_file.h"
 
 extern char** environ;
 
@@ -61,9 +62,8 @@ std::string cifar10_url() {
 
 std::string download_cifar10(const std::string& dest) {
   namespace fs = std::filesystem;
+  ensure_directory(dest, "download directory");
   std::error_code ec;
-  fs::create_directories(dest, ec);
-  if (ec) throw IoError("cannot create " + dest + ": " + ec.message());
   const std::string target = dest + "/cifar-10-batches-bin";
   if (fs::exists(target + "/test_batch.bin") &&
       fs::file_size(target + "/test_batch.bin", ec) == 30730000)

@@ -4,6 +4,7 @@
 
 #include "convlab/error.h"
 #include "convlab/nn/conv2d.h"
+#include "convlab/report/atomic_file.h"
 #include "convlab/report/figure.h"
 
 namespace convlab::demo {
@@ -16,9 +17,7 @@ class Pictures {
  public:
   explicit Pictures(std::string dir) : dir_(std::move(dir)) {
     if (dir_.empty()) return;
-    std::error_code ec;
-    std::filesystem::create_directories(dir_, ec);
-    if (ec) throw IoError("cannot create picture directory " + dir_ + ": " + ec.message());
+    ensure_directory(dir_, "picture directory");
   }
   // Every channel of an (N=1, C, H, W) tensor, or a (C, H, W) one, titled "<what> channel c".
   void channels(const std::string& stem, const std::string& what, const Tensor& t) {

@@ -203,9 +203,7 @@ std::vector<ModelSummary> compare(const CompareOptions& o, const data::Dataset& 
                      std::to_string(o.seeds));
   if (o.recipe.epochs <= 0)
     throw ValueError("compare: epochs must be positive to draw loss curves");
-  std::error_code ec;
-  std::filesystem::create_directories(o.out_dir, ec);
-  if (ec) throw IoError("cannot create output directory " + o.out_dir + ": " + ec.message());
+  ensure_directory(o.out_dir);
 
   std::vector<ModelSummary> summaries;
   for (const auto& m : o.models)

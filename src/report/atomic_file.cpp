@@ -43,6 +43,12 @@ void write_file_atomically(const std::string& path,
   }
 }
 
+void ensure_directory(const std::string& dir, const std::string& what) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw IoError("cannot create " + what + " " + dir + ": " + ec.message());
+}
+
 void write_file_atomically(const std::string& path, const std::string& content) {
   write_file_atomically(path, [&](const std::string& tmp) {
     FILE* f = std::fopen(tmp.c_str(), "wb");

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "cells.h"
 #include "convlab/error.h"
 #include "convlab/report/atomic_file.h"
 #include "plplot_session.h"
@@ -34,59 +35,42 @@ void write_heatmap_png(const std::string& path, const float* values, int64_t h, 
     lo -= 0.5;
     hi += 0.5;
   }
-  // PLplot's plimage takes samples at cell corners and colours each cell by its lower-left sample,
-  // so n cells need n + 1 samples: repeat the last row and column. It indexes z[x][y] with y up;
-  // flip rows so that row 0 is drawn at the top, as imshow draws it.
-  const PLINT nx = static_cast<PLINT>(w + 1), ny = static_cast<PLINT>(h + 1);
-  PLFLT** z = nullptr;
-  plAlloc2dGrid(&z, nx, ny);
-  for (int64_t y = 0; y <= h; ++y)
-    for (int64_t x = 0; x <= w; ++x) {
-      const int64_t r = h - 1 - std::min(y, h - 1), c = std::min(x, w - 1);
-      z[x][y] = values[r * w + c];
-    }
+  write_file_atomically(path, [&](const std::string& tmp) {
+    using L = HeatmapLayout;
+    PlplotPage page(tmp, L::kWidthPx, L::kHeightPx);
+    gray_colormap();
+    pladv(0);
+    plvpor(L::kLeft, L::kRight, L::kBottom, L::kTop);
+    // Row r is drawn at y = -r, so row 0 is at the top and PLplot's round ticks (0, -10, ...)
+    // label as rows 0, 10, ...; cells are centred on the indices.
+    const double x1 = static_cast<double>(w) - 0.5, y0 = 0.5 - static_cast<double>(h);
+    plwind(-0.5, x1, y0, 0.5);
+    draw_value_cells(values, h, w, lo, hi, 0.5);
+    plcol0(1);  // ink for the axes
+    plslabelfunc(
+        [](PLINT axis, PLFLT value, char* label, PLINT length, PLPointer) {
+          std::snprintf(label, static_cast<size_t>(length), "%g",
+                        (axis == PL_Y_AXIS ? -value : value) + 0.0);
+        },
+        nullptr);
+    plbox("bcnst", 0, 0, "bcnstvo", 0, 0);  // "o": labels from the function above
+    plslabelfunc(nullptr, nullptr);
+    plmtex("t", 1.5, 0.5, 0.5, title.c_str());
 
-  try {
-    write_file_atomically(path, [&](const std::string& tmp) {
-      using L = HeatmapLayout;
-      PlplotPage page(tmp, L::kWidthPx, L::kHeightPx);
-      gray_colormap();
-      pladv(0);
-      plvpor(L::kLeft, L::kRight, L::kBottom, L::kTop);
-      // Row r is drawn at y = -r, so row 0 is at the top and PLplot's round ticks (0, -10, ...)
-      // label as rows 0, 10, ...; nx samples span nx - 1 cells of width 1 centred on the indices.
-      const double x1 = static_cast<double>(w) - 0.5, y0 = 0.5 - static_cast<double>(h);
-      plwind(-0.5, x1, y0, 0.5);
-      plimage(z, nx, ny, -0.5, x1, y0, 0.5, lo, hi, -0.5, x1, y0, 0.5);
-      plslabelfunc(
-          [](PLINT axis, PLFLT value, char* label, PLINT length, PLPointer) {
-            std::snprintf(label, static_cast<size_t>(length), "%g",
-                          (axis == PL_Y_AXIS ? -value : value) + 0.0);
-          },
-          nullptr);
-      plbox("bcnst", 0, 0, "bcnstvo", 0, 0);  // "o": labels from the function above
-      plslabelfunc(nullptr, nullptr);
-      plmtex("t", 1.5, 0.5, 0.5, title.c_str());
-
-      PLINT label_opts[1] = {PL_COLORBAR_LABEL_BOTTOM};
-      const char* labels[1] = {""};
-      const char* axis_opts[1] = {"bcvtm"};
-      PLFLT ticks[1] = {0};
-      PLINT sub_ticks[1] = {0};
-      PLINT n_values[1] = {2};
-      PLFLT range[2] = {lo, hi};
-      const PLFLT* value_rows[1] = {range};
-      PLFLT bar_w = 0, bar_h = 0;
-      plcolorbar(&bar_w, &bar_h, PL_COLORBAR_IMAGE, PL_POSITION_RIGHT, 0.03, 0, 0.05, 1.0, 0, 1, 1,
-                 0, 0, 0, 0, 1, label_opts, labels, 1, axis_opts, ticks, sub_ticks, n_values,
-                 value_rows);
-      plend1();
-    });
-  } catch (...) {
-    plFree2dGrid(z, nx, ny);
-    throw;
-  }
-  plFree2dGrid(z, nx, ny);
+    PLINT label_opts[1] = {PL_COLORBAR_LABEL_BOTTOM};
+    const char* labels[1] = {""};
+    const char* axis_opts[1] = {"bcvtm"};
+    PLFLT ticks[1] = {0};
+    PLINT sub_ticks[1] = {0};
+    PLINT n_values[1] = {2};
+    PLFLT range[2] = {lo, hi};
+    const PLFLT* value_rows[1] = {range};
+    PLFLT bar_w = 0, bar_h = 0;
+    plcolorbar(&bar_w, &bar_h, PL_COLORBAR_IMAGE, PL_POSITION_RIGHT, 0.03, 0, 0.05, 1.0, 0, 1, 1, 0,
+               0, 0, 0, 1, label_opts, labels, 1, axis_opts, ticks, sub_ticks, n_values,
+               value_rows);
+    plend1();
+  });
 }
 
 }  // namespace convlab::report

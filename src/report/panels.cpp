@@ -3,51 +3,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cells.h"
 #include "convlab/error.h"
 #include "convlab/report/atomic_file.h"
 #include "plplot_session.h"
 
 namespace convlab::report {
-
-namespace {
-
-// Each pixel as a filled cell in its own colour: PLplot has no RGB image call, and these pictures
-// are small (32 x 32 per panel).
-void draw_rgb(const Panel& p) {
-  const int64_t plane = p.height * p.width;
-  for (int64_t r = 0; r < p.height; ++r)
-    for (int64_t c = 0; c < p.width; ++c) {
-      auto level = [&](int64_t ch) {
-        return static_cast<PLINT>(
-            std::lround(std::clamp(p.values[ch * plane + r * p.width + c], 0.0f, 1.0f) * 255));
-      };
-      plscol0(15, level(0), level(1), level(2));
-      plcol0(15);
-      const double x0 = static_cast<double>(c), y0 = -static_cast<double>(r) - 1;
-      PLFLT xs[4] = {x0, x0, x0 + 1, x0 + 1}, ys[4] = {y0, y0 + 1, y0 + 1, y0};
-      plfill(4, xs, ys);
-    }
-}
-
-// Gray image via plimage (see figure.cpp: n + 1 samples per axis for n cells, row 0 on top).
-void draw_gray(const Panel& p) {
-  float lo = p.values[0], hi = lo;
-  for (float v : p.values) lo = std::min(lo, v), hi = std::max(hi, v);
-  double dlo = lo, dhi = hi;
-  if (dlo == dhi) dlo -= 0.5, dhi += 0.5;
-  const PLINT nx = static_cast<PLINT>(p.width + 1), ny = static_cast<PLINT>(p.height + 1);
-  PLFLT** z = nullptr;
-  plAlloc2dGrid(&z, nx, ny);
-  for (int64_t y = 0; y <= p.height; ++y)
-    for (int64_t x = 0; x <= p.width; ++x)
-      z[x][y] =
-          p.values[(p.height - 1 - std::min(y, p.height - 1)) * p.width + std::min(x, p.width - 1)];
-  const double w = static_cast<double>(p.width), h = static_cast<double>(p.height);
-  plimage(z, nx, ny, 0, w, -h, 0, dlo, dhi, 0, w, -h, 0);
-  plFree2dGrid(z, nx, ny);
-}
-
-}  // namespace
 
 void write_panel_grid_png(const std::string& path, const std::vector<Panel>& panels, int columns,
                           const std::string& title, int panel_px) {
@@ -84,10 +45,13 @@ void write_panel_grid_png(const std::string& path, const std::vector<Panel>& pan
                    y0 = top - (r + 1) * cell_h + 0.04 * cell_h;
       plvpor(x0, x1, y0, y1);
       plwind(0, static_cast<double>(p.width), -static_cast<double>(p.height), 0);
-      if (p.channels == 3)
-        draw_rgb(p);
-      else
-        draw_gray(p);
+      if (p.channels == 3) {
+        draw_rgb_cells(p.values.data(), p.height, p.width, 0.0);
+      } else {
+        const auto [lo, hi] = std::minmax_element(p.values.begin(), p.values.end());
+        const double l = *lo, u = *hi == *lo ? *lo + 1.0 : *hi;
+        draw_value_cells(p.values.data(), p.height, p.width, l, u, 0.0);
+      }
       plcol0(1);
       plbox("bc", 0, 0, "bc", 0, 0);
       plmtex("t", 0.6, 0.5, 0.5, p.title.c_str());

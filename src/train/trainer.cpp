@@ -62,6 +62,21 @@ Recipe Recipe::from_json(const nlohmann::json& j) {
   return r;
 }
 
+// ---- EpochRecord ----
+
+nlohmann::json EpochRecord::to_json() const {
+  return {{"epoch", epoch},
+          {"loss", loss},
+          {"seconds", seconds},
+          {"images_per_second", images_per_second},
+          {"test_accuracy", test_accuracy}};
+}
+
+EpochRecord EpochRecord::from_json(const nlohmann::json& j) {
+  return {j.at("epoch"), j.at("loss"), j.at("seconds"), j.at("images_per_second"),
+          j.at("test_accuracy")};
+}
+
 // ---- Evaluation ----
 
 int64_t Evaluation::correct() const {
@@ -131,11 +146,7 @@ void Trainer::make_optimizer() {
 
 void Trainer::fit(const std::string& out_dir, const Progress& progress) {
   PoolScope threads(pool_.get());
-  if (!out_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(out_dir, ec);
-    if (ec) throw IoError("cannot create output directory " + out_dir + ": " + ec.message());
-  }
+  if (!out_dir.empty()) ensure_directory(out_dir);
   data::DataLoader loader(train_, recipe_.batch_size, /*shuffle=*/true, &gen_);
   nn::CrossEntropyLoss criterion;
   Tensor images, grad;
@@ -183,21 +194,20 @@ void Trainer::fit(const std::string& out_dir, const Progress& progress) {
   }
 }
 
-Evaluation Trainer::evaluate(const data::Dataset& dataset) {
-  PoolScope threads(pool_.get());
+Evaluation evaluate(nn::Sequential& model, const data::Dataset& dataset, int64_t batch_size) {
   const size_t k = dataset.classes.size();
   Evaluation ev;
   ev.confusion.assign(k, std::vector<int64_t>(k, 0));
-  data::DataLoader loader(dataset, recipe_.batch_size, /*shuffle=*/false);
+  data::DataLoader loader(dataset, batch_size, /*shuffle=*/false);
   loader.start_epoch();
   Tensor images;
   std::vector<int64_t> targets;
   while (loader.next(images, targets)) {
-    const Tensor& logits = model_->forward(images);
+    const Tensor& logits = model.forward(images);
     const int64_t classes = logits.size(1);
     for (int64_t n = 0; n < logits.size(0); ++n) {
       const float* row = logits.data() + n * classes;
-      int64_t best = 0;  // argmax: the first of equal maxima, as torch.argmax
+      int64_t best = 0;
       for (int64_t c = 1; c < classes; ++c)
         if (row[c] > row[best]) best = c;
       ++ev.confusion[static_cast<size_t>(targets[static_cast<size_t>(n)])]
@@ -207,15 +217,15 @@ Evaluation Trainer::evaluate(const data::Dataset& dataset) {
   return ev;
 }
 
+Evaluation Trainer::evaluate(const data::Dataset& dataset) {
+  PoolScope threads(pool_.get());
+  return train::evaluate(*model_, dataset, recipe_.batch_size);
+}
+
 Checkpoint Trainer::checkpoint() const {
   Checkpoint c;
   nlohmann::json history = nlohmann::json::array();
-  for (const auto& h : history_)
-    history.push_back({{"epoch", h.epoch},
-                       {"loss", h.loss},
-                       {"seconds", h.seconds},
-                       {"images_per_second", h.images_per_second},
-                       {"test_accuracy", h.test_accuracy}});
+  for (const auto& h : history_) history.push_back(h.to_json());
   c.header = {{"format", "convlab checkpoint"},
               {"model_text", model_->repr()},
               {"recipe", recipe_.to_json()},
@@ -270,9 +280,7 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& path, const data::Da
       if (name.rfind("optimizer.", 0) == 0) state[name.substr(10)] = tensor;
     t->optimizer_->load_state_tensors(state);
     t->gen_.restore(c.header.at("generator").get<std::string>());
-    for (const auto& h : c.header.at("history"))
-      t->history_.push_back({h.at("epoch"), h.at("loss"), h.at("seconds"),
-                             h.at("images_per_second"), h.at("test_accuracy")});
+    for (const auto& h : c.header.at("history")) t->history_.push_back(EpochRecord::from_json(h));
     if (static_cast<int64_t>(t->history_.size()) != c.header.at("epoch").get<int64_t>())
       throw IoError("history does not match the epoch count");
     return t;
@@ -285,12 +293,7 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& path, const data::Da
 
 nlohmann::json Trainer::metrics_json() {
   nlohmann::json epochs = nlohmann::json::array();
-  for (const auto& h : history_)
-    epochs.push_back({{"epoch", h.epoch},
-                      {"loss", h.loss},
-                      {"seconds", h.seconds},
-                      {"images_per_second", h.images_per_second},
-                      {"test_accuracy", h.test_accuracy}});
+  for (const auto& h : history_) epochs.push_back(h.to_json());
   nlohmann::json j = {{"recipe", recipe_.to_json()},
                       {"model_text", model_->repr()},
                       {"train_data", {{"name", train_.name}, {"images", train_.size()}}},

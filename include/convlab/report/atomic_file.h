@@ -14,4 +14,7 @@ void write_file_atomically(const std::string& path,
 // The same for text or bytes already in memory.
 void write_file_atomically(const std::string& path, const std::string& content);
 
+// Creates `dir` and its parents if missing; throws IoError "cannot create <what> <dir>: <why>".
+void ensure_directory(const std::string& dir, const std::string& what = "output directory");
+
 }  // namespace convlab

@@ -39,6 +39,9 @@ struct EpochRecord {
   double seconds = 0;
   double images_per_second = 0;
   double test_accuracy = 0;
+
+  nlohmann::json to_json() const;
+  static EpochRecord from_json(const nlohmann::json& j);
 };
 
 struct Evaluation {
@@ -100,6 +103,10 @@ class Trainer {
   std::vector<EpochRecord> history_;
   Evaluation last_evaluation_;
 };
+
+// Accuracy and confusion matrix of a model on a data set (argmax of the logits, the first of equal
+// maxima as torch.argmax), in batches of batch_size, using the calling thread's active pool.
+Evaluation evaluate(nn::Sequential& model, const data::Dataset& dataset, int64_t batch_size);
 
 // The model a checkpoint holds, with its trained parameters (for evaluate and inspect).
 std::shared_ptr<nn::Sequential> load_model(const Checkpoint& checkpoint);
