@@ -1,0 +1,285 @@
+// convlab's side of bench/run.sh. Each mode prints one JSON object on stdout.
+//   train --model standard|sumfirst --threads T [--images 50000] [--batch 64]
+//   infer --model standard|sumfirst --threads T [--images 10000] [--batch 64]
+//   fma   --threads T          achieved GFLOP/s of a pure FMA loop: the machine's practical peak
+//   micro [google benchmark flags]   single-kernel microbenchmarks (Google Benchmark)
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+
+#include <immintrin.h>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "convlab/data/dataloader.h"
+#include "convlab/nn/loss.h"
+#include "convlab/nn/models.h"
+#include "convlab/ops/kernels.h"
+#include "convlab/ops/parallel.h"
+#include "convlab/optim/optimizer.h"
+
+using namespace convlab;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Args {
+  std::string model = "standard";
+  int threads = 1;
+  int64_t images = 50000, batch = 64;
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--model")
+      a.model = v;
+    else if (k == "--threads")
+      a.threads = std::stoi(v);
+    else if (k == "--images")
+      a.images = std::stoll(v);
+    else if (k == "--batch")
+      a.batch = std::stoll(v);
+  }
+  return a;
+}
+
+// Synthetic CIFAR-shaped data: random bytes and labels from a fixed seed.
+data::Dataset synthetic(int64_t n) {
+  data::Dataset d;
+  d.name = "synthetic CIFAR-10";
+  d.channels = 3;
+  d.height = d.width = 32;
+  d.classes = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+  std::mt19937 rng(1);
+  d.images.resize(static_cast<size_t>(n * 3072));
+  for (auto& b : d.images) b = static_cast<uint8_t>(rng());
+  d.labels.resize(static_cast<size_t>(n));
+  for (auto& l : d.labels) l = static_cast<uint8_t>(rng() % 10);
+  return d;
+}
+
+long minor_faults() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_minflt;
+}
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+int train(const Args& a) {
+  const data::Dataset ds = synthetic(a.images);
+  Generator gen(0);
+  auto model = nn::build_model(a.model, gen);
+  optim::Adam opt(model->parameters(), optim::AdamOptions{.lr = 1e-3});
+  nn::CrossEntropyLoss criterion;
+  data::DataLoader loader(ds, a.batch, true, &gen);
+  ThreadPool pool(a.threads);
+  PoolScope scope(&pool);
+  Tensor x, grad;
+  std::vector<int64_t> y;
+  loader.start_epoch();
+  const auto t0 = Clock::now();
+  long faults_after_first = 0;
+  int64_t seen = 0, batches = 0;
+  double loss_sum = 0;
+  while (loader.next(x, y)) {
+    opt.zero_grad();
+    loss_sum += criterion.forward(model->forward(x), y);
+    criterion.backward(grad);
+    model->backward(grad);
+    opt.step();
+    seen += x.size(0);
+    if (++batches == 1) faults_after_first = minor_faults();
+  }
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::printf("%s\n", nlohmann::json{{"lib", "convlab"},
+                                     {"mode", "train"},
+                                     {"model", a.model},
+                                     {"threads", a.threads},
+                                     {"images", seen},
+                                     {"seconds", s},
+                                     {"images_per_second", static_cast<double>(seen) / s},
+                                     {"mean_loss", loss_sum / static_cast<double>(batches)},
+                                     {"minor_faults_after_first_batch",
+                                      minor_faults() - faults_after_first},
+                                     {"peak_rss_mb", peak_rss_mb()}}
+                          .dump()
+                          .c_str());
+  return 0;
+}
+
+int infer(const Args& a) {
+  const data::Dataset ds = synthetic(a.images);
+  Generator gen(0);
+  auto model = nn::build_model(a.model, gen);
+  data::DataLoader loader(ds, a.batch, false);
+  ThreadPool pool(a.threads);
+  PoolScope scope(&pool);
+  Tensor x;
+  std::vector<int64_t> y;
+  loader.start_epoch();
+  const auto t0 = Clock::now();
+  int64_t seen = 0;
+  double checksum = 0;
+  while (loader.next(x, y)) {
+    checksum += model->forward(x).data()[0];
+    seen += x.size(0);
+  }
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::printf("%s\n", nlohmann::json{{"lib", "convlab"},
+                                     {"mode", "infer"},
+                                     {"model", a.model},
+                                     {"threads", a.threads},
+                                     {"images", seen},
+                                     {"seconds", s},
+                                     {"images_per_second", static_cast<double>(seen) / s},
+                                     {"checksum", checksum}}
+                          .dump()
+                          .c_str());
+  return 0;
+}
+
+// 12 independent FMA chains on 16-float vectors: limited by FMA throughput, not latency.
+__attribute__((target("avx512f"))) double fma_loop_avx512(int64_t iters) {
+  __m512 acc[12];
+  for (auto& v : acc) v = _mm512_set1_ps(1.0f);
+  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+  for (int64_t i = 0; i < iters; ++i)
+    for (auto& v : acc) v = _mm512_fmadd_ps(v, a, b);
+  float sum = 0, lanes[16];
+  for (auto& v : acc) {
+    _mm512_storeu_ps(lanes, v);
+    for (float l : lanes) sum += l;
+  }
+  return sum;
+}
+
+int fma(const Args& a) {
+  const int64_t iters = 100'000'000;
+  const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (!avx512) {
+    std::printf("%s\n", nlohmann::json{{"lib", "machine"}, {"mode", "fma"}, {"error", "no AVX-512"}}
+                            .dump()
+                            .c_str());
+    return 0;
+  }
+  const auto t0 = Clock::now();
+  std::vector<std::thread> ts;
+  std::vector<double> sink(static_cast<size_t>(a.threads));
+  for (int t = 0; t < a.threads; ++t)
+    ts.emplace_back([&, t] { sink[static_cast<size_t>(t)] = fma_loop_avx512(iters); });
+  for (auto& t : ts) t.join();
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double flops = 2.0 * 16 * 12 * static_cast<double>(iters) * a.threads;
+  std::printf("%s\n", nlohmann::json{{"lib", "machine"},
+                                     {"mode", "fma"},
+                                     {"threads", a.threads},
+                                     {"gflops", flops / s / 1e9},
+                                     {"sink", sink[0]}}
+                          .dump()
+                          .c_str());
+  return 0;
+}
+
+// ---- microbenchmarks: one kernel at batch 64 ----
+
+Tensor filled(const Shape& s) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> d;
+  Tensor t(s);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = d(rng);
+  return t;
+}
+
+void conv(benchmark::State& st, int64_t cin, int64_t cout, bool backward) {
+  ThreadPool pool(static_cast<int>(st.range(0)));
+  PoolScope scope(&pool);
+  const Tensor x = filled({64, cin, 32, 32}), w = filled({cout, cin, 3, 3}), b = filled({cout});
+  const auto g = conv2d_geometry(x.shape(), w.shape(), 1, 1, 1, 1, "bench");
+  Tensor y(g.output_shape()), gy = filled(g.output_shape()), gx(x.shape()), gw(w.shape()),
+                              gb({cout});
+  for (auto _ : st) {
+    kernels::conv2d_forward(g, x.data(), w.data(), b.data(), y.data());
+    if (backward)
+      kernels::conv2d_backward(g, x.data(), w.data(), gy.data(), gx.data(), gw.data(), gb.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+}
+
+void maxpool(benchmark::State& st) {
+  ThreadPool pool(static_cast<int>(st.range(0)));
+  PoolScope scope(&pool);
+  const Tensor x = filled({64, 16, 32, 32});
+  const auto g = pool2d_geometry(x.shape(), 2, 2, 2, 2, 0, 0, "bench");
+  Tensor y(g.output_shape()), gx(x.shape());
+  for (auto _ : st) {
+    kernels::max_pool2d_forward(g, x.data(), y.data());
+    kernels::max_pool2d_backward(g, x.data(), y.data(), gx.data());
+  }
+}
+
+void linear(benchmark::State& st) {
+  ThreadPool pool(static_cast<int>(st.range(0)));
+  PoolScope scope(&pool);
+  const Tensor x = filled({64, 4096}), w = filled({64, 4096}), b = filled({64}),
+               gy = filled({64, 64});
+  Tensor y({64, 64}), gx({64, 4096}), gw({64, 4096}), gb({64});
+  for (auto _ : st) {
+    kernels::linear_forward(64, 4096, 64, x.data(), w.data(), b.data(), y.data());
+    kernels::linear_backward(64, 4096, 64, x.data(), w.data(), gy.data(), gx.data(), gw.data(),
+                             gb.data());
+  }
+}
+
+}  // namespace
+
+BENCHMARK_CAPTURE(conv, conv_3_8_forward, 3, 8, false)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(conv, conv_3_8_forward_backward, 3, 8, true)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(conv, conv_8_16_forward, 8, 16, false)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(conv, conv_8_16_forward_backward, 8, 16, true)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(maxpool)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(linear)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "train") return train(parse(argc, argv));
+  if (mode == "infer") return infer(parse(argc, argv));
+  if (mode == "fma") return fma(parse(argc, argv));
+  if (mode == "micro") {
+    argv[1] = argv[0];
+    --argc;
+    ++argv;
+    benchmark::Initialize(&argc, argv);
+    benchmark::RunSpecifiedBenchmarks();
+    return 0;
+  }
+  std::fprintf(stderr, "usage: convlab_bench train|infer|fma|micro [options]\n");
+  return 2;
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/python3
+"""Runs convlab_bench and torch_bench.py side by side (alternating, several repetitions) and
+reports medians and ratios (convlab / PyTorch, higher is better for throughput)."""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TORCH_ENV = dict(os.environ,
+                 GLIBC_TUNABLES="glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296",
+                 OPENBLAS_NUM_THREADS="1")
+
+
+def run(cmd, env=None):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--bench", required=True)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--quick", action="store_true", help="10,000 training images instead of 50,000")
+    a = p.parse_args()
+    images = 10000 if a.quick else 50000
+    torch_py = [sys.executable, os.path.join(HERE, "torch_bench.py")]
+    rows, raw = [], []
+
+    def side_by_side(name, conv_cmd, torch_cmd, key):
+        c, t = [], []
+        for _ in range(a.reps):  # alternate, so drifts in machine load hit both alike
+            rc = run(conv_cmd)
+            rt = run(torch_cmd, TORCH_ENV)
+            raw.extend([rc, rt])
+            c.append(rc[key])
+            t.append(rt[key])
+        mc, mt = statistics.median(c), statistics.median(t)
+        rows.append({"work": name, "convlab": mc, "pytorch": mt, "ratio": mc / mt, "unit": key})
+        print(f"{name:42s} convlab {mc:10.1f}  pytorch {mt:10.1f}  ratio {mc / mt:5.2f}", flush=True)
+        return rc, rt
+
+    for model in ["standard", "sumfirst"]:
+        for threads in [1, 2]:
+            args = ["--model", model, "--threads", str(threads), "--images", str(images)]
+            rc, rt = side_by_side(f"train {model} images/s, {threads} thread(s)", [a.bench, "train"] + args,
+                                  torch_py + ["train"] + args, "images_per_second")
+            rows[-1]["convlab_minor_faults_after_first_batch"] = rc["minor_faults_after_first_batch"]
+            rows[-1]["pytorch_minor_faults_after_first_batch"] = rt["minor_faults_after_first_batch"]
+            rows[-1]["convlab_peak_rss_mb"] = rc["peak_rss_mb"]
+            rows[-1]["pytorch_peak_rss_mb"] = rt["peak_rss_mb"]
+    for threads in [1, 2]:
+        args = ["--model", "standard", "--threads", str(threads), "--images", "10000"]
+        side_by_side(f"infer standard images/s, {threads} thread(s)", [a.bench, "infer"] + args,
+                     torch_py + ["infer"] + args, "images_per_second")
+
+    # Microbenchmarks: convlab through Google Benchmark, PyTorch by median wall time.
+    micro = json.loads(subprocess.run([a.bench, "micro", "--benchmark_format=json"], check=True,
+                                      capture_output=True, text=True).stdout)
+    conv_ms = {}
+    for b in micro["benchmarks"]:
+        name, _, threads = b["name"].partition("/")
+        conv_ms[(name.split("/")[0].replace("conv/", ""), int(threads.split("/")[0]))] = b["real_time"]
+    for threads in [1, 2]:
+        tm = run(torch_py + ["micro", "--threads", str(threads)], TORCH_ENV)["ms"]
+        for key, ms in tm.items():
+            mine = next((v for (n, t), v in conv_ms.items() if t == threads and n.endswith(key)), None)
+            if mine is None:
+                continue
+            rows.append({"work": f"{key} ms, {threads} thread(s)", "convlab": mine, "pytorch": ms,
+                         "ratio": ms / mine, "unit": "ms (ratio = speed-up)"})
+            print(f"{key + ' ms, ' + str(threads) + ' thread(s)':42s} convlab {mine:10.3f}  pytorch {ms:10.3f}  "
+                  f"speed-up {ms / mine:5.2f}", flush=True)
+
+    fma = [run([a.bench, "fma", "--threads", str(t)]) for t in [1, 2]]
+    for f in fma:
+        print(f"FMA probe, {f.get('threads')} thread(s): {f.get('gflops', 0):.1f} GFLOP/s")
+    result = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.processor() or platform.machine(),
+              "cpus": os.cpu_count(), "reps": a.reps, "training_images": images, "rows": rows, "fma": fma,
+              "raw": raw}
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    path = os.path.join(HERE, "results", "latest.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(result, f, indent=1)
+    os.replace(path + ".tmp", path)
+    print(f"saved {path}")
+
+
+if __name__ == "__main__":
+    main()

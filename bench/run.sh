@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# One command for the benchmark: installs what is missing (python3-torch for the reference),
+# builds Release, runs convlab and PyTorch alternately on the same work, prints medians and ratios
+# and saves them to bench/results/latest.json.  Usage: bench/run.sh [--reps N] [--quick]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+convlab_install_missing "${CONVLAB_PACKAGES[@]}" python3-torch
+cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build/release --target convlab_bench
+exec /usr/bin/python3 bench/run.py --bench build/release/bench/convlab_bench "$@"

@@ -1,0 +1,143 @@
+#!/usr/bin/python3
+"""PyTorch's side of bench/run.sh: the same measurements as convlab_bench, one JSON line each.
+
+Tuned as well as PyTorch 1.13 can be here (run.sh sets the environment): glibc malloc thresholds
+fixed (GLIBC_TUNABLES), OPENBLAS_NUM_THREADS=1, torch.set_num_threads(T), the data set held as
+one uint8 tensor and batched by index.
+    torch_bench.py train --model standard --threads 2 [--images 50000] [--batch 64]
+    torch_bench.py infer --model standard --threads 2 [--images 10000]
+    torch_bench.py micro --threads 2
+"""
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class SumFirst(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = standard(in_channels=1)
+
+    def forward(self, x):
+        return self.body(x.sum(dim=1, keepdim=True))
+
+
+def standard(in_channels=3):
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 8, kernel_size=3, stride=1, padding=1), nn.ReLU(),
+        nn.Conv2d(8, 16, kernel_size=3, stride=1, padding=1), nn.ReLU(),
+        nn.MaxPool2d(kernel_size=2, stride=2), nn.Flatten(),
+        nn.Linear(16 * 16 * 16, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+def synthetic(n):
+    g = torch.Generator().manual_seed(1)
+    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, 10, (n,), generator=g)
+    return images, labels
+
+
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def train(a):
+    torch.manual_seed(0)
+    images, labels = synthetic(a.images)
+    model = standard() if a.model == "standard" else SumFirst()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    crit = nn.CrossEntropyLoss()
+    order = torch.randperm(a.images)
+    t0 = time.perf_counter()
+    loss_sum, batches, after_first = 0.0, 0, 0
+    for s in range(0, a.images, a.batch):
+        idx = order[s:s + a.batch]
+        x = images[idx].float().div_(255)
+        y = labels[idx]
+        opt.zero_grad()
+        loss = crit(model(x), y)
+        loss.backward()
+        opt.step()
+        loss_sum += loss.item()
+        batches += 1
+        if batches == 1:
+            after_first = faults()
+    s = time.perf_counter() - t0
+    return {"lib": "pytorch", "mode": "train", "model": a.model, "threads": a.threads, "images": a.images,
+            "seconds": s, "images_per_second": a.images / s, "mean_loss": loss_sum / batches,
+            "minor_faults_after_first_batch": faults() - after_first, "peak_rss_mb": peak_rss_mb()}
+
+
+def infer(a):
+    torch.manual_seed(0)
+    images, _ = synthetic(a.images)
+    model = standard() if a.model == "standard" else SumFirst()
+    t0 = time.perf_counter()
+    checksum = 0.0
+    with torch.no_grad():
+        for s in range(0, a.images, a.batch):
+            checksum += float(model(images[s:s + a.batch].float().div_(255))[0, 0])
+    s = time.perf_counter() - t0
+    return {"lib": "pytorch", "mode": "infer", "model": a.model, "threads": a.threads, "images": a.images,
+            "seconds": s, "images_per_second": a.images / s, "checksum": checksum}
+
+
+def timed(fn, reps=30, warmup=5):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def micro(a):
+    g = torch.Generator().manual_seed(3)
+    out = {}
+    for cin, cout in [(3, 8), (8, 16)]:
+        x = torch.randn(64, cin, 32, 32, generator=g, requires_grad=True)
+        w = torch.randn(cout, cin, 3, 3, generator=g, requires_grad=True)
+        b = torch.randn(cout, generator=g, requires_grad=True)
+        gy = torch.randn(64, cout, 32, 32, generator=g)
+        with torch.no_grad():
+            out[f"conv_{cin}_{cout}_forward"] = timed(lambda: F.conv2d(x, w, b, padding=1))
+        out[f"conv_{cin}_{cout}_forward_backward"] = timed(
+            lambda: torch.autograd.backward(F.conv2d(x, w, b, padding=1), gy))
+    x = torch.randn(64, 16, 32, 32, generator=g, requires_grad=True)
+    gy = torch.randn(64, 16, 16, 16, generator=g)
+    out["maxpool"] = timed(lambda: torch.autograd.backward(F.max_pool2d(x, 2, 2), gy))
+    x = torch.randn(64, 4096, generator=g, requires_grad=True)
+    w = torch.randn(64, 4096, generator=g, requires_grad=True)
+    b = torch.randn(64, generator=g, requires_grad=True)
+    gy = torch.randn(64, 64, generator=g)
+    out["linear"] = timed(lambda: torch.autograd.backward(F.linear(x, w, b), gy))
+    return {"lib": "pytorch", "mode": "micro", "threads": a.threads, "ms": out}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("mode", choices=["train", "infer", "micro"])
+    p.add_argument("--model", default="standard")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--images", type=int, default=50000)
+    p.add_argument("--batch", type=int, default=64)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    print(json.dumps({"train": train, "infer": infer, "micro": micro}[a.mode](a)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
