@@ -203,6 +203,23 @@ TEST(Cli, InspectPrintsTheNotebooksLayerTable) {
   EXPECT_EQ(j["layers"][0]["type"], "ChannelSum");
   EXPECT_EQ(j["layers"][0]["output_shape"], nlohmann::json::array({1, 1, 32, 32}));
   EXPECT_EQ(j["layers"].size(), 10u);
+  // A model file, in PyTorch's constructor syntax.
+  const std::string file =
+      (fs::temp_directory_path() / ("convlab_model_" + std::to_string(::getpid()))).string();
+  std::ofstream(file)
+      << "nn.Conv2d(3, 4, kernel_size=5)\nnn.ReLU()\nnn.MaxPool2d(2)\nnn.Flatten()\n"
+         "nn.Linear(4 * 14 * 14, 10)\n";
+  r = run_cli("inspect --model " + file + " --data " + small_cifar_dir());
+  EXPECT_EQ(r.code, 1) << r.out;  // "4 * 14 * 14" is not a number: the line is named
+  EXPECT_NE(r.out.find(file + ":5"), std::string::npos) << r.out;
+  std::ofstream(file)
+      << "nn.Conv2d(3, 4, kernel_size=5)\nnn.ReLU()\nnn.MaxPool2d(2)\nnn.Flatten()\n"
+         "nn.Linear(784, 10)\n";
+  r = run_cli("inspect --model " + file + " --data " + small_cifar_dir());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("MaxPool2d   [1, 4, 14, 14]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Linear      [1, 10]"), std::string::npos) << r.out;
+  fs::remove(file);
 }
 
 TEST(Cli, DecomposeChecksTheSumAndWritesItsMaps) {

@@ -8,6 +8,7 @@
 #include "convlab/error.h"
 #include "convlab/report/figure.h"
 #include "convlab/report/panels.h"
+#include "convlab/report/plots.h"
 
 using namespace convlab;
 using report::HeatmapLayout;
@@ -92,5 +93,63 @@ TEST(Figure, PanelGridPixelsShowColoursAndValues) {
   EXPECT_GE(cell(1, 1, 2, 0, 1)[0], 253);  // the maximum: white
   EXPECT_THROW(report::write_panel_grid_png(path, {report::Panel{"bad", 2, 1, 1, {0, 0}}}, 1),
                ValueError);
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
+// Bars reach their values: at height 0.5 of a 0..1 axis, the 0.75 bar is coloured and the 0.25 bar
+// is not; the values are written above the bars (checked by the dark text pixels there).
+TEST(Figure, BarChartBarsHaveTheirHeights) {
+  const std::string path = temp_dir() + "/bars.png";
+  report::write_bar_chart(path, "t", "Accuracy", {"low", "high"}, {0.25, 0.75}, 1.0);
+  const Png png(path);
+  ASSERT_EQ(png.w, 560);
+  ASSERT_EQ(png.h, 480);
+  // Layout from plots.cpp: viewport x 0.12..0.95, y 0.12..0.90; world x -0.6..1.6, y 0..1.
+  auto px = [&](double wx, double wy) {
+    return png.at(static_cast<int>((0.12 + (wx + 0.6) / 2.2 * 0.83) * png.w),
+                  static_cast<int>((1 - (0.12 + wy * 0.78)) * png.h));
+  };
+  auto is_white = [](const unsigned char* p) { return p[0] > 245 && p[1] > 245 && p[2] > 245; };
+  EXPECT_FALSE(is_white(px(0, 0.1)));  // inside the low bar
+  EXPECT_TRUE(is_white(px(0, 0.5)));   // above it
+  EXPECT_FALSE(is_white(px(1, 0.5)));  // inside the high bar
+  EXPECT_TRUE(is_white(px(1, 0.9)));   // above it
+  const unsigned char* orange = px(1, 0.5);
+  EXPECT_GT(orange[0], 200);  // the second bar's colour (255, 127, 14)
+  EXPECT_LT(orange[2], 60);
+  int dark = 0;  // the label "0.750" just above the high bar
+  for (int dx = -20; dx <= 20; ++dx)
+    for (int dy = 0; dy < 14; ++dy) {
+      const unsigned char* p = png.at(static_cast<int>((0.12 + 1.6 / 2.2 * 0.83) * png.w) + dx,
+                                      static_cast<int>((1 - (0.12 + 0.77 * 0.78)) * png.h) - dy);
+      dark += p[0] < 100 && p[1] < 100 && p[2] < 100;
+    }
+  EXPECT_GT(dark, 10);
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
+// Each series is drawn in its colour where its values are: two flat lines at 1 and 2.
+TEST(Figure, LinePlotDrawsEachSeriesAtItsValues) {
+  const std::string path = temp_dir() + "/lines.png";
+  report::write_line_plot(path, "t", "Epoch", "Loss",
+                          {{"a", {1, 2, 3}, {1, 1, 1}}, {"b", {1, 2, 3}, {2, 2, 2}}});
+  const Png png(path);
+  ASSERT_EQ(png.w, 720);
+  // plots.cpp: viewport x 0.10..0.95, y 0.12..0.90; world y 1 - 0.05 .. 2 + 0.05.
+  auto row_of = [&](double wy) {
+    return static_cast<int>((1 - (0.12 + (wy - 0.95) / 1.1 * 0.78)) * png.h);
+  };
+  const int x = static_cast<int>(0.3 * png.w);
+  auto colour_near = [&](int row, int r, int g, int b) {
+    for (int dy = -3; dy <= 3; ++dy) {
+      const unsigned char* p = png.at(x, row + dy);
+      if (std::abs(p[0] - r) < 40 && std::abs(p[1] - g) < 40 && std::abs(p[2] - b) < 40)
+        return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(colour_near(row_of(1.0), 31, 119, 180));  // series a, blue, at 1
+  EXPECT_TRUE(colour_near(row_of(2.0), 255, 127, 14));  // series b, orange, at 2
+  EXPECT_FALSE(colour_near(row_of(1.5), 31, 119, 180));
   std::filesystem::remove_all(std::filesystem::path(path).parent_path());
 }

@@ -55,7 +55,7 @@ void add_compare(CLI::App& app) {
                 gap >= 0 ? "standard" : "sumfirst", gap >= 0 ? "sumfirst" : "standard",
                 100 * std::fabs(gap));
     std::cout << "wrote " << f->options.out_dir
-              << "/{metrics.json, summary.txt, loss_curves.png, accuracy.png}\n";
+              << "/{report.html, metrics.json, summary.txt, loss_curves.png, accuracy.png, ...}\n";
   });
 }
 
