@@ -26,10 +26,22 @@ def main():
     p.add_argument("--bench", required=True)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="10,000 training images instead of 50,000")
+    p.add_argument("--parts", default="train,infer,micro", help="comma-separated: train, infer, micro")
     a = p.parse_args()
+    parts = set(a.parts.split(","))
     images = 10000 if a.quick else 50000
     torch_py = [sys.executable, os.path.join(HERE, "torch_bench.py")]
-    rows, raw = [], []
+    rows, raw, fma = [], [], []
+    path = os.path.join(HERE, "results", "latest.json")
+
+    def save():  # after every row, so an interrupted run keeps what it measured
+        result = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.processor() or platform.machine(),
+                  "cpus": os.cpu_count(), "reps": a.reps, "training_images": images, "parts": sorted(parts),
+                  "rows": rows, "fma": fma, "raw": raw}
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".tmp", "w") as f:
+            json.dump(result, f, indent=1)
+        os.replace(path + ".tmp", path)
 
     def side_by_side(name, conv_cmd, torch_cmd, key):
         c, t = [], []
@@ -42,9 +54,10 @@ def main():
         mc, mt = statistics.median(c), statistics.median(t)
         rows.append({"work": name, "convlab": mc, "pytorch": mt, "ratio": mc / mt, "unit": key})
         print(f"{name:42s} convlab {mc:10.1f}  pytorch {mt:10.1f}  ratio {mc / mt:5.2f}", flush=True)
+        save()
         return rc, rt
 
-    for model in ["standard", "sumfirst"]:
+    for model in ["standard", "sumfirst"] if "train" in parts else []:
         for threads in [1, 2]:
             args = ["--model", model, "--threads", str(threads), "--images", str(images)]
             rc, rt = side_by_side(f"train {model} images/s, {threads} thread(s)", [a.bench, "train"] + args,
@@ -53,40 +66,38 @@ def main():
             rows[-1]["pytorch_minor_faults_after_first_batch"] = rt["minor_faults_after_first_batch"]
             rows[-1]["convlab_peak_rss_mb"] = rc["peak_rss_mb"]
             rows[-1]["pytorch_peak_rss_mb"] = rt["peak_rss_mb"]
-    for threads in [1, 2]:
+    for threads in [1, 2] if "infer" in parts else []:
         args = ["--model", "standard", "--threads", str(threads), "--images", "10000"]
         side_by_side(f"infer standard images/s, {threads} thread(s)", [a.bench, "infer"] + args,
                      torch_py + ["infer"] + args, "images_per_second")
 
     # Microbenchmarks: convlab through Google Benchmark, PyTorch by median wall time.
-    micro = json.loads(subprocess.run([a.bench, "micro", "--benchmark_format=json"], check=True,
-                                      capture_output=True, text=True).stdout)
     conv_ms = {}
-    for b in micro["benchmarks"]:
-        name, _, threads = b["name"].partition("/")
-        conv_ms[(name.split("/")[0].replace("conv/", ""), int(threads.split("/")[0]))] = b["real_time"]
-    for threads in [1, 2]:
+    if "micro" in parts:
+        micro = json.loads(subprocess.run([a.bench, "micro", "--benchmark_format=json"], check=True,
+                                          capture_output=True, text=True).stdout)
+        for b in micro["benchmarks"]:
+            # "conv/conv_3_8_forward/1/real_time" (captured) or "maxpool/2/real_time"
+            fields = b["name"].split("/")
+            kernel = fields[1] if fields[0] == "conv" else fields[0]
+            threads = int(next(f for f in fields[1:] if f.isdigit()))
+            conv_ms[(kernel, threads)] = b["real_time"]
+    for threads in [1, 2] if "micro" in parts else []:
         tm = run(torch_py + ["micro", "--threads", str(threads)], TORCH_ENV)["ms"]
         for key, ms in tm.items():
-            mine = next((v for (n, t), v in conv_ms.items() if t == threads and n.endswith(key)), None)
+            mine = conv_ms.get((key, threads))
             if mine is None:
                 continue
             rows.append({"work": f"{key} ms, {threads} thread(s)", "convlab": mine, "pytorch": ms,
                          "ratio": ms / mine, "unit": "ms (ratio = speed-up)"})
             print(f"{key + ' ms, ' + str(threads) + ' thread(s)':42s} convlab {mine:10.3f}  pytorch {ms:10.3f}  "
                   f"speed-up {ms / mine:5.2f}", flush=True)
+            save()
 
-    fma = [run([a.bench, "fma", "--threads", str(t)]) for t in [1, 2]]
+    fma.extend(run([a.bench, "fma", "--threads", str(t)]) for t in [1, 2])
     for f in fma:
         print(f"FMA probe, {f.get('threads')} thread(s): {f.get('gflops', 0):.1f} GFLOP/s")
-    result = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.processor() or platform.machine(),
-              "cpus": os.cpu_count(), "reps": a.reps, "training_images": images, "rows": rows, "fma": fma,
-              "raw": raw}
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    path = os.path.join(HERE, "results", "latest.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump(result, f, indent=1)
-    os.replace(path + ".tmp", path)
+    save()
     print(f"saved {path}")
 
 
