@@ -1,5 +1,7 @@
 #include "gemm.h"
 
+#include <immintrin.h>
+
 namespace convlab::kernels {
 
 namespace {
@@ -32,6 +34,45 @@ void block_full(int64_t K, const float* A, int64_t lda, const float* B, int64_t 
     for (int64_t j = 0; j < NR; ++j) C[r * ldc + j] = acc[r][j];
 }
 
+// block_full for AVX-512, written out: the compiler spills block_full's 16 accumulator vectors to
+// the stack in every iteration; here they stay in registers. The same fused multiply-adds in the
+// same order, so results equal block_full's (arch=x86-64-v4 clone) bit for bit.
+__attribute__((target("avx512f"))) void block_full_avx512(int64_t K, const float* A, int64_t lda,
+                                                          const float* B, int64_t ldb, float* C,
+                                                          int64_t ldc, bool accumulate) {
+  static_assert(MR == 4 && NR == 64, "the AVX-512 kernel is written for 4 x 64 blocks");
+  __m512 c[4][4];
+  for (int r = 0; r < 4; ++r)
+    for (int v = 0; v < 4; ++v)
+      c[r][v] = accumulate ? _mm512_loadu_ps(C + r * ldc + 16 * v) : _mm512_setzero_ps();
+  const float *a0 = A, *a1 = A + lda, *a2 = A + 2 * lda, *a3 = A + 3 * lda;
+  for (int64_t k = 0; k < K; ++k) {
+    const float* b = B + k * ldb;
+    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16),
+                 b2 = _mm512_loadu_ps(b + 32), b3 = _mm512_loadu_ps(b + 48);
+    const __m512 x0 = _mm512_set1_ps(a0[k]), x1 = _mm512_set1_ps(a1[k]), x2 = _mm512_set1_ps(a2[k]),
+                 x3 = _mm512_set1_ps(a3[k]);
+    c[0][0] = _mm512_fmadd_ps(x0, b0, c[0][0]);
+    c[0][1] = _mm512_fmadd_ps(x0, b1, c[0][1]);
+    c[0][2] = _mm512_fmadd_ps(x0, b2, c[0][2]);
+    c[0][3] = _mm512_fmadd_ps(x0, b3, c[0][3]);
+    c[1][0] = _mm512_fmadd_ps(x1, b0, c[1][0]);
+    c[1][1] = _mm512_fmadd_ps(x1, b1, c[1][1]);
+    c[1][2] = _mm512_fmadd_ps(x1, b2, c[1][2]);
+    c[1][3] = _mm512_fmadd_ps(x1, b3, c[1][3]);
+    c[2][0] = _mm512_fmadd_ps(x2, b0, c[2][0]);
+    c[2][1] = _mm512_fmadd_ps(x2, b1, c[2][1]);
+    c[2][2] = _mm512_fmadd_ps(x2, b2, c[2][2]);
+    c[2][3] = _mm512_fmadd_ps(x2, b3, c[2][3]);
+    c[3][0] = _mm512_fmadd_ps(x3, b0, c[3][0]);
+    c[3][1] = _mm512_fmadd_ps(x3, b1, c[3][1]);
+    c[3][2] = _mm512_fmadd_ps(x3, b2, c[3][2]);
+    c[3][3] = _mm512_fmadd_ps(x3, b3, c[3][3]);
+  }
+  for (int r = 0; r < 4; ++r)
+    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(C + r * ldc + 16 * v, c[r][v]);
+}
+
 // Any block up to MR x NR: same order of operations per element as block_full.
 CONVLAB_CLONES
 void block_edge(int64_t m, int64_t n, int64_t K, const float* A, int64_t lda, const float* B,
@@ -52,11 +93,14 @@ void block_edge(int64_t m, int64_t n, int64_t K, const float* A, int64_t lda, co
 
 void gemm_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
              int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  static const bool has_avx512 = __builtin_cpu_supports("avx512f");
   for (int64_t j0 = 0; j0 < N; j0 += NR) {
     const int64_t n = N - j0 < NR ? N - j0 : NR;
     for (int64_t i0 = 0; i0 < M; i0 += MR) {
       const int64_t m = M - i0 < MR ? M - i0 : MR;
-      if (m == MR && n == NR)
+      if (m == MR && n == NR && has_avx512)
+        block_full_avx512(K, A + i0 * lda, lda, B + j0, ldb, C + i0 * ldc + j0, ldc, accumulate);
+      else if (m == MR && n == NR)
         block_full(K, A + i0 * lda, lda, B + j0, ldb, C + i0 * ldc + j0, ldc, accumulate);
       else
         block_edge(m, n, K, A + i0 * lda, lda, B + j0, ldb, C + i0 * ldc + j0, ldc, accumulate);
