@@ -51,7 +51,7 @@ void add_train(CLI::App& app) {
               << " thread" << (f->threads > 1 ? "s" : "") << "\n";
     ProgressPrinter printer("", r.epochs);
     trainer->fit(f->out, printer.callbacks());
-    const auto ev = trainer->evaluate(test_set);
+    const auto& ev = trainer->test_evaluation();
     std::printf(
         "test accuracy %.4f (%lld/%lld) on %s\nwrote %s/checkpoint.bin and %s/metrics.json\n",
         ev.accuracy(), static_cast<long long>(ev.correct()), static_cast<long long>(ev.total()),

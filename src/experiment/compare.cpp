@@ -50,7 +50,7 @@ void run_one(const train::Recipe& recipe, const data::Dataset& train, const data
     train::Trainer trainer(recipe, train, test, threads);
     trainer.fit(out_dir, progress);
     result.history = trainer.history();
-    const train::Evaluation ev = trainer.evaluate(test);
+    const train::Evaluation& ev = trainer.test_evaluation();
     result.accuracy = ev.accuracy();
     result.per_class = ev.per_class_accuracy();
     result.model = trainer.shared_model();

@@ -217,6 +217,11 @@ Evaluation evaluate(nn::Sequential& model, const data::Dataset& dataset, int64_t
   return ev;
 }
 
+const Evaluation& Trainer::test_evaluation() {
+  if (last_evaluation_.confusion.empty()) last_evaluation_ = evaluate(test_);
+  return last_evaluation_;
+}
+
 Evaluation Trainer::evaluate(const data::Dataset& dataset) {
   PoolScope threads(pool_.get());
   return train::evaluate(*model_, dataset, recipe_.batch_size);
@@ -300,9 +305,8 @@ nlohmann::json Trainer::metrics_json() {
                       {"test_data", {{"name", test_.name}, {"images", test_.size()}}},
                       {"epochs", epochs}};
   if (!history_.empty()) {
-    if (last_evaluation_.confusion.empty()) last_evaluation_ = evaluate(test_);
-    j["test_accuracy"] = last_evaluation_.accuracy();
-    j["evaluation"] = last_evaluation_.to_json(test_.classes);
+    j["test_accuracy"] = test_evaluation().accuracy();
+    j["evaluation"] = test_evaluation().to_json(test_.classes);
   }
   return j;
 }

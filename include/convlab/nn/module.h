@@ -48,8 +48,10 @@ class Module {
   void set_name(std::string name) { name_ = std::move(name); }
 
  private:
+  // A layer's repr() depends only on its fixed options, so it is built once (errors and every
+  // forward of an unnamed layer use it). Containers are named by whoever holds them.
   const std::string& cached_repr() const {
-    repr_ = repr();
+    if (repr_.empty()) repr_ = repr();
     return repr_;
   }
   std::string name_;

@@ -84,7 +84,9 @@ class Trainer {
   const std::vector<EpochRecord>& history() const { return history_; }
   nn::Sequential& model() { return *model_; }
   std::shared_ptr<nn::Sequential> shared_model() const { return model_; }
-  const Evaluation& last_evaluation() const { return last_evaluation_; }
+  // The test-set evaluation of the model as it is now: the one fit() made after its last epoch,
+  // or made (once) here if training has not run since the model last changed.
+  const Evaluation& test_evaluation();
   Checkpoint checkpoint() const;
   nlohmann::json metrics_json();
 
