@@ -10,6 +10,14 @@
 
 namespace convlab::kernels {
 
+// The instruction set the vectorised kernels use: the best the CPU has, unless lowered (tests run
+// every path on one machine). Results are bit-identical across thread counts for a given Isa.
+enum class Isa { generic, avx2, avx512 };
+Isa active_isa();
+Isa best_isa();            // what this CPU supports
+void set_isa_limit(Isa);  // active_isa() becomes min(best_isa(), limit)
+const char* isa_name(Isa);
+
 void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight,
                     const float* bias, float* output);
 void conv2d_backward(const Conv2dGeometry& g, const float* input, const float* weight,

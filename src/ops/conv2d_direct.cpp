@@ -1,0 +1,375 @@
+// Direct convolution for stride 1, the shape of every convolution in the notebooks' networks.
+//
+// Vectors run along the output row: one register holds VL neighbouring output pixels of one
+// channel, and each weight is broadcast. A micro-kernel keeps a CB-channel x NV-vector block of
+// outputs in registers for the whole sum over input channels and taps, so every loaded input
+// vector feeds CB fused multiply-adds. The input is first copied into a zero-bordered buffer whose
+// rows are long enough for whole vectors, so the inner loops have no edge tests.
+//
+//   forward        out[o][y][x]  = b[o] + sum_{c,i,j} w[o][c][i][j] * in[c][y+i-PH][x+j-PW]
+//   input grad     the same kernel on grad_output, with weights transposed to (C, O) and flipped,
+//                  and padding K-1-P: gin[c][y][x] = sum_{o,i,j} w[o][c][i][j] * gout[o][y+PH-i][x+PW-j]
+//   weight grad    gw[o][c][i][j] = sum_{y,x} gout[o][y][x] * in[c][y+i-PH][x+j-PW], vectors along x
+//                  summed across lanes at the end of each image.
+//
+// Every output element is made by one task in a fixed order of operations (the order of the sum
+// above, then a fixed lane tree), and per-image parameter-gradient parts are added in image order,
+// so results do not depend on the thread count. The vector width is chosen once at run time:
+// AVX-512 (16 floats), AVX2 (8) or a portable 4-float build.
+#include "conv2d_direct.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "convlab/ops/parallel.h"
+#include "scratch.h"
+
+// The helpers pass vectors by value but are always inlined into one target's code, so the ABI
+// note GCC gives for vector arguments without that target does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace convlab::kernels {
+
+namespace {
+
+// GCC vector types of VL floats (an alias template cannot carry vector_size itself).
+template <int VL>
+struct VecOf;
+template <>
+struct VecOf<1> {
+  typedef float type __attribute__((vector_size(4)));
+};
+template <>
+struct VecOf<2> {
+  typedef float type __attribute__((vector_size(8)));
+};
+template <>
+struct VecOf<4> {
+  typedef float type __attribute__((vector_size(16)));
+};
+template <>
+struct VecOf<8> {
+  typedef float type __attribute__((vector_size(32)));
+};
+template <>
+struct VecOf<16> {
+  typedef float type __attribute__((vector_size(64)));
+};
+template <int VL>
+using vec = typename VecOf<VL>::type;
+
+#define CONVLAB_INLINE inline __attribute__((always_inline))
+
+template <int VL>
+CONVLAB_INLINE vec<VL> load(const float* p) {
+  vec<VL> v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+template <int VL>
+CONVLAB_INLINE void store(float* p, vec<VL> v, int64_t lanes) {
+  if (lanes >= VL)
+    std::memcpy(p, &v, sizeof v);
+  else if (lanes > 0)
+    std::memcpy(p, &v, static_cast<size_t>(lanes) * sizeof(float));
+}
+
+// Sum of the lanes as a fixed tree: halves added until one lane is left.
+template <int VL>
+CONVLAB_INLINE float lane_sum(vec<VL> v) {
+  if constexpr (VL == 1) {
+    float s;
+    std::memcpy(&s, &v, sizeof s);
+    return s;
+  } else {
+    vec<VL / 2> lo, hi;
+    std::memcpy(&lo, &v, sizeof lo);
+    std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof lo, sizeof hi);
+    return lane_sum<VL / 2>(lo + hi);
+  }
+}
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// A stride-1 correlation problem on one image: `src` (C, H, W) padded by (PH, PW) and correlated
+// with K (O, C, KH, KW) gives (O, OH, OW). Forward and input gradient are both this.
+struct Correlation {
+  int64_t C, H, W, O, KH, KW, PH, PW, OH, OW;
+};
+
+// src copied into a zeroed (C, H + 2PH, RS) buffer at (PH, PW); RS is long enough for the widest
+// vector load of any output chunk.
+float* padded_copy(const Correlation& p, const float* src, int64_t RS, int slot) {
+  const int64_t rows = p.H + 2 * p.PH, plane = rows * RS;
+  float* buf = scratch(slot, static_cast<size_t>(p.C * plane));
+  for (int64_t c = 0; c < p.C; ++c) {
+    float* dst = buf + c * plane;
+    std::fill(dst, dst + p.PH * RS, 0.0f);
+    for (int64_t y = 0; y < p.H; ++y) {
+      float* row = dst + (p.PH + y) * RS;
+      std::fill(row, row + p.PW, 0.0f);
+      std::memcpy(row + p.PW, src + (c * p.H + y) * p.W, static_cast<size_t>(p.W) * sizeof(float));
+      std::fill(row + p.PW + p.W, row + RS, 0.0f);
+    }
+    std::fill(dst + (p.PH + p.H) * RS, dst + plane, 0.0f);
+  }
+  return buf;
+}
+
+// Weights (O, C, KH, KW), or their flipped transpose, packed as blocks of CB output channels:
+// packed[((ob * C + c) * KH + i) * KW + j][cb]; channels past O are zero.
+template <int CB>
+float* pack_weights(const Correlation& p, const float* w, bool flip_transpose, int slot) {
+  const int64_t blocks = (p.O + CB - 1) / CB, taps = p.KH * p.KW;
+  float* packed = scratch(slot, static_cast<size_t>(blocks * p.C * taps * CB));
+  for (int64_t ob = 0; ob < blocks; ++ob)
+    for (int64_t c = 0; c < p.C; ++c)
+      for (int64_t t = 0; t < taps; ++t)
+        for (int64_t cb = 0; cb < CB; ++cb) {
+          const int64_t o = ob * CB + cb;
+          float v = 0.0f;
+          if (o < p.O) {
+            // flip_transpose: p.O counts the original input channels and p.C the original outputs.
+            v = flip_transpose ? w[(c * p.O + o) * taps + (taps - 1 - t)] : w[(o * p.C + c) * taps + t];
+          }
+          packed[((ob * p.C + c) * taps + t) * CB + cb] = v;
+        }
+  return packed;
+}
+
+// One block: CB channels from o0, NV vectors from x0 on output row y, all of C, KH, KW summed.
+template <int VL, int CB, int NV>
+CONVLAB_INLINE void correlate_block(const Correlation& p, const float* pad, int64_t RS,
+                                    const float* wblock, const float* bias, int64_t o0, int64_t y,
+                                    int64_t x0, float* out) {
+  vec<VL> acc[CB][NV];
+#pragma GCC unroll 16
+  for (int cb = 0; cb < CB; ++cb) {
+    const float b = bias && o0 + cb < p.O ? bias[o0 + cb] : 0.0f;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[cb][v] = vec<VL>{} + b;
+  }
+  const int64_t plane = (p.H + 2 * p.PH) * RS;
+  const float* w = wblock;
+  for (int64_t c = 0; c < p.C; ++c)
+    for (int64_t i = 0; i < p.KH; ++i) {
+      const float* row = pad + c * plane + (y + i) * RS + x0;
+      for (int64_t j = 0; j < p.KW; ++j, w += CB) {
+        vec<VL> x[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) x[v] = load<VL>(row + j + v * VL);
+#pragma GCC unroll 16
+        for (int cb = 0; cb < CB; ++cb) {
+          const float s = w[cb];
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) acc[cb][v] += s * x[v];
+        }
+      }
+    }
+  const int64_t out_plane = p.OH * p.OW;
+#pragma GCC unroll 16
+  for (int cb = 0; cb < CB; ++cb) {
+    if (o0 + cb >= p.O) break;
+    float* dst = out + (o0 + cb) * out_plane + y * p.OW + x0;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) store<VL>(dst + v * VL, acc[cb][v], p.OW - x0 - v * VL);
+  }
+}
+
+template <int VL, int CB, int NV>
+CONVLAB_INLINE void correlate_image(const Correlation& p, const float* pad, int64_t RS,
+                                    const float* packed, const float* bias, float* out) {
+  const int64_t taps = p.KH * p.KW;
+  for (int64_t o0 = 0; o0 < p.O; o0 += CB) {
+    const float* wblock = packed + (o0 / CB) * p.C * taps * CB;
+    for (int64_t y = 0; y < p.OH; ++y) {
+      int64_t x0 = 0;
+      for (; x0 + (NV - 1) * VL < p.OW; x0 += NV * VL)
+        correlate_block<VL, CB, NV>(p, pad, RS, wblock, bias, o0, y, x0, out);
+      for (; x0 < p.OW; x0 += VL) correlate_block<VL, CB, 1>(p, pad, RS, wblock, bias, o0, y, x0, out);
+    }
+  }
+}
+
+// Weight and bias gradient of one image, written (not added) to part: (O, C, KH, KW) then (O).
+// `pad` is the image's padded input, `g` its grad_output with rows of GS >= round_up(OW, VL)
+// floats, zero past OW.
+template <int VL, int CB, int KW>
+CONVLAB_INLINE void weight_grad_image(const Correlation& p, const float* pad, int64_t RS,
+                                      const float* g, int64_t GS, float* part) {
+  const int64_t plane = (p.H + 2 * p.PH) * RS, gplane = p.OH * GS, taps = p.KH * KW;
+  for (int64_t o0 = 0; o0 < p.O; o0 += CB) {
+    const float* gch[CB];  // channels past O repeat the last one; their sums are not kept
+    for (int cb = 0; cb < CB; ++cb) gch[cb] = g + std::min<int64_t>(o0 + cb, p.O - 1) * gplane;
+    for (int64_t c = 0; c < p.C; ++c)
+      for (int64_t i = 0; i < p.KH; ++i) {
+        vec<VL> acc[CB][KW] = {};
+        for (int64_t y = 0; y < p.OH; ++y) {
+          const float* row = pad + c * plane + (y + i) * RS;
+          for (int64_t x0 = 0; x0 < p.OW; x0 += VL) {
+            vec<VL> x[KW];
+#pragma GCC unroll 8
+            for (int j = 0; j < KW; ++j) x[j] = load<VL>(row + x0 + j);
+#pragma GCC unroll 16
+            for (int cb = 0; cb < CB; ++cb) {
+              const vec<VL> gv = load<VL>(gch[cb] + y * GS + x0);
+#pragma GCC unroll 8
+              for (int j = 0; j < KW; ++j) acc[cb][j] += gv * x[j];
+            }
+          }
+        }
+        for (int cb = 0; cb < CB && o0 + cb < p.O; ++cb)
+          for (int j = 0; j < KW; ++j)
+            part[((o0 + cb) * p.C + c) * taps + i * KW + j] = lane_sum<VL>(acc[cb][j]);
+      }
+  }
+  float* gb = part + p.O * p.C * taps;
+  for (int64_t o = 0; o < p.O; ++o) {
+    vec<VL> acc = {};
+    for (int64_t y = 0; y < p.OH; ++y)
+      for (int64_t x0 = 0; x0 < p.OW; x0 += VL) acc += load<VL>(g + o * gplane + y * GS + x0);
+    gb[o] = lane_sum<VL>(acc);
+  }
+}
+
+// Register blocking per vector width: CB output channels x NV vectors of accumulators, and for the
+// weight gradient WCB channels x KW taps; both leave room for the loaded operands (32 registers
+// with AVX-512, 16 with AVX2 and SSE).
+template <int VL>
+struct Blocking {
+  static constexpr int CB = VL == 16 ? 8 : 4;
+  static constexpr int NV = 2;
+  static constexpr int kWeightGradAccumulators = VL == 16 ? 24 : 12;
+};
+
+// Per-image work, compiled once per vector width (see ISA_ENTRIES below).
+template <int VL>
+CONVLAB_INLINE void forward_image(const Correlation& p, const float* src, int64_t RS,
+                                  const float* packed, const float* bias, float* out) {
+  using B = Blocking<VL>;
+  const float* pad = padded_copy(p, src, RS, 0);
+  correlate_image<VL, B::CB, B::NV>(p, pad, RS, packed, bias, out);
+}
+
+template <int VL, int KW>
+CONVLAB_INLINE void weight_grad_kw(const Correlation& p, const float* pad, int64_t RS,
+                                   const float* g, int64_t GS, float* part) {
+  constexpr int CB = std::max(1, Blocking<VL>::kWeightGradAccumulators / KW);
+  weight_grad_image<VL, CB, KW>(p, pad, RS, g, GS, part);
+}
+
+template <int VL>
+CONVLAB_INLINE void weight_grad(const Correlation& p, const float* src, int64_t RS,
+                                const float* gout, int64_t GS, float* part) {
+  const float* pad = padded_copy(p, src, RS, 0);
+  const float* g = gout;
+  if (GS != p.OW) {  // rows padded to whole vectors, zero past OW
+    float* buf = scratch(1, static_cast<size_t>(p.O * p.OH * GS));
+    for (int64_t r = 0; r < p.O * p.OH; ++r) {
+      std::memcpy(buf + r * GS, gout + r * p.OW, static_cast<size_t>(p.OW) * sizeof(float));
+      std::fill(buf + r * GS + p.OW, buf + (r + 1) * GS, 0.0f);
+    }
+    g = buf;
+  }
+  switch (p.KW) {
+    case 1: weight_grad_kw<VL, 1>(p, pad, RS, g, GS, part); break;
+    case 2: weight_grad_kw<VL, 2>(p, pad, RS, g, GS, part); break;
+    case 3: weight_grad_kw<VL, 3>(p, pad, RS, g, GS, part); break;
+    case 4: weight_grad_kw<VL, 4>(p, pad, RS, g, GS, part); break;
+    case 5: weight_grad_kw<VL, 5>(p, pad, RS, g, GS, part); break;
+    case 6: weight_grad_kw<VL, 6>(p, pad, RS, g, GS, part); break;
+    default: weight_grad_kw<VL, 7>(p, pad, RS, g, GS, part); break;
+  }
+}
+
+struct ImageKernels {
+  int VL, CB, NV;
+  void (*forward)(const Correlation&, const float*, int64_t, const float*, const float*, float*);
+  void (*weight_grad)(const Correlation&, const float*, int64_t, const float*, int64_t, float*);
+};
+
+// One entry per instruction set; `flatten` compiles everything it calls for that target.
+#define ISA_ENTRIES(NAME, TARGET, VL)                                                           \
+  TARGET __attribute__((flatten)) void forward_##NAME(const Correlation& p, const float* src,   \
+                                                      int64_t RS, const float* packed,          \
+                                                      const float* bias, float* out) {          \
+    forward_image<VL>(p, src, RS, packed, bias, out);                                           \
+  }                                                                                             \
+  TARGET __attribute__((flatten)) void weight_grad_##NAME(const Correlation& p, const float* src, \
+                                                          int64_t RS, const float* gout,        \
+                                                          int64_t GS, float* part) {            \
+    weight_grad<VL>(p, src, RS, gout, GS, part);                                                \
+  }                                                                                             \
+  constexpr ImageKernels NAME##_kernels{VL, Blocking<VL>::CB, Blocking<VL>::NV, forward_##NAME,  \
+                                        weight_grad_##NAME};
+
+ISA_ENTRIES(avx512, __attribute__((target("arch=x86-64-v4"))), 16)
+ISA_ENTRIES(avx2, __attribute__((target("arch=x86-64-v3"))), 8)
+ISA_ENTRIES(generic, , 4)
+
+const ImageKernels& image_kernels() {
+  switch (active_isa()) {
+    case Isa::avx512: return avx512_kernels;
+    case Isa::avx2: return avx2_kernels;
+    default: return generic_kernels;
+  }
+}
+
+float* pack(const ImageKernels& k, const Correlation& p, const float* w, bool flip_transpose) {
+  return k.CB == 8 ? pack_weights<8>(p, w, flip_transpose, 5)
+                   : pack_weights<4>(p, w, flip_transpose, 5);
+}
+
+// Row length of padded buffers: whole blocks of vectors plus the kernel's reach, plus a vector.
+int64_t padded_row(const ImageKernels& k, int64_t width, int64_t KW) {
+  return round_up(width, k.NV * k.VL) + KW - 1 + k.VL;
+}
+
+}  // namespace
+
+bool direct_conv_applies(const Conv2dGeometry& g) {
+  return g.SH == 1 && g.SW == 1 && g.KW <= 7 && g.PH < g.KH && g.PW < g.KW;
+}
+
+void conv2d_forward_direct(const Conv2dGeometry& g, const float* in, const float* w,
+                           const float* bias, float* out) {
+  const ImageKernels& k = image_kernels();
+  const Correlation p{g.C, g.H, g.W, g.O, g.KH, g.KW, g.PH, g.PW, g.OH, g.OW};
+  const int64_t RS = padded_row(k, g.OW, g.KW);
+  const float* packed = pack(k, p, w, false);
+  parallel_for(g.N, [&](int64_t n) {
+    k.forward(p, in + n * g.C * g.H * g.W, RS, packed, bias, out + n * g.O * g.OH * g.OW);
+  });
+}
+
+void conv2d_backward_direct(const Conv2dGeometry& g, const float* in, const float* w,
+                            const float* gout, float* gin, float* gw, float* gb) {
+  const ImageKernels& k = image_kernels();
+  const Correlation fwd{g.C, g.H, g.W, g.O, g.KH, g.KW, g.PH, g.PW, g.OH, g.OW};
+  // The input gradient as a correlation of grad_output (O channels) giving C channels.
+  const Correlation bwd{g.O,  g.OH, g.OW, g.C, g.KH, g.KW, g.KH - 1 - g.PH, g.KW - 1 - g.PW,
+                        g.H, g.W};
+  const int64_t RS_fwd = padded_row(k, g.OW, g.KW), RS_bwd = padded_row(k, g.W, g.KW);
+  const int64_t GS = round_up(g.OW, k.VL), taps = g.KH * g.KW, wsize = g.O * g.C * taps;
+  const int64_t part_size = wsize + g.O;
+  const bool want_params = gw || gb;
+  float* parts = want_params ? scratch(4, static_cast<size_t>(g.N * part_size)) : nullptr;
+  const float* packed = gin ? pack(k, bwd, w, true) : nullptr;
+  parallel_for(g.N, [&](int64_t n) {
+    const float* gout_n = gout + n * g.O * g.OH * g.OW;
+    if (want_params) k.weight_grad(fwd, in + n * g.C * g.H * g.W, RS_fwd, gout_n, GS, parts + n * part_size);
+    if (gin) k.forward(bwd, gout_n, RS_bwd, packed, nullptr, gin + n * g.C * g.H * g.W);
+  });
+  if (!want_params) return;
+  // Image parts added in image order: the same sums at any thread count.
+  for (int64_t n = 0; n < g.N; ++n) {
+    const float* part = parts + n * part_size;
+    if (gw)
+      for (int64_t i = 0; i < wsize; ++i) gw[i] += part[i];
+    if (gb)
+      for (int64_t o = 0; o < g.O; ++o) gb[o] += part[wsize + o];
+  }
+}
+
+}  // namespace convlab::kernels
