@@ -81,6 +81,7 @@ int train(const Args& a) {
   const data::Dataset ds = synthetic(a.images);
   Generator gen(0);
   auto model = nn::build_model(a.model, gen);
+  model->set_fusion(true);
   optim::Adam opt(model->parameters(), optim::AdamOptions{.lr = 1e-3});
   nn::CrossEntropyLoss criterion;
   data::DataLoader loader(ds, a.batch, true, &gen);
@@ -123,6 +124,7 @@ int infer(const Args& a) {
   const data::Dataset ds = synthetic(a.images);
   Generator gen(0);
   auto model = nn::build_model(a.model, gen);
+  model->set_fusion(true);
   data::DataLoader loader(ds, a.batch, false);
   ThreadPool pool(a.threads);
   PoolScope scope(&pool);

@@ -110,6 +110,47 @@ void Conv2d::backward(const Tensor& input, const Tensor& output, const Tensor& g
                            has_bias() ? bias_.grad.data() : nullptr);
 }
 
+bool Conv2d::can_fuse(const Shape& input, kernels::ConvFusion f) const {
+  if (input.size() != 4) return false;
+  try {
+    const Conv2dGeometry g = geometry(input);
+    return kernels::conv2d_fusion_applies(g, f) && (!f.pool || (g.OH >= 2 && g.OW >= 2));
+  } catch (const Error&) {
+    return false;  // the unfused forward reports the problem
+  }
+}
+
+Shape Conv2d::fused_output_shape(const Shape& input, kernels::ConvFusion f) const {
+  const Conv2dGeometry g = geometry(input);
+  return f.pool ? Shape{g.N, g.O, g.OH / 2, g.OW / 2} : g.output_shape();
+}
+
+void Conv2d::forward_fused(const Tensor& input, kernels::ConvFusion f, Tensor& output,
+                           std::vector<uint8_t>& argmax) {
+  const Conv2dGeometry g = geometry(input.shape());
+  output.resize_(fused_output_shape(input.shape(), f));
+  if (f.pool) argmax.resize(static_cast<size_t>(output.numel()));
+  kernels::conv2d_forward_fused(g, f, input.data(), weight_.value.data(),
+                                has_bias() ? bias_.value.data() : nullptr, output.data(),
+                                f.pool ? argmax.data() : nullptr);
+}
+
+void Conv2d::backward_fused(const Tensor& input, kernels::ConvFusion f, const Tensor& output,
+                            const std::vector<uint8_t>& argmax, const Tensor& grad_output,
+                            Tensor* grad_input) {
+  const Conv2dGeometry g = geometry(input.shape());
+  const Shape out_shape = fused_output_shape(input.shape(), f);
+  if (grad_output.shape() != out_shape || output.shape() != out_shape ||
+      (f.pool && argmax.size() != static_cast<size_t>(output.numel())))
+    throw ShapeError(name() + " (fused): gradient of the output has shape " +
+                     to_string(grad_output.shape()) + "; expected " + to_string(out_shape));
+  if (grad_input) grad_input->resize_(input.shape());
+  kernels::conv2d_backward_fused(g, f, input.data(), weight_.value.data(), output.data(),
+                                 f.pool ? argmax.data() : nullptr, grad_output.data(),
+                                 grad_input ? grad_input->data() : nullptr, weight_.grad.data(),
+                                 has_bias() ? bias_.grad.data() : nullptr);
+}
+
 std::vector<Parameter*> Conv2d::parameters() {
   if (has_bias()) return {&weight_, &bias_};
   return {&weight_};

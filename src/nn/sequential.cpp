@@ -1,6 +1,8 @@
 #include "convlab/nn/sequential.h"
 
 #include "convlab/error.h"
+#include "convlab/nn/conv2d.h"
+#include "convlab/nn/layers.h"
 
 namespace convlab::nn {
 
@@ -9,6 +11,33 @@ void Sequential::push_back(ModulePtr layer, std::string where) {
   layer->set_name(where + " " + layer->repr());
   layers_.push_back(std::move(layer));
   outputs_.resize(layers_.size());
+  kept_.assign(layers_.size(), false);
+  argmax_.resize(layers_.size());
+}
+
+const Tensor& Sequential::activation(size_t i) const {
+  if (i >= layers_.size())
+    throw Error("Sequential.activation: no layer " + std::to_string(i) + " (the model has " +
+                std::to_string(layers_.size()) + ")");
+  if (!kept_[i])
+    throw Error("Sequential.activation: the output of layer " + std::to_string(i) +
+                " is not kept (run forward with fusion off to keep every layer's output)");
+  return outputs_[i];
+}
+
+Sequential::Step Sequential::plan_step(size_t i, const Shape& input) const {
+  const Step single{i, i, {}};
+  auto* conv = dynamic_cast<Conv2d*>(layers_[i].get());
+  if (!fusion_ || !conv || i + 1 >= layers_.size() ||
+      !dynamic_cast<const ReLU*>(layers_[i + 1].get()))
+    return single;
+  const auto* pool =
+      i + 2 < layers_.size() ? dynamic_cast<const MaxPool2d*>(layers_[i + 2].get()) : nullptr;
+  const kernels::ConvFusion with_pool{true, true}, relu_only{true, false};
+  if (pool && pool->is_2x2_stride2() && conv->can_fuse(input, with_pool))
+    return {i, i + 2, with_pool};
+  if (conv->can_fuse(input, relu_only)) return {i, i + 1, relu_only};
+  return single;
 }
 
 std::string Sequential::repr() const {
@@ -36,10 +65,20 @@ Shape Sequential::output_shape(const Shape& input) const {
 const Tensor& Sequential::forward(const Tensor& input) {
   if (layers_.empty()) throw ShapeError("Sequential: the model has no layers");
   input_ = &input;
+  steps_.clear();
   const Tensor* x = &input;
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    layers_[i]->forward(*x, outputs_[i]);
-    x = &outputs_[i];
+  for (size_t i = 0; i < layers_.size();) {
+    const Step step = plan_step(i, x->shape());
+    for (size_t k = step.first; k <= step.last; ++k) kept_[k] = false;
+    if (step.first == step.last)
+      layers_[i]->forward(*x, outputs_[i]);
+    else
+      static_cast<Conv2d&>(*layers_[i]).forward_fused(*x, step.fusion, outputs_[step.last],
+                                                      argmax_[i]);
+    kept_[step.last] = true;
+    x = &outputs_[step.last];
+    steps_.push_back(step);
+    i = step.last + 1;
   }
   return outputs_.back();
 }
@@ -51,10 +90,16 @@ void Sequential::forward(const Tensor& input, Tensor& output) {
 void Sequential::backward(const Tensor& grad_output, Tensor* grad_input) {
   if (!input_) throw Error("Sequential.backward: call forward first");
   const Tensor* g = &grad_output;
-  for (size_t i = layers_.size(); i-- > 0;) {
+  for (size_t s = steps_.size(); s-- > 0;) {
+    const Step& step = steps_[s];
+    const size_t i = step.first;
     const Tensor& in = i == 0 ? *input_ : outputs_[i - 1];
     Tensor* gin = i == 0 ? grad_input : (g == &grad_a_ ? &grad_b_ : &grad_a_);
-    layers_[i]->backward(in, outputs_[i], *g, gin);
+    if (step.first == step.last)
+      layers_[i]->backward(in, outputs_[i], *g, gin);
+    else
+      static_cast<Conv2d&>(*layers_[i]).backward_fused(in, step.fusion, outputs_[step.last],
+                                                       argmax_[i], *g, gin);
     g = gin;
   }
 }

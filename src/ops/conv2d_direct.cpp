@@ -243,13 +243,85 @@ struct Blocking {
   static constexpr int kWeightGradAccumulators = VL == 16 ? 24 : 12;
 };
 
-// Per-image work, compiled once per vector width (see ISA_ENTRIES below).
+// ReLU then 2x2 stride-2 max pooling of one image's (planes, H, W) convolution output z, in place
+// of the separate layers and with the same results: values after the ReLU have no NaN, so the first
+// strict maximum in window order (0 1 / 2 3) wins, as in the reference. `arg` keeps its position.
+CONVLAB_INLINE int pick_2x2(float a, float b, float c, float d) {
+  int k = 0;
+  float best = a;
+  if (b > best) best = b, k = 1;
+  if (c > best) best = c, k = 2;
+  if (d > best) k = 3;
+  return k;
+}
+
 template <int VL>
-CONVLAB_INLINE void forward_image(const Correlation& p, const float* src, int64_t RS,
-                                  const float* packed, const float* bias, float* out) {
+CONVLAB_INLINE void relu_pool_image(const float* z, int64_t planes, int64_t H, int64_t W,
+                                    float* out, uint8_t* arg) {
+  const int64_t OH = H / 2, OW = W / 2;
+  for (int64_t c = 0; c < planes; ++c)
+    for (int64_t y = 0; y < OH; ++y) {
+      const float* r0 = z + (c * H + 2 * y) * W;
+      const float* r1 = r0 + W;
+      float* o = out + (c * OH + y) * OW;
+      uint8_t* a = arg + (c * OH + y) * OW;
+      int64_t x = 0;
+      if constexpr (VL == 16) {
+        typedef int ivec __attribute__((vector_size(64)));
+        const ivec even = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+        const ivec odd = even + 1;
+        for (; x + 16 <= OW; x += 16) {
+          const vec<16> p0 = load<16>(r0 + 2 * x), p1 = load<16>(r0 + 2 * x + 16);
+          const vec<16> q0 = load<16>(r1 + 2 * x), q1 = load<16>(r1 + 2 * x + 16);
+          const vec<16> zero = {};
+          vec<16> w0 = __builtin_shuffle(p0, p1, even), w1 = __builtin_shuffle(p0, p1, odd);
+          vec<16> w2 = __builtin_shuffle(q0, q1, even), w3 = __builtin_shuffle(q0, q1, odd);
+          w0 = w0 > zero ? w0 : zero;  // the ReLU: NaN and negatives become 0
+          w1 = w1 > zero ? w1 : zero;
+          w2 = w2 > zero ? w2 : zero;
+          w3 = w3 > zero ? w3 : zero;
+          vec<16> best = w0;
+          ivec k = {};
+          ivec m = w1 > best;
+          best = m ? w1 : best, k = m ? k + 1 : k;
+          m = w2 > best;
+          best = m ? w2 : best, k = m ? ivec{} + 2 : k;
+          m = w3 > best;
+          best = m ? w3 : best, k = m ? ivec{} + 3 : k;
+          std::memcpy(o + x, &best, sizeof best);
+          int lanes[16];
+          std::memcpy(lanes, &k, sizeof lanes);
+          for (int l = 0; l < 16; ++l) a[x + l] = static_cast<uint8_t>(lanes[l]);
+        }
+      }
+      for (; x < OW; ++x) {
+        auto relu = [](float v) { return v > 0.0f ? v : 0.0f; };
+        const float v[4] = {relu(r0[2 * x]), relu(r0[2 * x + 1]), relu(r1[2 * x]),
+                            relu(r1[2 * x + 1])};
+        const int k = pick_2x2(v[0], v[1], v[2], v[3]);
+        o[x] = v[k];
+        a[x] = static_cast<uint8_t>(k);
+      }
+    }
+}
+
+// Per-image work, compiled once per vector width (see ISA_ENTRIES below).
+// The convolution of one image, then the fused ReLU (in place, while the image is in cache) or
+// ReLU and pooling (from a scratch buffer into `out` and `arg`).
+template <int VL>
+CONVLAB_INLINE void forward_image(const Correlation& p, ConvFusion f, const float* src,
+                                  int64_t RS, const float* packed, const float* bias, float* out,
+                                  uint8_t* arg) {
   using B = Blocking<VL>;
   const float* pad = padded_copy(p, src, RS, 0);
-  correlate_image<VL, B::CB, B::NV>(p, pad, RS, packed, bias, out);
+  const int64_t size = p.O * p.OH * p.OW;
+  float* z = f.pool ? scratch(3, static_cast<size_t>(size)) : out;
+  correlate_image<VL, B::CB, B::NV>(p, pad, RS, packed, bias, z);
+  if (f.pool) {
+    relu_pool_image<VL>(z, p.O, p.OH, p.OW, out, arg);
+  } else if (f.relu) {
+    for (int64_t i = 0; i < size; ++i) z[i] = z[i] > 0.0f ? z[i] : 0.0f;
+  }
 }
 
 template <int VL, int KW>
@@ -285,16 +357,17 @@ CONVLAB_INLINE void weight_grad(const Correlation& p, const float* src, int64_t 
 
 struct ImageKernels {
   int VL, CB, NV;
-  void (*forward)(const Correlation&, const float*, int64_t, const float*, const float*, float*);
+  void (*forward)(const Correlation&, ConvFusion, const float*, int64_t, const float*,
+                  const float*, float*, uint8_t*);
   void (*weight_grad)(const Correlation&, const float*, int64_t, const float*, int64_t, float*);
 };
 
 // One entry per instruction set; `flatten` compiles everything it calls for that target.
 #define ISA_ENTRIES(NAME, TARGET, VL)                                                           \
-  TARGET __attribute__((flatten)) void forward_##NAME(const Correlation& p, const float* src,   \
-                                                      int64_t RS, const float* packed,          \
-                                                      const float* bias, float* out) {          \
-    forward_image<VL>(p, src, RS, packed, bias, out);                                           \
+  TARGET __attribute__((flatten)) void forward_##NAME(                                         \
+      const Correlation& p, ConvFusion f, const float* src, int64_t RS, const float* packed,    \
+      const float* bias, float* out, uint8_t* arg) {                                            \
+    forward_image<VL>(p, f, src, RS, packed, bias, out, arg);                                   \
   }                                                                                             \
   TARGET __attribute__((flatten)) void weight_grad_##NAME(const Correlation& p, const float* src, \
                                                           int64_t RS, const float* gout,        \
@@ -332,19 +405,46 @@ bool direct_conv_applies(const Conv2dGeometry& g) {
   return g.SH == 1 && g.SW == 1 && g.KW <= 7 && g.PH < g.KH && g.PW < g.KW;
 }
 
-void conv2d_forward_direct(const Conv2dGeometry& g, const float* in, const float* w,
-                           const float* bias, float* out) {
+// The gradient with respect to the convolution's own output for one image, from the gradient of
+// the fused chain's output: what ReLU's and MaxPool2d's backward would give, as a buffer in cache.
+const float* conv_output_grad(const Conv2dGeometry& g, ConvFusion f, const float* out,
+                              const uint8_t* arg, const float* grad) {
+  if (!f.relu) return grad;
+  const int64_t size = g.O * g.OH * g.OW;
+  float* gz = scratch(3, static_cast<size_t>(size));
+  if (!f.pool) {
+    for (int64_t i = 0; i < size; ++i) gz[i] = out[i] > 0.0f ? grad[i] : 0.0f;
+    return gz;
+  }
+  std::fill(gz, gz + size, 0.0f);
+  const int64_t PH = g.OH / 2, PW = g.OW / 2;
+  for (int64_t c = 0; c < g.O; ++c)
+    for (int64_t y = 0; y < PH; ++y)
+      for (int64_t x = 0; x < PW; ++x) {
+        const int64_t i = (c * PH + y) * PW + x;
+        // The pooled value is the ReLU of the winner: positive exactly where the ReLU passes.
+        if (out[i] > 0.0f)
+          gz[(c * g.OH + 2 * y + arg[i] / 2) * g.OW + 2 * x + arg[i] % 2] = grad[i];
+      }
+  return gz;
+}
+
+void conv2d_forward_direct(const Conv2dGeometry& g, ConvFusion f, const float* in, const float* w,
+                           const float* bias, float* out, uint8_t* argmax) {
   const ImageKernels& k = image_kernels();
   const Correlation p{g.C, g.H, g.W, g.O, g.KH, g.KW, g.PH, g.PW, g.OH, g.OW};
   const int64_t RS = padded_row(k, g.OW, g.KW);
+  const int64_t out_size = f.pool ? g.O * (g.OH / 2) * (g.OW / 2) : g.O * g.OH * g.OW;
   const float* packed = pack(k, p, w, false);
   parallel_for(g.N, [&](int64_t n) {
-    k.forward(p, in + n * g.C * g.H * g.W, RS, packed, bias, out + n * g.O * g.OH * g.OW);
+    k.forward(p, f, in + n * g.C * g.H * g.W, RS, packed, bias, out + n * out_size,
+              f.pool ? argmax + n * out_size : nullptr);
   });
 }
 
-void conv2d_backward_direct(const Conv2dGeometry& g, const float* in, const float* w,
-                            const float* gout, float* gin, float* gw, float* gb) {
+void conv2d_backward_direct(const Conv2dGeometry& g, ConvFusion f, const float* in,
+                            const float* w, const float* out, const uint8_t* argmax,
+                            const float* grad, float* gin, float* gw, float* gb) {
   const ImageKernels& k = image_kernels();
   const Correlation fwd{g.C, g.H, g.W, g.O, g.KH, g.KW, g.PH, g.PW, g.OH, g.OW};
   // The input gradient as a correlation of grad_output (O channels) giving C channels.
@@ -353,13 +453,16 @@ void conv2d_backward_direct(const Conv2dGeometry& g, const float* in, const floa
   const int64_t RS_fwd = padded_row(k, g.OW, g.KW), RS_bwd = padded_row(k, g.W, g.KW);
   const int64_t GS = round_up(g.OW, k.VL), taps = g.KH * g.KW, wsize = g.O * g.C * taps;
   const int64_t part_size = wsize + g.O;
+  const int64_t out_size = f.pool ? g.O * (g.OH / 2) * (g.OW / 2) : g.O * g.OH * g.OW;
   const bool want_params = gw || gb;
   float* parts = want_params ? scratch(4, static_cast<size_t>(g.N * part_size)) : nullptr;
   const float* packed = gin ? pack(k, bwd, w, true) : nullptr;
   parallel_for(g.N, [&](int64_t n) {
-    const float* gout_n = gout + n * g.O * g.OH * g.OW;
-    if (want_params) k.weight_grad(fwd, in + n * g.C * g.H * g.W, RS_fwd, gout_n, GS, parts + n * part_size);
-    if (gin) k.forward(bwd, gout_n, RS_bwd, packed, nullptr, gin + n * g.C * g.H * g.W);
+    const float* gz = conv_output_grad(g, f, f.relu ? out + n * out_size : nullptr,
+                                       f.pool ? argmax + n * out_size : nullptr,
+                                       grad + n * out_size);
+    if (want_params) k.weight_grad(fwd, in + n * g.C * g.H * g.W, RS_fwd, gz, GS, parts + n * part_size);
+    if (gin) k.forward(bwd, ConvFusion{}, gz, RS_bwd, packed, nullptr, gin + n * g.C * g.H * g.W, nullptr);
   });
   if (!want_params) return;
   // Image parts added in image order: the same sums at any thread count.

@@ -9,9 +9,11 @@ namespace convlab::kernels {
 // Stride 1, kernel width up to 7, padding smaller than the kernel.
 bool direct_conv_applies(const Conv2dGeometry& g);
 
-void conv2d_forward_direct(const Conv2dGeometry& g, const float* in, const float* w,
-                           const float* bias, float* out);
-void conv2d_backward_direct(const Conv2dGeometry& g, const float* in, const float* w,
-                            const float* gout, float* gin, float* gw, float* gb);
+// The contracts of kernels::conv2d_forward_fused / conv2d_backward_fused.
+void conv2d_forward_direct(const Conv2dGeometry& g, ConvFusion f, const float* in, const float* w,
+                           const float* bias, float* out, uint8_t* argmax);
+void conv2d_backward_direct(const Conv2dGeometry& g, ConvFusion f, const float* in,
+                            const float* w, const float* out, const uint8_t* argmax,
+                            const float* grad, float* gin, float* gw, float* gb);
 
 }  // namespace convlab::kernels

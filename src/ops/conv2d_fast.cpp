@@ -2,6 +2,7 @@
 // that forward is weight x columns, the weight gradient is grad_output x columns^T and the input
 // gradient is weight^T x grad_output folded back (col2im).
 #include <algorithm>
+#include <stdexcept>
 
 #include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
@@ -62,7 +63,7 @@ void col2im_add(const Conv2dGeometry& g, const float* col, float* in) {
 
 void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* w, const float* bias,
                     float* out) {
-  if (direct_conv_applies(g)) return conv2d_forward_direct(g, in, w, bias, out);
+  if (direct_conv_applies(g)) return conv2d_forward_direct(g, {}, in, w, bias, out, nullptr);
   const int64_t KK = g.C * g.KH * g.KW, P = g.OH * g.OW;
   parallel_for(g.N, [&](int64_t n) {  // one task per image
     float* col = scratch(0, static_cast<size_t>(KK * P));
@@ -75,7 +76,8 @@ void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* w, co
 
 void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, const float* gout,
                      float* gin, float* gw, float* gb) {
-  if (direct_conv_applies(g)) return conv2d_backward_direct(g, in, w, gout, gin, gw, gb);
+  if (direct_conv_applies(g))
+    return conv2d_backward_direct(g, {}, in, w, nullptr, nullptr, gout, gin, gw, gb);
   const int64_t KK = g.C * g.KH * g.KW, P = g.OH * g.OW;
   if (gb)
     for (int64_t o = 0; o < g.O; ++o) {
@@ -115,6 +117,25 @@ void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, c
       const float* part = parts + n * g.O * KK;
       for (int64_t i = 0; i < g.O * KK; ++i) gw[i] += part[i];
     }
+}
+
+bool conv2d_fusion_applies(const Conv2dGeometry& g, ConvFusion f) {
+  return direct_conv_applies(g) && (!f.pool || f.relu);
+}
+
+void conv2d_forward_fused(const Conv2dGeometry& g, ConvFusion f, const float* in, const float* w,
+                          const float* bias, float* out, uint8_t* argmax) {
+  if (!conv2d_fusion_applies(g, f))
+    throw std::logic_error("conv2d_forward_fused: fusion does not apply to this geometry");
+  conv2d_forward_direct(g, f, in, w, bias, out, argmax);
+}
+
+void conv2d_backward_fused(const Conv2dGeometry& g, ConvFusion f, const float* in, const float* w,
+                           const float* out, const uint8_t* argmax, const float* gout, float* gin,
+                           float* gw, float* gb) {
+  if (!conv2d_fusion_applies(g, f))
+    throw std::logic_error("conv2d_backward_fused: fusion does not apply to this geometry");
+  conv2d_backward_direct(g, f, in, w, out, argmax, gout, gin, gw, gb);
 }
 
 }  // namespace convlab::kernels

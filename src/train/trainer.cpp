@@ -151,6 +151,7 @@ void Trainer::fit(const std::string& out_dir, const Progress& progress) {
   nn::CrossEntropyLoss criterion;
   Tensor images, grad;
   std::vector<int64_t> targets;
+  nn::FusionScope fused(*model_);
   for (int64_t epoch = static_cast<int64_t>(history_.size()) + 1; epoch <= recipe_.epochs;
        ++epoch) {
     const auto start = Clock::now();
@@ -199,6 +200,7 @@ Evaluation evaluate(nn::Sequential& model, const data::Dataset& dataset, int64_t
   Evaluation ev;
   ev.confusion.assign(k, std::vector<int64_t>(k, 0));
   data::DataLoader loader(dataset, batch_size, /*shuffle=*/false);
+  nn::FusionScope fused(model);
   loader.start_epoch();
   Tensor images;
   std::vector<int64_t> targets;

@@ -3,9 +3,11 @@
 
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "convlab/nn/module.h"
 #include "convlab/ops/conv2d.h"
+#include "convlab/ops/kernels.h"
 #include "convlab/tensor/random.h"
 
 namespace convlab::nn {
@@ -68,6 +70,17 @@ class Conv2d : public Module {
   void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
                 Tensor* grad_input) override;
   std::vector<Parameter*> parameters() override;
+
+  // This convolution with the ReLU (and 2x2 max pooling) after it, in one pass per image; see
+  // kernels::ConvFusion. Sequential uses it when fusion is on and can_fuse() holds. With pooling,
+  // `argmax` keeps each maximum's window position for backward_fused.
+  bool can_fuse(const Shape& input, kernels::ConvFusion f) const;
+  Shape fused_output_shape(const Shape& input, kernels::ConvFusion f) const;
+  void forward_fused(const Tensor& input, kernels::ConvFusion f, Tensor& output,
+                     std::vector<uint8_t>& argmax);
+  void backward_fused(const Tensor& input, kernels::ConvFusion f, const Tensor& output,
+                      const std::vector<uint8_t>& argmax, const Tensor& grad_output,
+                      Tensor* grad_input);
 
   const Conv2dOptions& options() const { return options_; }
   // weight (out, in, kH, kW), settable kernel by kernel: conv.weight()[0][1] = Gx.

@@ -30,6 +30,11 @@ class MaxPool2d : public Module {
   void forward(const Tensor& input, Tensor& output) override;
   void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
                 Tensor* grad_input) override;
+  // 2x2 windows, stride 2, no padding: the pooling a convolution can fuse.
+  bool is_2x2_stride2() const {
+    return kernel_.h == 2 && kernel_.w == 2 && stride_.h == 2 && stride_.w == 2 &&
+           padding_.h == 0 && padding_.w == 0;
+  }
 
  private:
   Pool2dGeometry geometry(const Shape& input) const;

@@ -2,9 +2,11 @@
 // (the buffers are reused from batch to batch) so that backward can run the chain in reverse.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "convlab/nn/module.h"
+#include "convlab/ops/kernels.h"
 
 namespace convlab::nn {
 
@@ -30,8 +32,14 @@ class Sequential : public Module {
   void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
                 Tensor* grad_input) override;
   void backward(const Tensor& grad_output, Tensor* grad_input = nullptr);
-  // The output of layer i in the last forward pass.
-  const Tensor& activation(size_t i) const { return outputs_.at(i); }
+  // The output of layer i in the last forward pass (an error for a layer fused into the next).
+  const Tensor& activation(size_t i) const;
+
+  // Fusion: when on, forward runs Conv2d -> ReLU [-> MaxPool2d(2)] as one kernel per image
+  // (kernels::ConvFusion), with the same numbers; the outputs of the layers fused into a later
+  // one are then not kept. Training and evaluation turn it on; inspection keeps it off.
+  void set_fusion(bool on) { fusion_ = on; }
+  bool fusion() const { return fusion_; }
 
   std::vector<Parameter*> parameters() override;
   // state_dict names: "0.weight", "0.bias", "2.weight", ...
@@ -40,9 +48,35 @@ class Sequential : public Module {
 
  private:
   std::vector<ModulePtr> layers_;
+  // One step of the last forward: layers first..last, a fused group when first < last.
+  struct Step {
+    size_t first, last;
+    kernels::ConvFusion fusion;
+  };
+  Step plan_step(size_t i, const Shape& input) const;
+
   std::vector<Tensor> outputs_;
+  std::vector<bool> kept_;                    // outputs_[i] holds layer i's output
+  std::vector<std::vector<uint8_t>> argmax_;  // per fused group with pooling, at its first layer
+  std::vector<Step> steps_;
+  bool fusion_ = false;
   const Tensor* input_ = nullptr;
   Tensor grad_a_, grad_b_;
+};
+
+// Fusion on for a scope, then back to what it was.
+class FusionScope {
+ public:
+  explicit FusionScope(Sequential& model) : model_(model), previous_(model.fusion()) {
+    model_.set_fusion(true);
+  }
+  ~FusionScope() { model_.set_fusion(previous_); }
+  FusionScope(const FusionScope&) = delete;
+  FusionScope& operator=(const FusionScope&) = delete;
+
+ private:
+  Sequential& model_;
+  bool previous_;
 };
 
 }  // namespace convlab::nn

@@ -24,6 +24,23 @@ void conv2d_backward(const Conv2dGeometry& g, const float* input, const float* w
                      const float* grad_output, float* grad_input, float* grad_weight,
                      float* grad_bias);
 
+// A convolution with the layers after it fused in: Conv2d -> ReLU, or Conv2d -> ReLU ->
+// MaxPool2d(2) (2x2 windows, stride 2, no padding), run image by image while each image's output
+// is in cache. Results equal the separate layers' bit for bit. With pool, `output` is the pooled
+// (N, O, OH/2, OW/2) tensor and `argmax` (same size) the window position 0..3 of each maximum.
+struct ConvFusion {
+  bool relu = false;
+  bool pool = false;  // implies relu
+};
+bool conv2d_fusion_applies(const Conv2dGeometry& g, ConvFusion f);
+void conv2d_forward_fused(const Conv2dGeometry& g, ConvFusion f, const float* input,
+                          const float* weight, const float* bias, float* output, uint8_t* argmax);
+// grad_output is the gradient of the fused output; output and argmax what forward produced.
+void conv2d_backward_fused(const Conv2dGeometry& g, ConvFusion f, const float* input,
+                           const float* weight, const float* output, const uint8_t* argmax,
+                           const float* grad_output, float* grad_input, float* grad_weight,
+                           float* grad_bias);
+
 void linear_forward(int64_t N, int64_t IN, int64_t OUT, const float* x, const float* w,
                     const float* b, float* y);
 void linear_backward(int64_t N, int64_t IN, int64_t OUT, const float* x, const float* w,
