@@ -306,6 +306,68 @@ CONVLAB_INLINE void relu_pool_image(const float* z, int64_t planes, int64_t H, i
 }
 
 // Per-image work, compiled once per vector width (see ISA_ENTRIES below).
+// The gradient with respect to one image's convolution output z (planes, H, W), from the gradient
+// of the fused chain's output: what ReLU's and MaxPool2d's backward would give, written to every
+// element of gz. The pooled value is the ReLU of the window's winner, so it is positive exactly
+// where the ReLU passes the gradient.
+template <int VL>
+CONVLAB_INLINE void output_grad_image(ConvFusion f, int64_t planes, int64_t H, int64_t W,
+                                      const float* out, const uint8_t* arg, const float* grad,
+                                      float* gz) {
+  const vec<VL> zero = {};
+  if (!f.pool) {
+    const int64_t size = planes * H * W;
+    int64_t i = 0;
+    for (; i + VL <= size; i += VL) {
+      const vec<VL> o = load<VL>(out + i), g = load<VL>(grad + i);
+      const vec<VL> r = o > zero ? g : zero;
+      std::memcpy(gz + i, &r, sizeof r);
+    }
+    for (; i < size; ++i) gz[i] = out[i] > 0.0f ? grad[i] : 0.0f;
+    return;
+  }
+  const int64_t OH = H / 2, OW = W / 2;
+  for (int64_t c = 0; c < planes; ++c) {
+    for (int64_t y = 0; y < OH; ++y) {
+      float* r0 = gz + (c * H + 2 * y) * W;
+      float* r1 = r0 + W;
+      const int64_t i0 = (c * OH + y) * OW;
+      int64_t x = 0;
+      if constexpr (VL == 16) {
+        typedef int ivec __attribute__((vector_size(64)));
+        typedef uint8_t bvec __attribute__((vector_size(16)));
+        const ivec lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
+        const ivec hi = lo + 8;
+        for (; x + 16 <= OW; x += 16) {
+          const vec<16> o = load<16>(out + i0 + x), g = load<16>(grad + i0 + x);
+          bvec a8;
+          std::memcpy(&a8, arg + i0 + x, sizeof a8);
+          const ivec a = __builtin_convertvector(a8, ivec);
+          const vec<16> pass = o > zero ? g : zero;
+          const vec<16> v0 = a == 0 ? pass : zero, v1 = a == 1 ? pass : zero;
+          const vec<16> v2 = a == 2 ? pass : zero, v3 = a == 3 ? pass : zero;
+          const vec<16> t0 = __builtin_shuffle(v0, v1, lo), t1 = __builtin_shuffle(v0, v1, hi);
+          const vec<16> b0 = __builtin_shuffle(v2, v3, lo), b1 = __builtin_shuffle(v2, v3, hi);
+          std::memcpy(r0 + 2 * x, &t0, sizeof t0);
+          std::memcpy(r0 + 2 * x + 16, &t1, sizeof t1);
+          std::memcpy(r1 + 2 * x, &b0, sizeof b0);
+          std::memcpy(r1 + 2 * x + 16, &b1, sizeof b1);
+        }
+      }
+      for (; x < OW; ++x) {
+        const float pass = out[i0 + x] > 0.0f ? grad[i0 + x] : 0.0f;
+        const int k = arg[i0 + x];
+        r0[2 * x] = k == 0 ? pass : 0.0f;
+        r0[2 * x + 1] = k == 1 ? pass : 0.0f;
+        r1[2 * x] = k == 2 ? pass : 0.0f;
+        r1[2 * x + 1] = k == 3 ? pass : 0.0f;
+      }
+      for (int64_t x2 = 2 * OW; x2 < W; ++x2) r0[x2] = r1[x2] = 0.0f;  // odd width: no window
+    }
+    if (H % 2) std::fill(gz + (c * H + H - 1) * W, gz + (c + 1) * H * W, 0.0f);
+  }
+}
+
 // The convolution of one image, then the fused ReLU (in place, while the image is in cache) or
 // ReLU and pooling (from a scratch buffer into `out` and `arg`).
 template <int VL>
@@ -360,6 +422,8 @@ struct ImageKernels {
   void (*forward)(const Correlation&, ConvFusion, const float*, int64_t, const float*,
                   const float*, float*, uint8_t*);
   void (*weight_grad)(const Correlation&, const float*, int64_t, const float*, int64_t, float*);
+  void (*output_grad)(ConvFusion, int64_t, int64_t, int64_t, const float*, const uint8_t*,
+                      const float*, float*);
 };
 
 // One entry per instruction set; `flatten` compiles everything it calls for that target.
@@ -374,8 +438,13 @@ struct ImageKernels {
                                                           int64_t GS, float* part) {            \
     weight_grad<VL>(p, src, RS, gout, GS, part);                                                \
   }                                                                                             \
+  TARGET __attribute__((flatten)) void output_grad_##NAME(                                     \
+      ConvFusion f, int64_t planes, int64_t H, int64_t W, const float* out, const uint8_t* arg, \
+      const float* grad, float* gz) {                                                           \
+    output_grad_image<VL>(f, planes, H, W, out, arg, grad, gz);                                 \
+  }                                                                                             \
   constexpr ImageKernels NAME##_kernels{VL, Blocking<VL>::CB, Blocking<VL>::NV, forward_##NAME,  \
-                                        weight_grad_##NAME};
+                                        weight_grad_##NAME, output_grad_##NAME};
 
 ISA_ENTRIES(avx512, __attribute__((target("arch=x86-64-v4"))), 16)
 ISA_ENTRIES(avx2, __attribute__((target("arch=x86-64-v3"))), 8)
@@ -403,30 +472,6 @@ int64_t padded_row(const ImageKernels& k, int64_t width, int64_t KW) {
 
 bool direct_conv_applies(const Conv2dGeometry& g) {
   return g.SH == 1 && g.SW == 1 && g.KW <= 7 && g.PH < g.KH && g.PW < g.KW;
-}
-
-// The gradient with respect to the convolution's own output for one image, from the gradient of
-// the fused chain's output: what ReLU's and MaxPool2d's backward would give, as a buffer in cache.
-const float* conv_output_grad(const Conv2dGeometry& g, ConvFusion f, const float* out,
-                              const uint8_t* arg, const float* grad) {
-  if (!f.relu) return grad;
-  const int64_t size = g.O * g.OH * g.OW;
-  float* gz = scratch(3, static_cast<size_t>(size));
-  if (!f.pool) {
-    for (int64_t i = 0; i < size; ++i) gz[i] = out[i] > 0.0f ? grad[i] : 0.0f;
-    return gz;
-  }
-  std::fill(gz, gz + size, 0.0f);
-  const int64_t PH = g.OH / 2, PW = g.OW / 2;
-  for (int64_t c = 0; c < g.O; ++c)
-    for (int64_t y = 0; y < PH; ++y)
-      for (int64_t x = 0; x < PW; ++x) {
-        const int64_t i = (c * PH + y) * PW + x;
-        // The pooled value is the ReLU of the winner: positive exactly where the ReLU passes.
-        if (out[i] > 0.0f)
-          gz[(c * g.OH + 2 * y + arg[i] / 2) * g.OW + 2 * x + arg[i] % 2] = grad[i];
-      }
-  return gz;
 }
 
 void conv2d_forward_direct(const Conv2dGeometry& g, ConvFusion f, const float* in, const float* w,
@@ -458,9 +503,13 @@ void conv2d_backward_direct(const Conv2dGeometry& g, ConvFusion f, const float* 
   float* parts = want_params ? scratch(4, static_cast<size_t>(g.N * part_size)) : nullptr;
   const float* packed = gin ? pack(k, bwd, w, true) : nullptr;
   parallel_for(g.N, [&](int64_t n) {
-    const float* gz = conv_output_grad(g, f, f.relu ? out + n * out_size : nullptr,
-                                       f.pool ? argmax + n * out_size : nullptr,
-                                       grad + n * out_size);
+    const float* gz = grad + n * out_size;
+    if (f.relu) {  // the gradient of the convolution's own output, from the fused chain's
+      float* buf = scratch(3, static_cast<size_t>(g.O * g.OH * g.OW));
+      k.output_grad(f, g.O, g.OH, g.OW, out + n * out_size, f.pool ? argmax + n * out_size : nullptr,
+                    gz, buf);
+      gz = buf;
+    }
     if (want_params) k.weight_grad(fwd, in + n * g.C * g.H * g.W, RS_fwd, gz, GS, parts + n * part_size);
     if (gin) k.forward(bwd, ConvFusion{}, gz, RS_bwd, packed, nullptr, gin + n * g.C * g.H * g.W, nullptr);
   });

@@ -1,8 +1,10 @@
 #include "convlab/optim/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "convlab/error.h"
+#include "convlab/ops/parallel.h"
 
 namespace convlab::optim {
 
@@ -111,12 +113,10 @@ void Adam::step() {
   const float one_minus_b1 = static_cast<float>(1.0 - o_.beta1),
               one_minus_b2 = static_cast<float>(1.0 - o_.beta2);
   const float eps = static_cast<float>(o_.eps), wd = static_cast<float>(o_.weight_decay);
-  for (size_t i = 0; i < params_.size(); ++i) {
-    float* w = params_[i]->value.data();
-    const float* gp = params_[i]->grad.data();
-    float* m = exp_avg_[i].data();
-    float* v = exp_avg_sq_[i].data();
-    for (int64_t k = 0; k < params_[i]->value.numel(); ++k) {
+  // Element by element, so chunks across threads change nothing; __restrict lets it vectorise.
+  auto update = [=](int64_t n, float* __restrict w, const float* __restrict gp,
+                    float* __restrict m, float* __restrict v) {
+    for (int64_t k = 0; k < n; ++k) {
       const float g = wd != 0 ? gp[k] + wd * w[k] : gp[k];
       m[k] = m[k] * b1 + one_minus_b1 * g;  // exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
       v[k] = v[k] * b2 +
@@ -125,6 +125,18 @@ void Adam::step() {
       w[k] =
           w[k] + (-step_size) * (m[k] / denom);  // param.addcdiv_(exp_avg, denom, value=-step_size)
     }
+  };
+  constexpr int64_t kChunk = 16384;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const int64_t n = params_[i]->value.numel();
+    float* w = params_[i]->value.data();
+    const float* gp = params_[i]->grad.data();
+    float* m = exp_avg_[i].data();
+    float* v = exp_avg_sq_[i].data();
+    parallel_for((n + kChunk - 1) / kChunk, [&](int64_t c) {
+      const int64_t s = c * kChunk;
+      update(std::min(kChunk, n - s), w + s, gp + s, m + s, v + s);
+    });
   }
 }
 
