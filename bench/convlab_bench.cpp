@@ -219,6 +219,22 @@ void conv(benchmark::State& st, int64_t cin, int64_t cout, bool backward) {
   }
 }
 
+// The backward pass alone, split: parameter gradients only, or the input gradient only.
+void conv_backward_part(benchmark::State& st, int64_t cin, int64_t cout, bool input_grad) {
+  ThreadPool pool(static_cast<int>(st.range(0)));
+  PoolScope scope(&pool);
+  const Tensor x = filled({64, cin, 32, 32}), w = filled({cout, cin, 3, 3});
+  const auto g = conv2d_geometry(x.shape(), w.shape(), 1, 1, 1, 1, "bench");
+  Tensor gy = filled(g.output_shape()), gx(x.shape()), gw(w.shape()), gb({cout});
+  for (auto _ : st) {
+    if (input_grad)
+      kernels::conv2d_backward(g, x.data(), w.data(), gy.data(), gx.data(), nullptr, nullptr);
+    else
+      kernels::conv2d_backward(g, x.data(), w.data(), gy.data(), nullptr, gw.data(), gb.data());
+    benchmark::DoNotOptimize(gw.data());
+  }
+}
+
 void maxpool(benchmark::State& st) {
   ThreadPool pool(static_cast<int>(st.range(0)));
   PoolScope scope(&pool);
@@ -264,6 +280,14 @@ BENCHMARK_CAPTURE(conv, conv_8_16_forward, 8, 16, false)
 BENCHMARK_CAPTURE(conv, conv_8_16_forward_backward, 8, 16, true)
     ->Arg(1)
     ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(conv_backward_part, conv_8_16_weight_grad, 8, 16, false)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(conv_backward_part, conv_8_16_input_grad, 8, 16, true)
+    ->Arg(1)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(maxpool)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();

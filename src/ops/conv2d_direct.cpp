@@ -75,18 +75,46 @@ CONVLAB_INLINE void store(float* p, vec<VL> v, int64_t lanes) {
     std::memcpy(p, &v, static_cast<size_t>(lanes) * sizeof(float));
 }
 
-// Sum of the lanes as a fixed tree: halves added until one lane is left.
+// Sum of the lanes as a fixed tree: lane i + lane i + VL/2, then + VL/4, ... (in registers).
 template <int VL>
 CONVLAB_INLINE float lane_sum(vec<VL> v) {
-  if constexpr (VL == 1) {
-    float s;
-    std::memcpy(&s, &v, sizeof s);
-    return s;
+  if constexpr (VL == 16) {
+    typedef int ivec __attribute__((vector_size(64)));
+    v += __builtin_shuffle(v, ivec{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
+    v += __builtin_shuffle(v, ivec{4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3});
+    v += __builtin_shuffle(v, ivec{2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1});
+    v += __builtin_shuffle(v, ivec{1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0});
+  } else if constexpr (VL == 8) {
+    typedef int ivec __attribute__((vector_size(32)));
+    v += __builtin_shuffle(v, ivec{4, 5, 6, 7, 0, 1, 2, 3});
+    v += __builtin_shuffle(v, ivec{2, 3, 0, 1, 2, 3, 0, 1});
+    v += __builtin_shuffle(v, ivec{1, 0, 1, 0, 1, 0, 1, 0});
   } else {
-    vec<VL / 2> lo, hi;
-    std::memcpy(&lo, &v, sizeof lo);
-    std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof lo, sizeof hi);
-    return lane_sum<VL / 2>(lo + hi);
+    static_assert(VL == 4, "vector widths are 4, 8 or 16 floats");
+    typedef int ivec __attribute__((vector_size(16)));
+    v += __builtin_shuffle(v, ivec{2, 3, 0, 1});
+    v += __builtin_shuffle(v, ivec{1, 0, 1, 0});
+  }
+  float s;
+  std::memcpy(&s, &v, sizeof s);
+  return s;
+}
+
+// Lanes j .. j + VL - 1 of the concatenation (a, b), for 0 <= j < VL (one valignd with AVX-512).
+template <int VL>
+CONVLAB_INLINE vec<VL> shifted(vec<VL> a, vec<VL> b, int j) {
+  if constexpr (VL == 16) {
+    typedef int ivec __attribute__((vector_size(64)));
+    const ivec iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    return __builtin_shuffle(a, b, iota + j);
+  } else if constexpr (VL == 8) {
+    typedef int ivec __attribute__((vector_size(32)));
+    const ivec iota = {0, 1, 2, 3, 4, 5, 6, 7};
+    return __builtin_shuffle(a, b, iota + j);
+  } else {
+    typedef int ivec __attribute__((vector_size(16)));
+    const ivec iota = {0, 1, 2, 3};
+    return __builtin_shuffle(a, b, iota + j);
   }
 }
 
@@ -208,9 +236,12 @@ CONVLAB_INLINE void weight_grad_image(const Correlation& p, const float* pad, in
         for (int64_t y = 0; y < p.OH; ++y) {
           const float* row = pad + c * plane + (y + i) * RS;
           for (int64_t x0 = 0; x0 < p.OW; x0 += VL) {
+            // Two aligned loads and in-register shifts rather than KW loads across cache lines.
+            const vec<VL> cur = load<VL>(row + x0), next = load<VL>(row + x0 + VL);
             vec<VL> x[KW];
 #pragma GCC unroll 8
-            for (int j = 0; j < KW; ++j) x[j] = load<VL>(row + x0 + j);
+            for (int j = 0; j < KW; ++j)
+              x[j] = KW <= VL ? shifted<VL>(cur, next, j) : load<VL>(row + x0 + j);
 #pragma GCC unroll 16
             for (int cb = 0; cb < CB; ++cb) {
               const vec<VL> gv = load<VL>(gch[cb] + y * GS + x0);
@@ -465,7 +496,8 @@ float* pack(const ImageKernels& k, const Correlation& p, const float* w, bool fl
 
 // Row length of padded buffers: whole blocks of vectors plus the kernel's reach, plus a vector.
 int64_t padded_row(const ImageKernels& k, int64_t width, int64_t KW) {
-  return round_up(width, k.NV * k.VL) + KW - 1 + k.VL;
+  // A multiple of VL, so that every row starts on a vector boundary of the aligned scratch.
+  return round_up(round_up(width, k.NV * k.VL) + KW - 1 + k.VL, k.VL);
 }
 
 }  // namespace
