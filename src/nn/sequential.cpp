@@ -13,6 +13,7 @@ void Sequential::push_back(ModulePtr layer, std::string where) {
   outputs_.resize(layers_.size());
   kept_.assign(layers_.size(), false);
   argmax_.resize(layers_.size());
+  grads_.resize(layers_.size());
 }
 
 const Tensor& Sequential::activation(size_t i) const {
@@ -94,7 +95,9 @@ void Sequential::backward(const Tensor& grad_output, Tensor* grad_input) {
     const Step& step = steps_[s];
     const size_t i = step.first;
     const Tensor& in = i == 0 ? *input_ : outputs_[i - 1];
-    Tensor* gin = i == 0 ? grad_input : (g == &grad_a_ ? &grad_b_ : &grad_a_);
+    // Each layer's input gradient has a buffer of its own, so its shape (and storage) stays put
+    // from batch to batch.
+    Tensor* gin = i == 0 ? grad_input : &grads_[i - 1];
     if (step.first == step.last)
       layers_[i]->backward(in, outputs_[i], *g, gin);
     else

@@ -1,6 +1,7 @@
 #include "convlab/ops/parallel.h"
 
 #include <atomic>
+#include <chrono>
 
 #include "convlab/error.h"
 
@@ -48,6 +49,16 @@ void ThreadPool::work_on_current_job() {
 void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
+    // Poll for a bounded time before sleeping: waking a sleeping thread costs tens of
+    // microseconds, about as long as one kernel of a training step.
+    const auto spin_until = std::chrono::steady_clock::now() +
+                            std::chrono::microseconds(kSpinMicroseconds);
+    while (generation_.load(std::memory_order_acquire) == seen &&
+           std::chrono::steady_clock::now() < spin_until) {
+#if defined(__x86_64__)
+      __builtin_ia32_pause();
+#endif
+    }
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
@@ -77,6 +88,14 @@ void ThreadPool::run(int64_t tasks, const std::function<void(int64_t)>& fn) {
   {
     PoolScope serial(nullptr);
     work_on_current_job();
+  }
+  const auto spin_until =
+      std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicroseconds);
+  while (finished_.load(std::memory_order_acquire) != tasks &&
+         std::chrono::steady_clock::now() < spin_until) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
   }
   std::unique_lock<std::mutex> lock(mutex_);
   done_.wait(lock, [&] { return finished_ == tasks_; });

@@ -61,7 +61,7 @@ class Sequential : public Module {
   std::vector<Step> steps_;
   bool fusion_ = false;
   const Tensor* input_ = nullptr;
-  Tensor grad_a_, grad_b_;
+  std::vector<Tensor> grads_;  // grads_[i]: gradient of outputs_[i]
 };
 
 // Fusion on for a scope, then back to what it was.

@@ -1,10 +1,13 @@
 // Threads for the kernels. A ThreadPool is made active for the calling thread with PoolScope;
 // kernels then split their work with parallel_for. The split is fixed by the problem (never by
 // the thread count) and every output element is computed by one task in a fixed order, so results
-// are bit-identical at any number of threads. Idle workers sleep on a condition variable and never
-// spin, so a machine busy with other work is not made busier.
+// are bit-identical at any number of threads. An idle worker polls for new work for a bounded
+// time (kSpinMicroseconds: the gaps between the kernels of one training step are shorter than a
+// sleeping thread takes to wake) and then sleeps on a condition variable, so a machine busy with
+// other work loses at most that much per gap, never a spinning core.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -26,6 +29,7 @@ class ThreadPool {
   void run(int64_t tasks, const std::function<void(int64_t)>& fn);
 
  private:
+  static constexpr int kSpinMicroseconds = 50;
   void worker_loop();
   void work_on_current_job();
 
@@ -35,8 +39,8 @@ class ThreadPool {
   const std::function<void(int64_t)>* job_ = nullptr;
   int64_t tasks_ = 0;
   int64_t next_ = 0;      // next task to hand out (under mutex_)
-  int64_t finished_ = 0;  // tasks completed (under mutex_)
-  uint64_t generation_ = 0;
+  std::atomic<int64_t> finished_{0};  // tasks completed (written under mutex_)
+  std::atomic<uint64_t> generation_{0};  // written under mutex_, polled without it
   bool stop_ = false;
 };
 
