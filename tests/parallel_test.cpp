@@ -49,7 +49,15 @@ std::vector<Tensor> run_kernels(int threads) {
   kernels::max_pool2d_backward(pg, y.data(), py.data(), pgx.data());
   Tensor ry(y.shape());
   kernels::relu_forward(y.numel(), y.data(), ry.data());
-  return {y, gx, gw, gb, ly, lgx, lgw, lgb, py, pgx, ry};
+  // The fused convolution -> ReLU -> 2x2 max pool, forward and backward.
+  const kernels::ConvFusion f{true, true};
+  Tensor fy({13, 8, 8, 7}), fgy = random_tensor(fy.shape(), rng), fgx(x.shape()), fgw(w.shape()),
+                            fgb({8});
+  std::vector<uint8_t> arg(static_cast<size_t>(fy.numel()));
+  kernels::conv2d_forward_fused(g, f, x.data(), w.data(), b.data(), fy.data(), arg.data());
+  kernels::conv2d_backward_fused(g, f, x.data(), w.data(), fy.data(), arg.data(), fgy.data(),
+                                 fgx.data(), fgw.data(), fgb.data());
+  return {y, gx, gw, gb, ly, lgx, lgw, lgb, py, pgx, ry, fy, fgx, fgw, fgb};
 }
 
 }  // namespace

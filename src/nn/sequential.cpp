@@ -74,8 +74,8 @@ const Tensor& Sequential::forward(const Tensor& input) {
     if (step.first == step.last)
       layers_[i]->forward(*x, outputs_[i]);
     else
-      static_cast<Conv2d&>(*layers_[i]).forward_fused(*x, step.fusion, outputs_[step.last],
-                                                      argmax_[i]);
+      static_cast<Conv2d&>(*layers_[i])
+          .forward_fused(*x, step.fusion, outputs_[step.last], argmax_[i]);
     kept_[step.last] = true;
     x = &outputs_[step.last];
     steps_.push_back(step);
@@ -101,8 +101,8 @@ void Sequential::backward(const Tensor& grad_output, Tensor* grad_input) {
     if (step.first == step.last)
       layers_[i]->backward(in, outputs_[i], *g, gin);
     else
-      static_cast<Conv2d&>(*layers_[i]).backward_fused(in, step.fusion, outputs_[step.last],
-                                                       argmax_[i], *g, gin);
+      static_cast<Conv2d&>(*layers_[i])
+          .backward_fused(in, step.fusion, outputs_[step.last], argmax_[i], *g, gin);
     g = gin;
   }
 }

@@ -8,8 +8,10 @@
 //
 //   forward        out[o][y][x]  = b[o] + sum_{c,i,j} w[o][c][i][j] * in[c][y+i-PH][x+j-PW]
 //   input grad     the same kernel on grad_output, with weights transposed to (C, O) and flipped,
-//                  and padding K-1-P: gin[c][y][x] = sum_{o,i,j} w[o][c][i][j] * gout[o][y+PH-i][x+PW-j]
-//   weight grad    gw[o][c][i][j] = sum_{y,x} gout[o][y][x] * in[c][y+i-PH][x+j-PW], vectors along x
+//                  and padding K-1-P: gin[c][y][x] = sum_{o,i,j} w[o][c][i][j] *
+//                  gout[o][y+PH-i][x+PW-j]
+//   weight grad    gw[o][c][i][j] = sum_{y,x} gout[o][y][x] * in[c][y+i-PH][x+j-PW], vectors along
+//   x
 //                  summed across lanes at the end of each image.
 //
 // Every output element is made by one task in a fixed order of operations (the order of the sum
@@ -118,7 +120,9 @@ CONVLAB_INLINE vec<VL> shifted(vec<VL> a, vec<VL> b, int j) {
   }
 }
 
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+int64_t round_up(int64_t x, int64_t m) {
+  return (x + m - 1) / m * m;
+}
 
 // A stride-1 correlation problem on one image: `src` (C, H, W) padded by (PH, PW) and correlated
 // with K (O, C, KH, KW) gives (O, OH, OW). Forward and input gradient are both this.
@@ -159,7 +163,8 @@ float* pack_weights(const Correlation& p, const float* w, bool flip_transpose, i
           float v = 0.0f;
           if (o < p.O) {
             // flip_transpose: p.O counts the original input channels and p.C the original outputs.
-            v = flip_transpose ? w[(c * p.O + o) * taps + (taps - 1 - t)] : w[(o * p.C + c) * taps + t];
+            v = flip_transpose ? w[(c * p.O + o) * taps + (taps - 1 - t)]
+                               : w[(o * p.C + c) * taps + t];
           }
           packed[((ob * p.C + c) * taps + t) * CB + cb] = v;
         }
@@ -215,7 +220,8 @@ CONVLAB_INLINE void correlate_image(const Correlation& p, const float* pad, int6
       int64_t x0 = 0;
       for (; x0 + (NV - 1) * VL < p.OW; x0 += NV * VL)
         correlate_block<VL, CB, NV>(p, pad, RS, wblock, bias, o0, y, x0, out);
-      for (; x0 < p.OW; x0 += VL) correlate_block<VL, CB, 1>(p, pad, RS, wblock, bias, o0, y, x0, out);
+      for (; x0 < p.OW; x0 += VL)
+        correlate_block<VL, CB, 1>(p, pad, RS, wblock, bias, o0, y, x0, out);
     }
   }
 }
@@ -402,8 +408,8 @@ CONVLAB_INLINE void output_grad_image(ConvFusion f, int64_t planes, int64_t H, i
 // The convolution of one image, then the fused ReLU (in place, while the image is in cache) or
 // ReLU and pooling (from a scratch buffer into `out` and `arg`).
 template <int VL>
-CONVLAB_INLINE void forward_image(const Correlation& p, ConvFusion f, const float* src,
-                                  int64_t RS, const float* packed, const float* bias, float* out,
+CONVLAB_INLINE void forward_image(const Correlation& p, ConvFusion f, const float* src, int64_t RS,
+                                  const float* packed, const float* bias, float* out,
                                   uint8_t* arg) {
   using B = Blocking<VL>;
   const float* pad = padded_copy(p, src, RS, 0);
@@ -438,44 +444,62 @@ CONVLAB_INLINE void weight_grad(const Correlation& p, const float* src, int64_t 
     g = buf;
   }
   switch (p.KW) {
-    case 1: weight_grad_kw<VL, 1>(p, pad, RS, g, GS, part); break;
-    case 2: weight_grad_kw<VL, 2>(p, pad, RS, g, GS, part); break;
-    case 3: weight_grad_kw<VL, 3>(p, pad, RS, g, GS, part); break;
-    case 4: weight_grad_kw<VL, 4>(p, pad, RS, g, GS, part); break;
-    case 5: weight_grad_kw<VL, 5>(p, pad, RS, g, GS, part); break;
-    case 6: weight_grad_kw<VL, 6>(p, pad, RS, g, GS, part); break;
-    default: weight_grad_kw<VL, 7>(p, pad, RS, g, GS, part); break;
+    case 1:
+      weight_grad_kw<VL, 1>(p, pad, RS, g, GS, part);
+      break;
+    case 2:
+      weight_grad_kw<VL, 2>(p, pad, RS, g, GS, part);
+      break;
+    case 3:
+      weight_grad_kw<VL, 3>(p, pad, RS, g, GS, part);
+      break;
+    case 4:
+      weight_grad_kw<VL, 4>(p, pad, RS, g, GS, part);
+      break;
+    case 5:
+      weight_grad_kw<VL, 5>(p, pad, RS, g, GS, part);
+      break;
+    case 6:
+      weight_grad_kw<VL, 6>(p, pad, RS, g, GS, part);
+      break;
+    default:
+      weight_grad_kw<VL, 7>(p, pad, RS, g, GS, part);
+      break;
   }
 }
 
 struct ImageKernels {
   int VL, CB, NV;
-  void (*forward)(const Correlation&, ConvFusion, const float*, int64_t, const float*,
-                  const float*, float*, uint8_t*);
+  void (*forward)(const Correlation&, ConvFusion, const float*, int64_t, const float*, const float*,
+                  float*, uint8_t*);
   void (*weight_grad)(const Correlation&, const float*, int64_t, const float*, int64_t, float*);
   void (*output_grad)(ConvFusion, int64_t, int64_t, int64_t, const float*, const uint8_t*,
                       const float*, float*);
 };
 
 // One entry per instruction set; `flatten` compiles everything it calls for that target.
-#define ISA_ENTRIES(NAME, TARGET, VL)                                                           \
-  TARGET __attribute__((flatten)) void forward_##NAME(                                         \
-      const Correlation& p, ConvFusion f, const float* src, int64_t RS, const float* packed,    \
-      const float* bias, float* out, uint8_t* arg) {                                            \
-    forward_image<VL>(p, f, src, RS, packed, bias, out, arg);                                   \
-  }                                                                                             \
+#define ISA_ENTRIES(NAME, TARGET, VL)                                                             \
+  TARGET __attribute__((flatten)) void forward_##NAME(                                            \
+      const Correlation& p, ConvFusion f, const float* src, int64_t RS, const float* packed,      \
+      const float* bias, float* out, uint8_t* arg) {                                              \
+    forward_image<VL>(p, f, src, RS, packed, bias, out, arg);                                     \
+  }                                                                                               \
   TARGET __attribute__((flatten)) void weight_grad_##NAME(const Correlation& p, const float* src, \
-                                                          int64_t RS, const float* gout,        \
-                                                          int64_t GS, float* part) {            \
-    weight_grad<VL>(p, src, RS, gout, GS, part);                                                \
-  }                                                                                             \
-  TARGET __attribute__((flatten)) void output_grad_##NAME(                                     \
-      ConvFusion f, int64_t planes, int64_t H, int64_t W, const float* out, const uint8_t* arg, \
-      const float* grad, float* gz) {                                                           \
-    output_grad_image<VL>(f, planes, H, W, out, arg, grad, gz);                                 \
-  }                                                                                             \
-  constexpr ImageKernels NAME##_kernels{VL, Blocking<VL>::CB, Blocking<VL>::NV, forward_##NAME,  \
-                                        weight_grad_##NAME, output_grad_##NAME};
+                                                          int64_t RS, const float* gout,          \
+                                                          int64_t GS, float* part) {              \
+    weight_grad<VL>(p, src, RS, gout, GS, part);                                                  \
+  }                                                                                               \
+  TARGET __attribute__((flatten)) void output_grad_##NAME(                                        \
+      ConvFusion f, int64_t planes, int64_t H, int64_t W, const float* out, const uint8_t* arg,   \
+      const float* grad, float* gz) {                                                             \
+    output_grad_image<VL>(f, planes, H, W, out, arg, grad, gz);                                   \
+  }                                                                                               \
+  constexpr ImageKernels NAME##_kernels{VL,                                                       \
+                                        Blocking<VL>::CB,                                         \
+                                        Blocking<VL>::NV,                                         \
+                                        forward_##NAME,                                           \
+                                        weight_grad_##NAME,                                       \
+                                        output_grad_##NAME};
 
 ISA_ENTRIES(avx512, __attribute__((target("arch=x86-64-v4"))), 16)
 ISA_ENTRIES(avx2, __attribute__((target("arch=x86-64-v3"))), 8)
@@ -483,9 +507,12 @@ ISA_ENTRIES(generic, , 4)
 
 const ImageKernels& image_kernels() {
   switch (active_isa()) {
-    case Isa::avx512: return avx512_kernels;
-    case Isa::avx2: return avx2_kernels;
-    default: return generic_kernels;
+    case Isa::avx512:
+      return avx512_kernels;
+    case Isa::avx2:
+      return avx2_kernels;
+    default:
+      return generic_kernels;
   }
 }
 
@@ -519,13 +546,13 @@ void conv2d_forward_direct(const Conv2dGeometry& g, ConvFusion f, const float* i
   });
 }
 
-void conv2d_backward_direct(const Conv2dGeometry& g, ConvFusion f, const float* in,
-                            const float* w, const float* out, const uint8_t* argmax,
-                            const float* grad, float* gin, float* gw, float* gb) {
+void conv2d_backward_direct(const Conv2dGeometry& g, ConvFusion f, const float* in, const float* w,
+                            const float* out, const uint8_t* argmax, const float* grad, float* gin,
+                            float* gw, float* gb) {
   const ImageKernels& k = image_kernels();
   const Correlation fwd{g.C, g.H, g.W, g.O, g.KH, g.KW, g.PH, g.PW, g.OH, g.OW};
   // The input gradient as a correlation of grad_output (O channels) giving C channels.
-  const Correlation bwd{g.O,  g.OH, g.OW, g.C, g.KH, g.KW, g.KH - 1 - g.PH, g.KW - 1 - g.PW,
+  const Correlation bwd{g.O, g.OH, g.OW, g.C, g.KH, g.KW, g.KH - 1 - g.PH, g.KW - 1 - g.PW,
                         g.H, g.W};
   const int64_t RS_fwd = padded_row(k, g.OW, g.KW), RS_bwd = padded_row(k, g.W, g.KW);
   const int64_t GS = round_up(g.OW, k.VL), taps = g.KH * g.KW, wsize = g.O * g.C * taps;
@@ -538,12 +565,14 @@ void conv2d_backward_direct(const Conv2dGeometry& g, ConvFusion f, const float* 
     const float* gz = grad + n * out_size;
     if (f.relu) {  // the gradient of the convolution's own output, from the fused chain's
       float* buf = scratch(3, static_cast<size_t>(g.O * g.OH * g.OW));
-      k.output_grad(f, g.O, g.OH, g.OW, out + n * out_size, f.pool ? argmax + n * out_size : nullptr,
-                    gz, buf);
+      k.output_grad(f, g.O, g.OH, g.OW, out + n * out_size,
+                    f.pool ? argmax + n * out_size : nullptr, gz, buf);
       gz = buf;
     }
-    if (want_params) k.weight_grad(fwd, in + n * g.C * g.H * g.W, RS_fwd, gz, GS, parts + n * part_size);
-    if (gin) k.forward(bwd, ConvFusion{}, gz, RS_bwd, packed, nullptr, gin + n * g.C * g.H * g.W, nullptr);
+    if (want_params)
+      k.weight_grad(fwd, in + n * g.C * g.H * g.W, RS_fwd, gz, GS, parts + n * part_size);
+    if (gin)
+      k.forward(bwd, ConvFusion{}, gz, RS_bwd, packed, nullptr, gin + n * g.C * g.H * g.W, nullptr);
   });
   if (!want_params) return;
   // Image parts added in image order: the same sums at any thread count.

@@ -1,12 +1,13 @@
-// Convolution: stride 1 runs the direct kernels of conv2d_direct.cpp; other strides run as GEMM: each image is unfolded (im2col) into a (C*KH*KW) x (OH*OW) matrix, so
-// that forward is weight x columns, the weight gradient is grad_output x columns^T and the input
-// gradient is weight^T x grad_output folded back (col2im).
+// Convolution: stride 1 runs the direct kernels of conv2d_direct.cpp; other strides run as GEMM:
+// each image is unfolded (im2col) into a (C*KH*KW) x (OH*OW) matrix, so that forward is weight x
+// columns, the weight gradient is grad_output x columns^T and the input gradient is weight^T x
+// grad_output folded back (col2im).
 #include <algorithm>
 #include <stdexcept>
 
+#include "conv2d_direct.h"
 #include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
-#include "conv2d_direct.h"
 #include "gemm.h"
 #include "scratch.h"
 

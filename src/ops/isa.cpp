@@ -17,15 +17,22 @@ Isa best_isa() {
   return best;
 }
 
-Isa active_isa() { return std::min(best_isa(), limit.load(std::memory_order_relaxed)); }
+Isa active_isa() {
+  return std::min(best_isa(), limit.load(std::memory_order_relaxed));
+}
 
-void set_isa_limit(Isa isa) { limit.store(isa, std::memory_order_relaxed); }
+void set_isa_limit(Isa isa) {
+  limit.store(isa, std::memory_order_relaxed);
+}
 
 const char* isa_name(Isa isa) {
   switch (isa) {
-    case Isa::avx512: return "avx512";
-    case Isa::avx2: return "avx2";
-    default: return "generic";
+    case Isa::avx512:
+      return "avx512";
+    case Isa::avx2:
+      return "avx2";
+    default:
+      return "generic";
   }
 }
 

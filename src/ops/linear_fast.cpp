@@ -50,7 +50,8 @@ void linear_backward(int64_t N, int64_t IN, int64_t OUT, const float* x, const f
     }
   float* gyT = gw ? scratch(1, static_cast<size_t>(N * OUT)) : nullptr;
   if (gw) transpose(N, OUT, gy, OUT, gyT);  // (OUT x N)
-  const int64_t gw_tasks = gw ? blocks(IN, kColBlock) : 0, gx_tasks = gx ? blocks(IN, kColBlock) : 0;
+  const int64_t gw_tasks = gw ? blocks(IN, kColBlock) : 0,
+                gx_tasks = gx ? blocks(IN, kColBlock) : 0;
   parallel_for(gw_tasks + gx_tasks, [&](int64_t t) {
     if (t < gw_tasks) {  // columns c0.. of dW += gy^T x
       const int64_t c0 = t * kColBlock, cols = block_len(IN, kColBlock, t);

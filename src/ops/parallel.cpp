@@ -51,8 +51,8 @@ void ThreadPool::worker_loop() {
   for (;;) {
     // Poll for a bounded time before sleeping: waking a sleeping thread costs tens of
     // microseconds, about as long as one kernel of a training step.
-    const auto spin_until = std::chrono::steady_clock::now() +
-                            std::chrono::microseconds(kSpinMicroseconds);
+    const auto spin_until =
+        std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicroseconds);
     while (generation_.load(std::memory_order_acquire) == seen &&
            std::chrono::steady_clock::now() < spin_until) {
 #if defined(__x86_64__)

@@ -114,8 +114,8 @@ void Adam::step() {
               one_minus_b2 = static_cast<float>(1.0 - o_.beta2);
   const float eps = static_cast<float>(o_.eps), wd = static_cast<float>(o_.weight_decay);
   // Element by element, so chunks across threads change nothing; __restrict lets it vectorise.
-  auto update = [=](int64_t n, float* __restrict w, const float* __restrict gp,
-                    float* __restrict m, float* __restrict v) {
+  auto update = [=](int64_t n, float* __restrict w, const float* __restrict gp, float* __restrict m,
+                    float* __restrict v) {
     for (int64_t k = 0; k < n; ++k) {
       const float g = wd != 0 ? gp[k] + wd * w[k] : gp[k];
       m[k] = m[k] * b1 + one_minus_b1 * g;  // exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)

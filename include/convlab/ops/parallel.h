@@ -38,8 +38,8 @@ class ThreadPool {
   std::condition_variable wake_, done_;
   const std::function<void(int64_t)>* job_ = nullptr;
   int64_t tasks_ = 0;
-  int64_t next_ = 0;      // next task to hand out (under mutex_)
-  std::atomic<int64_t> finished_{0};  // tasks completed (written under mutex_)
+  int64_t next_ = 0;                     // next task to hand out (under mutex_)
+  std::atomic<int64_t> finished_{0};     // tasks completed (written under mutex_)
   std::atomic<uint64_t> generation_{0};  // written under mutex_, polled without it
   bool stop_ = false;
 };

@@ -1,0 +1,166 @@
+// The direct stride-1 convolution on every instruction set this CPU has, against the reference;
+// and the fused Conv2d -> ReLU [-> MaxPool2d(2)] against the separate layers, bit for bit.
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "convlab/nn/loss.h"
+#include "convlab/nn/models.h"
+#include "convlab/nn/sequential.h"
+#include "convlab/ops/kernels.h"
+#include "convlab/ops/parallel.h"
+#include "convlab/ops/reference.h"
+#include "convlab/optim/optimizer.h"
+
+using namespace convlab;
+using test::random_tensor;
+
+namespace {
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() &&
+         std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0;
+}
+
+// Every instruction set up to the CPU's best, each made active in turn; restores the best.
+std::vector<kernels::Isa> every_isa() {
+  std::vector<kernels::Isa> all;
+  for (auto isa : {kernels::Isa::generic, kernels::Isa::avx2, kernels::Isa::avx512})
+    if (isa <= kernels::best_isa()) all.push_back(isa);
+  return all;
+}
+
+struct IsaGuard {
+  ~IsaGuard() { kernels::set_isa_limit(kernels::Isa::avx512); }
+};
+
+}  // namespace
+
+TEST(ConvDirect, MatchesReferenceOnEveryInstructionSet) {
+  IsaGuard guard;
+  for (auto isa : every_isa()) {
+    kernels::set_isa_limit(isa);
+    std::mt19937 rng(2024);
+    auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+    for (int trial = 0; trial < 40; ++trial) {
+      // Stride 1, kernels up to 7 wide, widths that leave vector tails (up to 40 columns).
+      const int n = pick(1, 3), c = pick(1, 9), o = pick(1, 19), kh = pick(1, 5), kw = pick(1, 7);
+      const int ph = pick(0, kh - 1), pw = pick(0, kw - 1);
+      const int h = std::max(kh - 2 * ph, 1) + pick(0, 9),
+                w = std::max(kw - 2 * pw, 1) + pick(0, 33);
+      const Tensor x = random_tensor({n, c, h, w}, rng), wt = random_tensor({o, c, kh, kw}, rng);
+      const Tensor b = random_tensor({o}, rng);
+      const auto g = conv2d_geometry(x.shape(), wt.shape(), 1, 1, ph, pw, "test");
+      Tensor ref(g.output_shape()), fast(g.output_shape(), 1e30f);
+      reference::conv2d_forward(g, x.data(), wt.data(), b.data(), ref.data());
+      kernels::conv2d_forward(g, x.data(), wt.data(), b.data(), fast.data());
+      ASSERT_TRUE(allclose(fast, ref, 1e-4, 1e-4))
+          << kernels::isa_name(isa) << " trial " << trial << " diff " << max_abs_diff(fast, ref);
+      const Tensor gy = random_tensor(g.output_shape(), rng);
+      Tensor gx_ref(x.shape()), gw_ref(wt.shape(), 0.5f), gb_ref({o}, 0.25f);
+      Tensor gx(x.shape(), 1e30f), gw(wt.shape(), 0.5f), gb({o}, 0.25f);
+      reference::conv2d_backward(g, x.data(), wt.data(), gy.data(), gx_ref.data(), gw_ref.data(),
+                                 gb_ref.data());
+      kernels::conv2d_backward(g, x.data(), wt.data(), gy.data(), gx.data(), gw.data(), gb.data());
+      ASSERT_TRUE(allclose(gx, gx_ref, 1e-4, 1e-4)) << kernels::isa_name(isa) << " " << trial;
+      ASSERT_TRUE(allclose(gw, gw_ref, 1e-4, 1e-3)) << kernels::isa_name(isa) << " " << trial;
+      ASSERT_TRUE(allclose(gb, gb_ref, 1e-4, 1e-3)) << kernels::isa_name(isa) << " " << trial;
+    }
+  }
+}
+
+// Fused forward and backward equal conv2d -> relu -> max_pool2d (and their backward passes in
+// reverse) bit for bit, on odd and even sizes, with and without pooling, at 1 and 2 threads.
+TEST(ConvFusion, EqualsTheSeparateLayersBitForBit) {
+  IsaGuard guard;
+  for (auto isa : every_isa()) {
+    kernels::set_isa_limit(isa);
+    std::mt19937 rng(77);
+    auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+    for (int trial = 0; trial < 30; ++trial) {
+      const int n = pick(1, 3), c = pick(1, 6), o = pick(1, 18), k = pick(1, 5);
+      const int pad = pick(0, k - 1), h = std::max(k - 2 * pad, 2) + pick(0, 20),
+                w = std::max(k - 2 * pad, 2) + pick(0, 40);
+      const bool pool = trial % 3 != 0;
+      ThreadPool threads(1 + trial % 2);
+      PoolScope scope(&threads);
+      const Tensor x = random_tensor({n, c, h, w}, rng), wt = random_tensor({o, c, k, k}, rng);
+      const Tensor b = random_tensor({o}, rng);
+      const auto g = conv2d_geometry(x.shape(), wt.shape(), 1, 1, pad, pad, "test");
+      if (pool && (g.OH < 2 || g.OW < 2)) continue;
+      // Separate layers.
+      Tensor z(g.output_shape()), r(g.output_shape());
+      kernels::conv2d_forward(g, x.data(), wt.data(), b.data(), z.data());
+      kernels::relu_forward(z.numel(), z.data(), r.data());
+      Tensor y = r;
+      const auto pg = pool2d_geometry(r.shape(), 2, 2, 2, 2, 0, 0, "test");
+      if (pool) {
+        y = Tensor(pg.output_shape());
+        kernels::max_pool2d_forward(pg, r.data(), y.data());
+      }
+      const Tensor gy = random_tensor(y.shape(), rng);
+      Tensor gr = gy, gz(z.shape()), gx(x.shape()), gw(wt.shape(), 0.5f), gb({o}, 0.25f);
+      if (pool) {
+        gr = Tensor(r.shape());
+        kernels::max_pool2d_backward(pg, r.data(), gy.data(), gr.data());
+      }
+      kernels::relu_backward(z.numel(), z.data(), gr.data(), gz.data());
+      kernels::conv2d_backward(g, x.data(), wt.data(), gz.data(), gx.data(), gw.data(), gb.data());
+      // Fused.
+      const kernels::ConvFusion f{true, pool};
+      ASSERT_TRUE(kernels::conv2d_fusion_applies(g, f));
+      Tensor fy(y.shape(), 1e30f), fgx(x.shape(), 1e30f), fgw(wt.shape(), 0.5f), fgb({o}, 0.25f);
+      std::vector<uint8_t> arg(static_cast<size_t>(y.numel()), 9);
+      kernels::conv2d_forward_fused(g, f, x.data(), wt.data(), b.data(), fy.data(), arg.data());
+      kernels::conv2d_backward_fused(g, f, x.data(), wt.data(), fy.data(), arg.data(), gy.data(),
+                                     fgx.data(), fgw.data(), fgb.data());
+      const std::string where = std::string(kernels::isa_name(isa)) + " trial " +
+                                std::to_string(trial) + (pool ? " (pool)" : " (relu)");
+      EXPECT_TRUE(same_bits(fy, y)) << where;
+      EXPECT_TRUE(same_bits(fgx, gx)) << where;
+      EXPECT_TRUE(same_bits(fgw, gw)) << where;
+      EXPECT_TRUE(same_bits(fgb, gb)) << where;
+    }
+  }
+}
+
+// Sequential with fusion on trains to the same bits as with it off; the outputs it does not keep
+// are an error to ask for, not stale numbers.
+TEST(ConvFusion, SequentialTrainsIdenticallyFusedOrNot) {
+  std::vector<std::vector<Tensor>> finals;
+  for (bool fused : {false, true}) {
+    Generator gen(5);
+    auto model = nn::build_model("standard", gen);
+    model->set_fusion(fused);
+    optim::Adam opt(model->parameters(), optim::AdamOptions{.lr = 1e-3});
+    nn::CrossEntropyLoss loss;
+    std::mt19937 rng(6);
+    Tensor grad;
+    for (int step = 0; step < 3; ++step) {
+      const Tensor x = random_tensor({8, 3, 32, 32}, rng);
+      std::vector<int64_t> y(8);
+      for (auto& v : y) v = static_cast<int64_t>(rng() % 10);
+      opt.zero_grad();
+      loss.forward(model->forward(x), y);
+      loss.backward(grad);
+      model->backward(grad);
+      opt.step();
+    }
+    std::vector<Tensor> params;
+    for (auto* p : model->parameters()) params.push_back(p->value);
+    finals.push_back(params);
+    if (fused) {
+      EXPECT_NE(test::error_of([&] { model->activation(0); }).find("not kept"), std::string::npos);
+      EXPECT_EQ(model->activation(4).shape(), (Shape{8, 16, 16, 16}));  // the pooled output
+    } else {
+      EXPECT_EQ(model->activation(0).shape(), (Shape{8, 8, 32, 32}));
+    }
+  }
+  ASSERT_EQ(finals[0].size(), finals[1].size());
+  for (size_t i = 0; i < finals[0].size(); ++i)
+    EXPECT_TRUE(same_bits(finals[0][i], finals[1][i])) << "parameter " << i;
+}
