@@ -26,7 +26,8 @@ def main():
     p.add_argument("--bench", required=True)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="10,000 training images instead of 50,000")
-    p.add_argument("--parts", default="train,infer,micro", help="comma-separated: train, infer, micro")
+    p.add_argument("--parts", default="train,infer,micro,busy",
+                   help="comma-separated: train, infer, micro, busy")
     a = p.parse_args()
     parts = set(a.parts.split(","))
     images = 10000 if a.quick else 50000
@@ -79,7 +80,7 @@ def main():
         for b in micro["benchmarks"]:
             # "conv/conv_3_8_forward/1/real_time" (captured) or "maxpool/2/real_time"
             fields = b["name"].split("/")
-            kernel = fields[1] if fields[0] == "conv" else fields[0]
+            kernel = fields[1] if fields[0] in ("conv", "conv_backward_part") else fields[0]
             threads = int(next(f for f in fields[1:] if f.isdigit()))
             conv_ms[(kernel, threads)] = b["real_time"]
     for threads in [1, 2] if "micro" in parts else []:
@@ -92,6 +93,30 @@ def main():
                          "ratio": ms / mine, "unit": "ms (ratio = speed-up)"})
             print(f"{key + ' ms, ' + str(threads) + ' thread(s)':42s} convlab {mine:10.3f}  pytorch {ms:10.3f}  "
                   f"speed-up {ms / mine:5.2f}", flush=True)
+            save()
+
+    # A second process busy on core 0 (a spin loop pinned there) while a 2-thread run trains:
+    # the share of the quiet throughput each library keeps. Threads that spin-wait without bound
+    # fight the busy process for core 0 and collapse.
+    if "busy" in parts:
+        args = ["--model", "standard", "--threads", "2", "--images", "10000"]
+        for lib, cmd, env in [("convlab", [a.bench, "train"] + args, None),
+                              ("pytorch", torch_py + ["train"] + args, TORCH_ENV)]:
+            quiet, busy = [], []
+            for _ in range(a.reps):
+                quiet.append(run(cmd, env)["images_per_second"])
+                spinner = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", "while True: pass"])
+                try:
+                    time.sleep(0.5)
+                    busy.append(run(cmd, env)["images_per_second"])
+                finally:
+                    spinner.kill()
+                    spinner.wait()
+            mq, mb = statistics.median(quiet), statistics.median(busy)
+            rows.append({"work": f"busy core 0: {lib} 2-thread training keeps", "quiet": mq, "busy": mb,
+                         "kept": mb / mq, "unit": "images_per_second"})
+            print(f"busy core 0, {lib:8s} 2 threads: quiet {mq:10.1f}  busy {mb:10.1f}  kept {mb / mq:6.1%}",
+                  flush=True)
             save()
 
     fma.extend(run([a.bench, "fma", "--threads", str(t)]) for t in [1, 2])
