@@ -3,6 +3,7 @@
 #include <numeric>
 
 #include "convlab/error.h"
+#include "convlab/ops/parallel.h"
 
 namespace convlab::data {
 
@@ -38,13 +39,15 @@ void gather_batch(const Dataset& ds, const int64_t* indices, int64_t count, Tens
   out.resize_({count, ds.channels, ds.height, ds.width});
   targets.resize(static_cast<size_t>(count));
   const int64_t bytes = ds.image_bytes();
-  for (int64_t b = 0; b < count; ++b) {
+  // One task per image, as the kernels split a batch: each image is converted by the thread
+  // that will run its convolutions, so it is already in that core's cache.
+  parallel_for(count, [&](int64_t b) {
     const uint8_t* src = ds.image(indices[b]);
     float* dst = out.data() + b * bytes;
     for (int64_t i = 0; i < bytes; ++i)
       dst[i] = static_cast<float>(src[i]) / 255.0f;  // ToTensor: div(255)
     targets[static_cast<size_t>(b)] = ds.labels[static_cast<size_t>(indices[b])];
-  }
+  });
 }
 
 }  // namespace convlab::data

@@ -4,6 +4,7 @@
 
 #include "convlab/error.h"
 #include "convlab/ops/kernels.h"
+#include "convlab/ops/parallel.h"
 
 namespace convlab::nn {
 
@@ -81,9 +82,19 @@ Shape Flatten::output_shape(const Shape& input) const {
   return {input[0], numel(input) / std::max<int64_t>(input[0], 1)};
 }
 
+namespace {
+// A batch copied image by image across the active threads (each image by the thread that made it).
+void copy_per_image(const Tensor& from, Tensor& to) {
+  const int64_t n = from.size(0), per = n > 0 ? from.numel() / n : 0;
+  parallel_for(n, [&](int64_t i) {
+    std::copy(from.data() + i * per, from.data() + (i + 1) * per, to.data() + i * per);
+  });
+}
+}  // namespace
+
 void Flatten::forward(const Tensor& input, Tensor& output) {
   output.resize_(output_shape(input.shape()));
-  std::copy(input.data(), input.data() + input.numel(), output.data());
+  copy_per_image(input, output);
 }
 
 void Flatten::backward(const Tensor& input, const Tensor&, const Tensor& grad_output,
@@ -92,7 +103,7 @@ void Flatten::backward(const Tensor& input, const Tensor&, const Tensor& grad_ou
                     output_shape(input.shape()));
   if (!grad_input) return;
   grad_input->resize_(input.shape());
-  std::copy(grad_output.data(), grad_output.data() + grad_output.numel(), grad_input->data());
+  copy_per_image(grad_output, *grad_input);
 }
 
 // ---- Linear ----

@@ -14,7 +14,9 @@ thread_local ThreadPool* active_pool = nullptr;
 ThreadPool::ThreadPool(int threads) {
   if (threads < 1 || threads > 256)
     throw ValueError("thread count must be between 1 and 256; got " + std::to_string(threads));
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+  lo_.assign(static_cast<size_t>(threads), 0);
+  hi_.assign(static_cast<size_t>(threads), 0);
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -26,14 +28,23 @@ ThreadPool::~ThreadPool() {
   for (auto& w : workers_) w.join();
 }
 
-void ThreadPool::work_on_current_job() {
+void ThreadPool::work_on_current_job(int self) {
+  const size_t me = static_cast<size_t>(self);
   for (;;) {
     int64_t task;
     const std::function<void(int64_t)>* job;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (!job_ || next_ >= tasks_) return;
-      task = next_++;
+      if (!job_) return;
+      if (lo_[me] < hi_[me]) {
+        task = lo_[me]++;
+      } else {
+        size_t victim = me;
+        for (size_t q = 0; q < lo_.size(); ++q)
+          if (hi_[q] - lo_[q] > (victim == me ? 0 : hi_[victim] - lo_[victim])) victim = q;
+        if (victim == me) return;
+        task = --hi_[victim];
+      }
       job = job_;
     }
     (*job)(task);
@@ -46,7 +57,7 @@ void ThreadPool::work_on_current_job() {
   }
 }
 
-void ThreadPool::worker_loop() {
+void ThreadPool::worker_loop(int self) {
   uint64_t seen = 0;
   for (;;) {
     // Poll for a bounded time before sleeping: waking a sleeping thread costs tens of
@@ -66,7 +77,7 @@ void ThreadPool::worker_loop() {
       seen = generation_;
     }
     PoolScope serial(nullptr);  // kernels called inside a task run serially
-    work_on_current_job();
+    work_on_current_job(self);
   }
 }
 
@@ -80,14 +91,18 @@ void ThreadPool::run(int64_t tasks, const std::function<void(int64_t)>& fn) {
     std::lock_guard<std::mutex> lock(mutex_);
     job_ = &fn;
     tasks_ = tasks;
-    next_ = 0;
+    const int64_t threads = static_cast<int64_t>(lo_.size());
+    for (int64_t i = 0; i < threads; ++i) {  // contiguous, near-equal shares
+      lo_[static_cast<size_t>(i)] = tasks * i / threads;
+      hi_[static_cast<size_t>(i)] = tasks * (i + 1) / threads;
+    }
     finished_ = 0;
     ++generation_;
   }
   wake_.notify_all();
   {
     PoolScope serial(nullptr);
-    work_on_current_job();
+    work_on_current_job(0);
   }
   const auto spin_until =
       std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicroseconds);

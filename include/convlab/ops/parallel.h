@@ -1,10 +1,11 @@
 // Threads for the kernels. A ThreadPool is made active for the calling thread with PoolScope;
-// kernels then split their work with parallel_for. The split is fixed by the problem (never by
-// the thread count) and every output element is computed by one task in a fixed order, so results
-// are bit-identical at any number of threads. An idle worker polls for new work for a bounded
-// time (kSpinMicroseconds: the gaps between the kernels of one training step are shorter than a
-// sleeping thread takes to wake) and then sleeps on a condition variable, so a machine busy with
-// other work loses at most that much per gap, never a spinning core.
+// kernels then split their work with parallel_for (which thread runs a task changes speed only).
+// The split is fixed by the problem (never by the thread count) and every output element is
+// computed by one task in a fixed order, so results are bit-identical at any number of threads. An
+// idle worker polls for new work for a bounded time (kSpinMicroseconds: the gaps between the
+// kernels of one training step are shorter than a sleeping thread takes to wake) and then sleeps on
+// a condition variable, so a machine busy with other work loses at most that much per gap, never a
+// spinning core.
 #pragma once
 
 #include <atomic>
@@ -30,15 +31,19 @@ class ThreadPool {
 
  private:
   static constexpr int kSpinMicroseconds = 50;
-  void worker_loop();
-  void work_on_current_job();
+  void worker_loop(int self);
+  void work_on_current_job(int self);
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_, done_;
   const std::function<void(int64_t)>* job_ = nullptr;
   int64_t tasks_ = 0;
-  int64_t next_ = 0;                     // next task to hand out (under mutex_)
+  // Thread i first runs the tasks [lo_[i], hi_[i]) of its own share, from the front; a thread
+  // whose share is done takes tasks from the back of the largest other share (under mutex_).
+  // The same thread thus gets the same images in every kernel of a step while the machine is
+  // quiet (they stay in its cache), and a thread slowed by other work is relieved.
+  std::vector<int64_t> lo_, hi_;
   std::atomic<int64_t> finished_{0};     // tasks completed (written under mutex_)
   std::atomic<uint64_t> generation_{0};  // written under mutex_, polled without it
   bool stop_ = false;
