@@ -120,6 +120,17 @@ CONVLAB_INLINE vec<VL> shifted(vec<VL> a, vec<VL> b, int j) {
   }
 }
 
+// Makes the compiler hold v in a register: without it GCC re-reads a vector used KW times from
+// memory in each of its fused multiply-adds, and the loads, not the arithmetic, set the pace.
+template <typename V>
+CONVLAB_INLINE void in_register(V& v) {
+#if defined(__x86_64__)
+  asm("" : "+v"(v));
+#else
+  (void)v;
+#endif
+}
+
 int64_t round_up(int64_t x, int64_t m) {
   return (x + m - 1) / m * m;
 }
@@ -250,7 +261,8 @@ CONVLAB_INLINE void weight_grad_image(const Correlation& p, const float* pad, in
               x[j] = KW <= VL ? shifted<VL>(cur, next, j) : load<VL>(row + x0 + j);
 #pragma GCC unroll 16
             for (int cb = 0; cb < CB; ++cb) {
-              const vec<VL> gv = load<VL>(gch[cb] + y * GS + x0);
+              vec<VL> gv = load<VL>(gch[cb] + y * GS + x0);
+              in_register(gv);
 #pragma GCC unroll 8
               for (int j = 0; j < KW; ++j) acc[cb][j] += gv * x[j];
             }
@@ -521,10 +533,12 @@ float* pack(const ImageKernels& k, const Correlation& p, const float* w, bool fl
                    : pack_weights<4>(p, w, flip_transpose, 5);
 }
 
-// Row length of padded buffers: whole blocks of vectors plus the kernel's reach, plus a vector.
+// Row length of padded buffers: the forward blocks read whole blocks of NV vectors plus the
+// kernel's reach; the weight gradient reads the vector after each one. A multiple of VL, so that
+// every row starts on a vector boundary of the aligned scratch.
 int64_t padded_row(const ImageKernels& k, int64_t width, int64_t KW) {
-  // A multiple of VL, so that every row starts on a vector boundary of the aligned scratch.
-  return round_up(round_up(width, k.NV * k.VL) + KW - 1 + k.VL, k.VL);
+  return round_up(std::max(round_up(width, k.NV * k.VL) + KW - 1, round_up(width, k.VL) + k.VL),
+                  k.VL);
 }
 
 }  // namespace
