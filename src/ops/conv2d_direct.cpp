@@ -24,112 +24,15 @@
 #include <cstring>
 
 #include "convlab/ops/parallel.h"
+#include "pool2x2.h"
 #include "scratch.h"
-
-// The helpers pass vectors by value but are always inlined into one target's code, so the ABI
-// note GCC gives for vector arguments without that target does not apply.
-#pragma GCC diagnostic ignored "-Wpsabi"
+#include "simd.h"
 
 namespace convlab::kernels {
 
 namespace {
 
-// GCC vector types of VL floats (an alias template cannot carry vector_size itself).
-template <int VL>
-struct VecOf;
-template <>
-struct VecOf<1> {
-  typedef float type __attribute__((vector_size(4)));
-};
-template <>
-struct VecOf<2> {
-  typedef float type __attribute__((vector_size(8)));
-};
-template <>
-struct VecOf<4> {
-  typedef float type __attribute__((vector_size(16)));
-};
-template <>
-struct VecOf<8> {
-  typedef float type __attribute__((vector_size(32)));
-};
-template <>
-struct VecOf<16> {
-  typedef float type __attribute__((vector_size(64)));
-};
-template <int VL>
-using vec = typename VecOf<VL>::type;
-
-#define CONVLAB_INLINE inline __attribute__((always_inline))
-
-template <int VL>
-CONVLAB_INLINE vec<VL> load(const float* p) {
-  vec<VL> v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-template <int VL>
-CONVLAB_INLINE void store(float* p, vec<VL> v, int64_t lanes) {
-  if (lanes >= VL)
-    std::memcpy(p, &v, sizeof v);
-  else if (lanes > 0)
-    std::memcpy(p, &v, static_cast<size_t>(lanes) * sizeof(float));
-}
-
-// Sum of the lanes as a fixed tree: lane i + lane i + VL/2, then + VL/4, ... (in registers).
-template <int VL>
-CONVLAB_INLINE float lane_sum(vec<VL> v) {
-  if constexpr (VL == 16) {
-    typedef int ivec __attribute__((vector_size(64)));
-    v += __builtin_shuffle(v, ivec{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
-    v += __builtin_shuffle(v, ivec{4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3});
-    v += __builtin_shuffle(v, ivec{2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1});
-    v += __builtin_shuffle(v, ivec{1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0});
-  } else if constexpr (VL == 8) {
-    typedef int ivec __attribute__((vector_size(32)));
-    v += __builtin_shuffle(v, ivec{4, 5, 6, 7, 0, 1, 2, 3});
-    v += __builtin_shuffle(v, ivec{2, 3, 0, 1, 2, 3, 0, 1});
-    v += __builtin_shuffle(v, ivec{1, 0, 1, 0, 1, 0, 1, 0});
-  } else {
-    static_assert(VL == 4, "vector widths are 4, 8 or 16 floats");
-    typedef int ivec __attribute__((vector_size(16)));
-    v += __builtin_shuffle(v, ivec{2, 3, 0, 1});
-    v += __builtin_shuffle(v, ivec{1, 0, 1, 0});
-  }
-  float s;
-  std::memcpy(&s, &v, sizeof s);
-  return s;
-}
-
-// Lanes j .. j + VL - 1 of the concatenation (a, b), for 0 <= j < VL (one valignd with AVX-512).
-template <int VL>
-CONVLAB_INLINE vec<VL> shifted(vec<VL> a, vec<VL> b, int j) {
-  if constexpr (VL == 16) {
-    typedef int ivec __attribute__((vector_size(64)));
-    const ivec iota = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    return __builtin_shuffle(a, b, iota + j);
-  } else if constexpr (VL == 8) {
-    typedef int ivec __attribute__((vector_size(32)));
-    const ivec iota = {0, 1, 2, 3, 4, 5, 6, 7};
-    return __builtin_shuffle(a, b, iota + j);
-  } else {
-    typedef int ivec __attribute__((vector_size(16)));
-    const ivec iota = {0, 1, 2, 3};
-    return __builtin_shuffle(a, b, iota + j);
-  }
-}
-
-// Makes the compiler hold v in a register: without it GCC re-reads a vector used KW times from
-// memory in each of its fused multiply-adds, and the loads, not the arithmetic, set the pace.
-template <typename V>
-CONVLAB_INLINE void in_register(V& v) {
-#if defined(__x86_64__)
-  asm("" : "+v"(v));
-#else
-  (void)v;
-#endif
-}
+using namespace simd;
 
 int64_t round_up(int64_t x, int64_t m) {
   return (x + m - 1) / m * m;
@@ -292,69 +195,6 @@ struct Blocking {
   static constexpr int kWeightGradAccumulators = VL == 16 ? 24 : 12;
 };
 
-// ReLU then 2x2 stride-2 max pooling of one image's (planes, H, W) convolution output z, in place
-// of the separate layers and with the same results: values after the ReLU have no NaN, so the first
-// strict maximum in window order (0 1 / 2 3) wins, as in the reference. `arg` keeps its position.
-CONVLAB_INLINE int pick_2x2(float a, float b, float c, float d) {
-  int k = 0;
-  float best = a;
-  if (b > best) best = b, k = 1;
-  if (c > best) best = c, k = 2;
-  if (d > best) k = 3;
-  return k;
-}
-
-template <int VL>
-CONVLAB_INLINE void relu_pool_image(const float* z, int64_t planes, int64_t H, int64_t W,
-                                    float* out, uint8_t* arg) {
-  const int64_t OH = H / 2, OW = W / 2;
-  for (int64_t c = 0; c < planes; ++c)
-    for (int64_t y = 0; y < OH; ++y) {
-      const float* r0 = z + (c * H + 2 * y) * W;
-      const float* r1 = r0 + W;
-      float* o = out + (c * OH + y) * OW;
-      uint8_t* a = arg + (c * OH + y) * OW;
-      int64_t x = 0;
-      if constexpr (VL == 16) {
-        typedef int ivec __attribute__((vector_size(64)));
-        const ivec even = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
-        const ivec odd = even + 1;
-        for (; x + 16 <= OW; x += 16) {
-          const vec<16> p0 = load<16>(r0 + 2 * x), p1 = load<16>(r0 + 2 * x + 16);
-          const vec<16> q0 = load<16>(r1 + 2 * x), q1 = load<16>(r1 + 2 * x + 16);
-          const vec<16> zero = {};
-          vec<16> w0 = __builtin_shuffle(p0, p1, even), w1 = __builtin_shuffle(p0, p1, odd);
-          vec<16> w2 = __builtin_shuffle(q0, q1, even), w3 = __builtin_shuffle(q0, q1, odd);
-          w0 = w0 > zero ? w0 : zero;  // the ReLU: NaN and negatives become 0
-          w1 = w1 > zero ? w1 : zero;
-          w2 = w2 > zero ? w2 : zero;
-          w3 = w3 > zero ? w3 : zero;
-          vec<16> best = w0;
-          ivec k = {};
-          ivec m = w1 > best;
-          best = m ? w1 : best, k = m ? k + 1 : k;
-          m = w2 > best;
-          best = m ? w2 : best, k = m ? ivec{} + 2 : k;
-          m = w3 > best;
-          best = m ? w3 : best, k = m ? ivec{} + 3 : k;
-          std::memcpy(o + x, &best, sizeof best);
-          int lanes[16];
-          std::memcpy(lanes, &k, sizeof lanes);
-          for (int l = 0; l < 16; ++l) a[x + l] = static_cast<uint8_t>(lanes[l]);
-        }
-      }
-      for (; x < OW; ++x) {
-        auto relu = [](float v) { return v > 0.0f ? v : 0.0f; };
-        const float v[4] = {relu(r0[2 * x]), relu(r0[2 * x + 1]), relu(r1[2 * x]),
-                            relu(r1[2 * x + 1])};
-        const int k = pick_2x2(v[0], v[1], v[2], v[3]);
-        o[x] = v[k];
-        a[x] = static_cast<uint8_t>(k);
-      }
-    }
-}
-
-// Per-image work, compiled once per vector width (see ISA_ENTRIES below).
 // The gradient with respect to one image's convolution output z (planes, H, W), from the gradient
 // of the fused chain's output: what ReLU's and MaxPool2d's backward would give, written to every
 // element of gz. The pooled value is the ReLU of the window's winner, so it is positive exactly
@@ -381,37 +221,8 @@ CONVLAB_INLINE void output_grad_image(ConvFusion f, int64_t planes, int64_t H, i
       float* r0 = gz + (c * H + 2 * y) * W;
       float* r1 = r0 + W;
       const int64_t i0 = (c * OH + y) * OW;
-      int64_t x = 0;
-      if constexpr (VL == 16) {
-        typedef int ivec __attribute__((vector_size(64)));
-        typedef uint8_t bvec __attribute__((vector_size(16)));
-        const ivec lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
-        const ivec hi = lo + 8;
-        for (; x + 16 <= OW; x += 16) {
-          const vec<16> o = load<16>(out + i0 + x), g = load<16>(grad + i0 + x);
-          bvec a8;
-          std::memcpy(&a8, arg + i0 + x, sizeof a8);
-          const ivec a = __builtin_convertvector(a8, ivec);
-          const vec<16> pass = o > zero ? g : zero;
-          const vec<16> v0 = a == 0 ? pass : zero, v1 = a == 1 ? pass : zero;
-          const vec<16> v2 = a == 2 ? pass : zero, v3 = a == 3 ? pass : zero;
-          const vec<16> t0 = __builtin_shuffle(v0, v1, lo), t1 = __builtin_shuffle(v0, v1, hi);
-          const vec<16> b0 = __builtin_shuffle(v2, v3, lo), b1 = __builtin_shuffle(v2, v3, hi);
-          std::memcpy(r0 + 2 * x, &t0, sizeof t0);
-          std::memcpy(r0 + 2 * x + 16, &t1, sizeof t1);
-          std::memcpy(r1 + 2 * x, &b0, sizeof b0);
-          std::memcpy(r1 + 2 * x + 16, &b1, sizeof b1);
-        }
-      }
-      for (; x < OW; ++x) {
-        const float pass = out[i0 + x] > 0.0f ? grad[i0 + x] : 0.0f;
-        const int k = arg[i0 + x];
-        r0[2 * x] = k == 0 ? pass : 0.0f;
-        r0[2 * x + 1] = k == 1 ? pass : 0.0f;
-        r1[2 * x] = k == 2 ? pass : 0.0f;
-        r1[2 * x + 1] = k == 3 ? pass : 0.0f;
-      }
-      for (int64_t x2 = 2 * OW; x2 < W; ++x2) r0[x2] = r1[x2] = 0.0f;  // odd width: no window
+      pool2x2::relu_backward_row<VL>(out + i0, arg + i0, grad + i0, OW, r0, r1);
+      for (int64_t x = 2 * OW; x < W; ++x) r0[x] = r1[x] = 0.0f;  // odd width: in no window
     }
     if (H % 2) std::fill(gz + (c * H + H - 1) * W, gz + (c + 1) * H * W, 0.0f);
   }
@@ -429,7 +240,13 @@ CONVLAB_INLINE void forward_image(const Correlation& p, ConvFusion f, const floa
   float* z = f.pool ? scratch(3, static_cast<size_t>(size)) : out;
   correlate_image<VL, B::CB, B::NV>(p, pad, RS, packed, bias, z);
   if (f.pool) {
-    relu_pool_image<VL>(z, p.O, p.OH, p.OW, out, arg);
+    const int64_t PH = p.OH / 2, PW = p.OW / 2;
+    for (int64_t c = 0; c < p.O; ++c)
+      for (int64_t y = 0; y < PH; ++y) {
+        const float* r0 = z + (c * p.OH + 2 * y) * p.OW;
+        const int64_t i0 = (c * PH + y) * PW;
+        pool2x2::forward_row<VL, /*kRelu=*/true>(r0, r0 + p.OW, PW, out + i0, arg + i0);
+      }
   } else if (f.relu) {
     for (int64_t i = 0; i < size; ++i) z[i] = z[i] > 0.0f ? z[i] : 0.0f;
   }
