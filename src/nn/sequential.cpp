@@ -90,14 +90,22 @@ void Sequential::forward(const Tensor& input, Tensor& output) {
 
 void Sequential::backward(const Tensor& grad_output, Tensor* grad_input) {
   if (!input_) throw Error("Sequential.backward: call forward first");
+  // Below the first layer with parameters, gradients are needed only if the caller asks for
+  // grad_input (for example, sumfirst's ChannelSum needs no gradient, nor does its convolution's
+  // input).
+  size_t first_with_parameters = layers_.size();
+  for (size_t i = 0; i < layers_.size() && first_with_parameters == layers_.size(); ++i)
+    if (!layers_[i]->parameters().empty()) first_with_parameters = i;
   const Tensor* g = &grad_output;
-  for (size_t s = steps_.size(); s-- > 0;) {
+  for (size_t s = steps_.size(); s-- > 0 && g;) {
     const Step& step = steps_[s];
     const size_t i = step.first;
     const Tensor& in = i == 0 ? *input_ : outputs_[i - 1];
     // Each layer's input gradient has a buffer of its own, so its shape (and storage) stays put
     // from batch to batch.
-    Tensor* gin = i == 0 ? grad_input : &grads_[i - 1];
+    Tensor* gin = i == 0 ? grad_input
+                  : (grad_input || i > first_with_parameters) ? &grads_[i - 1]
+                                                              : nullptr;
     if (step.first == step.last)
       layers_[i]->backward(in, outputs_[i], *g, gin);
     else
