@@ -244,3 +244,19 @@ TEST(Cli, DecomposeChecksTheSumAndWritesItsMaps) {
   }
   fs::remove_all(out);
 }
+
+// CONVLAB_ISA lowers the kernels' instruction set; a value it does not know is one clear error.
+TEST(Cli, InstructionSetFromTheEnvironment) {
+  ::setenv("CONVLAB_ISA", "avx9", 1);
+  const CliRun bad = run_cli("inspect");
+  ::setenv("CONVLAB_ISA", "generic", 1);
+  const CliRun generic = run_cli("inspect");
+  ::unsetenv("CONVLAB_ISA");
+  EXPECT_NE(bad.code, 0);
+  EXPECT_EQ(lines(bad.out), 1u) << bad.out;
+  EXPECT_NE(bad.out.find("CONVLAB_ISA must be avx512, avx2 or generic; got 'avx9'"),
+            std::string::npos)
+      << bad.out;
+  EXPECT_EQ(generic.code, 0) << generic.out;
+  EXPECT_NE(generic.out.find("Linear"), std::string::npos) << generic.out;
+}

@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "convlab/error.h"
+#include "convlab/ops/kernels.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"convlab: multi-channel convolutional networks, number by number"};
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   convlab::cli::add_inspect(app);
   convlab::cli::add_decompose(app);
   try {
+    convlab::kernels::best_isa();  // a bad CONVLAB_ISA is reported here, before any work
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);

@@ -14,7 +14,7 @@ namespace convlab::kernels {
 // every path on one machine). Results are bit-identical across thread counts for a given Isa.
 enum class Isa { generic, avx2, avx512 };
 Isa active_isa();
-Isa best_isa();           // what this CPU supports
+Isa best_isa();  // what this CPU supports, lowered by the environment variable CONVLAB_ISA
 void set_isa_limit(Isa);  // active_isa() becomes min(best_isa(), limit)
 const char* isa_name(Isa);
 
