@@ -16,6 +16,38 @@ TORCH_ENV = dict(os.environ,
                  OPENBLAS_NUM_THREADS="1")
 
 
+def training_flops_per_image(model):
+    """Floating-point operations (a multiply-add counts 2) of one training image: forward, then
+    backward (weight and bias gradients everywhere; input gradients except for the first layer
+    with parameters, which no library computes). ChannelSum's additions are left out."""
+    conv1_in = 1 if model == "sumfirst" else 3
+    conv1 = 2 * conv1_in * 9 * 8 * 32 * 32     # Conv2d(c, 8, 3, padding=1) on 32 x 32
+    conv2 = 2 * 8 * 9 * 16 * 32 * 32           # Conv2d(8, 16, 3, padding=1)
+    fc1, fc2 = 2 * 4096 * 64, 2 * 64 * 10      # Linear(4096, 64), Linear(64, 10)
+    forward = conv1 + conv2 + fc1 + fc2
+    backward = conv1 + 2 * (conv2 + fc1 + fc2)  # conv1: weight gradient only
+    return forward + backward
+
+
+def add_gflops(rows, fma):
+    """Achieved GFLOP/s of each training row and its share of the FMA probe's peak."""
+    peak = {f["threads"]: f["gflops"] for f in fma if "gflops" in f}
+    for r in rows:
+        if not r["work"].startswith("train "):
+            continue
+        model, threads = r["work"].split()[1], int(r["work"].split(", ")[1].split()[0])
+        flops = training_flops_per_image(model)
+        for lib in ["convlab", "pytorch"]:
+            g = r[lib] * flops / 1e9
+            r[f"{lib}_gflops"] = g
+            if threads in peak:
+                r[f"{lib}_share_of_peak"] = g / peak[threads]
+        if threads in peak:
+            print(f"{r['work']:42s} GFLOP/s: convlab {r['convlab_gflops']:6.1f} "
+                  f"({r['convlab_share_of_peak']:5.1%} of peak)  pytorch {r['pytorch_gflops']:6.1f} "
+                  f"({r['pytorch_share_of_peak']:5.1%})")
+
+
 def run(cmd, env=None):
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -23,12 +55,22 @@ def run(cmd, env=None):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--bench", required=True)
+    p.add_argument("--bench", help="path of convlab_bench (required unless --from-json)")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="10,000 training images instead of 50,000")
+    p.add_argument("--from-json", help="print the GFLOP/s table of a saved run and add it to the file")
     p.add_argument("--parts", default="train,infer,micro,busy",
                    help="comma-separated: train, infer, micro, busy")
     a = p.parse_args()
+    if a.from_json:
+        saved = json.load(open(a.from_json))
+        add_gflops(saved["rows"], saved["fma"])
+        with open(a.from_json + ".tmp", "w") as f:
+            json.dump(saved, f, indent=1)
+        os.replace(a.from_json + ".tmp", a.from_json)
+        return
+    if not a.bench:
+        p.error("--bench is required")
     parts = set(a.parts.split(","))
     images = 10000 if a.quick else 50000
     torch_py = [sys.executable, os.path.join(HERE, "torch_bench.py")]
@@ -122,6 +164,7 @@ def main():
     fma.extend(run([a.bench, "fma", "--threads", str(t)]) for t in [1, 2])
     for f in fma:
         print(f"FMA probe, {f.get('threads')} thread(s): {f.get('gflops', 0):.1f} GFLOP/s")
+    add_gflops(rows, fma)
     save()
     print(f"saved {path}")
 
