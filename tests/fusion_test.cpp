@@ -18,13 +18,9 @@
 
 using namespace convlab;
 using test::random_tensor;
+using test::same_bits;
 
 namespace {
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() &&
-         std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0;
-}
 
 // Every instruction set up to the CPU's best, each made active in turn; restores the best.
 std::vector<kernels::Isa> every_isa() {

@@ -16,13 +16,9 @@
 
 using namespace convlab;
 using test::random_tensor;
+using test::same_bits;
 
 namespace {
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() &&
-         std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0;
-}
 
 // Every kernel's outputs for one fixed problem, run under `threads` threads.
 std::vector<Tensor> run_kernels(int threads) {

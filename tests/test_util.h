@@ -1,6 +1,7 @@
 // Small helpers shared by the tests.
 #pragma once
 
+#include <cstring>
 #include <functional>
 #include <random>
 #include <string>
@@ -16,6 +17,12 @@ inline Tensor random_tensor(const Shape& shape, std::mt19937& rng) {
   Tensor t(shape);
   for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = d(rng);
   return t;
+}
+
+// The same shape and the same bits in every element.
+inline bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() &&
+         std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0;
 }
 
 // The message of the convlab::Error that f throws, or "no error".

@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "convlab/ops/parallel.h"
 #include "pool2x2.h"
@@ -33,6 +34,8 @@ namespace convlab::kernels {
 namespace {
 
 using namespace simd;
+
+constexpr int kMaxKernelWidth = 7;  // widths the weight gradient is instantiated for
 
 int64_t round_up(int64_t x, int64_t m) {
   return (x + m - 1) / m * m;
@@ -272,29 +275,12 @@ CONVLAB_INLINE void weight_grad(const Correlation& p, const float* src, int64_t 
     }
     g = buf;
   }
-  switch (p.KW) {
-    case 1:
-      weight_grad_kw<VL, 1>(p, pad, RS, g, GS, part);
-      break;
-    case 2:
-      weight_grad_kw<VL, 2>(p, pad, RS, g, GS, part);
-      break;
-    case 3:
-      weight_grad_kw<VL, 3>(p, pad, RS, g, GS, part);
-      break;
-    case 4:
-      weight_grad_kw<VL, 4>(p, pad, RS, g, GS, part);
-      break;
-    case 5:
-      weight_grad_kw<VL, 5>(p, pad, RS, g, GS, part);
-      break;
-    case 6:
-      weight_grad_kw<VL, 6>(p, pad, RS, g, GS, part);
-      break;
-    default:
-      weight_grad_kw<VL, 7>(p, pad, RS, g, GS, part);
-      break;
+  // The kernel width is a template argument (it sizes the register block): one instance for each
+  // width 1 .. kMaxKernelWidth, the one matching p.KW runs.
+  [&]<int... I>(std::integer_sequence<int, I...>) {
+    ((p.KW == I + 1 ? (weight_grad_kw<VL, I + 1>(p, pad, RS, g, GS, part), true) : false) || ...);
   }
+  (std::make_integer_sequence<int, kMaxKernelWidth>{});
 }
 
 struct ImageKernels {
@@ -361,7 +347,7 @@ int64_t padded_row(const ImageKernels& k, int64_t width, int64_t KW) {
 }  // namespace
 
 bool direct_conv_applies(const Conv2dGeometry& g) {
-  return g.SH == 1 && g.SW == 1 && g.KW <= 7 && g.PH < g.KH && g.PW < g.KW;
+  return g.SH == 1 && g.SW == 1 && g.KW <= kMaxKernelWidth && g.PH < g.KH && g.PW < g.KW;
 }
 
 void conv2d_forward_direct(const Conv2dGeometry& g, ConvFusion f, const float* in, const float* w,
