@@ -14,6 +14,10 @@
 //   x
 //                  summed across lanes at the end of each image.
 //
+// A ReLU, or a ReLU and 2x2 max pooling (pool2x2.h), that follow the convolution run on each image
+// while it is in cache (ConvFusion); backward then rebuilds the gradient of the convolution's own
+// output per image from the kept window positions.
+//
 // Every output element is made by one task in a fixed order of operations (the order of the sum
 // above, then a fixed lane tree), and per-image parameter-gradient parts are added in image order,
 // so results do not depend on the thread count. The vector width is chosen once at run time:
@@ -188,9 +192,9 @@ CONVLAB_INLINE void weight_grad_image(const Correlation& p, const float* pad, in
   }
 }
 
-// Register blocking per vector width: CB output channels x NV vectors of accumulators, and for the
-// weight gradient WCB channels x KW taps; both leave room for the loaded operands (32 registers
-// with AVX-512, 16 with AVX2 and SSE).
+// Register blocking per vector width: CB output channels x NV vectors of accumulators for the
+// correlation; for the weight gradient, kWeightGradAccumulators / KW channels x KW taps. Both leave
+// room for the loaded operands (32 vector registers with AVX-512, 16 with AVX2 and SSE).
 template <int VL>
 struct Blocking {
   static constexpr int CB = VL == 16 ? 8 : 4;
