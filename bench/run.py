@@ -63,8 +63,13 @@ def main():
                    help="comma-separated: train, infer, micro, busy")
     a = p.parse_args()
     if a.from_json:
-        saved = json.load(open(a.from_json))
-        add_gflops(saved["rows"], saved["fma"])
+        try:
+            with open(a.from_json) as f:
+                saved = json.load(f)
+            rows, fma = saved["rows"], saved["fma"]
+        except (OSError, ValueError, KeyError) as e:
+            sys.exit(f"run.py: error: {a.from_json}: not a saved bench run ({e})")
+        add_gflops(rows, fma)
         with open(a.from_json + ".tmp", "w") as f:
             json.dump(saved, f, indent=1)
         os.replace(a.from_json + ".tmp", a.from_json)

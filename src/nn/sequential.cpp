@@ -9,6 +9,10 @@ namespace convlab::nn {
 void Sequential::push_back(ModulePtr layer, std::string where) {
   if (where.empty()) where = "layer " + std::to_string(layers_.size());
   layer->set_name(where + " " + layer->repr());
+  // first_with_parameters_ == size() means "no layer with parameters yet"; it stays so past a
+  // parameter-free layer.
+  if (first_with_parameters_ == layers_.size() && layer->parameters().empty())
+    ++first_with_parameters_;
   layers_.push_back(std::move(layer));
   outputs_.resize(layers_.size());
   kept_.assign(layers_.size(), false);
@@ -90,12 +94,6 @@ void Sequential::forward(const Tensor& input, Tensor& output) {
 
 void Sequential::backward(const Tensor& grad_output, Tensor* grad_input) {
   if (!input_) throw Error("Sequential.backward: call forward first");
-  // Below the first layer with parameters, gradients are needed only if the caller asks for
-  // grad_input (for example, sumfirst's ChannelSum needs no gradient, nor does its convolution's
-  // input).
-  size_t first_with_parameters = layers_.size();
-  for (size_t i = 0; i < layers_.size() && first_with_parameters == layers_.size(); ++i)
-    if (!layers_[i]->parameters().empty()) first_with_parameters = i;
   const Tensor* g = &grad_output;
   for (size_t s = steps_.size(); s-- > 0 && g;) {
     const Step& step = steps_[s];
@@ -103,9 +101,11 @@ void Sequential::backward(const Tensor& grad_output, Tensor* grad_input) {
     const Tensor& in = i == 0 ? *input_ : outputs_[i - 1];
     // Each layer's input gradient has a buffer of its own, so its shape (and storage) stays put
     // from batch to batch.
-    Tensor* gin = i == 0 ? grad_input
-                  : (grad_input || i > first_with_parameters) ? &grads_[i - 1]
-                                                              : nullptr;
+    // Below the first layer with parameters, gradients are needed only if the caller asks for
+    // grad_input (sumfirst's ChannelSum needs none, nor does its convolution's input).
+    Tensor* gin = i == 0                                       ? grad_input
+                  : (grad_input || i > first_with_parameters_) ? &grads_[i - 1]
+                                                               : nullptr;
     if (step.first == step.last)
       layers_[i]->backward(in, outputs_[i], *g, gin);
     else

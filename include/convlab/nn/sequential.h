@@ -60,6 +60,7 @@ class Sequential : public Module {
   std::vector<std::vector<uint8_t>> argmax_;  // per fused group with pooling, at its first layer
   std::vector<Step> steps_;
   bool fusion_ = false;
+  size_t first_with_parameters_ = 0;  // index of the first layer with parameters, or size()
   const Tensor* input_ = nullptr;
   std::vector<Tensor> grads_;  // grads_[i]: gradient of outputs_[i]
 };
