@@ -192,13 +192,23 @@ TEST(ModelFile, ConstructorSyntaxAndComments) {
 TEST(ModelFile, ErrorsNameTheLine) {
   Generator g(0);
   auto msg = error_of([&] { nn::parse_model("ReLU()\nConv3d(1, 2, 3)\n", "m.txt", g); });
-  EXPECT_NE(msg.find("m.txt:2: unknown layer 'Conv3d'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("m.txt:2:1: unknown layer 'Conv3d' (known: Conv2d,"), std::string::npos)
+      << msg;
+  // An unknown layer is named before its arguments are read (Dropout(0.5) is not "expected ')'").
+  msg = error_of([&] { nn::parse_model("  Frobnicate(0.5, mode='x')\n", "m.txt", g); });
+  EXPECT_NE(msg.find("m.txt:1:3: unknown layer 'Frobnicate'"), std::string::npos) << msg;
+  // A byte order mark is not text; escape codes and long lines are shown escaped and cut short.
+  EXPECT_NO_THROW(nn::parse_model("\xEF\xBB\xBFReLU()\n", "m.txt", g));
+  msg = error_of(
+      [&] { nn::parse_model("Linear(4, \x1b[31m" + std::string(5000, '9') + ")\n", "m.txt", g); });
+  EXPECT_EQ(msg.find('\x1b'), std::string::npos) << msg;
+  EXPECT_LT(msg.size(), 300u) << msg;
   msg = error_of([&] { nn::parse_model("Conv2d(1, 2)\n", "m.txt", g); });
-  EXPECT_NE(msg.find("m.txt:1: Conv2d needs 'kernel_size'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("m.txt:1:13: Conv2d needs 'kernel_size'"), std::string::npos) << msg;
   msg = error_of([&] { nn::parse_model("Linear(4, 2, colour=True)\n", "m.txt", g); });
-  EXPECT_NE(msg.find("m.txt:1: Linear has no argument 'colour'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("m.txt:1:26: Linear has no argument 'colour'"), std::string::npos) << msg;
   msg = error_of([&] { nn::parse_model("Linear(4, 2\n", "m.txt", g); });
-  EXPECT_NE(msg.find("m.txt:1: expected ')'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("m.txt:1:12: expected ')'"), std::string::npos) << msg;
   msg = error_of([&] { nn::parse_model("Sequential(\n  (0): ReLU()\n", "m.txt", g); });
   EXPECT_NE(msg.find("never closed"), std::string::npos) << msg;
   // Sizes that do not chain: the message names the file line of the layer that does not fit.

@@ -8,6 +8,8 @@
 
 #include "commands.h"
 #include "convlab/experiment/compare.h"
+#include "convlab/train/run_directory.h"
+#include "interrupt.h"
 #include "options.h"
 #include "progress.h"
 
@@ -17,37 +19,45 @@ void add_compare(CLI::App& app) {
   struct Flags {
     experiment::CompareOptions options;
     std::string data = default_data_dir();
+    bool overwrite = false;
     int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   };
   auto f = std::make_shared<Flags>();
   auto* cmd = app.add_subcommand(
       "compare", "Train standard and sumfirst side by side; loss curves, accuracy bars");
-  cmd->add_option("--data", f->data, "Data directory")->capture_default_str();
-  cmd->add_option("--out", f->options.out_dir, "Output directory")->capture_default_str();
-  cmd->add_option("--seeds", f->options.seeds,
-                  "Repeat with this many consecutive seeds; report mean +- sd")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--threads", f->threads,
-                  "Threads: with 2 or more the two models train side by side, each on half of them")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 256));
+  add_path_flag(cmd, "--data", f->data, "Data directory");
+  add_path_flag(cmd, "--out", f->options.out_dir, "Output directory");
+  add_int_flag<int64_t>(cmd, "--seeds", f->options.seeds, 1, 1000,
+                        "Repeat with this many consecutive seeds; report mean +- sd");
+  add_int_flag<int>(
+      cmd, "--threads", f->threads, 1, 256,
+      "Threads: with 2 or more the two models train side by side, each on half of them");
   add_recipe_options(cmd, f->options.recipe);
+  cmd->add_flag("--overwrite", f->overwrite, "Replace an experiment that --out already holds");
   cmd->callback([f] {
+    const auto& recipe = f->options.recipe;
+    if (recipe.seed >
+        std::numeric_limits<uint64_t>::max() - static_cast<uint64_t>(f->options.seeds - 1))
+      throw ValueError("--seed " + std::to_string(recipe.seed) + " with --seeds " +
+                       std::to_string(f->options.seeds) + " runs past the largest seed, 2^64-1");
     f->options.parallel = f->threads >= 2;
     f->options.threads_per_model = std::max(1, f->threads / 2);
     const auto train_set = data::load_dataset(f->data, true);
     const auto test_set = data::load_dataset(f->data, false);
     const auto& r = f->options.recipe;
+    // Checked before any training: a finished experiment is never replaced by accident.
+    train::prepare_run_directory(f->options.out_dir,
+                                 f->overwrite ? train::RunMode::overwrite : train::RunMode::fresh);
     std::cout << "compare standard vs sumfirst on " << train_set.name << " (" << train_set.size()
               << " images) / " << test_set.name << " (" << test_set.size() << "): " << r.epochs
               << " epochs, batch " << r.batch_size << ", " << r.optimizer << " lr " << r.lr
               << ", seeds " << r.seed << ".." << r.seed + f->options.seeds - 1 << "\n";
     std::vector<std::unique_ptr<ProgressPrinter>> printers;
+    StopOnSignal stop_on_signal;
     const auto summaries = experiment::compare(
         f->options, train_set, test_set, [&](const std::string& label, int64_t epochs) {
           printers.push_back(std::make_unique<ProgressPrinter>(label, epochs));
-          return printers.back()->callbacks();
+          return StopOnSignal::with_stop(printers.back()->callbacks());
         });
     std::cout << "\n" << experiment::summary_table(summaries);
     const double gap = summaries[0].mean_accuracy() - summaries[1].mean_accuracy();

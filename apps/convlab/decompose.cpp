@@ -23,12 +23,12 @@ void add_decompose(CLI::App& app) {
       "decompose",
       "Show that a conv filter's output is the sum of one kernel per input channel plus the bias");
   f->model.add_to(cmd);
-  cmd->add_option("--layer", f->layer, "Index of a Conv2d layer")->capture_default_str();
-  cmd->add_option("--filter", f->filter, "Output channel (filter) of that layer")
-      ->capture_default_str();
-  cmd->add_option("--image", f->image, "Index of the test image")->capture_default_str();
-  cmd->add_option("--data", f->data, "Data directory")->capture_default_str();
-  cmd->add_option("--out", f->out, "Write the contribution maps and the sum as PNGs here");
+  add_int_flag<int64_t>(cmd, "--layer", f->layer, 0, 1000000, "Index of a Conv2d layer");
+  add_int_flag<int64_t>(cmd, "--filter", f->filter, 0, 1000000000,
+                        "Output channel (filter) of that layer");
+  add_int_flag<int64_t>(cmd, "--image", f->image, 0, 1000000000, "Index of the test image");
+  add_path_flag(cmd, "--data", f->data, "Data directory");
+  add_path_flag(cmd, "--out", f->out, "Write the contribution maps and the sum as PNGs here");
   cmd->add_flag("--without-bias", f->without_bias,
                 "Leave the bias out of the sum (the check then fails)");
   cmd->callback([f] {

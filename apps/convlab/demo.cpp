@@ -3,6 +3,7 @@
 
 #include "commands.h"
 #include "convlab/demo/multichannel.h"
+#include "flags.h"
 
 namespace convlab::cli {
 
@@ -14,8 +15,8 @@ void add_demo(CLI::App& app) {
       "multichannel",
       "Multi-channel convolution: several kernels, several input channels, both; PNGs with --out");
   auto out_dir = std::make_shared<std::string>();
-  multichannel->add_option("--out", *out_dir,
-                           "Directory for the pictures (created); none written if not given");
+  add_path_flag(multichannel, "--out", *out_dir,
+                "Directory for the pictures (created); none written if not given");
   multichannel->callback([out_dir] { demo::multichannel(std::cout, *out_dir); });
 }
 

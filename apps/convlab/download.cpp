@@ -3,6 +3,7 @@
 
 #include "commands.h"
 #include "convlab/data/download.h"
+#include "flags.h"
 
 namespace convlab::cli {
 
@@ -12,7 +13,7 @@ void add_download(CLI::App& app) {
       "download", "Fetch a full data set (needs a network; the subset ships in data/)");
   cmd->require_subcommand(1);
   auto* cifar = cmd->add_subcommand("cifar10", "The official CIFAR-10 binary version (162 MB)");
-  cifar->add_option("--dest", *dest, "Directory to unpack into")->capture_default_str();
+  add_path_flag(cifar, "--dest", *dest, "Directory to unpack into");
   cifar->callback([dest] {
     std::cout << "downloading " << data::cifar10_url() << "\n";
     const std::string dir = data::download_cifar10(*dest);

@@ -17,19 +17,16 @@ void add_evaluate(CLI::App& app) {
   auto f = std::make_shared<Flags>();
   auto* cmd = app.add_subcommand(
       "evaluate", "Accuracy, per-class accuracy and confusion matrix of a checkpoint");
-  cmd->add_option("--checkpoint", f->checkpoint, "checkpoint.bin written by train or compare")
+  add_path_flag(cmd, "--checkpoint", f->checkpoint, "checkpoint.bin written by train or compare")
       ->required();
-  cmd->add_option("--data", f->data, "Data directory (its test split is used)")
-      ->capture_default_str();
-  cmd->add_option("--batch-size", f->batch_size, "Images per batch")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  add_path_flag(cmd, "--data", f->data, "Data directory (its test split is used)");
+  add_int_flag<int64_t>(cmd, "--batch-size", f->batch_size, 1, 1000000, "Images per batch");
   cmd->add_flag("--json", f->json, "Machine-readable output");
   cmd->callback([f] {
     const auto checkpoint = train::load_checkpoint(f->checkpoint);
     auto model = train::load_model(checkpoint);
     const auto test = data::load_dataset(f->data, false);
-    nn::check_model(*model, {1, test.channels, test.height, test.width},
+    nn::check_model(*model, {f->batch_size, test.channels, test.height, test.width},
                     static_cast<int64_t>(test.classes.size()));
     const train::Evaluation ev = train::evaluate(*model, test, f->batch_size);
     if (f->json) {

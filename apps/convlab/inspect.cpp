@@ -23,12 +23,11 @@ void add_inspect(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "inspect", "Pass one image through a model: each layer's output shape and size");
   f->model.add_to(cmd);
-  cmd->add_option("--data", f->data, "Data directory (an image of its test split is used)")
-      ->capture_default_str();
-  cmd->add_option("--image", f->image, "Index of the test image")->capture_default_str();
+  add_path_flag(cmd, "--data", f->data, "Data directory (an image of its test split is used)");
+  add_int_flag<int64_t>(cmd, "--image", f->image, 0, 1000000000, "Index of the test image");
   cmd->add_flag("--json", f->json, "Machine-readable output");
-  cmd->add_option("--out", f->out,
-                  "Also write pictures here: each layer's output channels, each conv's kernels");
+  add_path_flag(cmd, "--out", f->out,
+                "Also write pictures here: each layer's output channels, each conv's kernels");
   cmd->callback([f] {
     if (!f->out.empty()) ensure_directory(f->out);
     auto model = f->model.load();

@@ -7,9 +7,10 @@
 
 #include "convlab/data/dataloader.h"
 #include "convlab/error.h"
+#include "convlab/io/file.h"
 #include "convlab/nn/models.h"
-#include "convlab/report/atomic_file.h"
 #include "convlab/train/trainer.h"
+#include "flags.h"
 
 namespace convlab::cli {
 
@@ -22,26 +23,18 @@ inline std::string default_data_dir() {
 
 // --epochs --batch-size --lr --optimizer --momentum --weight-decay --seed, into `recipe`.
 inline void add_recipe_options(CLI::App* cmd, train::Recipe& recipe) {
-  cmd->add_option("--epochs", recipe.epochs, "Epochs to train")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--batch-size", recipe.batch_size, "Images per batch")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--lr", recipe.lr, "Learning rate")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  // Bounds: a million epochs or images per batch is beyond any run this tool is for; larger
+  // numbers are typos, refused rather than run until killed.
+  add_int_flag<int64_t>(cmd, "--epochs", recipe.epochs, 0, 1000000, "Epochs to train");
+  add_int_flag<int64_t>(cmd, "--batch-size", recipe.batch_size, 1, 1000000, "Images per batch");
+  add_real_flag(cmd, "--lr", recipe.lr, 0, 1e6, /*lo_open=*/true, "Learning rate");
   cmd->add_option("--optimizer", recipe.optimizer, "adam or sgd")
       ->capture_default_str()
       ->check(CLI::IsMember({"adam", "sgd"}));
-  cmd->add_option("--momentum", recipe.momentum, "SGD momentum")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 0.999999));
-  cmd->add_option("--weight-decay", recipe.weight_decay, "L2 weight decay")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", recipe.seed, "Seed of initialisation and shuffling")
-      ->capture_default_str();
+  add_real_flag(cmd, "--momentum", recipe.momentum, 0, 0.999999, false, "SGD momentum");
+  add_real_flag(cmd, "--weight-decay", recipe.weight_decay, 0, 1e6, false, "L2 weight decay");
+  add_int_flag<uint64_t>(cmd, "--seed", recipe.seed, 0, std::numeric_limits<uint64_t>::max(),
+                         "Seed of initialisation and shuffling");
 }
 
 // --model / --checkpoint / --seed: a trained model from a checkpoint, else a fresh one.
@@ -51,10 +44,11 @@ struct ModelFlags {
   uint64_t seed = 0;
 
   void add_to(CLI::App* cmd) {
-    cmd->add_option("--model", model, "standard, sumfirst, or a model file")->capture_default_str();
-    cmd->add_option("--checkpoint", checkpoint, "Use the trained model in this checkpoint instead");
-    cmd->add_option("--seed", seed, "Seed of a fresh model's initial weights")
-        ->capture_default_str();
+    add_path_flag(cmd, "--model", model, "standard, sumfirst, or a model file");
+    add_path_flag(cmd, "--checkpoint", checkpoint,
+                  "Use the trained model in this checkpoint instead");
+    add_int_flag<uint64_t>(cmd, "--seed", seed, 0, std::numeric_limits<uint64_t>::max(),
+                           "Seed of a fresh model's initial weights");
   }
   std::shared_ptr<nn::Sequential> load() const {
     if (!checkpoint.empty()) return train::load_model(train::load_checkpoint(checkpoint));
@@ -66,6 +60,12 @@ struct ModelFlags {
                               : "checkpoint " + checkpoint;
   }
 };
+
+// Whether two paths name the same existing file (after symlinks).
+inline bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return std::filesystem::equivalent(a, b, ec) && !ec;
+}
 
 // One image of a data set as a (1, C, H, W) batch, or a ValueError naming the valid range.
 inline Tensor image_from(const data::Dataset& ds, int64_t index, int64_t* label = nullptr) {

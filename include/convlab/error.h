@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace convlab {
 
@@ -37,5 +38,13 @@ class ParseError : public Error {
  public:
   using Error::Error;
 };
+
+// How a message shows text that came from input (a model line, a path, a flag value): control
+// characters escaped (\x1b, \n), at most `max_chars` characters, the rest counted, so that no
+// input can flood the terminal, inject escape codes or break the one-line error.
+std::string excerpt(std::string_view input, size_t max_chars = 200);
+
+// A whole message made printable on one line: control characters escaped, at most `max_chars`.
+std::string one_line(std::string_view message, size_t max_chars = 1000);
 
 }  // namespace convlab

@@ -1,9 +1,9 @@
-#include <filesystem>
-#include <fstream>
+#include <sstream>
 
 #include "convlab/data/dataset.h"
 #include "convlab/error.h"
-#include "read_file.h"
+#include "convlab/io/file.h"
+#include "convlab/limits.h"
 
 namespace convlab::data {
 
@@ -15,8 +15,24 @@ constexpr int64_t kSide = 32, kChannels = 3, kImageBytes = kChannels * kSide * k
 const std::vector<std::string> kDefaultClasses = {
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
 
-void append_batch_file(const std::string& path, Dataset& ds) {
-  const std::vector<uint8_t> bytes = read_whole_file(path);
+std::vector<std::string> read_class_names(const std::string& dir) {
+  const std::string path = dir + "/batches.meta.txt";
+  if (path_kind(path) == PathKind::missing) return kDefaultClasses;
+  std::istringstream in(read_text_file(path, 64 << 10, "class-name file"));
+  std::vector<std::string> names;
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) names.push_back(excerpt(line, 40));
+  if (names.size() != 10)
+    throw IoError(excerpt(path) + ": holds " + std::to_string(names.size()) +
+                  " class names; expected 10");
+  return names;
+}
+
+}  // namespace
+
+void append_cifar10_records(const std::vector<uint8_t>& bytes, const std::string& path,
+                            Dataset& ds) {
   const int64_t size = static_cast<int64_t>(bytes.size());
   if (size == 0 || size % kRecord != 0)
     throw IoError(path + ": size " + std::to_string(size) + " bytes is not a whole number of " +
@@ -32,21 +48,6 @@ void append_batch_file(const std::string& path, Dataset& ds) {
   }
 }
 
-std::vector<std::string> read_class_names(const std::string& dir) {
-  std::ifstream in(dir + "/batches.meta.txt");
-  if (!in) return kDefaultClasses;
-  std::vector<std::string> names;
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) names.push_back(line);
-  if (names.size() != 10)
-    throw IoError(dir + "/batches.meta.txt: holds " + std::to_string(names.size()) +
-                  " class names; expected 10");
-  return names;
-}
-
-}  // namespace
-
 Dataset load_cifar10(const std::string& dir, bool train) {
   Dataset ds;
   ds.name = std::string("CIFAR-10 ") + (train ? "train" : "test");
@@ -57,14 +58,15 @@ Dataset load_cifar10(const std::string& dir, bool train) {
   if (train) {
     for (int i = 1; i <= 5; ++i) {
       const std::string f = dir + "/data_batch_" + std::to_string(i) + ".bin";
-      if (std::filesystem::exists(f)) files.push_back(f);
+      if (path_kind(f) != PathKind::missing) files.push_back(f);
     }
     if (files.empty())
       throw IoError(dir + ": no CIFAR-10 training files (data_batch_1.bin ... data_batch_5.bin)");
   } else {
     files.push_back(dir + "/test_batch.bin");
   }
-  for (const auto& f : files) append_batch_file(f, ds);
+  for (const auto& f : files)
+    append_cifar10_records(read_file(f, memory_limit_bytes(), "CIFAR-10 file"), excerpt(f), ds);
   return ds;
 }
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "convlab/error.h"
-#include "convlab/report/atomic_file.h"
+#include "convlab/io/file.h"
 
 extern char** environ;
 

@@ -1,8 +1,10 @@
-#include <filesystem>
+#include <cerrno>
+#include <cstring>
 
 #include "convlab/data/dataset.h"
 #include "convlab/error.h"
-#include "read_file.h"
+#include "convlab/io/file.h"
+#include "convlab/limits.h"
 
 namespace convlab::data {
 
@@ -18,8 +20,13 @@ Dataset load_mnist(const std::string& dir, bool train) {
   const std::string prefix = train ? "train" : "t10k";
   const std::string image_path = dir + "/" + prefix + "-images-idx3-ubyte";
   const std::string label_path = dir + "/" + prefix + "-labels-idx1-ubyte";
-  const auto img = read_whole_file(image_path);
-  const auto lab = read_whole_file(label_path);
+  return parse_mnist(read_file(image_path, memory_limit_bytes(), "MNIST image file"),
+                     read_file(label_path, memory_limit_bytes(), "MNIST label file"),
+                     excerpt(image_path), excerpt(label_path), train);
+}
+
+Dataset parse_mnist(const std::vector<uint8_t>& img, const std::vector<uint8_t>& lab,
+                    const std::string& image_path, const std::string& label_path, bool train) {
   if (img.size() < 16) throw IoError(image_path + ": too short for an idx3 header (16 bytes)");
   if (lab.size() < 8) throw IoError(label_path + ": too short for an idx1 header (8 bytes)");
   if (big_endian(img.data()) != 2051)
@@ -61,16 +68,25 @@ Dataset load_mnist(const std::string& dir, bool train) {
 }
 
 Dataset load_dataset(const std::string& dir, bool train) {
-  namespace fs = std::filesystem;
-  if (!fs::is_directory(dir)) throw IoError("data directory " + dir + " does not exist");
-  if (fs::exists(dir + "/test_batch.bin") || fs::exists(dir + "/data_batch_1.bin"))
-    return load_cifar10(dir, train);
-  if (fs::exists(dir + "/train-images-idx3-ubyte") || fs::exists(dir + "/t10k-images-idx3-ubyte"))
+  auto present = [&](const char* name) { return path_kind(dir + "/" + name) != PathKind::missing; };
+  if (dir.empty()) throw IoError("data directory: the path is empty");
+  switch (path_kind(dir)) {
+    case PathKind::directory:
+      break;
+    case PathKind::missing:
+      throw IoError("data directory " + excerpt(dir) + " does not exist");
+    case PathKind::error:
+      throw IoError("data directory " + excerpt(dir) + ": " + std::strerror(errno));
+    default:
+      throw IoError("data directory " + excerpt(dir) + " is not a directory");
+  }
+  if (present("test_batch.bin") || present("data_batch_1.bin")) return load_cifar10(dir, train);
+  if (present("train-images-idx3-ubyte") || present("t10k-images-idx3-ubyte"))
     return load_mnist(dir, train);
   // The repository layout: data/cifar-10-batches-bin, data/mnist.
-  if (fs::is_directory(dir + "/cifar-10-batches-bin"))
+  if (path_kind(dir + "/cifar-10-batches-bin") == PathKind::directory)
     return load_cifar10(dir + "/cifar-10-batches-bin", train);
-  throw IoError(dir +
+  throw IoError(excerpt(dir) +
                 ": holds neither CIFAR-10 binary files (data_batch_1.bin, test_batch.bin) nor "
                 "MNIST idx files");
 }

@@ -3,8 +3,8 @@
 #include <filesystem>
 
 #include "convlab/error.h"
+#include "convlab/io/file.h"
 #include "convlab/nn/conv2d.h"
-#include "convlab/report/atomic_file.h"
 #include "convlab/report/figure.h"
 
 namespace convlab::demo {

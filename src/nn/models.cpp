@@ -8,6 +8,8 @@
 #include <sstream>
 
 #include "convlab/error.h"
+#include "convlab/io/file.h"
+#include "convlab/limits.h"
 #include "convlab/nn/layers.h"
 
 namespace convlab::nn {
@@ -36,11 +38,26 @@ struct Arg {
   std::string word;
 };
 
+// The layer names the parser knows, for "unknown layer" messages.
+const char* const kKnownLayers = "Conv2d, ReLU, MaxPool2d, Flatten, Linear, ChannelSum";
+bool is_known_layer(const std::string& name) {
+  for (const char* k : {"Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear", "ChannelSum"})
+    if (name == k) return true;
+  return false;
+}
+
+// Parses one line; errors name "file:line:column" (column 1-based in the file's line, `column0`
+// being where this parser's text starts) and show at most a short, escaped excerpt of the line.
 class LineParser {
  public:
-  LineParser(std::string text, std::string where) : s_(std::move(text)), where_(std::move(where)) {}
+  LineParser(std::string text, std::string where, size_t column0 = 0)
+      : s_(std::move(text)), where_(std::move(where)), column0_(column0) {}
 
-  [[noreturn]] void fail(const std::string& what) const { throw ParseError(where_ + ": " + what); }
+  [[noreturn]] void fail(const std::string& what) const {
+    throw ParseError(where_ + ":" + std::to_string(column0_ + std::min(i_, s_.size()) + 1) + ": " +
+                     what);
+  }
+  std::string shown() const { return excerpt(s_, 80); }
 
   void skip_space() {
     while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
@@ -54,7 +71,7 @@ class LineParser {
     return false;
   }
   void expect(char c, const char* context) {
-    if (!eat(c)) fail(std::string("expected '") + c + "' " + context + " in: " + s_);
+    if (!eat(c)) fail(std::string("expected '") + c + "' " + context + " in: " + shown());
   }
   bool at_end() {
     skip_space();
@@ -74,8 +91,8 @@ class LineParser {
     if (i_ < s_.size() && (s_[i_] == '-' || s_[i_] == '+')) ++i_;
     while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
     const std::string t = s_.substr(start, i_ - start);
-    if (t.empty() || t == "-" || t == "+") fail("expected a whole number in: " + s_);
-    if (t.size() > 12) fail("number " + t + " is too large");
+    if (t.empty() || t == "-" || t == "+") fail("expected a whole number in: " + shown());
+    if (t.size() > 12) fail("number " + excerpt(t, 24) + " is too large");
     return std::stoll(t);
   }
   Arg value() {
@@ -97,10 +114,16 @@ class LineParser {
   }
   // Name(arg, key=value, ...)
   std::pair<std::string, std::vector<Arg>> call() {
+    skip_space();
+    const size_t name_at = i_;
     std::string name = identifier();
     if (name.rfind("nn.", 0) == 0) name = name.substr(3);
     if (name.rfind("torch.nn.", 0) == 0) name = name.substr(9);
-    if (name.empty()) fail("expected a layer such as Conv2d(3, 8, kernel_size=3) in: " + s_);
+    if (name.empty()) fail("expected a layer such as Conv2d(3, 8, kernel_size=3) in: " + shown());
+    if (!is_known_layer(name)) {
+      i_ = name_at;  // the column of the name, not of what follows it
+      fail("unknown layer '" + excerpt(name, 40) + "' (known: " + kKnownLayers + ")");
+    }
     expect('(', "after the layer name");
     std::vector<Arg> args;
     if (!eat(')')) {
@@ -125,6 +148,7 @@ class LineParser {
  private:
   std::string s_;
   std::string where_;
+  size_t column0_;
   size_t i_ = 0;
 };
 
@@ -234,8 +258,7 @@ ModulePtr make_layer(const std::string& name, const std::vector<Arg>& args, cons
       p.fail("ChannelSum: only dim=1, keepdim=True is supported");
     return std::make_shared<ChannelSum>();
   }
-  p.fail("unknown layer '" + name +
-         "' (known: Conv2d, ReLU, MaxPool2d, Flatten, Linear, ChannelSum)");
+  p.fail("unknown layer '" + excerpt(name, 40) + "' (known: " + kKnownLayers + ")");
 }
 
 }  // namespace
@@ -256,7 +279,8 @@ std::shared_ptr<Sequential> make_sumfirst(Generator& gen) {
 std::shared_ptr<Sequential> parse_model(const std::string& text, const std::string& source,
                                         Generator& gen) {
   auto model = std::make_shared<Sequential>();
-  std::istringstream in(text);
+  // A UTF-8 byte order mark (editors on Windows write one) is not part of the text.
+  std::istringstream in(text.rfind("\xEF\xBB\xBF", 0) == 0 ? text.substr(3) : text);
   std::string line;
   int number = 0;
   bool opened = false, closed = false;
@@ -267,9 +291,11 @@ std::shared_ptr<Sequential> parse_model(const std::string& text, const std::stri
     LineParser p(line, where);
     if (p.at_end()) continue;
     if (closed) p.fail("text after the closing ')' of Sequential(");
-    std::string trimmed = line.substr(line.find_first_not_of(" \t"));
+    const size_t indent = line.find_first_not_of(" \t\r\v\f");
+    std::string trimmed = line.substr(indent);
     while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.back())))
       trimmed.pop_back();
+    size_t column = indent;
     if (trimmed == "Sequential(" || trimmed == "nn.Sequential(") {
       if (opened || model->size()) p.fail("'Sequential(' may only open the file");
       opened = true;
@@ -282,19 +308,29 @@ std::shared_ptr<Sequential> parse_model(const std::string& text, const std::stri
     }
     // "(3): Layer(...)" as PyTorch prints; the index must count up from 0.
     if (trimmed[0] == '(' && trimmed.find("):") != std::string::npos) {
-      LineParser idx(trimmed, where);
+      LineParser idx(trimmed, where, indent);
       idx.expect('(', "");
       const int64_t k = idx.integer();
       if (k != static_cast<int64_t>(model->size()))
         p.fail("layer index (" + std::to_string(k) + ") out of order; expected (" +
                std::to_string(model->size()) + ")");
-      trimmed = trimmed.substr(trimmed.find("):") + 2);
+      const size_t after = trimmed.find("):") + 2;
+      trimmed = trimmed.substr(after);
+      column += after;
     }
     if (trimmed.back() == ',') trimmed.pop_back();  // constructor lists inside nn.Sequential(...)
-    LineParser call(trimmed, where);
+    LineParser call(trimmed, where, column);
     auto [name, args] = call.call();
-    if (!call.at_end()) call.fail("unexpected text after the layer in: " + trimmed);
-    model->push_back(make_layer(name, args, call, gen), where);
+    if (!call.at_end()) call.fail("unexpected text after the layer in: " + call.shown());
+    ModulePtr layer;
+    try {
+      layer = make_layer(name, args, call, gen);
+    } catch (const ParseError&) {
+      throw;
+    } catch (const Error& e) {  // a size the layer refuses (overflow, memory): name the line
+      throw ValueError(where + ": " + e.what());
+    }
+    model->push_back(layer, where);
   }
   if (opened && !closed) throw ParseError(source + ": 'Sequential(' is never closed with ')'");
   if (model->size() == 0) throw ParseError(source + ": no layers found");
@@ -304,20 +340,37 @@ std::shared_ptr<Sequential> parse_model(const std::string& text, const std::stri
 std::shared_ptr<Sequential> build_model(const std::string& name_or_path, Generator& gen) {
   if (name_or_path == "standard") return make_standard(gen);
   if (name_or_path == "sumfirst") return make_sumfirst(gen);
-  std::ifstream in(name_or_path);
-  if (!in)
-    throw IoError("model '" + name_or_path +
-                  "' is neither 'standard', 'sumfirst' nor a readable model file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_model(ss.str(), name_or_path, gen);
+  if (name_or_path.empty())
+    throw IoError("model: the name is empty (standard, sumfirst or a file)");
+  if (path_kind(name_or_path) == PathKind::missing)
+    throw IoError("model '" + excerpt(name_or_path) +
+                  "' is neither 'standard', 'sumfirst' nor an existing model file");
+  // Model text is a few lines; the cap keeps a wrong path (a data file, /dev/zero) harmless.
+  const std::string text = read_text_file(name_or_path, kMaxModelFileBytes, "model file");
+  return parse_model(text, excerpt(name_or_path), gen);
 }
 
-void check_model(const Sequential& model, const Shape& input, int64_t classes) {
-  const Shape out = model.output_shape(input);  // throws naming the layer that does not fit
+void check_model(Sequential& model, const Shape& input, int64_t classes, bool training) {
+  const std::vector<Shape> shapes = model.layer_shapes(input);  // throws naming the layer
+  if (shapes.empty()) throw ShapeError("the model has no layers");
+  const Shape& out = shapes.back();
   if (out.size() != 2 || out[1] != classes)
     throw ShapeError("the model's output has shape " + to_string(out) + "; expected [N, " +
                      std::to_string(classes) + "] (one score per class)");
+  const std::string what = "the model";
+  int64_t parameters = 0, activations = 0;
+  for (const Parameter* p : model.parameters())
+    parameters = checked_add(parameters, p->value.numel(), what);
+  for (const Shape& s : shapes)
+    activations = checked_add(activations, checked_numel(s, what), what);
+  // Training keeps a gradient beside each parameter and two Adam moments; each activation has a
+  // gradient of the same size. Floats are 4 bytes.
+  const int64_t floats = checked_add(checked_mul(parameters, training ? 4 : 1, what),
+                                     checked_mul(activations, training ? 2 : 1, what), what);
+  check_memory(static_cast<uint64_t>(checked_mul(floats, 4, what)),
+               std::string(training ? "training" : "running") + " the model at batch size " +
+                   std::to_string(input.at(0)) + " (" + std::to_string(parameters) +
+                   " parameters, " + std::to_string(activations) + " activation values)");
 }
 
 }  // namespace convlab::nn

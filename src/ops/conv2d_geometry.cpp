@@ -1,4 +1,5 @@
 #include "convlab/error.h"
+#include "convlab/limits.h"
 #include "convlab/ops/conv2d.h"
 
 namespace convlab {
@@ -26,7 +27,12 @@ Conv2dGeometry conv2d_geometry(const Shape& input, const Shape& weight, int64_t 
                      std::to_string(input[1]) + " channels, shape " + to_string(input));
   if (input[0] <= 0 || input[2] <= 0 || input[3] <= 0)
     throw ShapeError(who + ": input sizes must be positive; got shape " + to_string(input));
-  const int64_t hp = input[2] + 2 * ph, wp = input[3] + 2 * pw;
+  // Padding comes from model text: the padded size must not overflow (then the output size is
+  // small enough to count, and its element count is checked below).
+  const int64_t hp =
+      checked_add(input[2], checked_mul(2, ph, who + ": padding"), who + ": padded height");
+  const int64_t wp =
+      checked_add(input[3], checked_mul(2, pw, who + ": padding"), who + ": padded width");
   if (weight[2] > hp || weight[3] > wp)
     throw ShapeError(who + ": kernel size (" + std::to_string(weight[2]) + ", " +
                      std::to_string(weight[3]) + ") is larger than the padded input (" +
@@ -36,6 +42,8 @@ Conv2dGeometry conv2d_geometry(const Shape& input, const Shape& weight, int64_t 
                    sh,       sw,       ph,       pw,       0,         0};
   g.OH = (hp - g.KH) / sh + 1;
   g.OW = (wp - g.KW) / sw + 1;
+  checked_numel(g.output_shape(),
+                who + ": output");  // the output's element count must be countable
   return g;
 }
 

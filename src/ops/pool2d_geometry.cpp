@@ -1,4 +1,5 @@
 #include "convlab/error.h"
+#include "convlab/limits.h"
 #include "convlab/ops/pool2d.h"
 
 namespace convlab {
@@ -11,7 +12,7 @@ Pool2dGeometry pool2d_geometry(const Shape& input, int64_t kh, int64_t kw, int64
   if (kh <= 0 || kw <= 0)
     throw ValueError(who + ": kernel size must be positive; got " + pair(kh, kw));
   if (sh <= 0 || sw <= 0) throw ValueError(who + ": stride must be positive; got " + pair(sh, sw));
-  if (ph < 0 || pw < 0 || 2 * ph > kh || 2 * pw > kw)
+  if (ph < 0 || pw < 0 || ph > kh / 2 || pw > kw / 2)
     throw ValueError(who + ": padding must be between 0 and half the kernel size " + pair(kh, kw) +
                      "; got " + pair(ph, pw));
   if (input.size() != 4)
@@ -20,11 +21,15 @@ Pool2dGeometry pool2d_geometry(const Shape& input, int64_t kh, int64_t kw, int64
     if (d <= 0)
       throw ShapeError(who + ": input sizes must be positive; got shape " + to_string(input));
   Pool2dGeometry g{input[0], input[1], input[2], input[3], kh, kw, sh, sw, ph, pw, 0, 0};
-  if (g.H + 2 * ph < kh || g.W + 2 * pw < kw)
+  // padding <= kernel / 2 above, so these sums are small unless the input is huge: checked.
+  const int64_t hp = checked_add(g.H, 2 * ph, who), wp = checked_add(g.W, 2 * pw, who);
+  if (hp < kh || wp < kw)
     throw ShapeError(who + ": kernel size " + pair(kh, kw) + " is larger than the padded input " +
-                     pair(g.H + 2 * ph, g.W + 2 * pw) + " of input shape " + to_string(input));
-  g.OH = (g.H + 2 * ph - kh) / sh + 1;
-  g.OW = (g.W + 2 * pw - kw) / sw + 1;
+                     pair(hp, wp) + " of input shape " + to_string(input));
+  g.OH = (hp - kh) / sh + 1;
+  g.OW = (wp - kw) / sw + 1;
+  checked_numel(g.output_shape(),
+                who + ": output");  // the output's element count must be countable
   return g;
 }
 

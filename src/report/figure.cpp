@@ -8,7 +8,7 @@
 
 #include "cells.h"
 #include "convlab/error.h"
-#include "convlab/report/atomic_file.h"
+#include "convlab/io/file.h"
 #include "plplot_session.h"
 
 namespace convlab::report {

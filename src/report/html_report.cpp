@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "convlab/report/atomic_file.h"
+#include "convlab/io/file.h"
 
 namespace convlab::report {
 

@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "convlab/error.h"
-#include "convlab/report/atomic_file.h"
+#include "convlab/io/file.h"
 #include "plplot_session.h"
 
 namespace convlab::report {

@@ -2,9 +2,9 @@
 
 #include <cstring>
 
-#include "../data/read_file.h"
 #include "convlab/error.h"
-#include "convlab/report/atomic_file.h"
+#include "convlab/io/file.h"
+#include "convlab/limits.h"
 
 namespace convlab::train {
 
@@ -17,6 +17,14 @@ uint64_t fnv1a(const uint8_t* p, size_t n) {
   uint64_t h = 1469598103934665603ull;
   for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
   return h;
+}
+
+// Whether a float tensor of this shape fits in `bytes` (without overflowing on the way).
+bool numel_fits(const Shape& shape, size_t bytes) {
+  uint64_t n = sizeof(float);
+  for (int64_t d : shape)
+    if (__builtin_mul_overflow(n, static_cast<uint64_t>(d), &n)) return false;
+  return n <= bytes;
 }
 
 template <typename T>
@@ -71,7 +79,11 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
 }
 
 Checkpoint load_checkpoint(const std::string& path) {
-  const std::vector<uint8_t> bytes = data::read_whole_file(path);
+  // A checkpoint larger than the memory limit could not be loaded anyway.
+  return parse_checkpoint(read_file(path, memory_limit_bytes(), "checkpoint"), excerpt(path));
+}
+
+Checkpoint parse_checkpoint(const std::vector<uint8_t>& bytes, const std::string& path) {
   if (bytes.size() < sizeof kMagic + 4 + 8 + 4 + 8 ||
       std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
     throw IoError(path + ": not a convlab checkpoint (no CONVLABK header)");
@@ -96,22 +108,27 @@ Checkpoint load_checkpoint(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     throw IoError(path + ": checkpoint header is not valid JSON");
   }
+  if (!c.header.is_object()) throw IoError(path + ": checkpoint header is not a JSON object");
   const auto count = r.get<uint32_t>("tensor count");
   for (uint32_t i = 0; i < count; ++i) {
     const auto name_size = r.get<uint32_t>("tensor name size");
     if (name_size > r.remaining()) throw IoError(path + ": checkpoint is truncated (tensor name)");
     std::string name(name_size, '\0');
     r.bytes(name.data(), name.size(), "tensor name");
+    name = excerpt(name, 100);  // shown in messages; real names are short and printable
+    if (c.tensors.count(name)) throw IoError(path + ": tensor " + name + " appears twice");
     const auto rank = r.get<uint32_t>("tensor rank");
     if (rank > 4) throw IoError(path + ": tensor " + name + " has rank " + std::to_string(rank));
     Shape shape(rank);
     for (auto& d : shape) {
       d = r.get<int64_t>("tensor shape");
-      if (d < 0 || d > (int64_t{1} << 31))
-        throw IoError(path + ": tensor " + name + " has an impossible shape");
+      if (d < 0) throw IoError(path + ": tensor " + name + " has a negative extent");
     }
-    if (static_cast<uint64_t>(numel(shape)) * sizeof(float) > r.remaining())
-      throw IoError(path + ": checkpoint is truncated (tensor " + name + ")");
+    // Every size is checked against what the file really holds before anything is allocated.
+    if (!numel_fits(shape, r.remaining()))
+      throw IoError(path + ": tensor " + name + " of shape " + to_string(shape) +
+                    " is larger than the rest of the checkpoint (" + std::to_string(r.remaining()) +
+                    " bytes)");
     Tensor t(shape);
     r.bytes(t.data(), static_cast<size_t>(t.numel()) * sizeof(float), "tensor data");
     c.tensors.emplace(name, std::move(t));

@@ -2,13 +2,15 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 
 #include "convlab/data/dataloader.h"
 #include "convlab/error.h"
+#include "convlab/io/file.h"
 #include "convlab/nn/loss.h"
 #include "convlab/nn/models.h"
-#include "convlab/report/atomic_file.h"
+#include "convlab/train/run_directory.h"
 
 namespace convlab::train {
 
@@ -127,8 +129,8 @@ Trainer::Trainer(const Recipe& recipe, const data::Dataset& train, const data::D
     : Trainer(recipe, train, test, nullptr, threads) {
   recipe_.validate();
   model_ = nn::build_model(recipe_.model, gen_);
-  nn::check_model(*model_, {1, train.channels, train.height, train.width},
-                  static_cast<int64_t>(train.classes.size()));
+  nn::check_model(*model_, {recipe_.batch_size, train.channels, train.height, train.width},
+                  static_cast<int64_t>(train.classes.size()), /*training=*/true);
   make_optimizer();
 }
 
@@ -147,6 +149,20 @@ void Trainer::make_optimizer() {
 void Trainer::fit(const std::string& out_dir, const Progress& progress) {
   PoolScope threads(pool_.get());
   if (!out_dir.empty()) ensure_directory(out_dir);
+  auto stop_if_asked = [&](int64_t epoch) {
+    const int reason = progress.stop_requested ? progress.stop_requested() : 0;
+    if (!reason) return;
+    const std::string signal = reason == SIGINT    ? "SIGINT"
+                               : reason == SIGTERM ? "SIGTERM"
+                                                   : "signal " + std::to_string(reason);
+    std::string saved = "no epoch was saved";
+    if (!history_.empty())
+      saved = (out_dir.empty() ? std::string("the model holds")
+                               : excerpt(out_dir) + "/checkpoint.bin holds") +
+              " epoch " + std::to_string(history_.back().epoch);
+    throw Interrupted(reason, "interrupted by " + signal + " during epoch " +
+                                  std::to_string(epoch) + "; " + saved);
+  };
   data::DataLoader loader(train_, recipe_.batch_size, /*shuffle=*/true, &gen_);
   nn::CrossEntropyLoss criterion;
   Tensor images, grad;
@@ -158,7 +174,9 @@ void Trainer::fit(const std::string& out_dir, const Progress& progress) {
     loader.start_epoch();
     double loss_sum = 0;
     int64_t batch = 0, seen = 0;
-    while (loader.next(images, targets)) {
+    while (true) {
+      stop_if_asked(epoch);
+      if (!loader.next(images, targets)) break;
       optimizer_->zero_grad();
       const float loss = criterion.forward(model_->forward(images), targets);
       if (!std::isfinite(loss))
@@ -187,10 +205,7 @@ void Trainer::fit(const std::string& out_dir, const Progress& progress) {
     last_evaluation_ = evaluate(test_);
     rec.test_accuracy = last_evaluation_.accuracy();
     history_.push_back(rec);
-    if (!out_dir.empty()) {
-      save_checkpoint(out_dir + "/checkpoint.bin", checkpoint());
-      write_file_atomically(out_dir + "/metrics.json", metrics_json().dump(2) + "\n");
-    }
+    if (!out_dir.empty()) commit_run(out_dir, checkpoint(), metrics_json().dump(2) + "\n");
     if (progress.on_epoch) progress.on_epoch(rec);
   }
 }
@@ -279,8 +294,8 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& path, const data::Da
     if (epochs > 0) recipe.epochs = epochs;
     recipe.validate();
     std::unique_ptr<Trainer> t(new Trainer(recipe, train, test, load_model(c), threads));
-    nn::check_model(*t->model_, {1, train.channels, train.height, train.width},
-                    static_cast<int64_t>(train.classes.size()));
+    nn::check_model(*t->model_, {recipe.batch_size, train.channels, train.height, train.width},
+                    static_cast<int64_t>(train.classes.size()), /*training=*/true);
     t->make_optimizer();
     std::map<std::string, Tensor> state;
     for (const auto& [name, tensor] : c.tensors)

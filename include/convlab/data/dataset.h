@@ -33,6 +33,13 @@ Dataset load_cifar10(const std::string& dir, bool train);
 // numbers (2051, 2049), counts, sizes against the header, and labels 0-9.
 Dataset load_mnist(const std::string& dir, bool train);
 
+// The readers' checks on bytes already in memory (the fuzz targets' entries); paths only name the
+// files in messages. append_cifar10_records adds one batch file's records to `ds`.
+void append_cifar10_records(const std::vector<uint8_t>& bytes, const std::string& path,
+                            Dataset& ds);
+Dataset parse_mnist(const std::vector<uint8_t>& images, const std::vector<uint8_t>& labels,
+                    const std::string& image_path, const std::string& label_path, bool train);
+
 // Either of the above, chosen by the files present in `dir`.
 Dataset load_dataset(const std::string& dir, bool train);
 

@@ -27,11 +27,17 @@ std::shared_ptr<Sequential> make_sumfirst(Generator& gen);
 std::shared_ptr<Sequential> parse_model(const std::string& text, const std::string& source,
                                         Generator& gen);
 
-// "standard", "sumfirst", or the path of a model file.
+// Model files hold a few lines; anything larger is refused before it is read.
+constexpr uint64_t kMaxModelFileBytes = 1 << 20;
+
+// "standard", "sumfirst", or the path of a model file (at most kMaxModelFileBytes).
 std::shared_ptr<Sequential> build_model(const std::string& name_or_path, Generator& gen);
 
-// Checks that the model accepts inputs of this shape (N, C, H, W) and ends in `classes` outputs;
-// throws ShapeError naming the first layer that does not fit (its file line if from a file).
-void check_model(const Sequential& model, const Shape& input, int64_t classes);
+// Checks that the model accepts inputs of this shape (N, C, H, W), N being the batch size, and ends
+// in `classes` outputs; throws ShapeError naming the first layer that does not fit (its file line
+// if from a file). Then estimates the memory a batch needs (parameters, and in training their
+// gradients and optimizer state; every layer's output, and in training its gradient) and throws
+// ValueError with the estimate and the limit if it exceeds memory_limit_bytes().
+void check_model(Sequential& model, const Shape& input, int64_t classes, bool training = false);
 
 }  // namespace convlab::nn

@@ -9,6 +9,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "convlab/tensor/tensor.h"
 
@@ -22,5 +23,7 @@ struct Checkpoint {
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
 // Throws IoError "<path>: ..." for a missing, truncated or corrupt file.
 Checkpoint load_checkpoint(const std::string& path);
+// The same from the file's bytes; `path` only names it in messages (the fuzz target's entry).
+Checkpoint parse_checkpoint(const std::vector<uint8_t>& bytes, const std::string& path);
 
 }  // namespace convlab::train

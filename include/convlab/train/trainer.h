@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -55,12 +56,24 @@ struct Evaluation {
   nlohmann::json to_json(const std::vector<std::string>& classes) const;
 };
 
-// Callbacks through which a caller shows progress; the library itself prints nothing.
+// Callbacks through which a caller shows progress and asks to stop; the library itself prints
+// nothing and installs no signal handler.
 struct Progress {
   std::function<void(int64_t epoch, int64_t batch, int64_t batches, double mean_loss,
                      double images_per_second)>
       on_batch;
   std::function<void(const EpochRecord&)> on_epoch;
+  // Asked before every batch: a non-zero answer (the caller's reason, e.g. a signal number) stops
+  // training at that safe point with Interrupted.
+  std::function<int()> stop_requested;
+};
+
+// Thrown by fit() when Progress::stop_requested answered non-zero: the epoch under way is dropped
+// and the output directory keeps the last complete epoch. what() says which.
+struct Interrupted : std::runtime_error {
+  Interrupted(int signal_, const std::string& message)
+      : std::runtime_error(message), signal(signal_) {}
+  int signal;
 };
 
 class Trainer {
@@ -75,8 +88,9 @@ class Trainer {
                                          int64_t epochs = 0, int threads = 1);
 
   // Trains the remaining epochs. After each: evaluates on the test set, and if out_dir is not empty
-  // writes out_dir/checkpoint.bin and out_dir/metrics.json (atomically). A loss that is not finite
-  // stops training with a ValueError naming the epoch and step.
+  // commits out_dir/checkpoint.bin and out_dir/metrics.json together (train/run_directory.h). A
+  // loss that is not finite stops training with a ValueError naming the epoch and step; a stop
+  // request, with Interrupted.
   void fit(const std::string& out_dir, const Progress& progress = {});
   Evaluation evaluate(const data::Dataset& dataset);
 
