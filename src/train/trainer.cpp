@@ -51,16 +51,49 @@ nlohmann::json Recipe::to_json() const {
           {"seed", seed}};
 }
 
+namespace {
+
+// Values read back from a checkpoint header: of the right JSON type and in range, or an IoError
+// naming the key (a header is input like any other file).
+int64_t header_int(const nlohmann::json& j, const char* key, int64_t lo, int64_t hi) {
+  const auto& v = j.at(key);
+  if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(hi)) ||
+      v.get<int64_t>() < lo || v.get<int64_t>() > hi)
+    throw IoError(std::string("'") + key + "' must be a whole number from " + std::to_string(lo) +
+                  " to " + std::to_string(hi) + "; got " + excerpt(v.dump(), 40));
+  return v.get<int64_t>();
+}
+
+double header_real(const nlohmann::json& j, const char* key) {
+  const auto& v = j.at(key);
+  if (!v.is_number())
+    throw IoError(std::string("'") + key + "' must be a number; got " + excerpt(v.dump(), 40));
+  return v.get<double>();
+}
+
+std::string header_string(const nlohmann::json& j, const char* key) {
+  const auto& v = j.at(key);
+  if (!v.is_string())
+    throw IoError(std::string("'") + key + "' must be a string; got " + excerpt(v.dump(), 40));
+  return v.get<std::string>();
+}
+
+}  // namespace
+
 Recipe Recipe::from_json(const nlohmann::json& j) {
   Recipe r;
-  r.model = j.at("model");
-  r.epochs = j.at("epochs");
-  r.batch_size = j.at("batch_size");
-  r.optimizer = j.at("optimizer");
-  r.lr = j.at("lr");
-  r.momentum = j.at("momentum");
-  r.weight_decay = j.at("weight_decay");
-  r.seed = j.at("seed");
+  r.model = header_string(j, "model");
+  r.epochs = header_int(j, "epochs", 0, 1000000);
+  r.batch_size = header_int(j, "batch_size", 1, 1000000);
+  r.optimizer = header_string(j, "optimizer");
+  r.lr = header_real(j, "lr");
+  r.momentum = header_real(j, "momentum");
+  r.weight_decay = header_real(j, "weight_decay");
+  const auto& seed = j.at("seed");
+  if (!seed.is_number_unsigned() && !(seed.is_number_integer() && seed.get<int64_t>() >= 0))
+    throw IoError("'seed' must be a whole number from 0 to 2^64-1; got " +
+                  excerpt(seed.dump(), 40));
+  r.seed = seed.get<uint64_t>();
   return r;
 }
 
@@ -75,8 +108,8 @@ nlohmann::json EpochRecord::to_json() const {
 }
 
 EpochRecord EpochRecord::from_json(const nlohmann::json& j) {
-  return {j.at("epoch"), j.at("loss"), j.at("seconds"), j.at("images_per_second"),
-          j.at("test_accuracy")};
+  return {header_int(j, "epoch", 1, 1000000), header_real(j, "loss"), header_real(j, "seconds"),
+          header_real(j, "images_per_second"), header_real(j, "test_accuracy")};
 }
 
 // ---- Evaluation ----
@@ -303,7 +336,7 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& path, const data::Da
     t->optimizer_->load_state_tensors(state);
     t->gen_.restore(c.header.at("generator").get<std::string>());
     for (const auto& h : c.header.at("history")) t->history_.push_back(EpochRecord::from_json(h));
-    if (static_cast<int64_t>(t->history_.size()) != c.header.at("epoch").get<int64_t>())
+    if (static_cast<int64_t>(t->history_.size()) != header_int(c.header, "epoch", 0, 1000000))
       throw IoError("history does not match the epoch count");
     return t;
   } catch (const nlohmann::json::exception& e) {
