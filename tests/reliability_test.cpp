@@ -137,7 +137,7 @@ TEST(RunDirectory, BothFilesSwitchTogetherAndOldEpochsGo) {
   const fs::path d = fresh_dir("convlab_run");
   const fs::path run = d / "run";
   EXPECT_FALSE(train::holds_run(run.string()));
-  train::prepare_run_directory(run.string(), train::RunMode::fresh);
+  (void)train::prepare_run_directory(run.string(), train::RunMode::fresh);
   for (int64_t e = 1; e <= 3; ++e) {
     train::commit_run(run.string(), checkpoint_at(e), nlohmann::json({{"epochs", e}}).dump());
     EXPECT_EQ(saved_epoch(run), e);
@@ -151,7 +151,7 @@ TEST(RunDirectory, BothFilesSwitchTogetherAndOldEpochsGo) {
   EXPECT_TRUE(train::holds_run(run.string()));
   // A new run refuses the directory, naming both ways forward; the run stays as it was.
   const std::string msg =
-      error_of([&] { train::prepare_run_directory(run.string(), train::RunMode::fresh, "--out"); });
+      error_of([&] { (void)train::prepare_run_directory(run.string(), train::RunMode::fresh, "--out"); });
   EXPECT_NE(msg.find("--resume"), std::string::npos) << msg;
   EXPECT_NE(msg.find("--overwrite"), std::string::npos) << msg;
   EXPECT_EQ(saved_epoch(run), 3);
@@ -159,7 +159,7 @@ TEST(RunDirectory, BothFilesSwitchTogetherAndOldEpochsGo) {
   fs::create_directory(run / ".epoch-000004.4194000");
   std::ofstream(run / ".epoch-000004.4194000" / "checkpoint.bin") << "half";
   std::ofstream(run / "metrics.json.tmp.4194001") << "half";
-  train::prepare_run_directory(run.string(), train::RunMode::resume);
+  (void)train::prepare_run_directory(run.string(), train::RunMode::resume);
   EXPECT_FALSE(fs::exists(run / ".epoch-000004.4194000"));
   EXPECT_FALSE(fs::exists(run / "metrics.json.tmp.4194001"));
   EXPECT_EQ(saved_epoch(run), 3);
@@ -168,7 +168,7 @@ TEST(RunDirectory, BothFilesSwitchTogetherAndOldEpochsGo) {
   fs::create_directories(old);
   std::ofstream(old / "checkpoint.bin") << "old";
   std::ofstream(old / "metrics.json") << "{}";
-  train::prepare_run_directory(old.string(), train::RunMode::overwrite);
+  (void)train::prepare_run_directory(old.string(), train::RunMode::overwrite);
   train::commit_run(old.string(), checkpoint_at(1), "{\"epochs\": 1}");
   EXPECT_EQ(saved_epoch(old), 1);
   EXPECT_EQ(nlohmann::json::parse(slurp(old / "metrics.json"))["epochs"], 1);

@@ -35,6 +35,7 @@ void add_compare(CLI::App& app) {
   add_recipe_options(cmd, f->options.recipe);
   cmd->add_flag("--overwrite", f->overwrite, "Replace an experiment that --out already holds");
   cmd->callback([f] {
+    StopOnSignal stop_on_signal;  // from here on, Ctrl-C stops at the next safe point
     const auto& recipe = f->options.recipe;
     if (recipe.seed >
         std::numeric_limits<uint64_t>::max() - static_cast<uint64_t>(f->options.seeds - 1))
@@ -46,14 +47,13 @@ void add_compare(CLI::App& app) {
     const auto test_set = data::load_dataset(f->data, false);
     const auto& r = f->options.recipe;
     // Checked before any training: a finished experiment is never replaced by accident.
-    train::prepare_run_directory(f->options.out_dir,
+    const auto lock = train::prepare_run_directory(f->options.out_dir,
                                  f->overwrite ? train::RunMode::overwrite : train::RunMode::fresh);
     std::cout << "compare standard vs sumfirst on " << train_set.name << " (" << train_set.size()
               << " images) / " << test_set.name << " (" << test_set.size() << "): " << r.epochs
               << " epochs, batch " << r.batch_size << ", " << r.optimizer << " lr " << r.lr
               << ", seeds " << r.seed << ".." << r.seed + f->options.seeds - 1 << "\n";
     std::vector<std::unique_ptr<ProgressPrinter>> printers;
-    StopOnSignal stop_on_signal;
     const auto summaries = experiment::compare(
         f->options, train_set, test_set, [&](const std::string& label, int64_t epochs) {
           printers.push_back(std::make_unique<ProgressPrinter>(label, epochs));

@@ -1,11 +1,15 @@
-// Ctrl-C and SIGTERM during training: the first one is recorded and training stops before its next
-// batch, keeping the last complete epoch on disk (train::Interrupted, exit 128 + signal). The
-// handler resets itself, so a second signal ends the process at once, as a user pressing Ctrl-C
-// twice expects. Outside a StopOnSignal scope the default actions apply.
+// Ctrl-C and SIGTERM. The handlers are installed first thing in main, so no signal finds the
+// default action. Inside a StopOnSignal scope (train, compare: from before the data is loaded) the
+// first signal is recorded and training stops before its next batch, keeping the last complete
+// epoch on disk (train::Interrupted, exit 128 + signal). Outside such a scope, or at a second
+// signal, the process ends at once with one line and the same exit code.
 #pragma once
+
+#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
+#include <cstring>
 
 #include "convlab/train/trainer.h"
 
@@ -15,19 +19,19 @@ class StopOnSignal {
  public:
   StopOnSignal() {
     requested().store(0);
-    struct sigaction sa {};
-    sa.sa_handler = [](int sig) { requested().store(sig); };
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND;
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
+    active().store(true);
   }
-  ~StopOnSignal() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
+  ~StopOnSignal() { active().store(false); }
   StopOnSignal(const StopOnSignal&) = delete;
   StopOnSignal& operator=(const StopOnSignal&) = delete;
+
+  static void install_handlers() {
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+  }
 
   // Adds the stop request to a set of progress callbacks.
   static train::Progress with_stop(train::Progress p) {
@@ -36,13 +40,23 @@ class StopOnSignal {
   }
 
  private:
-  // A lock-free atomic is safe to write from a signal handler.
+  static void on_signal(int sig) {
+    // Only async-signal-safe calls here: atomics, write(2), _exit(2).
+    if (active().load() && requested().exchange(sig) == 0) return;
+    const char* msg = sig == SIGINT ? "convlab: interrupted by SIGINT\n"
+                                    : "convlab: interrupted by SIGTERM\n";
+    [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, msg, std::strlen(msg));
+    ::_exit(128 + sig);
+  }
+  // Lock-free atomics are safe to use from a signal handler.
   static std::atomic<int>& requested() {
     static std::atomic<int> signal{0};
     return signal;
   }
-  struct sigaction old_int_ {};
-  struct sigaction old_term_ {};
+  static std::atomic<bool>& active() {
+    static std::atomic<bool> on{false};
+    return on;
+  }
 };
 
 }  // namespace convlab::cli

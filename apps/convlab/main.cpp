@@ -2,7 +2,9 @@
 // this file turns every error into one line on stderr and a non-zero exit: 2 for a bad flag, 1 for
 // bad input, 130/143 after SIGINT/SIGTERM (train and compare stop at a safe point).
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <iostream>
 #include <new>
@@ -11,6 +13,7 @@
 #include "convlab/error.h"
 #include "convlab/ops/kernels.h"
 #include "convlab/train/trainer.h"
+#include "interrupt.h"
 
 namespace {
 
@@ -34,6 +37,7 @@ std::string unknown_subcommand(const CLI::App& app, int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  convlab::cli::StopOnSignal::install_handlers();
   CLI::App app{"convlab: multi-channel convolutional networks, number by number"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "convlab 0.1.0");
@@ -49,6 +53,10 @@ int main(int argc, char** argv) {
     if (const std::string bad = unknown_subcommand(app, argc, argv); !bad.empty())
       return fail(bad + " (see convlab --help)", 2);
     app.parse(argc, argv);
+    // Output that could not be written (a full disk, a closed pipe) is a failure, not a success.
+    std::cout.flush();
+    if (!std::cout || std::fflush(stdout) != 0 || std::ferror(stdout))
+      return fail(std::string("cannot write the output: ") + std::strerror(errno), 1);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {

@@ -34,6 +34,7 @@ void add_train(CLI::App& app) {
   add_recipe_options(cmd, f->recipe);
   cmd->add_flag("--overwrite", f->overwrite, "Replace a run that --out already holds");
   cmd->callback([f, cmd] {
+    StopOnSignal stop_on_signal;  // from here on, Ctrl-C stops at the next safe point
     if (f->resume.empty() && f->recipe.epochs == 0) {
       std::cout << "--epochs 0: nothing to train; nothing written\n";
       return;
@@ -57,14 +58,13 @@ void add_train(CLI::App& app) {
     } else {
       trainer = std::make_unique<train::Trainer>(f->recipe, train_set, test_set, f->threads);
     }
-    train::prepare_run_directory(f->out, mode);
+    const auto lock = train::prepare_run_directory(f->out, mode);
     const auto& r = trainer->recipe();
     std::cout << "training " << excerpt(r.model) << " on " << train_set.name << " ("
               << train_set.size() << " images), " << r.epochs << " epochs, batch " << r.batch_size
               << ", " << r.optimizer << " lr " << r.lr << ", seed " << r.seed << ", " << f->threads
               << " thread" << (f->threads > 1 ? "s" : "") << "\n";
     ProgressPrinter printer("", r.epochs);
-    StopOnSignal stop_on_signal;
     trainer->fit(f->out, StopOnSignal::with_stop(printer.callbacks()));
     const auto& ev = trainer->test_evaluation();
     std::printf(

@@ -26,7 +26,7 @@ Isa from_environment(Isa cpu) {
   else if (v == "generic")
     asked = Isa::generic;
   else
-    throw ValueError("CONVLAB_ISA must be avx512, avx2 or generic; got '" + v + "'");
+    throw ValueError("CONVLAB_ISA must be avx512, avx2 or generic; got '" + excerpt(v, 40) + "'");
   return std::min(cpu, asked);
 }
 

@@ -1,6 +1,8 @@
 #include "convlab/train/run_directory.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -76,14 +78,35 @@ bool holds_run(const std::string& dir) {
   return false;
 }
 
-void prepare_run_directory(const std::string& dir, RunMode mode, const std::string& flag) {
-  if (dir.empty()) throw IoError(flag + ": the path is empty");
+RunLock::~RunLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+namespace {
+
+void refuse_if_holding_a_run(const std::string& dir, RunMode mode, const std::string& flag) {
   if (mode == RunMode::fresh && holds_run(dir))
     throw IoError(flag + " " + excerpt(dir) + " holds an earlier run; continue it with --resume " +
-                  excerpt(dir) +
-                  "/checkpoint.bin, replace it with --overwrite, or choose another " + flag);
+                  excerpt(dir) + "/checkpoint.bin, replace it with --overwrite, or choose another " +
+                  flag);
+}
+
+}  // namespace
+
+RunLock prepare_run_directory(const std::string& dir, RunMode mode, const std::string& flag) {
+  if (dir.empty()) throw IoError(flag + ": the path is empty");
+  refuse_if_holding_a_run(dir, mode, flag);
   ensure_directory(dir);
+  const std::string lock_path = dir + "/.lock";
+  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) throw IoError("cannot lock " + excerpt(lock_path) + ": " + std::strerror(errno));
+  RunLock lock(fd);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0)
+    throw IoError(flag + " " + excerpt(dir) + " is in use by another convlab run");
+  // Checked again under the lock: a run that started at the same moment may have committed.
+  refuse_if_holding_a_run(dir, mode, flag);
   remove_stale_run_files(dir);
+  return lock;
 }
 
 int remove_stale_run_files(const std::string& dir) {

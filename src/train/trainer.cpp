@@ -182,19 +182,21 @@ void Trainer::make_optimizer() {
 void Trainer::fit(const std::string& out_dir, const Progress& progress) {
   PoolScope threads(pool_.get());
   if (!out_dir.empty()) ensure_directory(out_dir);
+  // What is on disk if training stops now: only what this fit committed is claimed.
+  int64_t committed = 0;
+  auto on_disk = [&] {
+    if (out_dir.empty()) return std::string();
+    if (committed == 0) return "; nothing new was written to " + excerpt(out_dir);
+    return "; " + excerpt(out_dir) + "/checkpoint.bin holds epoch " + std::to_string(committed);
+  };
   auto stop_if_asked = [&](int64_t epoch) {
     const int reason = progress.stop_requested ? progress.stop_requested() : 0;
     if (!reason) return;
     const std::string signal = reason == SIGINT    ? "SIGINT"
                                : reason == SIGTERM ? "SIGTERM"
                                                    : "signal " + std::to_string(reason);
-    std::string saved = "no epoch was saved";
-    if (!history_.empty())
-      saved = (out_dir.empty() ? std::string("the model holds")
-                               : excerpt(out_dir) + "/checkpoint.bin holds") +
-              " epoch " + std::to_string(history_.back().epoch);
     throw Interrupted(reason, "interrupted by " + signal + " during epoch " +
-                                  std::to_string(epoch) + "; " + saved);
+                                  std::to_string(epoch) + on_disk());
   };
   data::DataLoader loader(train_, recipe_.batch_size, /*shuffle=*/true, &gen_);
   nn::CrossEntropyLoss criterion;
@@ -216,10 +218,7 @@ void Trainer::fit(const std::string& out_dir, const Progress& progress) {
         throw ValueError(
             "loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") + " at epoch " +
             std::to_string(epoch) + ", batch " + std::to_string(batch + 1) + " (step " +
-            std::to_string(optimizer_->steps() + 1) + "); training stopped" +
-            (history_.empty() || out_dir.empty() ? std::string()
-                                                 : "; " + out_dir + "/checkpoint.bin holds epoch " +
-                                                       std::to_string(history_.back().epoch)));
+            std::to_string(optimizer_->steps() + 1) + "); training stopped" + on_disk());
       criterion.backward(grad);
       model_->backward(grad);
       optimizer_->step();
@@ -238,7 +237,10 @@ void Trainer::fit(const std::string& out_dir, const Progress& progress) {
     last_evaluation_ = evaluate(test_);
     rec.test_accuracy = last_evaluation_.accuracy();
     history_.push_back(rec);
-    if (!out_dir.empty()) commit_run(out_dir, checkpoint(), metrics_json().dump(2) + "\n");
+    if (!out_dir.empty()) {
+      commit_run(out_dir, checkpoint(), metrics_json().dump(2) + "\n");
+      committed = epoch;
+    }
     if (progress.on_epoch) progress.on_epoch(rec);
   }
 }

@@ -26,10 +26,24 @@ enum class RunMode {
 // Whether `dir` holds a run (a checkpoint.bin, metrics.json or .run entry, even a broken one).
 bool holds_run(const std::string& dir);
 
-// Prepares `dir` for a run: creates it, removes what dead runs left, and in RunMode::fresh refuses
-// a directory that holds a run with an IoError that names --resume and --overwrite.
-// `flag` names the option the directory came from in that message ("--out").
-void prepare_run_directory(const std::string& dir, RunMode mode, const std::string& flag = "--out");
+// Holds DIR/.lock (flock) while a run writes into DIR, so that a second process refuses it
+// instead of mixing two runs' epochs; the kernel releases it when the process ends, however.
+class RunLock {
+ public:
+  explicit RunLock(int fd = -1) : fd_(fd) {}
+  RunLock(RunLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  RunLock& operator=(RunLock&&) = delete;
+  ~RunLock();
+
+ private:
+  int fd_;
+};
+
+// Prepares `dir` for a run: creates it, takes its lock (IoError if another process holds it),
+// removes what dead runs left, and in RunMode::fresh refuses a directory that holds a run with an
+// IoError that names --resume and --overwrite. `flag` names the option the directory came from.
+[[nodiscard]] RunLock prepare_run_directory(const std::string& dir, RunMode mode,
+                                            const std::string& flag = "--out");
 
 // Writes the checkpoint and the metrics text into a new epoch directory and makes both visible at
 // once; then removes the previous epoch directory. Creates `dir` if needed.
