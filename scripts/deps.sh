@@ -10,7 +10,11 @@ CONVLAB_PACKAGES=(
   libstb-dev                                    # PNG reading/writing of raw images
   curl                                          # convlab download (optional, needs a network)
   libplplot-dev plplot-driver-cairo             # figures: plots and colour bars
+  python3                                       # the hostile-input suite and kill test (stdlib only)
 )
+
+# scripts/fuzz: clang 14 with libFuzzer and the sanitizer runtimes.
+CONVLAB_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 
 convlab_install_missing() {
   local missing=()

@@ -318,7 +318,8 @@ std::shared_ptr<Sequential> parse_model(const std::string& text, const std::stri
       trimmed = trimmed.substr(after);
       column += after;
     }
-    if (trimmed.back() == ',') trimmed.pop_back();  // constructor lists inside nn.Sequential(...)
+    if (!trimmed.empty() && trimmed.back() == ',')
+      trimmed.pop_back();  // constructor lists inside nn.Sequential(...)
     LineParser call(trimmed, where, column);
     auto [name, args] = call.call();
     if (!call.at_end()) call.fail("unexpected text after the layer in: " + call.shown());

@@ -45,6 +45,7 @@ class Reader {
   }
   void bytes(void* dst, size_t n, const char* what) {
     if (n > end_ - pos_) throw IoError(path_ + ": checkpoint is truncated (reading " + what + ")");
+    if (n == 0) return;  // an empty tensor has no storage: memcpy to null is undefined even for 0
     std::memcpy(dst, b_.data() + pos_, n);
     pos_ += n;
   }
