@@ -159,3 +159,103 @@ TEST(GradCheck, CrossEntropyIncludingLargeLogits) {
     expect_gradient(loss, z, gz, "cross_entropy scale " + std::to_string(scale));
   }
 }
+
+TEST(GradCheck, LeakyReLUAwayFromZero) {
+  std::mt19937 rng(7);
+  Vec x = random_vec(40, rng), r = random_vec(40, rng);
+  for (auto& v : x)
+    if (std::fabs(v) < 1e-3) v = -0.5;
+  auto loss = [&](const Vec& xx) {
+    Vec y(xx.size());
+    reference::leaky_relu_forward<double>(40, 0.2, xx.data(), y.data());
+    return dot(y, r);
+  };
+  Vec gx(x.size());
+  reference::leaky_relu_backward<double>(40, 0.2, x.data(), r.data(), gx.data());
+  expect_gradient(loss, x, gx, "leaky_relu");
+}
+
+TEST(GradCheck, AvgPool2dPaddingCeilModeAndDivisors) {
+  std::mt19937 rng(8);
+  struct Case {
+    int64_t n, c, h, w, kh, kw, sh, sw, ph, pw;
+    bool ceil, include_pad;
+  };
+  for (const Case& k : {Case{2, 2, 7, 6, 2, 2, 2, 2, 0, 0, false, true},
+                        Case{1, 2, 7, 9, 3, 3, 2, 2, 1, 1, true, false},
+                        Case{1, 1, 7, 9, 3, 3, 2, 2, 1, 1, false, true},
+                        Case{2, 1, 5, 8, 2, 3, 2, 2, 1, 0, true, true}}) {
+    const auto g = pool2d_geometry({k.n, k.c, k.h, k.w}, k.kh, k.kw, k.sh, k.sw, k.ph, k.pw,
+                                   "gradcheck", k.ceil);
+    Vec x = random_vec(static_cast<size_t>(k.n * k.c * k.h * k.w), rng);
+    Vec r = random_vec(static_cast<size_t>(numel(g.output_shape())), rng);
+    auto loss = [&](const Vec& xx) {
+      Vec y(r.size());
+      reference::avg_pool2d_forward(g, k.include_pad, xx.data(), y.data());
+      return dot(y, r);
+    };
+    Vec gx(x.size(), 1e300);
+    reference::avg_pool2d_backward(g, k.include_pad, r.data(), gx.data());
+    expect_gradient(loss, x, gx, "avgpool");
+  }
+}
+
+TEST(GradCheck, AdaptiveAvgPool2dAnyOutputSize) {
+  std::mt19937 rng(9);
+  for (auto [H, W, OH, OW] :
+       {std::array<int64_t, 4>{5, 5, 1, 1}, {7, 5, 3, 2}, {9, 6, 4, 4}, {4, 4, 4, 4}}) {
+    Vec x = random_vec(static_cast<size_t>(2 * H * W), rng),
+        r = random_vec(static_cast<size_t>(2 * OH * OW), rng);
+    auto loss = [&](const Vec& xx) {
+      Vec y(r.size());
+      reference::adaptive_avg_pool2d_forward(2, H, W, OH, OW, xx.data(), y.data());
+      return dot(y, r);
+    };
+    Vec gx(x.size(), 1e300);
+    reference::adaptive_avg_pool2d_backward(2, H, W, OH, OW, r.data(), gx.data());
+    expect_gradient(loss, x, gx, "adaptive avgpool");
+  }
+}
+
+TEST(GradCheck, BatchNormTrainingAndEvaluation) {
+  std::mt19937 rng(10);
+  for (auto [N, C, L] : {std::array<int64_t, 3>{3, 2, 5}, {4, 3, 1}, {2, 1, 7}}) {
+    Vec x = random_vec(static_cast<size_t>(N * C * L), rng), r = random_vec(x.size(), rng);
+    Vec gamma = random_vec(static_cast<size_t>(C), rng),
+        beta = random_vec(static_cast<size_t>(C), rng);
+    const double eps = 1e-3;
+    // Training: the statistics are the batch's own, so they depend on x.
+    auto train_loss = [&](const Vec& xx, const Vec& gg, const Vec& bb) {
+      Vec mean(static_cast<size_t>(C)), var(static_cast<size_t>(C)), invstd(static_cast<size_t>(C)),
+          y(xx.size());
+      reference::batch_norm_statistics(N, C, L, xx.data(), mean.data(), var.data());
+      for (int64_t c = 0; c < C; ++c) invstd[c] = 1 / std::sqrt(var[c] + eps);
+      reference::batch_norm_normalize(N, C, L, xx.data(), mean.data(), invstd.data(), gg.data(),
+                                      bb.data(), y.data());
+      return dot(y, r);
+    };
+    Vec mean(static_cast<size_t>(C)), var(static_cast<size_t>(C)), invstd(static_cast<size_t>(C));
+    reference::batch_norm_statistics(N, C, L, x.data(), mean.data(), var.data());
+    for (int64_t c = 0; c < C; ++c) invstd[c] = 1 / std::sqrt(var[c] + eps);
+    Vec gx(x.size(), 1e300), gg(static_cast<size_t>(C), 0.0), gb(static_cast<size_t>(C), 0.0);
+    reference::batch_norm_backward(N, C, L, x.data(), mean.data(), invstd.data(), gamma.data(),
+                                   r.data(), true, gx.data(), gg.data(), gb.data());
+    expect_gradient([&](const Vec& v) { return train_loss(v, gamma, beta); }, x, gx, "bn train x");
+    expect_gradient([&](const Vec& v) { return train_loss(x, v, beta); }, gamma, gg, "bn gamma");
+    expect_gradient([&](const Vec& v) { return train_loss(x, gamma, v); }, beta, gb, "bn beta");
+    // Evaluation: fixed (running) statistics.
+    Vec rmean = random_vec(static_cast<size_t>(C), rng), rinv(static_cast<size_t>(C));
+    for (auto& v : rinv) v = 0.5 + std::fabs(random_vec(1, rng)[0]);
+    auto eval_loss = [&](const Vec& xx) {
+      Vec y(xx.size());
+      reference::batch_norm_normalize(N, C, L, xx.data(), rmean.data(), rinv.data(), gamma.data(),
+                                      beta.data(), y.data());
+      return dot(y, r);
+    };
+    Vec ge(x.size(), 1e300);
+    reference::batch_norm_backward(N, C, L, x.data(), rmean.data(), rinv.data(), gamma.data(),
+                                   r.data(), false, ge.data(), static_cast<double*>(nullptr),
+                                   static_cast<double*>(nullptr));
+    expect_gradient(eval_loss, x, ge, "bn eval x");
+  }
+}

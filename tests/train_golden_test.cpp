@@ -36,7 +36,11 @@ double record_diff(const Tensor& t, const nlohmann::json& rec, const char* key =
 void run_case(const nlohmann::json& c) {
   const std::string what = c["model"].get<std::string>() + "/" + c["optimizer"].get<std::string>();
   Generator gen(c["seed"].get<uint64_t>());
-  auto model = c["model"] == "standard" ? nn::make_standard(gen) : nn::make_sumfirst(gen);
+  // The residual network is built from the text PyTorch printed for it: parsing, initialisation
+  // order (BatchNorm draws nothing) and training-mode BatchNorm are all under test.
+  auto model = c["model"] == "standard"   ? nn::make_standard(gen)
+               : c["model"] == "sumfirst" ? nn::make_sumfirst(gen)
+                                          : nn::parse_model(c["model_text"], "golden", gen);
   auto params = model->parameters();
   ASSERT_EQ(params.size(), c["initial"].size());
   for (size_t i = 0; i < params.size(); ++i)
@@ -96,4 +100,7 @@ TEST(TrainGolden, StandardSgdMomentumMatchesPyTorch) {
 }
 TEST(TrainGolden, SumfirstAdamMatchesPyTorch) {
   run_case(test::load_fixture("train.json")["cases"][2]);
+}
+TEST(TrainGolden, ResidualBatchNormAdamMatchesPyTorch) {
+  run_case(test::load_fixture("train.json")["cases"][3]);
 }

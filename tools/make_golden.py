@@ -167,11 +167,124 @@ def param_record(t, limit=2048):
     return {"shape": list(t.shape), "stride": stride, "values": v[::stride], "sum": math.fsum(v)}
 
 
+class Residual(nn.Module):
+    """convlab's Residual: body(x) + shortcut(x), printed as a module with those two children."""
+
+    def __init__(self, body, shortcut):
+        super().__init__()
+        self.body = body
+        self.shortcut = shortcut
+
+    def forward(self, x):
+        return self.body(x) + self.shortcut(x)
+
+
+def basic_block(cin, cout, stride):
+    """He et al.'s basic block: two 3x3 convolutions with BatchNorm; a 1x1 projection shortcut
+    when the shape changes (option B), else the identity."""
+    body = nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+        nn.Conv2d(cout, cout, 3, stride=1, padding=1, bias=False), nn.BatchNorm2d(cout))
+    if stride == 1 and cin == cout:
+        shortcut = nn.Identity()
+    else:
+        shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+    return Residual(body, shortcut)
+
+
+def residual_model():
+    """A small residual network with BatchNorm: identity and projection shortcuts."""
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+        basic_block(8, 8, 1), nn.ReLU(),
+        basic_block(8, 16, 2), nn.ReLU(),
+        nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(16, 10))
+
+
+def module_cases():
+    """Layers and containers run in training mode (forward, backward, running statistics after)
+    and in evaluation mode, from random parameters and buffers; the model text is repr(module)."""
+    g = torch.Generator().manual_seed(5)
+    specs = [
+        ("batchnorm2d", nn.BatchNorm2d(4), (3, 4, 5, 5)),
+        ("batchnorm2d_eps_no_affine", nn.BatchNorm2d(3, eps=1e-3, momentum=0.3, affine=False), (2, 3, 4, 3)),
+        ("batchnorm2d_momentum_none", nn.BatchNorm2d(2, momentum=None), (4, 2, 3, 3)),
+        ("batchnorm1d_2d", nn.BatchNorm1d(6), (5, 6)),
+        ("batchnorm1d_3d", nn.BatchNorm1d(3), (4, 3, 7)),
+        ("avgpool2", nn.AvgPool2d(2), (2, 3, 7, 6)),
+        ("avgpool3_s2_p1", nn.AvgPool2d(3, stride=2, padding=1), (2, 2, 7, 9)),
+        ("avgpool3_s2_p1_ceil_exclude", nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False), (2, 2, 7, 9)),
+        ("avgpool_2x3_ceil", nn.AvgPool2d((2, 3), stride=(2, 2), ceil_mode=True), (1, 2, 5, 8)),
+        ("adaptive_1x1", nn.AdaptiveAvgPool2d((1, 1)), (2, 3, 5, 5)),
+        ("adaptive_3x2", nn.AdaptiveAvgPool2d((3, 2)), (2, 2, 7, 5)),
+        ("adaptive_4", nn.AdaptiveAvgPool2d(4), (1, 2, 9, 6)),
+        ("leaky_relu", nn.LeakyReLU(0.2), (2, 3, 4, 4)),
+        ("leaky_relu_default", nn.LeakyReLU(), (3, 5)),
+        ("maxpool3_s2_p1", nn.MaxPool2d(3, 2, 1), (2, 3, 9, 8)),
+        ("maxpool3_s2_ceil", nn.MaxPool2d(3, 2, ceil_mode=True), (1, 2, 8, 8)),
+        ("identity", nn.Identity(), (2, 3)),
+        ("residual_identity", basic_block(4, 4, 1), (2, 4, 6, 6)),
+        ("residual_projection", basic_block(4, 6, 2), (2, 4, 7, 7)),
+        ("residual_network", residual_model(), (4, 3, 12, 12)),
+    ]
+    cases = []
+    for name, module, shape in specs:
+        with torch.no_grad():
+            for pname, p in module.named_parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5 + (1.0 if "weight" in pname and p.dim() == 1 else 0.0))
+            for bname, b in module.named_buffers():
+                if bname.endswith("running_mean"):
+                    b.copy_(torch.randn(b.shape, generator=g) * 0.2)
+                elif bname.endswith("running_var"):
+                    b.copy_(torch.rand(b.shape, generator=g) + 0.5)
+        before = {k: tensor_record(v.float()) for k, v in module.state_dict().items()}
+        x = torch.randn(*shape, generator=g)
+        case = {"name": name, "model_text": repr(module), "input": tensor_record(x), "state": before}
+        # PyTorch's print of AvgPool2d drops ceil_mode and count_include_pad; convlab's keeps them.
+        if isinstance(module, nn.AvgPool2d) and (module.ceil_mode or not module.count_include_pad):
+            extra = (", ceil_mode=True" if module.ceil_mode else "") + \
+                    ("" if module.count_include_pad else ", count_include_pad=False")
+            case["convlab_text"] = repr(module)[:-1] + extra + ")"
+        for mode in ("train", "eval"):
+            module.train(mode == "train")
+            module.zero_grad()
+            xi = x.clone().requires_grad_()
+            y = module(xi)
+            gy = torch.randn(y.shape, generator=g)
+            y.backward(gy)
+            case[mode] = {"output": tensor_record(y), "grad_output": tensor_record(gy),
+                          "grad_input": tensor_record(xi.grad),
+                          "grads": {n: tensor_record(p.grad) for n, p in module.named_parameters()},
+                          "state_after": {k: tensor_record(v.float()) for k, v in module.state_dict().items()}}
+        cases.append(case)
+    return cases
+
+
+def schedule_cases():
+    """The learning rate of every epoch under StepLR and CosineAnnealingLR (stepped once per epoch)."""
+    cases = []
+    for name, make, epochs in [
+            ("step:3:0.5", lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5), 10),
+            ("step:1:0.9", lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=1, gamma=0.9), 7),
+            ("cosine", lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=12), 12),
+            ("cosine", lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=5), 5)]:
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+        sched = make(opt)
+        lrs = []
+        for _ in range(epochs):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        cases.append({"schedule": name, "lr": 0.1, "epochs": epochs, "lrs": lrs})
+    return cases
+
+
 def train_run(X, Y, model_name, opt_name, seed, steps, batch, dtype):
     """One run; returns (recipe, initial records, batches, losses, final parameters)."""
     import numpy as np
     torch.manual_seed(seed)
-    model = (standard_model() if model_name == "standard" else SumFirstCNN()).to(dtype)
+    factories = {"standard": standard_model, "sumfirst": SumFirstCNN, "residual": residual_model}
+    model = factories[model_name]().to(dtype)
     if opt_name == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         recipe = {"lr": 1e-3}
@@ -201,7 +314,8 @@ def train_cases(steps=20, batch=64):
     sqrt(v) lets float32 rounding move some weights by more than 1e-4, in PyTorch too)."""
     X, Y = load_cifar_train()
     cases = []
-    for model_name, opt_name, seed in [("standard", "adam", 0), ("standard", "sgd", 1), ("sumfirst", "adam", 2)]:
+    for model_name, opt_name, seed in [("standard", "adam", 0), ("standard", "sgd", 1), ("sumfirst", "adam", 2),
+                                       ("residual", "adam", 3)]:
         recipe, initial, batches, losses, final = train_run(X, Y, model_name, opt_name, seed, steps, batch, torch.float32)
         _, _, _, _, final64 = train_run(X, Y, model_name, opt_name, seed, steps, batch, torch.float64)
         records = [param_record(p) for p in final]
@@ -209,7 +323,8 @@ def train_cases(steps=20, batch=64):
         for r, r64 in zip(records, records64):
             r["values_f64"] = r64["values"]
             r["f32_vs_f64"] = max(abs(a - b) for a, b in zip(r["values"], r64["values"]))
-        cases.append({"model": model_name, "optimizer": opt_name, "seed": seed, "recipe": recipe,
+        text = repr(residual_model()) if model_name == "residual" else model_name
+        cases.append({"model": model_name, "model_text": text, "optimizer": opt_name, "seed": seed, "recipe": recipe,
                       "batches": batches, "losses": losses, "initial": initial, "final": records})
     return cases
 
@@ -222,6 +337,8 @@ def main():
     write("conv2d.json", {"meta": meta, "cases": conv_cases()})
     write("init.json", {"meta": meta, "cases": init_cases()})
     write("train.json", {"meta": meta, "cases": train_cases()})
+    write("modules.json", {"meta": meta, "cases": module_cases()})
+    write("schedules.json", {"meta": meta, "cases": schedule_cases()})
 
 
 if __name__ == "__main__":

@@ -50,10 +50,17 @@ struct ModelFlags {
     add_int_flag<uint64_t>(cmd, "--seed", seed, 0, std::numeric_limits<uint64_t>::max(),
                            "Seed of a fresh model's initial weights");
   }
+  // In evaluation mode: inspect, decompose and predict look at the model as it classifies.
   std::shared_ptr<nn::Sequential> load() const {
-    if (!checkpoint.empty()) return train::load_model(train::load_checkpoint(checkpoint));
-    Generator gen(seed);
-    return nn::build_model(model, gen);
+    std::shared_ptr<nn::Sequential> m;
+    if (!checkpoint.empty()) {
+      m = train::load_model(train::load_checkpoint(checkpoint));
+    } else {
+      Generator gen(seed);
+      m = nn::build_model(model, gen);
+    }
+    m->eval();
+    return m;
   }
   std::string describe() const {
     return checkpoint.empty() ? model + " (initial weights, seed " + std::to_string(seed) + ")"

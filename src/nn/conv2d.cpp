@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "convlab/error.h"
+#include "convlab/nn/registry.h"
 #include "convlab/ops/kernels.h"
 
 namespace convlab::nn {
@@ -175,3 +176,27 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, nn:
 }
 
 }  // namespace convlab::functional
+
+namespace convlab::nn {
+
+void register_conv2d(LayerRegistry& r) {
+  r.add({"Conv2d",
+         {"in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
+          "bias", "padding_mode", "device", "dtype"},
+         [](const LayerArgs& a, Generator& gen) -> ModulePtr {
+           if (a.has("dilation") && (a.size2("dilation").h != 1 || a.size2("dilation").w != 1))
+             a.fail(": only dilation=1 is supported");
+           if (a.has("groups") && a.integer("groups") != 1) a.fail(": only groups=1 is supported");
+           if (a.has("padding_mode")) a.fail(": padding_mode is not supported (zeros only)");
+           if (a.has("device") || a.has("dtype")) a.fail(": device and dtype are not supported");
+           return std::make_shared<Conv2d>(
+               Conv2dOptions(a.integer("in_channels"), a.integer("out_channels"),
+                             a.size2("kernel_size"))
+                   .stride(a.size2("stride", Size2(1)))
+                   .padding(a.size2("padding", Size2(0)))
+                   .bias(a.boolean("bias", true)),
+               gen);
+         }});
+}
+
+}  // namespace convlab::nn

@@ -3,20 +3,12 @@
 #include <cmath>
 
 #include "convlab/error.h"
+#include "convlab/nn/registry.h"
 #include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
+#include "layer_checks.h"
 
 namespace convlab::nn {
-
-namespace {
-
-void expect_same_shape(const Module& m, const char* what, const Shape& got, const Shape& want) {
-  if (got != want)
-    throw ShapeError(m.name() + ": " + what + " has shape " + to_string(got) + "; expected " +
-                     to_string(want));
-}
-
-}  // namespace
 
 // ---- ReLU ----
 
@@ -33,44 +25,40 @@ void ReLU::backward(const Tensor& input, const Tensor&, const Tensor& grad_outpu
   kernels::relu_backward(input.numel(), input.data(), grad_output.data(), grad_input->data());
 }
 
-// ---- MaxPool2d ----
+// ---- LeakyReLU ----
 
-MaxPool2d::MaxPool2d(Size2 kernel_size, std::optional<Size2> stride, Size2 padding)
-    : kernel_(kernel_size), stride_(stride.value_or(kernel_size)), padding_(padding) {
-  // Validates the options now, with a stand-in input large enough for any kernel.
-  pool2d_geometry({1, 1, kernel_.h, kernel_.w}, kernel_.h, kernel_.w, stride_.h, stride_.w,
-                  padding_.h, padding_.w, repr());
+std::string LeakyReLU::repr() const {
+  return "LeakyReLU(negative_slope=" + python_repr(slope_) + ")";
 }
 
-std::string MaxPool2d::repr() const {
-  // PyTorch prints the numbers as given: kernel_size=2 for a square kernel, (2, 3) otherwise.
-  auto num = [](Size2 s) { return s.h == s.w ? std::to_string(s.h) : s.repr(); };
-  return "MaxPool2d(kernel_size=" + num(kernel_) + ", stride=" + num(stride_) +
-         ", padding=" + num(padding_) + ", dilation=1, ceil_mode=False)";
+void LeakyReLU::forward(const Tensor& input, Tensor& output) {
+  output.resize_(input.shape());
+  kernels::leaky_relu_forward(input.numel(), static_cast<float>(slope_), input.data(),
+                              output.data());
 }
 
-Pool2dGeometry MaxPool2d::geometry(const Shape& input) const {
-  return pool2d_geometry(input, kernel_.h, kernel_.w, stride_.h, stride_.w, padding_.h, padding_.w,
-                         name());
-}
-
-Shape MaxPool2d::output_shape(const Shape& input) const {
-  return geometry(input).output_shape();
-}
-
-void MaxPool2d::forward(const Tensor& input, Tensor& output) {
-  const Pool2dGeometry g = geometry(input.shape());
-  output.resize_(g.output_shape());
-  kernels::max_pool2d_forward(g, input.data(), output.data());
-}
-
-void MaxPool2d::backward(const Tensor& input, const Tensor&, const Tensor& grad_output,
+void LeakyReLU::backward(const Tensor& input, const Tensor&, const Tensor& grad_output,
                          Tensor* grad_input) {
-  const Pool2dGeometry g = geometry(input.shape());
-  expect_same_shape(*this, "gradient of the output", grad_output.shape(), g.output_shape());
+  expect_same_shape(*this, "gradient of the output", grad_output.shape(), input.shape());
   if (!grad_input) return;
   grad_input->resize_(input.shape());
-  kernels::max_pool2d_backward(g, input.data(), grad_output.data(), grad_input->data());
+  kernels::leaky_relu_backward(input.numel(), static_cast<float>(slope_), input.data(),
+                               grad_output.data(), grad_input->data());
+}
+
+// ---- Identity ----
+
+void Identity::forward(const Tensor& input, Tensor& output) {
+  output.resize_(input.shape());
+  std::copy(input.data(), input.data() + input.numel(), output.data());
+}
+
+void Identity::backward(const Tensor& input, const Tensor&, const Tensor& grad_output,
+                        Tensor* grad_input) {
+  expect_same_shape(*this, "gradient of the output", grad_output.shape(), input.shape());
+  if (!grad_input) return;
+  grad_input->resize_(input.shape());
+  std::copy(grad_output.data(), grad_output.data() + grad_output.numel(), grad_input->data());
 }
 
 // ---- Flatten ----
@@ -197,6 +185,40 @@ void ChannelSum::backward(const Tensor& input, const Tensor&, const Tensor& grad
   grad_input->resize_(input.shape());
   const Shape& s = input.shape();
   kernels::channel_sum_backward(s[0], s[1], s[2] * s[3], grad_output.data(), grad_input->data());
+}
+
+// ---- registration ----
+
+void register_basic_layers(LayerRegistry& r) {
+  r.add({"ReLU", {"inplace"}, [](const LayerArgs& a, Generator&) -> ModulePtr {
+           a.boolean("inplace", false);  // accepted, as PyTorch prints it; nothing is in place here
+           return std::make_shared<ReLU>();
+         }});
+  r.add(
+      {"LeakyReLU", {"negative_slope", "inplace"}, [](const LayerArgs& a, Generator&) -> ModulePtr {
+         a.boolean("inplace", false);
+         return std::make_shared<LeakyReLU>(a.real("negative_slope", 0.01));
+       }});
+  r.add({"Identity", {}, [](const LayerArgs&, Generator&) -> ModulePtr {
+           return std::make_shared<Identity>();
+         }});
+  r.add({"Flatten", {"start_dim", "end_dim"}, [](const LayerArgs& a, Generator&) -> ModulePtr {
+           if (a.integer("start_dim", 1) != 1 || a.integer("end_dim", -1) != -1)
+             a.fail(": only start_dim=1, end_dim=-1 is supported");
+           return std::make_shared<Flatten>();
+         }});
+  r.add({"Linear",
+         {"in_features", "out_features", "bias", "device", "dtype"},
+         [](const LayerArgs& a, Generator& gen) -> ModulePtr {
+           if (a.has("device") || a.has("dtype")) a.fail(": device and dtype are not supported");
+           return std::make_shared<Linear>(a.integer("in_features"), a.integer("out_features"),
+                                           a.boolean("bias", true), gen);
+         }});
+  r.add({"ChannelSum", {"dim", "keepdim"}, [](const LayerArgs& a, Generator&) -> ModulePtr {
+           if (a.integer("dim", 1) != 1 || !a.boolean("keepdim", true))
+             a.fail(": only dim=1, keepdim=True is supported");
+           return std::make_shared<ChannelSum>();
+         }});
 }
 
 }  // namespace convlab::nn

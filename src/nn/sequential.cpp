@@ -3,6 +3,7 @@
 #include "convlab/error.h"
 #include "convlab/nn/conv2d.h"
 #include "convlab/nn/layers.h"
+#include "convlab/nn/residual.h"
 
 namespace convlab::nn {
 
@@ -48,7 +49,7 @@ Sequential::Step Sequential::plan_step(size_t i, const Shape& input) const {
 std::string Sequential::repr() const {
   std::string s = "Sequential(\n";
   for (size_t i = 0; i < layers_.size(); ++i)
-    s += "  (" + std::to_string(i) + "): " + layers_[i]->repr() + "\n";
+    s += "  (" + std::to_string(i) + "): " + indent_repr(layers_[i]->repr(), 2) + "\n";
   return s + ")";
 }
 
@@ -131,10 +132,20 @@ std::vector<Parameter*> Sequential::parameters() {
 
 std::vector<std::string> Sequential::parameter_names() {
   std::vector<std::string> names;
-  for (size_t i = 0; i < layers_.size(); ++i)
-    for (Parameter* p : layers_[i]->parameters())
-      names.push_back(std::to_string(i) + "." + p->name);
+  for (const NamedTensor& t : state_dict(*this))
+    if (t.is_parameter) names.push_back(t.name);
   return names;
+}
+
+std::vector<NamedChild> Sequential::children() {
+  std::vector<NamedChild> c;
+  for (size_t i = 0; i < layers_.size(); ++i) c.push_back({std::to_string(i), layers_[i].get()});
+  return c;
+}
+
+void Sequential::train(bool on) {
+  training_ = on;
+  for (auto& l : layers_) l->train(on);
 }
 
 void Sequential::zero_grad() {

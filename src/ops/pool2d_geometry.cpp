@@ -5,7 +5,7 @@
 namespace convlab {
 
 Pool2dGeometry pool2d_geometry(const Shape& input, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
-                               int64_t ph, int64_t pw, const std::string& who) {
+                               int64_t ph, int64_t pw, const std::string& who, bool ceil_mode) {
   auto pair = [](int64_t a, int64_t b) {
     return "(" + std::to_string(a) + ", " + std::to_string(b) + ")";
   };
@@ -26,8 +26,13 @@ Pool2dGeometry pool2d_geometry(const Shape& input, int64_t kh, int64_t kw, int64
   if (hp < kh || wp < kw)
     throw ShapeError(who + ": kernel size " + pair(kh, kw) + " is larger than the padded input " +
                      pair(hp, wp) + " of input shape " + to_string(input));
-  g.OH = (hp - kh) / sh + 1;
-  g.OW = (wp - kw) / sw + 1;
+  auto out = [&](int64_t padded, int64_t in, int64_t k, int64_t s, int64_t p) {
+    int64_t o = (padded - k + (ceil_mode ? s - 1 : 0)) / s + 1;
+    if (ceil_mode && (o - 1) * s >= in + p) --o;
+    return o;
+  };
+  g.OH = out(hp, g.H, kh, sh, ph);
+  g.OW = out(wp, g.W, kw, sw, pw);
   checked_numel(g.output_shape(),
                 who + ": output");  // the output's element count must be countable
   return g;

@@ -8,6 +8,7 @@
 #include "convlab/data/dataloader.h"
 #include "convlab/error.h"
 #include "convlab/io/file.h"
+#include "convlab/nn/dropout.h"
 #include "convlab/nn/loss.h"
 #include "convlab/nn/models.h"
 #include "convlab/train/run_directory.h"
@@ -162,6 +163,7 @@ Trainer::Trainer(const Recipe& recipe, const data::Dataset& train, const data::D
     : Trainer(recipe, train, test, nullptr, threads) {
   recipe_.validate();
   model_ = nn::build_model(recipe_.model, gen_);
+  nn::set_dropout_generator(*model_, &gen_);
   nn::check_model(*model_, {recipe_.batch_size, train.channels, train.height, train.width},
                   static_cast<int64_t>(train.classes.size()), /*training=*/true);
   make_optimizer();
@@ -203,6 +205,7 @@ void Trainer::fit(const std::string& out_dir, const Progress& progress) {
   Tensor images, grad;
   std::vector<int64_t> targets;
   nn::FusionScope fused(*model_);
+  model_->train();
   for (int64_t epoch = static_cast<int64_t>(history_.size()) + 1; epoch <= recipe_.epochs;
        ++epoch) {
     const auto start = Clock::now();
@@ -251,6 +254,13 @@ Evaluation evaluate(nn::Sequential& model, const data::Dataset& dataset, int64_t
   ev.confusion.assign(k, std::vector<int64_t>(k, 0));
   data::DataLoader loader(dataset, batch_size, /*shuffle=*/false);
   nn::FusionScope fused(model);
+  // Evaluation mode (BatchNorm's running statistics, no dropout), then back to the caller's mode.
+  struct ModeScope {
+    nn::Sequential& m;
+    bool was;
+    ~ModeScope() { m.train(was); }
+  } mode{model, model.is_training()};
+  model.eval();
   loader.start_epoch();
   Tensor images;
   std::vector<int64_t> targets;
@@ -291,9 +301,8 @@ Checkpoint Trainer::checkpoint() const {
               {"generator", gen_.state()},
               {"input_shape", Shape{train_.channels, train_.height, train_.width}},
               {"classes", train_.classes}};
-  const auto names = model_->parameter_names();
-  const auto params = model_->parameters();
-  for (size_t i = 0; i < params.size(); ++i) c.tensors["model." + names[i]] = params[i]->value;
+  // Parameters and buffers (BatchNorm's running statistics) under their state_dict names.
+  for (const nn::NamedTensor& t : nn::state_dict(*model_)) c.tensors["model." + t.name] = *t.value;
   for (auto& [name, t] : optimizer_->state_tensors()) c.tensors["optimizer." + name] = t;
   return c;
 }
@@ -307,16 +316,14 @@ std::shared_ptr<nn::Sequential> load_model(const Checkpoint& c) {
   } catch (const nlohmann::json::exception&) {
     throw IoError("checkpoint header has no model_text");
   }
-  const auto names = model->parameter_names();
-  const auto params = model->parameters();
-  for (size_t i = 0; i < params.size(); ++i) {
-    auto it = c.tensors.find("model." + names[i]);
-    if (it == c.tensors.end()) throw IoError("checkpoint lacks parameter " + names[i]);
-    if (it->second.shape() != params[i]->value.shape())
-      throw IoError("checkpoint parameter " + names[i] + " has shape " +
-                    to_string(it->second.shape()) + "; expected " +
-                    to_string(params[i]->value.shape()));
-    params[i]->value = it->second;
+  for (const nn::NamedTensor& t : nn::state_dict(*model)) {
+    const std::string kind = t.is_parameter ? "parameter " : "buffer ";
+    auto it = c.tensors.find("model." + t.name);
+    if (it == c.tensors.end()) throw IoError("checkpoint lacks " + kind + t.name);
+    if (it->second.shape() != t.value->shape())
+      throw IoError("checkpoint " + kind + t.name + " has shape " + to_string(it->second.shape()) +
+                    "; expected " + to_string(t.value->shape()));
+    *t.value = it->second;
   }
   return model;
 }
@@ -329,6 +336,7 @@ std::unique_ptr<Trainer> Trainer::resume(const std::string& path, const data::Da
     if (epochs > 0) recipe.epochs = epochs;
     recipe.validate();
     std::unique_ptr<Trainer> t(new Trainer(recipe, train, test, load_model(c), threads));
+    nn::set_dropout_generator(*t->model_, &t->gen_);
     nn::check_model(*t->model_, {recipe.batch_size, train.channels, train.height, train.width},
                     static_cast<int64_t>(train.classes.size()), /*training=*/true);
     t->make_optimizer();

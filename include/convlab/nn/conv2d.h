@@ -14,11 +14,16 @@ namespace convlab::nn {
 
 // A size that is one number for both spatial dimensions or a pair (height, width), like PyTorch's
 // ExpandingArray<2>.
+// `pair` remembers whether it was given as a pair, because pooling layers print it as given
+// (kernel_size=2 or kernel_size=(2, 2)), as PyTorch does.
 struct Size2 {
   int64_t h, w;
+  bool pair = false;
   Size2(int64_t both) : h(both), w(both) {}  // NOLINT: implicit, as `kernel_size=3` is in PyTorch
-  Size2(int64_t h_, int64_t w_) : h(h_), w(w_) {}
+  Size2(int64_t h_, int64_t w_) : h(h_), w(w_), pair(true) {}
   std::string repr() const { return "(" + std::to_string(h) + ", " + std::to_string(w) + ")"; }
+  // As PyTorch prints a pooling size: the number, or the pair if given as one.
+  std::string as_given() const { return pair || h != w ? repr() : std::to_string(h); }
 };
 
 // Conv2dOptions(in_channels, out_channels, kernel_size).stride(1).padding(0).bias(true)

@@ -1,10 +1,12 @@
-// The layers besides Conv2d: ReLU, MaxPool2d, Flatten, Linear and ChannelSum (the notebook's
-// x.sum(dim=1, keepdim=True) as a layer). Names, options and repr() follow PyTorch.
+// The simple layers: ReLU, LeakyReLU, Identity, Flatten, Linear and ChannelSum (the notebook's
+// x.sum(dim=1, keepdim=True) as a layer). Names, options and repr() follow PyTorch. Pooling is in
+// pooling.h, BatchNorm in batchnorm.h, Dropout in dropout.h, containers in sequential.h and
+// residual.h.
 #pragma once
 
 #include "convlab/nn/conv2d.h"
 #include "convlab/nn/module.h"
-#include "convlab/ops/pool2d.h"
+#include "convlab/nn/pooling.h"
 #include "convlab/tensor/random.h"
 
 namespace convlab::nn {
@@ -19,26 +21,30 @@ class ReLU : public Module {
                 Tensor* grad_input) override;
 };
 
-// MaxPool2d(kernel_size, stride = kernel_size, padding = 0); output sizes rounded down.
-class MaxPool2d : public Module {
+// LeakyReLU(negative_slope=0.01): x if x > 0, else negative_slope * x.
+class LeakyReLU : public Module {
  public:
-  explicit MaxPool2d(Size2 kernel_size, std::optional<Size2> stride = std::nullopt,
-                     Size2 padding = 0);
-  std::string type_name() const override { return "MaxPool2d"; }
+  explicit LeakyReLU(double negative_slope = 0.01) : slope_(negative_slope) {}
+  std::string type_name() const override { return "LeakyReLU"; }
   std::string repr() const override;
-  Shape output_shape(const Shape& input) const override;
+  Shape output_shape(const Shape& input) const override { return input; }
   void forward(const Tensor& input, Tensor& output) override;
   void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
                 Tensor* grad_input) override;
-  // 2x2 windows, stride 2, no padding: the pooling a convolution can fuse.
-  bool is_2x2_stride2() const {
-    return kernel_.h == 2 && kernel_.w == 2 && stride_.h == 2 && stride_.w == 2 &&
-           padding_.h == 0 && padding_.w == 0;
-  }
 
  private:
-  Pool2dGeometry geometry(const Shape& input) const;
-  Size2 kernel_, stride_, padding_;
+  double slope_;
+};
+
+// Identity(): the input unchanged (a Residual's shortcut when shapes already agree).
+class Identity : public Module {
+ public:
+  std::string type_name() const override { return "Identity"; }
+  std::string repr() const override { return "Identity()"; }
+  Shape output_shape(const Shape& input) const override { return input; }
+  void forward(const Tensor& input, Tensor& output) override;
+  void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
+                Tensor* grad_input) override;
 };
 
 // Flatten(start_dim=1, end_dim=-1): (N, C, H, W) -> (N, C*H*W).

@@ -17,6 +17,23 @@ struct Parameter {
   Tensor grad;
 };
 
+// State that is saved with the model but not learned (PyTorch's register_buffer): BatchNorm's
+// running_mean, running_var and num_batches_tracked. Kept as float; `integer` marks a buffer that
+// PyTorch holds as int64 (exported as such).
+struct Buffer {
+  std::string name;
+  Tensor value;
+  bool integer = false;
+};
+
+class Module;
+
+// A child of a container with its PyTorch name: "0", "body", "shortcut".
+struct NamedChild {
+  std::string name;
+  Module* module;
+};
+
 class Module {
  public:
   virtual ~Module() = default;
@@ -35,7 +52,18 @@ class Module {
   virtual void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
                         Tensor* grad_input) = 0;
 
+  // Every learnable tensor of this module and its descendants, in state_dict order.
   virtual std::vector<Parameter*> parameters() { return {}; }
+  // This module's own buffers (a container returns none: its children hold theirs).
+  virtual std::vector<Buffer*> buffers() { return {}; }
+  // A container's children, in order; a layer has none.
+  virtual std::vector<NamedChild> children() { return {}; }
+
+  // Train or evaluation mode, as PyTorch's module.train() / module.eval(): BatchNorm and Dropout
+  // behave differently. Containers pass it down to every child.
+  virtual void train(bool on = true) { training_ = on; }
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
 
   Tensor operator()(const Tensor& input) {
     Tensor out;
@@ -56,8 +84,28 @@ class Module {
   }
   std::string name_;
   mutable std::string repr_;
+
+ protected:
+  bool training_ = true;
 };
 
 using ModulePtr = std::shared_ptr<Module>;
+
+// PyTorch's state_dict names and tensors of a module tree: "0.weight", "3.body.1.running_mean".
+// Parameters and buffers in module order, each module's parameters before its buffers.
+struct NamedTensor {
+  std::string name;
+  Tensor* value;
+  bool is_parameter;
+  bool integer;  // a buffer PyTorch keeps as int64
+};
+std::vector<NamedTensor> state_dict(Module& module, const std::string& prefix = "");
+
+// Every module of a tree with its dotted path ("", "0", "3.body.0"), depth first, parents first.
+struct NamedModule {
+  std::string path;
+  Module* module;
+};
+std::vector<NamedModule> named_modules(Module& module, const std::string& prefix = "");
 
 }  // namespace convlab::nn

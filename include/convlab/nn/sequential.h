@@ -42,7 +42,9 @@ class Sequential : public Module {
   bool fusion() const { return fusion_; }
 
   std::vector<Parameter*> parameters() override;
-  // state_dict names: "0.weight", "0.bias", "2.weight", ...
+  std::vector<NamedChild> children() override;
+  void train(bool on = true) override;
+  // state_dict names of the parameters: "0.weight", "0.bias", "2.weight", ...
   std::vector<std::string> parameter_names();
   void zero_grad();
 

@@ -14,7 +14,7 @@ namespace convlab::kernels {
 // every path on one machine). Results are bit-identical across thread counts for a given Isa.
 enum class Isa { generic, avx2, avx512 };
 Isa active_isa();
-Isa best_isa();  // what this CPU supports, lowered by the environment variable CONVLAB_ISA
+Isa best_isa();           // what this CPU supports, lowered by the environment variable CONVLAB_ISA
 void set_isa_limit(Isa);  // active_isa() becomes min(best_isa(), limit)
 const char* isa_name(Isa);
 
@@ -51,6 +51,27 @@ void relu_backward(int64_t n, const float* x, const float* gy, float* gx);
 
 void max_pool2d_forward(const Pool2dGeometry& g, const float* in, float* out);
 void max_pool2d_backward(const Pool2dGeometry& g, const float* in, const float* gout, float* gin);
+
+void leaky_relu_forward(int64_t n, float slope, const float* x, float* y);
+void leaky_relu_backward(int64_t n, float slope, const float* x, const float* gy, float* gx);
+
+void avg_pool2d_forward(const Pool2dGeometry& g, bool count_include_pad, const float* in,
+                        float* out);
+void avg_pool2d_backward(const Pool2dGeometry& g, bool count_include_pad, const float* gout,
+                         float* gin);
+void adaptive_avg_pool2d_forward(int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                                 const float* in, float* out);
+void adaptive_avg_pool2d_backward(int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                                  const float* gout, float* gin);
+
+// Batch normalisation over x (N, C, L), as reference::batch_norm_*: statistics in double.
+void batch_norm_statistics(int64_t N, int64_t C, int64_t L, const float* x, double* mean,
+                           double* var);
+void batch_norm_normalize(int64_t N, int64_t C, int64_t L, const float* x, const double* mean,
+                          const double* invstd, const float* gamma, const float* beta, float* y);
+void batch_norm_backward(int64_t N, int64_t C, int64_t L, const float* x, const double* mean,
+                         const double* invstd, const float* gamma, const float* gy,
+                         bool batch_stats, float* gx, float* ggamma, float* gbeta);
 
 void channel_sum_forward(int64_t N, int64_t C, int64_t HW, const float* x, float* y);
 void channel_sum_backward(int64_t N, int64_t C, int64_t HW, const float* gy, float* gx);

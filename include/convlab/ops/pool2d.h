@@ -17,8 +17,11 @@ struct Pool2dGeometry {
   Shape output_shape() const { return {N, C, OH, OW}; }
 };
 
-// Checks sizes (PyTorch's rules: padding at most half the kernel) or throws, naming `who`.
+// Checks sizes (PyTorch's rules: padding at most half the kernel) or throws, naming `who`. With
+// ceil_mode the output sizes round up, except that a last window starting in the right or bottom
+// padding is dropped (PyTorch's pooling_output_shape).
 Pool2dGeometry pool2d_geometry(const Shape& input, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
-                               int64_t ph, int64_t pw, const std::string& who);
+                               int64_t ph, int64_t pw, const std::string& who,
+                               bool ceil_mode = false);
 
 }  // namespace convlab

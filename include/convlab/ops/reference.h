@@ -252,4 +252,191 @@ void cross_entropy_backward(int64_t N, int64_t K, const T* logits, const int64_t
   }
 }
 
+// ---- leaky_relu: y = x if x > 0 else slope * x; gradient 1 or slope (PyTorch: slope at x == 0)
+// ----
+
+template <typename T>
+void leaky_relu_forward(int64_t n, T slope, const T* x, T* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : x[i] * slope;
+}
+
+template <typename T>
+void leaky_relu_backward(int64_t n, T slope, const T* x, const T* gy, T* gx) {
+  for (int64_t i = 0; i < n; ++i) gx[i] = x[i] > T(0) ? gy[i] : gy[i] * slope;
+}
+
+// ---- avg_pool2d: input (N,C,H,W) -> output (N,C,OH,OW), the mean of each window. The divisor
+// is the window clipped to the padded input (count_include_pad) or to the input (otherwise), as
+// PyTorch; a window wholly in the padding gives 0 ----
+
+struct AvgWindow {
+  int64_t y0, y1, x0, x1;  // the window clipped to the input, [y0, y1) x [x0, x1)
+  int64_t divisor;
+};
+
+inline AvgWindow avg_window(const Pool2dGeometry& g, int64_t y, int64_t x, bool count_include_pad) {
+  int64_t y0 = y * g.SH - g.PH, x0 = x * g.SW - g.PW;
+  int64_t y1 = std::min(y0 + g.KH, g.H + g.PH), x1 = std::min(x0 + g.KW, g.W + g.PW);
+  const int64_t padded = (y1 - y0) * (x1 - x0);
+  y0 = std::max<int64_t>(y0, 0);
+  x0 = std::max<int64_t>(x0, 0);
+  y1 = std::min(y1, g.H);
+  x1 = std::min(x1, g.W);
+  const int64_t inside = std::max<int64_t>(y1 - y0, 0) * std::max<int64_t>(x1 - x0, 0);
+  return {y0, y1, x0, x1, count_include_pad ? padded : inside};
+}
+
+template <typename T>
+void avg_pool2d_forward(const Pool2dGeometry& g, bool count_include_pad, const T* in, T* out) {
+  for (int64_t nc = 0; nc < g.N * g.C; ++nc)
+    for (int64_t y = 0; y < g.OH; ++y)
+      for (int64_t x = 0; x < g.OW; ++x) {
+        const AvgWindow w = avg_window(g, y, x, count_include_pad);
+        double acc = 0;
+        for (int64_t iy = w.y0; iy < w.y1; ++iy)
+          for (int64_t ix = w.x0; ix < w.x1; ++ix)
+            acc += static_cast<double>(in[(nc * g.H + iy) * g.W + ix]);
+        out[(nc * g.OH + y) * g.OW + x] = w.divisor > 0 && w.y0 < w.y1 && w.x0 < w.x1
+                                              ? static_cast<T>(acc / static_cast<double>(w.divisor))
+                                              : T(0);
+      }
+}
+
+template <typename T>
+void avg_pool2d_backward(const Pool2dGeometry& g, bool count_include_pad, const T* gout, T* gin) {
+  std::vector<double> acc(static_cast<size_t>(g.H * g.W));
+  for (int64_t nc = 0; nc < g.N * g.C; ++nc) {
+    std::fill(acc.begin(), acc.end(), 0.0);
+    for (int64_t y = 0; y < g.OH; ++y)
+      for (int64_t x = 0; x < g.OW; ++x) {
+        const AvgWindow w = avg_window(g, y, x, count_include_pad);
+        if (w.divisor <= 0) continue;
+        const double share =
+            static_cast<double>(gout[(nc * g.OH + y) * g.OW + x]) / static_cast<double>(w.divisor);
+        for (int64_t iy = w.y0; iy < w.y1; ++iy)
+          for (int64_t ix = w.x0; ix < w.x1; ++ix) acc[static_cast<size_t>(iy * g.W + ix)] += share;
+      }
+    for (int64_t i = 0; i < g.H * g.W; ++i)
+      gin[nc * g.H * g.W + i] = static_cast<T>(acc[static_cast<size_t>(i)]);
+  }
+}
+
+// ---- adaptive_avg_pool2d: input (N,C,H,W) -> (N,C,OH,OW); output cell (y, x) averages rows
+// [floor(y*H/OH), ceil((y+1)*H/OH)) and the columns likewise, as PyTorch ----
+
+inline int64_t adaptive_start(int64_t i, int64_t in, int64_t out) {
+  return (i * in) / out;
+}
+inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) {
+  return ((i + 1) * in + out - 1) / out;
+}
+
+template <typename T>
+void adaptive_avg_pool2d_forward(int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                                 const T* in, T* out) {
+  for (int64_t nc = 0; nc < NC; ++nc)
+    for (int64_t y = 0; y < OH; ++y)
+      for (int64_t x = 0; x < OW; ++x) {
+        const int64_t y0 = adaptive_start(y, H, OH), y1 = adaptive_end(y, H, OH);
+        const int64_t x0 = adaptive_start(x, W, OW), x1 = adaptive_end(x, W, OW);
+        double acc = 0;
+        for (int64_t iy = y0; iy < y1; ++iy)
+          for (int64_t ix = x0; ix < x1; ++ix)
+            acc += static_cast<double>(in[(nc * H + iy) * W + ix]);
+        out[(nc * OH + y) * OW + x] =
+            static_cast<T>(acc / static_cast<double>((y1 - y0) * (x1 - x0)));
+      }
+}
+
+template <typename T>
+void adaptive_avg_pool2d_backward(int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                                  const T* gout, T* gin) {
+  std::vector<double> acc(static_cast<size_t>(H * W));
+  for (int64_t nc = 0; nc < NC; ++nc) {
+    std::fill(acc.begin(), acc.end(), 0.0);
+    for (int64_t y = 0; y < OH; ++y)
+      for (int64_t x = 0; x < OW; ++x) {
+        const int64_t y0 = adaptive_start(y, H, OH), y1 = adaptive_end(y, H, OH);
+        const int64_t x0 = adaptive_start(x, W, OW), x1 = adaptive_end(x, W, OW);
+        const double share = static_cast<double>(gout[(nc * OH + y) * OW + x]) /
+                             static_cast<double>((y1 - y0) * (x1 - x0));
+        for (int64_t iy = y0; iy < y1; ++iy)
+          for (int64_t ix = x0; ix < x1; ++ix) acc[static_cast<size_t>(iy * W + ix)] += share;
+      }
+    for (int64_t i = 0; i < H * W; ++i)
+      gin[nc * H * W + i] = static_cast<T>(acc[static_cast<size_t>(i)]);
+  }
+}
+
+// ---- batch_norm over x (N, C, L) (L = H*W, or 1 for BatchNorm1d on (N, C)). Training: each
+// channel normalised by its batch mean and biased variance, y = (x - mean) * invstd * gamma + beta,
+// invstd = 1/sqrt(var + eps); `mean` and `invstd` (C) are saved for backward. Evaluation: the
+// given mean and var (running statistics) instead. gamma/beta may be null (affine=False) ----
+
+template <typename T>
+void batch_norm_statistics(int64_t N, int64_t C, int64_t L, const T* x, double* mean, double* var) {
+  const double count = static_cast<double>(N * L);
+  for (int64_t c = 0; c < C; ++c) {
+    double s = 0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t l = 0; l < L; ++l) s += static_cast<double>(x[(n * C + c) * L + l]);
+    const double m = s / count;
+    double q = 0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t l = 0; l < L; ++l) {
+        const double d = static_cast<double>(x[(n * C + c) * L + l]) - m;
+        q += d * d;
+      }
+    mean[c] = m;
+    var[c] = q / count;
+  }
+}
+
+template <typename T>
+void batch_norm_normalize(int64_t N, int64_t C, int64_t L, const T* x, const double* mean,
+                          const double* invstd, const T* gamma, const T* beta, T* y) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      const double scale = invstd[c] * (gamma ? static_cast<double>(gamma[c]) : 1.0);
+      const double shift = beta ? static_cast<double>(beta[c]) : 0.0;
+      for (int64_t l = 0; l < L; ++l) {
+        const int64_t i = (n * C + c) * L + l;
+        y[i] = static_cast<T>((static_cast<double>(x[i]) - mean[c]) * scale + shift);
+      }
+    }
+}
+
+// Gradients given the mean and invstd the forward pass normalised with. `batch_stats`: they were
+// the batch's own (training), so the input gradient includes their dependence on x.
+template <typename T>
+void batch_norm_backward(int64_t N, int64_t C, int64_t L, const T* x, const double* mean,
+                         const double* invstd, const T* gamma, const T* gy, bool batch_stats, T* gx,
+                         T* ggamma, T* gbeta) {
+  const double count = static_cast<double>(N * L);
+  for (int64_t c = 0; c < C; ++c) {
+    double sum_gy = 0, sum_gy_xhat = 0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t l = 0; l < L; ++l) {
+        const int64_t i = (n * C + c) * L + l;
+        sum_gy += static_cast<double>(gy[i]);
+        sum_gy_xhat +=
+            static_cast<double>(gy[i]) * (static_cast<double>(x[i]) - mean[c]) * invstd[c];
+      }
+    if (ggamma) ggamma[c] += static_cast<T>(sum_gy_xhat);
+    if (gbeta) gbeta[c] += static_cast<T>(sum_gy);
+    if (!gx) continue;
+    const double g = gamma ? static_cast<double>(gamma[c]) : 1.0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t l = 0; l < L; ++l) {
+        const int64_t i = (n * C + c) * L + l;
+        double d = static_cast<double>(gy[i]);
+        if (batch_stats) {
+          const double xhat = (static_cast<double>(x[i]) - mean[c]) * invstd[c];
+          d -= (sum_gy + xhat * sum_gy_xhat) / count;
+        }
+        gx[i] = static_cast<T>(d * g * invstd[c]);
+      }
+  }
+}
+
 }  // namespace convlab::reference

@@ -1,0 +1,51 @@
+// BatchNorm1d and BatchNorm2d with PyTorch's options, names, printing, buffers and update order.
+// Training mode normalises each channel by its batch mean and biased variance and updates the
+// running estimates (running_mean, running_var with the unbiased variance, num_batches_tracked);
+// evaluation mode normalises by the running estimates.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "convlab/nn/module.h"
+
+namespace convlab::nn {
+
+class BatchNorm : public Module {
+ public:
+  // dims: 1 (BatchNorm1d: input (N, C) or (N, C, L)) or 2 (BatchNorm2d: input (N, C, H, W)).
+  // momentum nullopt is PyTorch's momentum=None: a cumulative average of the batch statistics.
+  BatchNorm(int dims, int64_t num_features, double eps = 1e-5, std::optional<double> momentum = 0.1,
+            bool affine = true, bool track_running_stats = true);
+  std::string type_name() const override { return dims_ == 1 ? "BatchNorm1d" : "BatchNorm2d"; }
+  std::string repr() const override;
+  Shape output_shape(const Shape& input) const override;
+  void forward(const Tensor& input, Tensor& output) override;
+  void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
+                Tensor* grad_input) override;
+  std::vector<Parameter*> parameters() override;
+  std::vector<Buffer*> buffers() override;
+
+  Tensor& weight() { return weight_.value; }
+  Tensor& bias() { return bias_.value; }
+  Tensor& running_mean() { return running_mean_.value; }
+  Tensor& running_var() { return running_var_.value; }
+  int64_t num_features() const { return features_; }
+  double eps() const { return eps_; }
+
+ private:
+  // (N, C, L) view of an input shape.
+  void split(const Shape& s, int64_t& N, int64_t& L) const;
+  int dims_;
+  int64_t features_;
+  double eps_;
+  std::optional<double> momentum_;
+  bool affine_, track_;
+  Parameter weight_, bias_;
+  Buffer running_mean_, running_var_, num_batches_tracked_;
+  // What the last forward normalised with, for backward.
+  std::vector<double> mean_, invstd_;
+  bool used_batch_stats_ = true;
+};
+
+}  // namespace convlab::nn

@@ -1,0 +1,39 @@
+// Residual: body(x) + shortcut(x). PyTorch has no such module; convlab defines it, and reads and
+// prints it as PyTorch prints a module with two children named body and shortcut:
+//   Residual(
+//     (body): Sequential( ... )
+//     (shortcut): Identity()        # or a Sequential, e.g. a 1x1 stride-2 Conv2d and a BatchNorm2d
+//   )
+#pragma once
+
+#include "convlab/nn/module.h"
+
+namespace convlab::nn {
+
+class Residual : public Module {
+ public:
+  Residual(ModulePtr body, ModulePtr shortcut);
+  std::string type_name() const override { return "Residual"; }
+  std::string repr() const override;
+  // The body's output shape, which the shortcut's must equal (a ShapeError names both).
+  Shape output_shape(const Shape& input) const override;
+  void forward(const Tensor& input, Tensor& output) override;
+  // The output gradient flows into both branches; the input gradient is the sum of theirs.
+  void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
+                Tensor* grad_input) override;
+  std::vector<Parameter*> parameters() override;
+  std::vector<NamedChild> children() override;
+  void train(bool on = true) override;
+
+  Module& body() { return *body_; }
+  Module& shortcut() { return *shortcut_; }
+
+ private:
+  ModulePtr body_, shortcut_;
+  Tensor body_out_, shortcut_out_, body_grad_, shortcut_grad_;
+};
+
+// PyTorch's _addindent: every line of a child's repr after the first, indented by `spaces`.
+std::string indent_repr(const std::string& repr, int spaces);
+
+}  // namespace convlab::nn
