@@ -187,14 +187,23 @@ TEST(Cli, InspectPrintsTheNotebooksLayerTable) {
   CliRun r = run_cli("inspect --data " + small_cifar_dir());
   ASSERT_EQ(r.code, 0) << r.out;
   // The notebook's nine rows, in order, with the same shapes.
-  const std::vector<std::string> rows = {
-      "Conv2d      [1, 8, 32, 32]",  "ReLU        [1, 8, 32, 32]",  "Conv2d      [1, 16, 32, 32]",
-      "ReLU        [1, 16, 32, 32]", "MaxPool2d   [1, 16, 16, 16]", "Flatten     [1, 4096]",
-      "Linear      [1, 64]",         "ReLU        [1, 64]",         "Linear      [1, 10]"};
+  auto row = [](std::string type, const char* shape) {
+    type.resize(17, ' ');  // the layer-type column
+    return type + " " + shape;
+  };
+  const std::vector<std::string> rows = {row("Conv2d", "[1, 8, 32, 32]"),
+                                         row("ReLU", "[1, 8, 32, 32]"),
+                                         row("Conv2d", "[1, 16, 32, 32]"),
+                                         row("ReLU", "[1, 16, 32, 32]"),
+                                         row("MaxPool2d", "[1, 16, 16, 16]"),
+                                         row("Flatten", "[1, 4096]"),
+                                         row("Linear", "[1, 64]"),
+                                         row("ReLU", "[1, 64]"),
+                                         row("Linear", "[1, 10]")};
   size_t pos = 0;
-  for (const auto& row : rows) {
-    pos = r.out.find(row, pos);
-    ASSERT_NE(pos, std::string::npos) << row << "\n" << r.out;
+  for (const auto& want : rows) {
+    pos = r.out.find(want, pos);
+    ASSERT_NE(pos, std::string::npos) << want << "\n" << r.out;
   }
   EXPECT_NE(r.out.find("total parameters: 264250"), std::string::npos);
   r = run_cli("inspect --json --model sumfirst --data " + small_cifar_dir());
@@ -217,8 +226,8 @@ TEST(Cli, InspectPrintsTheNotebooksLayerTable) {
          "nn.Linear(784, 10)\n";
   r = run_cli("inspect --model " + file + " --data " + small_cifar_dir());
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(r.out.find("MaxPool2d   [1, 4, 14, 14]"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("Linear      [1, 10]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(row("MaxPool2d", "[1, 4, 14, 14]")), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(row("Linear", "[1, 10]")), std::string::npos) << r.out;
   fs::remove(file);
 }
 
@@ -258,4 +267,29 @@ TEST(Cli, InstructionSetFromTheEnvironment) {
       << bad.out;
   EXPECT_EQ(generic.code, 0) << generic.out;
   EXPECT_NE(generic.out.find("Linear"), std::string::npos) << generic.out;
+}
+
+TEST(Cli, ModelsFolderAndRecipeFlags) {
+  // The shipped ResNet-20 and VGG read as PyTorch printed them, with PyTorch's parameter counts.
+  CliRun r = run_cli("inspect --model " + std::string(CONVLAB_SOURCE_DIR) +
+                     "/models/resnet20.txt --data " + small_cifar_dir());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("total parameters: 272474"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("3.body.0"), std::string::npos) << r.out;
+  r = run_cli("inspect --model " + std::string(CONVLAB_SOURCE_DIR) + "/models/vgg_bn.txt --data " +
+              small_cifar_dir());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("total parameters: 666858"), std::string::npos) << r.out;
+  for (const std::string bad : {"--augment rotate", "--schedule step:0:1", "--schedule linear",
+                                "--normalize 0.5,0.5", "--optimizer adamx"}) {
+    r = run_cli("train " + bad + " --data " + small_cifar_dir());
+    EXPECT_EQ(r.code, 2) << bad << "\n" << r.out;
+    EXPECT_EQ(lines(r.out), 1u) << bad << "\n" << r.out;
+  }
+  // Normalisation with the wrong channel count is bad input for this data set.
+  const std::string out = "/tmp/convlab_norm_" + std::to_string(::getpid());
+  r = run_cli("train --normalize 0.5/0.5 --epochs 1 --out " + out + " --data " + small_cifar_dir());
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("3 channels"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(out));  // refused before anything was written
 }

@@ -279,6 +279,25 @@ def schedule_cases():
     return cases
 
 
+def adamw_cases():
+    """torch.optim.AdamW steps on fixed parameters and gradients (decoupled weight decay)."""
+    g = torch.Generator().manual_seed(6)
+    cases = []
+    for lr, wd in [(1e-3, 0.01), (0.05, 0.1)]:
+        p = torch.randn(7, 5, generator=g).requires_grad_()
+        opt = torch.optim.AdamW([p], lr=lr, weight_decay=wd)
+        initial = tensor_record(p)
+        grads, after = [], []
+        for _ in range(5):
+            grad = torch.randn(7, 5, generator=g)
+            p.grad = grad.clone()
+            opt.step()
+            grads.append(tensor_record(grad))
+            after.append(tensor_record(p))
+        cases.append({"lr": lr, "weight_decay": wd, "initial": initial, "grads": grads, "after": after})
+    return cases
+
+
 def train_run(X, Y, model_name, opt_name, seed, steps, batch, dtype):
     """One run; returns (recipe, initial records, batches, losses, final parameters)."""
     import numpy as np
@@ -339,6 +358,7 @@ def main():
     write("train.json", {"meta": meta, "cases": train_cases()})
     write("modules.json", {"meta": meta, "cases": module_cases()})
     write("schedules.json", {"meta": meta, "cases": schedule_cases()})
+    write("adamw.json", {"meta": meta, "cases": adamw_cases()})
 
 
 if __name__ == "__main__":

@@ -47,8 +47,8 @@ void add_compare(CLI::App& app) {
     const auto test_set = data::load_dataset(f->data, false);
     const auto& r = f->options.recipe;
     // Checked before any training: a finished experiment is never replaced by accident.
-    const auto lock = train::prepare_run_directory(f->options.out_dir,
-                                 f->overwrite ? train::RunMode::overwrite : train::RunMode::fresh);
+    const auto lock = train::prepare_run_directory(
+        f->options.out_dir, f->overwrite ? train::RunMode::overwrite : train::RunMode::fresh);
     std::cout << "compare standard vs sumfirst on " << train_set.name << " (" << train_set.size()
               << " images) / " << test_set.name << " (" << test_set.size() << "): " << r.epochs
               << " epochs, batch " << r.batch_size << ", " << r.optimizer << " lr " << r.lr

@@ -28,7 +28,13 @@ void add_evaluate(CLI::App& app) {
     const auto test = data::load_dataset(f->data, false);
     nn::check_model(*model, {f->batch_size, test.channels, test.height, test.width},
                     static_cast<int64_t>(test.classes.size()));
-    const train::Evaluation ev = train::evaluate(*model, test, f->batch_size);
+    // The images are normalised as in training (the recipe the checkpoint keeps).
+    const auto& recipe = checkpoint.header.value("recipe", nlohmann::json::object());
+    const data::Transform normalize = data::Transform::parse(
+        "", recipe.is_object() && recipe.value("normalize", nlohmann::json("")).is_string()
+                ? recipe.value("normalize", std::string())
+                : std::string());
+    const train::Evaluation ev = train::evaluate(*model, test, f->batch_size, &normalize);
     if (f->json) {
       auto j = ev.to_json(test.classes);
       j["checkpoint"] = f->checkpoint;

@@ -36,7 +36,8 @@ void add_inspect(CLI::App& app) {
     nn::check_model(*model, x.shape(), static_cast<int64_t>(test.classes.size()));
     const nlohmann::json layers = experiment::layer_table(*model, x);
     int64_t total = 0;
-    for (const auto& l : layers) total += l["parameters"].get<int64_t>();
+    for (const auto& l : layers)
+      if (l["depth"] == 0) total += l["parameters"].get<int64_t>();
     int pictures = 0;
     if (!f->out.empty()) {
       for (size_t i = 0; i < model->size(); ++i) {
@@ -69,13 +70,19 @@ void add_inspect(CLI::App& app) {
     }
     std::printf("%s, input %s (test image %lld of %s)\n\n", f->model.describe().c_str(),
                 to_string(x.shape()).c_str(), static_cast<long long>(f->image), test.name.c_str());
-    std::printf("%-3s %-11s %-18s %10s   %s\n", "#", "layer", "output shape", "parameters",
-                "definition");
+    size_t width = 3;  // the name column fits the longest dotted name, indented by depth
     for (const auto& l : layers)
-      std::printf("%-3d %-11s %-18s %10lld   %s\n", l["index"].get<int>(),
+      width = std::max(width, l["index"].get<std::string>().size() + 2 * l["depth"].get<size_t>());
+    std::printf("%-*s %-17s %-18s %10s   %s\n", static_cast<int>(width), "#", "layer",
+                "output shape", "parameters", "definition");
+    for (const auto& l : layers) {
+      const std::string name =
+          std::string(2 * l["depth"].get<size_t>(), ' ') + l["index"].get<std::string>();
+      std::printf("%-*s %-17s %-18s %10lld   %s\n", static_cast<int>(width), name.c_str(),
                   l["type"].get<std::string>().c_str(),
                   to_string(l["output_shape"].get<Shape>()).c_str(),
                   l["parameters"].get<long long>(), l["layer"].get<std::string>().c_str());
+    }
     std::printf("\ntotal parameters: %lld\n", static_cast<long long>(total));
     if (pictures) std::printf("wrote %d pictures to %s\n", pictures, f->out.c_str());
   });

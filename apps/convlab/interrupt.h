@@ -43,8 +43,8 @@ class StopOnSignal {
   static void on_signal(int sig) {
     // Only async-signal-safe calls here: atomics, write(2), _exit(2).
     if (active().load() && requested().exchange(sig) == 0) return;
-    const char* msg = sig == SIGINT ? "convlab: interrupted by SIGINT\n"
-                                    : "convlab: interrupted by SIGTERM\n";
+    const char* msg =
+        sig == SIGINT ? "convlab: interrupted by SIGINT\n" : "convlab: interrupted by SIGTERM\n";
     [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, msg, std::strlen(msg));
     ::_exit(128 + sig);
   }

@@ -28,13 +28,42 @@ inline void add_recipe_options(CLI::App* cmd, train::Recipe& recipe) {
   add_int_flag<int64_t>(cmd, "--epochs", recipe.epochs, 0, 1000000, "Epochs to train");
   add_int_flag<int64_t>(cmd, "--batch-size", recipe.batch_size, 1, 1000000, "Images per batch");
   add_real_flag(cmd, "--lr", recipe.lr, 0, 1e6, /*lo_open=*/true, "Learning rate");
-  cmd->add_option("--optimizer", recipe.optimizer, "adam or sgd")
+  cmd->add_option("--optimizer", recipe.optimizer,
+                  "adam, adamw (decoupled weight decay, 0.01 unless --weight-decay) or sgd")
       ->capture_default_str()
-      ->check(CLI::IsMember({"adam", "sgd"}));
+      ->check(CLI::IsMember({"adam", "adamw", "sgd"}));
   add_real_flag(cmd, "--momentum", recipe.momentum, 0, 0.999999, false, "SGD momentum");
   add_real_flag(cmd, "--weight-decay", recipe.weight_decay, 0, 1e6, false, "L2 weight decay");
   add_int_flag<uint64_t>(cmd, "--seed", recipe.seed, 0, std::numeric_limits<uint64_t>::max(),
                          "Seed of initialisation and shuffling");
+  // Checked when parsed, so that a typo is a flag error (exit 2) naming the accepted forms.
+  auto checked = [](std::string& field, const char* flag, auto check) {
+    return [&field, flag, check](const std::string& text) {
+      try {
+        check(text);
+      } catch (const Error& e) {
+        throw CLI::ValidationError(flag, e.what());
+      }
+      field = text;
+    };
+  };
+  cmd->add_option_function<std::string>(
+      "--augment",
+      checked(recipe.augment, "--augment",
+              [](const std::string& t) { data::Transform::parse(t, ""); }),
+      "Training augmentation: crop (RandomCrop(32, padding=4)), flip (RandomHorizontalFlip), "
+      "or crop,flip");
+  cmd->add_option_function<std::string>(
+      "--normalize",
+      checked(recipe.normalize, "--normalize",
+              [](const std::string& t) { data::Transform::parse("", t); }),
+      "Normalize(mean, std) per channel: MEAN,MEAN,MEAN/STD,STD,STD");
+  cmd->add_option_function<std::string>(
+      "--schedule",
+      checked(recipe.schedule, "--schedule",
+              [](const std::string& t) { train::Schedule::parse(t); }),
+      "Learning-rate schedule per epoch: step:EPOCHS:GAMMA (StepLR) or cosine "
+      "(CosineAnnealingLR over the run)");
 }
 
 // --model / --checkpoint / --seed: a trained model from a checkpoint, else a fresh one.

@@ -56,6 +56,9 @@ void add_train(CLI::App& app) {
       if (same_file(f->resume, f->out + "/checkpoint.bin")) mode = train::RunMode::resume;
       std::cout << "resuming " << excerpt(f->resume) << " after epoch " << done << "\n";
     } else {
+      // PyTorch's AdamW decays by 0.01 unless told otherwise.
+      if (f->recipe.optimizer == "adamw" && !cmd->count("--weight-decay"))
+        f->recipe.weight_decay = 0.01;
       trainer = std::make_unique<train::Trainer>(f->recipe, train_set, test_set, f->threads);
     }
     const auto lock = train::prepare_run_directory(f->out, mode);

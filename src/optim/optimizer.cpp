@@ -112,11 +112,17 @@ void Adam::step() {
   const float b1 = static_cast<float>(o_.beta1), b2 = static_cast<float>(o_.beta2);
   const float one_minus_b1 = static_cast<float>(1.0 - o_.beta1),
               one_minus_b2 = static_cast<float>(1.0 - o_.beta2);
-  const float eps = static_cast<float>(o_.eps), wd = static_cast<float>(o_.weight_decay);
+  const float eps = static_cast<float>(o_.eps);
+  // Adam adds weight_decay * w to the gradient; AdamW scales w by 1 - lr * weight_decay (in
+  // double, as PyTorch computes the scalar) before the update.
+  const float wd = o_.decoupled ? 0.0f : static_cast<float>(o_.weight_decay);
+  const float decay = static_cast<float>(1.0 - o_.lr * o_.weight_decay);
+  const bool decoupled = o_.decoupled && o_.weight_decay != 0;
   // Element by element, so chunks across threads change nothing; __restrict lets it vectorise.
   auto update = [=](int64_t n, float* __restrict w, const float* __restrict gp, float* __restrict m,
                     float* __restrict v) {
     for (int64_t k = 0; k < n; ++k) {
+      if (decoupled) w[k] = w[k] * decay;  // param.mul_(1 - lr * weight_decay)
       const float g = wd != 0 ? gp[k] + wd * w[k] : gp[k];
       m[k] = m[k] * b1 + one_minus_b1 * g;  // exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
       v[k] = v[k] * b2 +

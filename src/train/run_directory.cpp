@@ -87,8 +87,8 @@ namespace {
 void refuse_if_holding_a_run(const std::string& dir, RunMode mode, const std::string& flag) {
   if (mode == RunMode::fresh && holds_run(dir))
     throw IoError(flag + " " + excerpt(dir) + " holds an earlier run; continue it with --resume " +
-                  excerpt(dir) + "/checkpoint.bin, replace it with --overwrite, or choose another " +
-                  flag);
+                  excerpt(dir) +
+                  "/checkpoint.bin, replace it with --overwrite, or choose another " + flag);
 }
 
 }  // namespace

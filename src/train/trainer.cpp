@@ -31,8 +31,11 @@ void Recipe::validate() const {
   if (epochs < 0) throw ValueError("epochs must be 0 or more; got " + std::to_string(epochs));
   if (batch_size <= 0)
     throw ValueError("batch size must be positive; got " + std::to_string(batch_size));
-  if (optimizer != "adam" && optimizer != "sgd")
-    throw ValueError("optimizer must be 'adam' or 'sgd'; got '" + optimizer + "'");
+  if (optimizer != "adam" && optimizer != "adamw" && optimizer != "sgd")
+    throw ValueError("optimizer must be 'adam', 'adamw' or 'sgd'; got '" + excerpt(optimizer, 20) +
+                     "'");
+  data::Transform::parse(augment, normalize);  // throws naming what does not parse
+  Schedule::parse(schedule);
   if (!(lr > 0) || !std::isfinite(lr))
     throw ValueError("learning rate must be a positive number; got " + std::to_string(lr));
   if (!(momentum >= 0 && momentum < 1))
@@ -49,7 +52,10 @@ nlohmann::json Recipe::to_json() const {
           {"lr", lr},
           {"momentum", momentum},
           {"weight_decay", weight_decay},
-          {"seed", seed}};
+          {"seed", seed},
+          {"augment", augment},
+          {"normalize", normalize},
+          {"schedule", schedule}};
 }
 
 namespace {
@@ -95,6 +101,10 @@ Recipe Recipe::from_json(const nlohmann::json& j) {
     throw IoError("'seed' must be a whole number from 0 to 2^64-1; got " +
                   excerpt(seed.dump(), 40));
   r.seed = seed.get<uint64_t>();
+  // Recipes written before these existed have none of them.
+  for (auto [key, field] : {std::pair{"augment", &r.augment}, std::pair{"normalize", &r.normalize},
+                            std::pair{"schedule", &r.schedule}})
+    if (j.contains(key)) *field = header_string(j, key);
   return r;
 }
 
@@ -105,12 +115,14 @@ nlohmann::json EpochRecord::to_json() const {
           {"loss", loss},
           {"seconds", seconds},
           {"images_per_second", images_per_second},
-          {"test_accuracy", test_accuracy}};
+          {"test_accuracy", test_accuracy},
+          {"lr", lr}};
 }
 
 EpochRecord EpochRecord::from_json(const nlohmann::json& j) {
-  return {header_int(j, "epoch", 1, 1000000), header_real(j, "loss"), header_real(j, "seconds"),
-          header_real(j, "images_per_second"), header_real(j, "test_accuracy")};
+  return {header_int(j, "epoch", 1, 1000000), header_real(j, "loss"),
+          header_real(j, "seconds"),          header_real(j, "images_per_second"),
+          header_real(j, "test_accuracy"),    j.contains("lr") ? header_real(j, "lr") : 0.0};
 }
 
 // ---- Evaluation ----
@@ -152,11 +164,19 @@ nlohmann::json Evaluation::to_json(const std::vector<std::string>& classes) cons
 Trainer::Trainer(const Recipe& recipe, const data::Dataset& train, const data::Dataset& test,
                  std::shared_ptr<nn::Sequential> model, int threads)
     : recipe_(recipe),
+      transform_(data::Transform::parse(recipe.augment, recipe.normalize)),
+      eval_transform_(data::Transform::parse("", recipe.normalize)),
+      schedule_(Schedule::parse(recipe.schedule)),
       train_(train),
       test_(test),
       gen_(recipe.seed),
       pool_(std::make_unique<ThreadPool>(threads)),
-      model_(std::move(model)) {}
+      model_(std::move(model)) {
+  // Checked before anything is written: a normalisation for another number of channels.
+  if (!transform_.mean.empty() && static_cast<int64_t>(transform_.mean.size()) != train.channels)
+    throw ValueError("--normalize gives " + std::to_string(transform_.mean.size()) + " means; " +
+                     train.name + " has " + std::to_string(train.channels) + " channels");
+}
 
 Trainer::Trainer(const Recipe& recipe, const data::Dataset& train, const data::Dataset& test,
                  int threads)
@@ -170,10 +190,11 @@ Trainer::Trainer(const Recipe& recipe, const data::Dataset& train, const data::D
 }
 
 void Trainer::make_optimizer() {
-  if (recipe_.optimizer == "adam")
+  if (recipe_.optimizer == "adam" || recipe_.optimizer == "adamw")
     optimizer_ = std::make_unique<optim::Adam>(
-        model_->parameters(),
-        optim::AdamOptions{.lr = recipe_.lr, .weight_decay = recipe_.weight_decay});
+        model_->parameters(), optim::AdamOptions{.lr = recipe_.lr,
+                                                 .weight_decay = recipe_.weight_decay,
+                                                 .decoupled = recipe_.optimizer == "adamw"});
   else
     optimizer_ = std::make_unique<optim::SGD>(
         model_->parameters(),
@@ -197,10 +218,10 @@ void Trainer::fit(const std::string& out_dir, const Progress& progress) {
     const std::string signal = reason == SIGINT    ? "SIGINT"
                                : reason == SIGTERM ? "SIGTERM"
                                                    : "signal " + std::to_string(reason);
-    throw Interrupted(reason, "interrupted by " + signal + " during epoch " +
-                                  std::to_string(epoch) + on_disk());
+    throw Interrupted(
+        reason, "interrupted by " + signal + " during epoch " + std::to_string(epoch) + on_disk());
   };
-  data::DataLoader loader(train_, recipe_.batch_size, /*shuffle=*/true, &gen_);
+  data::DataLoader loader(train_, recipe_.batch_size, /*shuffle=*/true, &gen_, &transform_);
   nn::CrossEntropyLoss criterion;
   Tensor images, grad;
   std::vector<int64_t> targets;
@@ -209,6 +230,8 @@ void Trainer::fit(const std::string& out_dir, const Progress& progress) {
   for (int64_t epoch = static_cast<int64_t>(history_.size()) + 1; epoch <= recipe_.epochs;
        ++epoch) {
     const auto start = Clock::now();
+    const double lr = schedule_.lr_at(recipe_.lr, epoch - 1, recipe_.epochs);
+    optimizer_->set_lr(lr);
     loader.start_epoch();
     double loss_sum = 0;
     int64_t batch = 0, seen = 0;
@@ -234,6 +257,7 @@ void Trainer::fit(const std::string& out_dir, const Progress& progress) {
     }
     EpochRecord rec;
     rec.epoch = epoch;
+    rec.lr = lr;
     rec.loss = loss_sum / static_cast<double>(batch);
     rec.seconds = seconds_since(start);
     rec.images_per_second = static_cast<double>(seen) / std::max(rec.seconds, 1e-9);
@@ -248,11 +272,18 @@ void Trainer::fit(const std::string& out_dir, const Progress& progress) {
   }
 }
 
-Evaluation evaluate(nn::Sequential& model, const data::Dataset& dataset, int64_t batch_size) {
+Evaluation evaluate(nn::Sequential& model, const data::Dataset& dataset, int64_t batch_size,
+                    const data::Transform* transform) {
   const size_t k = dataset.classes.size();
   Evaluation ev;
   ev.confusion.assign(k, std::vector<int64_t>(k, 0));
-  data::DataLoader loader(dataset, batch_size, /*shuffle=*/false);
+  data::Transform normalize_only;
+  if (transform) {
+    normalize_only = *transform;
+    normalize_only.crop = normalize_only.flip = false;
+  }
+  data::DataLoader loader(dataset, batch_size, /*shuffle=*/false, nullptr,
+                          transform ? &normalize_only : nullptr);
   nn::FusionScope fused(model);
   // Evaluation mode (BatchNorm's running statistics, no dropout), then back to the caller's mode.
   struct ModeScope {
@@ -286,7 +317,7 @@ const Evaluation& Trainer::test_evaluation() {
 
 Evaluation Trainer::evaluate(const data::Dataset& dataset) {
   PoolScope threads(pool_.get());
-  return train::evaluate(*model_, dataset, recipe_.batch_size);
+  return train::evaluate(*model_, dataset, recipe_.batch_size, &eval_transform_);
 }
 
 Checkpoint Trainer::checkpoint() const {

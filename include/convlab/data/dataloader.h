@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "convlab/data/dataset.h"
+#include "convlab/data/transform.h"
 #include "convlab/tensor/random.h"
 #include "convlab/tensor/tensor.h"
 
@@ -13,8 +14,9 @@ namespace convlab::data {
 
 class DataLoader {
  public:
-  // gen is used only when shuffle is true; it must outlive the loader.
-  DataLoader(const Dataset& dataset, int64_t batch_size, bool shuffle, Generator* gen = nullptr);
+  // gen is used when shuffling or augmenting; it and `transform` must outlive the loader.
+  DataLoader(const Dataset& dataset, int64_t batch_size, bool shuffle, Generator* gen = nullptr,
+             const Transform* transform = nullptr);
 
   int64_t num_batches() const { return (dataset_.size() + batch_size_ - 1) / batch_size_; }
   const Dataset& dataset() const { return dataset_; }
@@ -31,12 +33,17 @@ class DataLoader {
   int64_t batch_size_;
   bool shuffle_;
   Generator* gen_;
+  const Transform* transform_;
+  std::vector<ImageDraw> draws_;
   std::vector<int64_t> order_;
   int64_t cursor_ = 0;
 };
 
-// Copies images `indices` of the dataset into `out` as floats x / 255 (B, C, H, W).
+// Copies images `indices` of the dataset into `out` as floats x / 255 (B, C, H, W); with a
+// transform, each image cropped and flipped as draws[b] says (draws may be null: none), then
+// normalised.
 void gather_batch(const Dataset& dataset, const int64_t* indices, int64_t count, Tensor& out,
-                  std::vector<int64_t>& targets);
+                  std::vector<int64_t>& targets, const Transform* transform = nullptr,
+                  const ImageDraw* draws = nullptr);
 
 }  // namespace convlab::data

@@ -7,8 +7,10 @@
 
 namespace convlab::experiment {
 
-// Runs `input` through the model; one row per layer: index, type, layer (repr), output_shape,
-// parameters. The model's activations are left as this pass made them.
+// Runs `input` through the model; one row per module, containers' children included under
+// PyTorch's dotted names: index ("3", "3.body.0"), depth (0 for the model's own layers), type,
+// layer (a layer's repr; a container's type), output_shape, parameters (a container's: all of
+// its children's). The model's activations are left as this pass made them.
 nlohmann::json layer_table(nn::Sequential& model, const Tensor& input);
 
 }  // namespace convlab::experiment

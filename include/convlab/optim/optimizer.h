@@ -22,6 +22,8 @@ class Optimizer {
   virtual std::map<std::string, Tensor> state_tensors() const = 0;
   virtual void load_state_tensors(const std::map<std::string, Tensor>& state) = 0;
   virtual int64_t steps() const = 0;
+  // The learning rate of the next steps (a schedule sets it before each epoch).
+  virtual void set_lr(double lr) = 0;
 
  protected:
   std::vector<nn::Parameter*> params_;
@@ -40,6 +42,7 @@ class SGD : public Optimizer {
   std::map<std::string, Tensor> state_tensors() const override;
   void load_state_tensors(const std::map<std::string, Tensor>& state) override;
   int64_t steps() const override { return steps_; }
+  void set_lr(double lr) override { o_.lr = lr; }
 
  private:
   SGDOptions o_;
@@ -47,18 +50,22 @@ class SGD : public Optimizer {
   int64_t steps_ = 0;
 };
 
+// decoupled: AdamW (torch.optim.AdamW): each step first scales the weights by 1 - lr * weight_decay
+// and leaves the gradient alone; otherwise Adam's L2 decay, added to the gradient.
 struct AdamOptions {
   double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
+  bool decoupled = false;
 };
 
 class Adam : public Optimizer {
  public:
   Adam(std::vector<nn::Parameter*> params, AdamOptions options);
   void step() override;
-  std::string name() const override { return "adam"; }
+  std::string name() const override { return o_.decoupled ? "adamw" : "adam"; }
   std::map<std::string, Tensor> state_tensors() const override;
   void load_state_tensors(const std::map<std::string, Tensor>& state) override;
   int64_t steps() const override { return steps_; }
+  void set_lr(double lr) override { o_.lr = lr; }
 
  private:
   AdamOptions o_;

@@ -10,11 +10,13 @@
 #include <vector>
 
 #include "convlab/data/dataset.h"
+#include "convlab/data/transform.h"
 #include "convlab/nn/sequential.h"
 #include "convlab/ops/parallel.h"
 #include "convlab/optim/optimizer.h"
 #include "convlab/tensor/random.h"
 #include "convlab/train/checkpoint.h"
+#include "convlab/train/schedule.h"
 
 namespace convlab::train {
 
@@ -23,11 +25,14 @@ struct Recipe {
   std::string model = "standard";  // "standard", "sumfirst" or a model file
   int64_t epochs = 25;
   int64_t batch_size = 64;
-  std::string optimizer = "adam";  // "adam" or "sgd"
+  std::string optimizer = "adam";  // "adam", "adamw" or "sgd"
   double lr = 1e-3;
   double momentum = 0.0;  // sgd only
   double weight_decay = 0.0;
   uint64_t seed = 0;
+  std::string augment;    // "", "crop", "flip", "crop,flip" (data/transform.h)
+  std::string normalize;  // "" or "MEAN,MEAN,MEAN/STD,STD,STD"
+  std::string schedule;   // "", "step:EPOCHS:GAMMA", "cosine" (train/schedule.h)
 
   void validate() const;  // throws ValueError naming the bad field
   nlohmann::json to_json() const;
@@ -40,6 +45,7 @@ struct EpochRecord {
   double seconds = 0;
   double images_per_second = 0;
   double test_accuracy = 0;
+  double lr = 0;  // the learning rate the schedule gave this epoch
 
   nlohmann::json to_json() const;
   static EpochRecord from_json(const nlohmann::json& j);
@@ -93,6 +99,8 @@ class Trainer {
   // request, with Interrupted.
   void fit(const std::string& out_dir, const Progress& progress = {});
   Evaluation evaluate(const data::Dataset& dataset);
+  // What evaluation applies to images: the recipe's normalisation, no augmentation.
+  const data::Transform& evaluation_transform() const { return eval_transform_; }
 
   const Recipe& recipe() const { return recipe_; }
   const std::vector<EpochRecord>& history() const { return history_; }
@@ -110,6 +118,8 @@ class Trainer {
   void make_optimizer();
 
   Recipe recipe_;
+  data::Transform transform_, eval_transform_;
+  Schedule schedule_;
   const data::Dataset& train_;
   const data::Dataset& test_;
   Generator gen_;
@@ -122,7 +132,9 @@ class Trainer {
 
 // Accuracy and confusion matrix of a model on a data set (argmax of the logits, the first of equal
 // maxima as torch.argmax), in batches of batch_size, using the calling thread's active pool.
-Evaluation evaluate(nn::Sequential& model, const data::Dataset& dataset, int64_t batch_size);
+// `transform` (normalisation; augmentation is ignored) may be null.
+Evaluation evaluate(nn::Sequential& model, const data::Dataset& dataset, int64_t batch_size,
+                    const data::Transform* transform = nullptr);
 
 // The model a checkpoint holds, with its trained parameters (for evaluate and inspect).
 std::shared_ptr<nn::Sequential> load_model(const Checkpoint& checkpoint);
