@@ -16,11 +16,13 @@
 
 namespace convlab_fuzz {
 
-// The library refuses a model or a tensor that would not fit in CONVLAB_MEMORY_LIMIT. 1G keeps
-// every deliberate refusal well below libFuzzer's -rss_limit_mb=2048 and -malloc_limit_mb=2048, so
-// that hitting those limits means the library allocated something it should have refused.
-// Must run before the library first reads the limit (it reads it once).
-inline void set_memory_limit() { setenv("CONVLAB_MEMORY_LIMIT", "1G", /*overwrite=*/1); }
+// The library refuses a model or a tensor that would not fit in CONVLAB_MEMORY_LIMIT. 32M keeps
+// every deliberate refusal far below libFuzzer's -rss_limit_mb=2048 and -malloc_limit_mb=2048, so
+// that hitting those limits means the library allocated something it should have refused; and it
+// keeps the fuzzer parsing rather than filling a legitimately large weight tensor (a 60 MB Conv2d
+// takes over 10 s to initialise under ASan and coverage: fuzz/regressions/fuzz_model_text/
+// large_kernel_slow_init). Must run before the library first reads the limit (it reads it once).
+inline void set_memory_limit() { setenv("CONVLAB_MEMORY_LIMIT", "32M", /*overwrite=*/1); }
 
 int model_text(const uint8_t* data, size_t size);
 int checkpoint(const uint8_t* data, size_t size);
