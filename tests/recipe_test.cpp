@@ -16,7 +16,8 @@
 using namespace convlab;
 
 TEST(Recipe, SchedulesGivePyTorchsLearningRateEveryEpoch) {
-  for (const auto& c : test::load_fixture("schedules.json")["cases"]) {
+  const nlohmann::json fixture = test::load_fixture("schedules.json");  // outlives the loop
+  for (const auto& c : fixture["cases"]) {
     const auto s = train::Schedule::parse(c["schedule"]);
     const int64_t epochs = c["epochs"];
     const auto lrs = c["lrs"].get<std::vector<double>>();
@@ -30,7 +31,8 @@ TEST(Recipe, SchedulesGivePyTorchsLearningRateEveryEpoch) {
 }
 
 TEST(Recipe, AdamWMatchesPyTorch) {
-  for (const auto& c : test::load_fixture("adamw.json")["cases"]) {
+  const nlohmann::json fixture = test::load_fixture("adamw.json");  // outlives the loop
+  for (const auto& c : fixture["cases"]) {
     nn::Parameter p{"w", test::tensor_from(c["initial"]), Tensor(Shape{7, 5})};
     optim::Adam opt({&p}, optim::AdamOptions{
                               .lr = c["lr"], .weight_decay = c["weight_decay"], .decoupled = true});

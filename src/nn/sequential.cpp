@@ -9,7 +9,8 @@ namespace convlab::nn {
 
 void Sequential::push_back(ModulePtr layer, std::string where) {
   if (where.empty()) where = "layer " + std::to_string(layers_.size());
-  layer->set_name(where + " " + layer->repr());
+  // A layer is named by its one-line repr; a container by its type (its repr spans many lines).
+  layer->set_name(where + " " + (layer->children().empty() ? layer->repr() : layer->type_name()));
   // first_with_parameters_ == size() means "no layer with parameters yet"; it stays so past a
   // parameter-free layer.
   if (first_with_parameters_ == layers_.size() && layer->parameters().empty())

@@ -551,6 +551,33 @@ BAD_MODELS = [
      "Linear(6400, 10)\n", ()),
     ("conv-100000-channels", "Conv2d(3, 100000, 3, padding=1)\nConv2d(100000, 100000, 3)\n"
      "Flatten()\nLinear(90000000000, 10)\n", ()),
+    # The layers of issue 10: mismatched shapes and options, named with the dotted path.
+    ("batchnorm-wrong-features", "Conv2d(3, 8, 3, padding=1)\nBatchNorm2d(16)\nFlatten()\n"
+     "Linear(8192, 10)\n", ("model.txt:2", "[N, 16, H, W]", "[1, 8, 32, 32]")),
+    ("batchnorm1d-on-4d", "BatchNorm1d(3)\nFlatten()\nLinear(3072, 10)\n", ("model.txt:1",)),
+    ("residual-shapes-disagree", "Sequential(\n  (0): Residual(\n    (body): Conv2d(3, 4, 3, "
+     "padding=1)\n    (shortcut): Identity()\n  )\n  (1): Flatten()\n  (2): Linear(4096, 10)\n)\n",
+     ("model.txt:2 layer 0", "[1, 4, 32, 32]", "[1, 3, 32, 32]")),
+    ("residual-missing-shortcut", "Sequential(\n  (0): Residual(\n    (body): Identity()\n  )\n)\n",
+     ("model.txt:4", "shortcut")),
+    ("residual-wrong-child-name", "Sequential(\n  (0): Residual(\n    (main): Identity()\n"
+     "    (shortcut): Identity()\n  )\n)\n", ("expected (body): here",)),
+    ("residual-at-top", "Residual(\n  (body): Identity()\n  (shortcut): Identity()\n)\n",
+     ("model.txt:1",)),
+    ("adaptive-larger-than-input", "AdaptiveAvgPool2d(64)\nFlatten()\nLinear(12288, 10)\n",
+     ("larger than the input",)),
+    ("dropout-p-1", "Dropout(1.0)\nFlatten()\nLinear(3072, 10)\n", ("p must be at least 0",)),
+    ("dropout-p-negative", "Dropout(p=-0.1)\nFlatten()\nLinear(3072, 10)\n", ("model.txt:1",)),
+    ("dropout-p-nan", "Dropout(p=nan)\nFlatten()\nLinear(3072, 10)\n", ("model.txt:1",)),
+    ("batchnorm-momentum-2", "BatchNorm2d(3, momentum=2.0)\nFlatten()\nLinear(3072, 10)\n",
+     ("momentum",)),
+    ("batchnorm-eps-0", "BatchNorm2d(3, eps=0)\nFlatten()\nLinear(3072, 10)\n", ("eps",)),
+    ("avgpool-padding-over-half", "AvgPool2d(2, padding=2)\nFlatten()\nLinear(3072, 10)\n",
+     ("model.txt:1",)),
+    ("leakyrelu-word", "LeakyReLU(negative_slope=abc)\nFlatten()\nLinear(3072, 10)\n",
+     ("must be a number",)),
+    ("nested-never-closed", "Sequential(\n  (0): Sequential(\n    (0): ReLU()\n)\n",
+     ("never closed",)),
     ("unknown-layer", "Conv2d(3, 4, 3)\nFrobnicate(0.5)\n",
      ("unknown layer 'Frobnicate'", "model.txt:2")),
     ("unknown-layer-keyword", "Frobnicate(p=0.5, inplace=True)\n", ("unknown layer 'Frobnicate'",)),
@@ -633,6 +660,18 @@ def model_cases():
             case("train-model-" + name, train({"--model": "{d}/model.txt"}), 1,
                  setup=model(content), contains=contains, timeout=20 if big else 10,
                  check=absent("out/checkpoint.bin"))
+    # The recipe flags of issue 10: a typo is a flag error (exit 2).
+    for name, flag, value in [("augment-unknown", "--augment", "crop,rotate"),
+                              ("schedule-garbage", "--schedule", "step:x:0.5"),
+                              ("schedule-zero-step", "--schedule", "step:0:0.5"),
+                              ("schedule-unknown", "--schedule", "linear"),
+                              ("normalize-one-list", "--normalize", "0.5,0.5,0.5"),
+                              ("normalize-nan", "--normalize", "nan,0.5,0.5/1,1,1"),
+                              ("normalize-zero-std", "--normalize", "0.5,0.5,0.5/1,0,1"),
+                              ("optimizer-unknown", "--optimizer", "adamx")]:
+        case("train-" + name, train({flag: value}), 2, check=absent("out"))
+    case("train-normalize-wrong-channels", train({"--normalize": "0.5/0.5"}), 1,
+         contains=("3 channels",), check=absent("out"))
     case("decompose-model-conv-overflow", ["decompose", "--model", "{d}/model.txt", "--data",
                                            "{tiny}"], 1,
          setup=model(BAD_MODELS[0][1]), contains=("model.txt:2",))
