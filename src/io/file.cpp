@@ -123,20 +123,30 @@ void write_file_atomically(const std::string& path, const std::string& content) 
   });
 }
 
+int owner_pid(const std::string& name) {
+  const size_t dot = name.rfind('.');
+  if (dot == std::string::npos) return 0;
+  const std::string digits = name.substr(dot + 1);
+  if (digits.empty() || digits.size() > 9 ||
+      digits.find_first_not_of("0123456789") != std::string::npos)
+    return 0;
+  return std::stoi(digits);
+}
+
+bool process_runs(int pid) {
+  // kill(pid, 0) fails with ESRCH only when no such process exists; EPERM means it lives.
+  return pid > 0 && (::kill(pid, 0) == 0 || errno != ESRCH);
+}
+
 int remove_stale_temporaries(const std::string& dir) {
   int removed = 0;
   std::error_code ec;
   for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
     const size_t at = name.rfind(".tmp.");
-    if (at == std::string::npos) continue;
-    const std::string digits = name.substr(at + 5);
-    if (digits.empty() || digits.size() > 9 ||
-        digits.find_first_not_of("0123456789") != std::string::npos)
-      continue;
-    const pid_t pid = static_cast<pid_t>(std::stol(digits));
-    // kill(pid, 0) fails with ESRCH only when no such process exists; EPERM means it lives.
-    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    if (at == std::string::npos || at + 4 != name.rfind('.')) continue;  // "<...>.tmp.<pid>" only
+    const int pid = owner_pid(name);
+    if (pid == 0 || pid == ::getpid() || process_runs(pid)) continue;
     std::error_code rm;
     std::filesystem::remove_all(it->path(), rm);
     if (!rm) ++removed;

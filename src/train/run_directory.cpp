@@ -35,21 +35,6 @@ std::string current_target(const std::string& dir) {
   return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
 }
 
-// The pid an entry named "<...>.<pid>" belongs to, or 0.
-pid_t owner_of(const std::string& name) {
-  const size_t dot = name.rfind('.');
-  if (dot == std::string::npos) return 0;
-  const std::string digits = name.substr(dot + 1);
-  if (digits.empty() || digits.size() > 9 ||
-      digits.find_first_not_of("0123456789") != std::string::npos)
-    return 0;
-  return static_cast<pid_t>(std::stol(digits));
-}
-
-bool process_runs(pid_t pid) {
-  return pid > 0 && (::kill(pid, 0) == 0 || errno != ESRCH);
-}
-
 // Replaces DIR/name with a symlink to target, atomically (a temporary symlink renamed over it).
 void place_symlink(const std::string& dir, const std::string& name, const std::string& target) {
   const std::string path = dir + "/" + name, tmp = temporary_name(path);
@@ -116,7 +101,7 @@ int remove_stale_run_files(const std::string& dir) {
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
     if (name.rfind(kEpochPrefix, 0) != 0 || name == current) continue;
-    const pid_t pid = owner_of(name);
+    const int pid = owner_pid(name);
     if (pid != ::getpid() && process_runs(pid)) continue;  // another live run's: not ours to touch
     std::error_code rm;
     fs::remove_all(it->path(), rm);

@@ -34,6 +34,11 @@ void write_file_atomically(const std::string& path, const std::string& content);
 // The temporary name write_file_atomically uses for `path` in this process.
 std::string temporary_name(const std::string& path);
 
+// The pid an entry named "<...>.<pid>" belongs to (temporaries, run epoch directories), or 0.
+int owner_pid(const std::string& name);
+// Whether a process with this pid runs (kill(pid, 0): only ESRCH means it does not).
+bool process_runs(int pid);
+
 // Removes, in `dir`, every "*.tmp.<pid>" entry whose process no longer runs (files and
 // directories). Returns how many it removed. Missing `dir` is not an error.
 int remove_stale_temporaries(const std::string& dir);
