@@ -36,6 +36,8 @@ def add_gflops(rows, fma):
         if not r["work"].startswith("train "):
             continue
         model, threads = r["work"].split()[1], int(r["work"].split(", ")[1].split()[0])
+        if model not in ("standard", "sumfirst"):  # FLOPs counted for the notebook's two only
+            continue
         flops = training_flops_per_image(model)
         for lib in ["convlab", "pytorch"]:
             g = r[lib] * flops / 1e9
@@ -59,8 +61,8 @@ def main():
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="10,000 training images instead of 50,000")
     p.add_argument("--from-json", help="print the GFLOP/s table of a saved run and add it to the file")
-    p.add_argument("--parts", default="train,infer,micro,busy",
-                   help="comma-separated: train, infer, micro, busy")
+    p.add_argument("--parts", default="train,models,infer,micro,busy",
+                   help="comma-separated: train, models (the files in models/), infer, micro, busy")
     a = p.parse_args()
     if a.from_json:
         try:
@@ -114,6 +116,14 @@ def main():
             rows[-1]["pytorch_minor_faults_after_first_batch"] = rt["minor_faults_after_first_batch"]
             rows[-1]["convlab_peak_rss_mb"] = rc["peak_rss_mb"]
             rows[-1]["pytorch_peak_rss_mb"] = rt["peak_rss_mb"]
+    # The networks users start from (models/*.txt), each read by PyTorch from the same file.
+    root = os.path.dirname(HERE)
+    for name in ["resnet20", "vgg_bn"] if "models" in parts else []:
+        for threads in [1, 2]:
+            args = ["--model", os.path.join(root, "models", name + ".txt"), "--threads", str(threads),
+                    "--images", str(images // 10)]
+            side_by_side(f"train {name} images/s, {threads} thread(s)", [a.bench, "train"] + args,
+                         torch_py + ["train"] + args, "images_per_second")
     for threads in [1, 2] if "infer" in parts else []:
         args = ["--model", "standard", "--threads", str(threads), "--images", "10000"]
         side_by_side(f"infer standard images/s, {threads} thread(s)", [a.bench, "infer"] + args,

@@ -10,6 +10,7 @@ one uint8 tensor and batched by index.
 """
 import argparse
 import json
+import os
 import resource
 import statistics
 import sys
@@ -18,6 +19,9 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from torch_models import from_text  # noqa: E402  (model files read as PyTorch modules)
 
 
 class SumFirst(nn.Module):
@@ -35,6 +39,16 @@ def standard(in_channels=3):
         nn.Conv2d(8, 16, kernel_size=3, stride=1, padding=1), nn.ReLU(),
         nn.MaxPool2d(kernel_size=2, stride=2), nn.Flatten(),
         nn.Linear(16 * 16 * 16, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+def build(name):
+    """The notebook's two networks by name, anything else as a model file (PyTorch's printed text)."""
+    if name == "standard":
+        return standard()
+    if name == "sumfirst":
+        return SumFirst()
+    with open(name) as f:
+        return from_text(f.read())
 
 
 def synthetic(n):
@@ -55,7 +69,8 @@ def peak_rss_mb():
 def train(a):
     torch.manual_seed(0)
     images, labels = synthetic(a.images)
-    model = standard() if a.model == "standard" else SumFirst()
+    model = build(a.model)
+    model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     crit = nn.CrossEntropyLoss()
     order = torch.randperm(a.images)
@@ -82,7 +97,8 @@ def train(a):
 def infer(a):
     torch.manual_seed(0)
     images, _ = synthetic(a.images)
-    model = standard() if a.model == "standard" else SumFirst()
+    model = build(a.model)
+    model.eval()
     t0 = time.perf_counter()
     checksum = 0.0
     with torch.no_grad():

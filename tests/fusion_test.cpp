@@ -4,6 +4,7 @@
 
 #include "test_util.h"
 
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -159,4 +160,151 @@ TEST(ConvFusion, SequentialTrainsIdenticallyFusedOrNot) {
   ASSERT_EQ(finals[0].size(), finals[1].size());
   for (size_t i = 0; i < finals[0].size(); ++i)
     EXPECT_TRUE(same_bits(finals[0][i], finals[1][i])) << "parameter " << i;
+}
+
+// BatchNorm's kernels (lane-ordered double sums, batchnorm_fast.cpp) against the plain reference
+// on every instruction set, at plane sizes that leave lane tails (L = 1 is BatchNorm1d on (N, C)),
+// with batch and running statistics, with and without affine parameters; and the same bits on
+// every instruction set.
+TEST(BatchNormFast, MatchesReferenceOnEveryInstructionSet) {
+  IsaGuard guard;
+  std::vector<std::vector<Tensor>> per_isa;
+  for (auto isa : every_isa()) {
+    kernels::set_isa_limit(isa);
+    std::mt19937 rng(91);
+    auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+    std::vector<Tensor> results;
+    for (int trial = 0; trial < 30; ++trial) {
+      const int64_t N = pick(1, 5), C = pick(1, 7), L = trial % 5 == 0 ? 1 : pick(2, 70);
+      if (N * L < 2) continue;
+      const bool affine = trial % 3 != 0, batch_stats = trial % 4 != 0;
+      ThreadPool threads(1 + trial % 2);
+      PoolScope scope(&threads);
+      Tensor x = random_tensor({N, C, L}, rng);
+      for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = 3.0f + 2.0f * x.data()[i];
+      const Tensor gamma = random_tensor({C}, rng), beta = random_tensor({C}, rng);
+      const Tensor gy = random_tensor({N, C, L}, rng);
+      const float* g = affine ? gamma.data() : nullptr;
+      const float* b = affine ? beta.data() : nullptr;
+      std::vector<double> m_ref(C), v_ref(C), m(C), v(C), inv(C);
+      reference::batch_norm_statistics(N, C, L, x.data(), m_ref.data(), v_ref.data());
+      kernels::batch_norm_statistics(N, C, L, x.data(), m.data(), v.data());
+      const std::string where =
+          std::string(kernels::isa_name(isa)) + " trial " + std::to_string(trial);
+      for (int64_t c = 0; c < C; ++c) {
+        ASSERT_NEAR(m[c], m_ref[c], 1e-12 * (1 + std::abs(m_ref[c]))) << where;
+        ASSERT_NEAR(v[c], v_ref[c], 1e-12 * (1 + v_ref[c])) << where;
+        inv[c] = 1.0 / std::sqrt(v[c] + 1e-5);
+      }
+      Tensor y_ref({N, C, L}), y({N, C, L}, NAN);
+      reference::batch_norm_normalize(N, C, L, x.data(), m.data(), inv.data(), g, b, y_ref.data());
+      kernels::batch_norm_normalize(N, C, L, x.data(), m.data(), inv.data(), g, b, false, y.data());
+      EXPECT_TRUE(same_bits(y, y_ref)) << where;  // elementwise: the reference's formula exactly
+      Tensor gx_ref({N, C, L}), gg_ref({C}, 0.5f), gb_ref({C}, 0.25f);
+      Tensor gx({N, C, L}, NAN), gg({C}, 0.5f), gb({C}, 0.25f);
+      reference::batch_norm_backward(N, C, L, x.data(), m.data(), inv.data(), g, gy.data(),
+                                     batch_stats, gx_ref.data(), gg_ref.data(), gb_ref.data());
+      kernels::batch_norm_backward(N, C, L, x.data(), m.data(), inv.data(), g, gy.data(), nullptr,
+                                   batch_stats, gx.data(), gg.data(), gb.data());
+      EXPECT_TRUE(allclose(gx, gx_ref, 1e-5, 1e-6)) << where << " " << max_abs_diff(gx, gx_ref);
+      EXPECT_TRUE(allclose(gg, gg_ref, 1e-5, 1e-6)) << where;
+      EXPECT_TRUE(allclose(gb, gb_ref, 1e-5, 1e-6)) << where;
+      results.insert(results.end(), {y, gx, gg, gb});
+    }
+    per_isa.push_back(results);
+  }
+  for (size_t i = 1; i < per_isa.size(); ++i)
+    for (size_t k = 0; k < per_isa[0].size(); ++k)
+      EXPECT_TRUE(same_bits(per_isa[i][k], per_isa[0][k])) << "instruction set " << i << " #" << k;
+}
+
+// BatchNorm with the ReLU after it fused in equals the two separate kernels bit for bit.
+TEST(BatchNormFusion, EqualsTheSeparateLayersBitForBit) {
+  std::mt19937 rng(92);
+  for (int64_t L : {1, 7, 64}) {
+    const int64_t N = 3, C = 5;
+    const Tensor x = random_tensor({N, C, L}, rng), gy = random_tensor({N, C, L}, rng);
+    const Tensor gamma = random_tensor({C}, rng), beta = random_tensor({C}, rng);
+    std::vector<double> m(C), v(C), inv(C);
+    kernels::batch_norm_statistics(N, C, L, x.data(), m.data(), v.data());
+    for (int64_t c = 0; c < C; ++c) inv[c] = 1.0 / std::sqrt(v[c] + 1e-5);
+    Tensor z({N, C, L}), r({N, C, L}), gz({N, C, L}), gx({N, C, L}), gg({C}), gb({C});
+    kernels::batch_norm_normalize(N, C, L, x.data(), m.data(), inv.data(), gamma.data(),
+                                  beta.data(), false, z.data());
+    kernels::relu_forward(z.numel(), z.data(), r.data());
+    kernels::relu_backward(z.numel(), z.data(), gy.data(), gz.data());
+    kernels::batch_norm_backward(N, C, L, x.data(), m.data(), inv.data(), gamma.data(), gz.data(),
+                                 nullptr, true, gx.data(), gg.data(), gb.data());
+    Tensor fr({N, C, L}, NAN), fgx({N, C, L}, NAN), fgg({C}), fgb({C});
+    kernels::batch_norm_normalize(N, C, L, x.data(), m.data(), inv.data(), gamma.data(),
+                                  beta.data(), true, fr.data());
+    kernels::batch_norm_backward(N, C, L, x.data(), m.data(), inv.data(), gamma.data(), gy.data(),
+                                 fr.data(), true, fgx.data(), fgg.data(), fgb.data());
+    EXPECT_TRUE(same_bits(fr, r)) << L;
+    EXPECT_TRUE(same_bits(fgx, gx)) << L;
+    EXPECT_TRUE(same_bits(fgg, gg)) << L;
+    EXPECT_TRUE(same_bits(fgb, gb)) << L;
+  }
+}
+
+// A residual network with BatchNorm (fusion reaches the Sequentials nested in Residual blocks)
+// trains to the same bits with fusion on and off.
+TEST(BatchNormFusion, ResidualNetworkTrainsIdenticallyFusedOrNot) {
+  const std::string text =
+      "Sequential(\n"
+      "  (0): Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)\n"
+      "  (1): BatchNorm2d(8)\n"
+      "  (2): ReLU()\n"
+      "  (3): Residual(\n"
+      "    (body): Sequential(\n"
+      "      (0): Conv2d(8, 12, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), bias=False)\n"
+      "      (1): BatchNorm2d(12)\n"
+      "      (2): ReLU()\n"
+      "      (3): Conv2d(12, 12, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)\n"
+      "      (4): BatchNorm2d(12)\n"
+      "    )\n"
+      "    (shortcut): Sequential(\n"
+      "      (0): Conv2d(8, 12, kernel_size=(1, 1), stride=(2, 2), bias=False)\n"
+      "      (1): BatchNorm2d(12)\n"
+      "    )\n"
+      "  )\n"
+      "  (4): ReLU()\n"
+      "  (5): Residual(\n"
+      "    (body): Sequential(\n"
+      "      (0): Conv2d(12, 12, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)\n"
+      "      (1): BatchNorm2d(12)\n"
+      "      (2): ReLU()\n"
+      "    )\n"
+      "    (shortcut): Identity()\n"
+      "  )\n"
+      "  (6): AdaptiveAvgPool2d(output_size=(1, 1))\n"
+      "  (7): Flatten(start_dim=1, end_dim=-1)\n"
+      "  (8): Linear(in_features=12, out_features=10, bias=True)\n"
+      ")\n";
+  std::vector<std::vector<Tensor>> finals;
+  for (bool fused : {false, true}) {
+    Generator gen(5);
+    auto model = nn::parse_model(text, "resnet.txt", gen);
+    model->set_fusion(fused);
+    optim::Adam opt(model->parameters(), optim::AdamOptions{.lr = 1e-2});
+    nn::CrossEntropyLoss loss;
+    std::mt19937 rng(6);
+    Tensor grad;
+    for (int step = 0; step < 3; ++step) {
+      const Tensor x = random_tensor({6, 3, 12, 12}, rng);
+      std::vector<int64_t> y(6);
+      for (auto& v : y) v = static_cast<int64_t>(rng() % 10);
+      opt.zero_grad();
+      loss.forward(model->forward(x), y);
+      loss.backward(grad);
+      model->backward(grad);
+      opt.step();
+    }
+    std::vector<Tensor> state;
+    for (const auto& t : nn::state_dict(*model)) state.push_back(*t.value);
+    finals.push_back(state);
+  }
+  ASSERT_EQ(finals[0].size(), finals[1].size());
+  for (size_t i = 0; i < finals[0].size(); ++i)
+    EXPECT_TRUE(same_bits(finals[0][i], finals[1][i])) << "state_dict entry " << i;
 }

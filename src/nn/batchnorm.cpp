@@ -57,6 +57,25 @@ Shape BatchNorm::output_shape(const Shape& input) const {
 }
 
 void BatchNorm::forward(const Tensor& input, Tensor& output) {
+  run_forward(input, output, /*relu=*/false);
+}
+
+void BatchNorm::forward_relu(const Tensor& input, Tensor& output) {
+  run_forward(input, output, /*relu=*/true);
+}
+
+void BatchNorm::backward(const Tensor& input, const Tensor&, const Tensor& grad_output,
+                         Tensor* grad_input) {
+  run_backward(input, nullptr, grad_output, grad_input);
+}
+
+void BatchNorm::backward_relu(const Tensor& input, const Tensor& output, const Tensor& grad_output,
+                              Tensor* grad_input) {
+  expect_same_shape(*this, "output", output.shape(), input.shape());
+  run_backward(input, &output, grad_output, grad_input);
+}
+
+void BatchNorm::run_forward(const Tensor& input, Tensor& output, bool relu) {
   output.resize_(output_shape(input.shape()));
   int64_t N, L;
   split(input.shape(), N, L);
@@ -96,11 +115,11 @@ void BatchNorm::forward(const Tensor& input, Tensor& output) {
   }
   kernels::batch_norm_normalize(N, C, L, input.data(), mean_.data(), invstd_.data(),
                                 affine_ ? weight_.value.data() : nullptr,
-                                affine_ ? bias_.value.data() : nullptr, output.data());
+                                affine_ ? bias_.value.data() : nullptr, relu, output.data());
 }
 
-void BatchNorm::backward(const Tensor& input, const Tensor&, const Tensor& grad_output,
-                         Tensor* grad_input) {
+void BatchNorm::run_backward(const Tensor& input, const Tensor* relu_output,
+                             const Tensor& grad_output, Tensor* grad_input) {
   expect_same_shape(*this, "gradient of the output", grad_output.shape(), input.shape());
   if (mean_.size() != static_cast<size_t>(features_))
     throw Error(name() + ": backward before forward");
@@ -109,7 +128,8 @@ void BatchNorm::backward(const Tensor& input, const Tensor&, const Tensor& grad_
   if (grad_input) grad_input->resize_(input.shape());
   kernels::batch_norm_backward(N, features_, L, input.data(), mean_.data(), invstd_.data(),
                                affine_ ? weight_.value.data() : nullptr, grad_output.data(),
-                               used_batch_stats_, grad_input ? grad_input->data() : nullptr,
+                               relu_output ? relu_output->data() : nullptr, used_batch_stats_,
+                               grad_input ? grad_input->data() : nullptr,
                                affine_ ? weight_.grad.data() : nullptr,
                                affine_ ? bias_.grad.data() : nullptr);
 }

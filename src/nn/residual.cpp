@@ -1,6 +1,7 @@
 #include "convlab/nn/residual.h"
 
 #include "convlab/error.h"
+#include "convlab/nn/layers.h"
 #include "convlab/ops/parallel.h"
 
 namespace convlab::nn {
@@ -17,6 +18,7 @@ std::string indent_repr(const std::string& repr, int spaces) {
 Residual::Residual(ModulePtr body, ModulePtr shortcut)
     : body_(std::move(body)), shortcut_(std::move(shortcut)) {
   if (!body_ || !shortcut_) throw ValueError("Residual: needs a body and a shortcut");
+  identity_shortcut_ = dynamic_cast<const Identity*>(shortcut_.get()) != nullptr;
 }
 
 std::string Residual::repr() const {
@@ -50,20 +52,26 @@ void add(const Tensor& a, const Tensor& b, Tensor& out) {
 }  // namespace
 
 void Residual::forward(const Tensor& input, Tensor& output) {
-  body_->forward(input, body_out_);
-  shortcut_->forward(input, shortcut_out_);
-  if (body_out_.shape() != shortcut_out_.shape())
+  body_out_ = &body_->forward_to(input, body_store_);
+  shortcut_out_ = identity_shortcut_ ? &input : &shortcut_->forward_to(input, shortcut_store_);
+  if (body_out_->shape() != shortcut_out_->shape())
     output_shape(input.shape());  // throws, naming both
-  add(body_out_, shortcut_out_, output);
+  add(*body_out_, *shortcut_out_, output);
 }
 
 void Residual::backward(const Tensor& input, const Tensor&, const Tensor& grad_output,
                         Tensor* grad_input) {
-  if (grad_output.shape() != body_out_.shape())
+  if (!body_out_) throw Error(name() + ": backward before forward");
+  if (grad_output.shape() != body_out_->shape())
     throw ShapeError(name() + ": gradient of the output has shape " +
-                     to_string(grad_output.shape()) + "; expected " + to_string(body_out_.shape()));
-  body_->backward(input, body_out_, grad_output, grad_input ? &body_grad_ : nullptr);
-  shortcut_->backward(input, shortcut_out_, grad_output, grad_input ? &shortcut_grad_ : nullptr);
+                     to_string(grad_output.shape()) + "; expected " +
+                     to_string(body_out_->shape()));
+  body_->backward(input, *body_out_, grad_output, grad_input ? &body_grad_ : nullptr);
+  if (identity_shortcut_) {
+    if (grad_input) add(body_grad_, grad_output, *grad_input);
+    return;
+  }
+  shortcut_->backward(input, *shortcut_out_, grad_output, grad_input ? &shortcut_grad_ : nullptr);
   if (grad_input) add(body_grad_, shortcut_grad_, *grad_input);
 }
 

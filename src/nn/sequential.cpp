@@ -1,6 +1,7 @@
 #include "convlab/nn/sequential.h"
 
 #include "convlab/error.h"
+#include "convlab/nn/batchnorm.h"
 #include "convlab/nn/conv2d.h"
 #include "convlab/nn/layers.h"
 #include "convlab/nn/residual.h"
@@ -32,8 +33,18 @@ const Tensor& Sequential::activation(size_t i) const {
   return outputs_[i];
 }
 
+void Sequential::set_fusion(bool on) {
+  fusion_ = on;
+  for (const auto& m : named_modules(*this))
+    if (auto* s = dynamic_cast<Sequential*>(m.module); s && s != this) s->fusion_ = on;
+}
+
 Sequential::Step Sequential::plan_step(size_t i, const Shape& input) const {
   const Step single{i, i, {}};
+  const bool relu_next =
+      i + 1 < layers_.size() && dynamic_cast<const ReLU*>(layers_[i + 1].get()) != nullptr;
+  if (fusion_ && relu_next && dynamic_cast<const BatchNorm*>(layers_[i].get()))
+    return {i, i + 1, {}, /*batch_norm_relu=*/true};
   auto* conv = dynamic_cast<Conv2d*>(layers_[i].get());
   if (!fusion_ || !conv || i + 1 >= layers_.size() ||
       !dynamic_cast<const ReLU*>(layers_[i + 1].get()))
@@ -79,6 +90,8 @@ const Tensor& Sequential::forward(const Tensor& input) {
     for (size_t k = step.first; k <= step.last; ++k) kept_[k] = false;
     if (step.first == step.last)
       layers_[i]->forward(*x, outputs_[i]);
+    else if (step.batch_norm_relu)
+      static_cast<BatchNorm&>(*layers_[i]).forward_relu(*x, outputs_[step.last]);
     else
       static_cast<Conv2d&>(*layers_[i])
           .forward_fused(*x, step.fusion, outputs_[step.last], argmax_[i]);
@@ -110,6 +123,8 @@ void Sequential::backward(const Tensor& grad_output, Tensor* grad_input) {
                                                                : nullptr;
     if (step.first == step.last)
       layers_[i]->backward(in, outputs_[i], *g, gin);
+    else if (step.batch_norm_relu)
+      static_cast<BatchNorm&>(*layers_[i]).backward_relu(in, outputs_[step.last], *g, gin);
     else
       static_cast<Conv2d&>(*layers_[i])
           .backward_fused(in, step.fusion, outputs_[step.last], argmax_[i], *g, gin);

@@ -51,11 +51,17 @@ struct Correlation {
   int64_t C, H, W, O, KH, KW, PH, PW, OH, OW;
 };
 
+// Zeros after the last padded plane: the flat layout's discarded positions read past it.
+int64_t flat_slack(int64_t RS) {
+  return 4 * RS + 128;
+}
+
 // src copied into a zeroed (C, H + 2PH, RS) buffer at (PH, PW); RS is long enough for the widest
-// vector load of any output chunk.
+// vector load of any output chunk (or, flat, at least W + 2PW, and zeros follow the last plane).
 float* padded_copy(const Correlation& p, const float* src, int64_t RS, int slot) {
-  const int64_t rows = p.H + 2 * p.PH, plane = rows * RS;
-  float* buf = scratch(slot, static_cast<size_t>(p.C * plane));
+  const int64_t rows = p.H + 2 * p.PH, plane = rows * RS, slack = flat_slack(RS);
+  float* buf = scratch(slot, static_cast<size_t>(p.C * plane + slack));
+  std::fill(buf + p.C * plane, buf + p.C * plane + slack, 0.0f);
   for (int64_t c = 0; c < p.C; ++c) {
     float* dst = buf + c * plane;
     std::fill(dst, dst + p.PH * RS, 0.0f);
@@ -237,15 +243,32 @@ CONVLAB_INLINE void output_grad_image(ConvFusion f, int64_t planes, int64_t H, i
 
 // The convolution of one image, then the fused ReLU (in place, while the image is in cache) or
 // ReLU and pooling (from a scratch buffer into `out` and `arg`).
+//
+// Flat: the image's rows are too short for whole blocks of vectors, so the vectors run along the
+// flattened padded plane instead: output position p = y * RS + x reads input p + i * RS + j, the
+// same as the row form for x < OW; the positions x >= OW are computed and dropped. Each kept
+// element has the same sum in the same order as in the row form.
 template <int VL>
-CONVLAB_INLINE void forward_image(const Correlation& p, ConvFusion f, const float* src, int64_t RS,
-                                  const float* packed, const float* bias, float* out,
+CONVLAB_INLINE void forward_image(const Correlation& p, ConvFusion f, bool flat, const float* src,
+                                  int64_t RS, const float* packed, const float* bias, float* out,
                                   uint8_t* arg) {
   using B = Blocking<VL>;
   const float* pad = padded_copy(p, src, RS, 0);
   const int64_t size = p.O * p.OH * p.OW;
   float* z = f.pool ? scratch(3, static_cast<size_t>(size)) : out;
-  correlate_image<VL, B::CB, B::NV>(p, pad, RS, packed, bias, z);
+  if (flat) {
+    Correlation q = p;
+    q.OH = 1;
+    q.OW = p.OH * RS;
+    float* wide = scratch(6, static_cast<size_t>(p.O * q.OW));
+    correlate_image<VL, B::CB, B::NV>(q, pad, RS, packed, bias, wide);
+    for (int64_t o = 0; o < p.O; ++o)
+      for (int64_t y = 0; y < p.OH; ++y)
+        std::memcpy(z + (o * p.OH + y) * p.OW, wide + o * q.OW + y * RS,
+                    static_cast<size_t>(p.OW) * sizeof(float));
+  } else {
+    correlate_image<VL, B::CB, B::NV>(p, pad, RS, packed, bias, z);
+  }
   if (f.pool) {
     const int64_t PH = p.OH / 2, PW = p.OW / 2;
     for (int64_t c = 0; c < p.O; ++c)
@@ -266,11 +289,39 @@ CONVLAB_INLINE void weight_grad_kw(const Correlation& p, const float* pad, int64
   weight_grad_image<VL, CB, KW>(p, pad, RS, g, GS, part);
 }
 
+// The kernel width is a template argument (it sizes the register block): one instance for each
+// width 1 .. kMaxKernelWidth, the one matching p.KW runs.
+template <int VL, int KW = 1>
+CONVLAB_INLINE void weight_grad_width(const Correlation& p, const float* pad, int64_t RS,
+                                      const float* g, int64_t GS, float* part) {
+  if constexpr (KW <= kMaxKernelWidth) {
+    if (p.KW == KW) return weight_grad_kw<VL, KW>(p, pad, RS, g, GS, part);
+    weight_grad_width<VL, KW + 1>(p, pad, RS, g, GS, part);
+  }
+}
+
+// Flat (rows shorter than a vector): as forward_image's flat form, the sums run along the
+// flattened plane, with the gradient laid out in rows of RS (zeros past OW).
 template <int VL>
-CONVLAB_INLINE void weight_grad(const Correlation& p, const float* src, int64_t RS,
+CONVLAB_INLINE void weight_grad(const Correlation& p, bool flat, const float* src, int64_t RS,
                                 const float* gout, int64_t GS, float* part) {
   const float* pad = padded_copy(p, src, RS, 0);
   const float* g = gout;
+  if (flat) {
+    Correlation q = p;
+    q.OH = 1;
+    q.OW = p.OH * RS;
+    const int64_t FS = round_up(q.OW, VL);
+    float* buf = scratch(1, static_cast<size_t>(p.O * FS));
+    for (int64_t o = 0; o < p.O; ++o) {
+      float* dst = buf + o * FS;
+      std::fill(dst, dst + FS, 0.0f);
+      for (int64_t y = 0; y < p.OH; ++y)
+        std::memcpy(dst + y * RS, gout + (o * p.OH + y) * p.OW,
+                    static_cast<size_t>(p.OW) * sizeof(float));
+    }
+    return weight_grad_width<VL>(q, pad, RS, buf, FS, part);
+  }
   if (GS != p.OW) {  // rows padded to whole vectors, zero past OW
     float* buf = scratch(1, static_cast<size_t>(p.O * p.OH * GS));
     for (int64_t r = 0; r < p.O * p.OH; ++r) {
@@ -279,45 +330,41 @@ CONVLAB_INLINE void weight_grad(const Correlation& p, const float* src, int64_t 
     }
     g = buf;
   }
-  // The kernel width is a template argument (it sizes the register block): one instance for each
-  // width 1 .. kMaxKernelWidth, the one matching p.KW runs.
-  [&]<int... I>(std::integer_sequence<int, I...>) {
-    ((p.KW == I + 1 ? (weight_grad_kw<VL, I + 1>(p, pad, RS, g, GS, part), true) : false) || ...);
-  }
-  (std::make_integer_sequence<int, kMaxKernelWidth>{});
+  weight_grad_width<VL>(p, pad, RS, g, GS, part);
 }
 
 struct ImageKernels {
   int VL, CB, NV;
-  void (*forward)(const Correlation&, ConvFusion, const float*, int64_t, const float*, const float*,
-                  float*, uint8_t*);
-  void (*weight_grad)(const Correlation&, const float*, int64_t, const float*, int64_t, float*);
+  void (*forward)(const Correlation&, ConvFusion, bool, const float*, int64_t, const float*,
+                  const float*, float*, uint8_t*);
+  void (*weight_grad)(const Correlation&, bool, const float*, int64_t, const float*, int64_t,
+                      float*);
   void (*output_grad)(ConvFusion, int64_t, int64_t, int64_t, const float*, const uint8_t*,
                       const float*, float*);
 };
 
 // One entry per instruction set; `flatten` compiles everything it calls for that target.
-#define ISA_ENTRIES(NAME, TARGET, VL)                                                             \
-  TARGET __attribute__((flatten)) void forward_##NAME(                                            \
-      const Correlation& p, ConvFusion f, const float* src, int64_t RS, const float* packed,      \
-      const float* bias, float* out, uint8_t* arg) {                                              \
-    forward_image<VL>(p, f, src, RS, packed, bias, out, arg);                                     \
-  }                                                                                               \
-  TARGET __attribute__((flatten)) void weight_grad_##NAME(const Correlation& p, const float* src, \
-                                                          int64_t RS, const float* gout,          \
-                                                          int64_t GS, float* part) {              \
-    weight_grad<VL>(p, src, RS, gout, GS, part);                                                  \
-  }                                                                                               \
-  TARGET __attribute__((flatten)) void output_grad_##NAME(                                        \
-      ConvFusion f, int64_t planes, int64_t H, int64_t W, const float* out, const uint8_t* arg,   \
-      const float* grad, float* gz) {                                                             \
-    output_grad_image<VL>(f, planes, H, W, out, arg, grad, gz);                                   \
-  }                                                                                               \
-  constexpr ImageKernels NAME##_kernels{VL,                                                       \
-                                        Blocking<VL>::CB,                                         \
-                                        Blocking<VL>::NV,                                         \
-                                        forward_##NAME,                                           \
-                                        weight_grad_##NAME,                                       \
+#define ISA_ENTRIES(NAME, TARGET, VL)                                                           \
+  TARGET __attribute__((flatten)) void forward_##NAME(                                          \
+      const Correlation& p, ConvFusion f, bool flat, const float* src, int64_t RS,              \
+      const float* packed, const float* bias, float* out, uint8_t* arg) {                       \
+    forward_image<VL>(p, f, flat, src, RS, packed, bias, out, arg);                             \
+  }                                                                                             \
+  TARGET __attribute__((flatten)) void weight_grad_##NAME(                                      \
+      const Correlation& p, bool flat, const float* src, int64_t RS, const float* gout,         \
+      int64_t GS, float* part) {                                                                \
+    weight_grad<VL>(p, flat, src, RS, gout, GS, part);                                          \
+  }                                                                                             \
+  TARGET __attribute__((flatten)) void output_grad_##NAME(                                      \
+      ConvFusion f, int64_t planes, int64_t H, int64_t W, const float* out, const uint8_t* arg, \
+      const float* grad, float* gz) {                                                           \
+    output_grad_image<VL>(f, planes, H, W, out, arg, grad, gz);                                 \
+  }                                                                                             \
+  constexpr ImageKernels NAME##_kernels{VL,                                                     \
+                                        Blocking<VL>::CB,                                       \
+                                        Blocking<VL>::NV,                                       \
+                                        forward_##NAME,                                         \
+                                        weight_grad_##NAME,                                     \
                                         output_grad_##NAME};
 
 ISA_ENTRIES(avx512, __attribute__((target("arch=x86-64-v4"))), 16)
@@ -348,6 +395,18 @@ int64_t padded_row(const ImageKernels& k, int64_t width, int64_t KW) {
                   k.VL);
 }
 
+// Flat forms (forward_image, weight_grad): the forward when an output row cannot fill a block of
+// NV vectors, the weight gradient when it cannot fill one vector. Flat rows are just W + 2PW long.
+bool flat_forward(const ImageKernels& k, const Correlation& p) {
+  return p.OW < k.NV * k.VL;
+}
+bool flat_weight_grad(const ImageKernels& k, const Correlation& p) {
+  return p.OW < k.VL;
+}
+int64_t row_length(const ImageKernels& k, const Correlation& p, bool flat) {
+  return flat ? p.W + 2 * p.PW : padded_row(k, p.OW, p.KW);
+}
+
 }  // namespace
 
 bool direct_conv_applies(const Conv2dGeometry& g) {
@@ -358,11 +417,12 @@ void conv2d_forward_direct(const Conv2dGeometry& g, ConvFusion f, const float* i
                            const float* bias, float* out, uint8_t* argmax) {
   const ImageKernels& k = image_kernels();
   const Correlation p{g.C, g.H, g.W, g.O, g.KH, g.KW, g.PH, g.PW, g.OH, g.OW};
-  const int64_t RS = padded_row(k, g.OW, g.KW);
+  const bool flat = flat_forward(k, p);
+  const int64_t RS = row_length(k, p, flat);
   const int64_t out_size = f.pool ? g.O * (g.OH / 2) * (g.OW / 2) : g.O * g.OH * g.OW;
   const float* packed = pack(k, p, w, false);
   parallel_for(g.N, [&](int64_t n) {
-    k.forward(p, f, in + n * g.C * g.H * g.W, RS, packed, bias, out + n * out_size,
+    k.forward(p, f, flat, in + n * g.C * g.H * g.W, RS, packed, bias, out + n * out_size,
               f.pool ? argmax + n * out_size : nullptr);
   });
 }
@@ -375,7 +435,8 @@ void conv2d_backward_direct(const Conv2dGeometry& g, ConvFusion f, const float* 
   // The input gradient as a correlation of grad_output (O channels) giving C channels.
   const Correlation bwd{g.O, g.OH, g.OW, g.C, g.KH, g.KW, g.KH - 1 - g.PH, g.KW - 1 - g.PW,
                         g.H, g.W};
-  const int64_t RS_fwd = padded_row(k, g.OW, g.KW), RS_bwd = padded_row(k, g.W, g.KW);
+  const bool flat_wgrad = flat_weight_grad(k, fwd), flat_gin = flat_forward(k, bwd);
+  const int64_t RS_fwd = row_length(k, fwd, flat_wgrad), RS_bwd = row_length(k, bwd, flat_gin);
   const int64_t GS = round_up(g.OW, k.VL), taps = g.KH * g.KW, wsize = g.O * g.C * taps;
   const int64_t part_size = wsize + g.O;
   const int64_t out_size = f.pool ? g.O * (g.OH / 2) * (g.OW / 2) : g.O * g.OH * g.OW;
@@ -391,9 +452,11 @@ void conv2d_backward_direct(const Conv2dGeometry& g, ConvFusion f, const float* 
       gz = buf;
     }
     if (want_params)
-      k.weight_grad(fwd, in + n * g.C * g.H * g.W, RS_fwd, gz, GS, parts + n * part_size);
+      k.weight_grad(fwd, flat_wgrad, in + n * g.C * g.H * g.W, RS_fwd, gz, GS,
+                    parts + n * part_size);
     if (gin)
-      k.forward(bwd, ConvFusion{}, gz, RS_bwd, packed, nullptr, gin + n * g.C * g.H * g.W, nullptr);
+      k.forward(bwd, ConvFusion{}, flat_gin, gz, RS_bwd, packed, nullptr, gin + n * g.C * g.H * g.W,
+                nullptr);
   });
   if (!want_params) return;
   // Image parts added in image order: the same sums at any thread count.

@@ -1,8 +1,8 @@
 // The kernels of the layers that are not (yet) hot in the notebook's network: leaky ReLU, average
-// pooling, adaptive average pooling and batch normalisation. Each runs the reference loop on its
-// share of the work, split by the problem (planes) never by the thread count, so the results equal
-// the reference's bit for bit at any thread count. Vectorised versions belong to the performance
-// issue; tests/kernels_test.cpp holds these to the reference either way.
+// pooling and adaptive average pooling (batch normalisation: batchnorm_fast.cpp). Each runs the
+// reference loop on its share of the work, split by the problem (planes) never by the thread count,
+// so the results equal the reference's bit for bit at any thread count. Vectorised versions belong
+// to the performance issue; tests/kernels_test.cpp holds these to the reference either way.
 #include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
 #include "convlab/ops/reference.h"
@@ -59,23 +59,6 @@ void adaptive_avg_pool2d_backward(int64_t NC, int64_t H, int64_t W, int64_t OH, 
   parallel_for(NC, [&](int64_t p) {
     reference::adaptive_avg_pool2d_backward(1, H, W, OH, OW, gout + p * OH * OW, gin + p * H * W);
   });
-}
-
-void batch_norm_statistics(int64_t N, int64_t C, int64_t L, const float* x, double* mean,
-                           double* var) {
-  reference::batch_norm_statistics(N, C, L, x, mean, var);
-}
-
-void batch_norm_normalize(int64_t N, int64_t C, int64_t L, const float* x, const double* mean,
-                          const double* invstd, const float* gamma, const float* beta, float* y) {
-  reference::batch_norm_normalize(N, C, L, x, mean, invstd, gamma, beta, y);
-}
-
-void batch_norm_backward(int64_t N, int64_t C, int64_t L, const float* x, const double* mean,
-                         const double* invstd, const float* gamma, const float* gy,
-                         bool batch_stats, float* gx, float* ggamma, float* gbeta) {
-  reference::batch_norm_backward(N, C, L, x, mean, invstd, gamma, gy, batch_stats, gx, ggamma,
-                                 gbeta);
 }
 
 }  // namespace convlab::kernels

@@ -25,6 +25,11 @@ class BatchNorm : public Module {
                 Tensor* grad_input) override;
   std::vector<Parameter*> parameters() override;
   std::vector<Buffer*> buffers() override;
+  // This layer and a ReLU after it in one pass (Sequential fuses them): output = relu(bn(input)),
+  // bit for bit the two layers'; backward takes that output and the gradient of it.
+  void forward_relu(const Tensor& input, Tensor& output);
+  void backward_relu(const Tensor& input, const Tensor& output, const Tensor& grad_output,
+                     Tensor* grad_input);
 
   Tensor& weight() { return weight_.value; }
   Tensor& bias() { return bias_.value; }
@@ -36,6 +41,9 @@ class BatchNorm : public Module {
  private:
   // (N, C, L) view of an input shape.
   void split(const Shape& s, int64_t& N, int64_t& L) const;
+  void run_forward(const Tensor& input, Tensor& output, bool relu);
+  void run_backward(const Tensor& input, const Tensor* relu_output, const Tensor& grad_output,
+                    Tensor* grad_input);
   int dims_;
   int64_t features_;
   double eps_;

@@ -47,6 +47,12 @@ class Module {
 
   // Computes output from input; `output` is resized in place so that its storage is reused.
   virtual void forward(const Tensor& input, Tensor& output) = 0;
+  // forward, returning where the output is: `storage`, or a buffer of the module's own (a
+  // Sequential keeps its last layer's output), which saves a copy. Valid until the next forward.
+  virtual const Tensor& forward_to(const Tensor& input, Tensor& storage) {
+    forward(input, storage);
+    return storage;
+  }
   // Given the forward pass's input and output and dL/doutput: accumulates parameter gradients and,
   // if grad_input is not null, writes dL/dinput into it.
   virtual void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,

@@ -30,7 +30,10 @@ class Residual : public Module {
 
  private:
   ModulePtr body_, shortcut_;
-  Tensor body_out_, shortcut_out_, body_grad_, shortcut_grad_;
+  bool identity_shortcut_;  // shortcut(x) = x: added straight from the input, without a copy
+  Tensor body_store_, shortcut_store_, body_grad_, shortcut_grad_;
+  const Tensor* body_out_ = nullptr;  // the branches' outputs in the last forward
+  const Tensor* shortcut_out_ = nullptr;
 };
 
 // PyTorch's _addindent: every line of a child's repr after the first, indented by `spaces`.

@@ -28,6 +28,7 @@ class Sequential : public Module {
   // Runs the chain and returns the last output (valid until the next forward).
   const Tensor& forward(const Tensor& input);
   void forward(const Tensor& input, Tensor& output) override;
+  const Tensor& forward_to(const Tensor& input, Tensor&) override { return forward(input); }
   // Backward through the last forward's activations; `input` must be the tensor forward saw.
   void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
                 Tensor* grad_input) override;
@@ -36,9 +37,10 @@ class Sequential : public Module {
   const Tensor& activation(size_t i) const;
 
   // Fusion: when on, forward runs Conv2d -> ReLU [-> MaxPool2d(2)] as one kernel per image
-  // (kernels::ConvFusion), with the same numbers; the outputs of the layers fused into a later
-  // one are then not kept. Training and evaluation turn it on; inspection keeps it off.
-  void set_fusion(bool on) { fusion_ = on; }
+  // (kernels::ConvFusion) and BatchNorm -> ReLU as one pass, with the same numbers; the outputs of
+  // the layers fused into a later one are then not kept. Training and evaluation turn it on (for
+  // the Sequentials nested inside too); inspection keeps it off.
+  void set_fusion(bool on);
   bool fusion() const { return fusion_; }
 
   std::vector<Parameter*> parameters() override;
@@ -53,7 +55,8 @@ class Sequential : public Module {
   // One step of the last forward: layers first..last, a fused group when first < last.
   struct Step {
     size_t first, last;
-    kernels::ConvFusion fusion;
+    kernels::ConvFusion fusion;    // a convolution's fused group
+    bool batch_norm_relu = false;  // a BatchNorm and the ReLU after it
   };
   Step plan_step(size_t i, const Shape& input) const;
 

@@ -150,7 +150,10 @@ void relu_forward(int64_t n, const T* x, T* y) {
 
 template <typename T>
 void relu_backward(int64_t n, const T* x, const T* gy, T* gx) {
-  for (int64_t i = 0; i < n; ++i) gx[i] = x[i] > T(0) ? gy[i] : T(0);
+  for (int64_t i = 0; i < n; ++i) {
+    const T g = gy[i];  // loaded unconditionally, so that the loop vectorises
+    gx[i] = x[i] > T(0) ? g : T(0);
+  }
 }
 
 // ---- max_pool2d: input (N,C,H,W) -> output (N,C,OH,OW); the first maximum in window order wins,
