@@ -9,6 +9,7 @@
 #include "convlab/experiment/decompose.h"
 #include "convlab/nn/conv2d.h"
 #include "convlab/nn/models.h"
+#include "convlab/nn/module.h"
 #include "convlab/report/figure.h"
 
 using namespace convlab;
@@ -108,4 +109,39 @@ TEST(Decompose, SummedPictureHoldsTheComputedSum) {
   stbi_image_free(px);
   if (!HasFailure()) std::filesystem::remove(path);
   EXPECT_EQ(checked, 49);
+}
+
+// Layers inside containers are addressed by their dotted names (as inspect and state_dict name
+// them): every Conv2d of ResNet-20, in evaluation mode, decomposes to its own output; the hooks
+// decompose sets leave nothing behind; wrong names list the conv layers by dotted name.
+TEST(Decompose, NestedLayersByDottedName) {
+  Generator gen(2);
+  auto model = nn::build_model(std::string(CONVLAB_SOURCE_DIR) + "/models/resnet20.txt", gen);
+  model->eval();
+  const Tensor x = test_image(3);
+  std::vector<std::string> convs;
+  for (const auto& m : nn::named_modules(*model))
+    if (dynamic_cast<nn::Conv2d*>(m.module)) convs.push_back(m.path);
+  ASSERT_EQ(convs.size(), 21u);  // the stem, 18 in the blocks, 2 projection shortcuts
+  for (const std::string& path : convs) {
+    const auto d = experiment::decompose(*model, x, path, 1);
+    EXPECT_TRUE(d.matches) << path << " diff " << d.max_abs_diff;
+    EXPECT_EQ(d.layer, path);
+  }
+  for (const auto& m : nn::named_modules(*model)) EXPECT_FALSE(m.module->has_forward_hook());
+  auto error_of = [&](const std::string& layer) -> std::string {
+    try {
+      experiment::decompose(*model, x, layer, 0);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  EXPECT_NE(error_of("3.body").find("layer 3.body is a Sequential, not a Conv2d (conv layers: 0, "
+                                    "3.body.0, 3.body.3, 5.body.0"),
+            std::string::npos);
+  EXPECT_NE(error_of("9.shortcut.1").find("is BatchNorm2d(32"), std::string::npos);
+  EXPECT_NE(error_of("3.body.9").find("layer 3.body.9 does not exist (conv layers: 0, 3.body.0"),
+            std::string::npos);
+  EXPECT_NE(error_of("9.shortcut.0").find("no error"), std::string::npos);
 }

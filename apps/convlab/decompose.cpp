@@ -14,8 +14,8 @@ namespace convlab::cli {
 void add_decompose(CLI::App& app) {
   struct Flags {
     ModelFlags model;
-    std::string data = default_data_dir(), out;
-    int64_t layer = 0, filter = 0, image = 0;
+    std::string data = default_data_dir(), out, layer = "0";
+    int64_t filter = 0, image = 0;
     bool without_bias = false;
   };
   auto f = std::make_shared<Flags>();
@@ -23,7 +23,10 @@ void add_decompose(CLI::App& app) {
       "decompose",
       "Show that a conv filter's output is the sum of one kernel per input channel plus the bias");
   f->model.add_to(cmd);
-  add_int_flag<int64_t>(cmd, "--layer", f->layer, 0, 1000000, "Index of a Conv2d layer");
+  cmd->add_option("--layer", f->layer,
+                  "A Conv2d layer: its index, or its dotted name inside containers (3.body.0), as "
+                  "inspect lists them")
+      ->capture_default_str();
   add_int_flag<int64_t>(cmd, "--filter", f->filter, 0, 1000000000,
                         "Output channel (filter) of that layer");
   add_int_flag<int64_t>(cmd, "--image", f->image, 0, 1000000000, "Index of the test image");
@@ -32,25 +35,22 @@ void add_decompose(CLI::App& app) {
   cmd->add_flag("--without-bias", f->without_bias,
                 "Leave the bias out of the sum (the check then fails)");
   cmd->callback([f] {
-    if (f->layer < 0) throw ValueError("layer must be 0 or more; got " + std::to_string(f->layer));
+    if (f->layer.empty()) throw ValueError("--layer: expected a layer name such as 0 or 3.body.0");
     if (!f->out.empty()) ensure_directory(f->out);
     auto model = f->model.load();
     const auto test = data::load_dataset(f->data, false);
     int64_t label = 0;
     const Tensor x = image_from(test, f->image, &label);
     nn::check_model(*model, x.shape(), static_cast<int64_t>(test.classes.size()));
-    const auto d = experiment::decompose(*model, x, static_cast<size_t>(f->layer), f->filter,
-                                         !f->without_bias);
+    const auto d = experiment::decompose(*model, x, f->layer, f->filter, !f->without_bias);
 
-    const bool rgb = f->layer == 0 && d.contributions.size() == 3;
+    const bool rgb = d.layer == "0" && d.contributions.size() == 3;
     auto channel_name = [&](size_t c) {
       return rgb ? std::string(1, "RGB"[c]) : "channel " + std::to_string(c);
     };
-    std::printf("%s, layer %lld %s, filter %lld, test image %lld (%s)\n",
-                f->model.describe().c_str(), static_cast<long long>(f->layer),
-                (*model)[static_cast<size_t>(f->layer)].repr().c_str(),
-                static_cast<long long>(f->filter), static_cast<long long>(f->image),
-                test.classes[static_cast<size_t>(label)].c_str());
+    std::printf("%s, layer %s %s, filter %lld, test image %lld (%s)\n", f->model.describe().c_str(),
+                d.layer.c_str(), d.layer_repr.c_str(), static_cast<long long>(f->filter),
+                static_cast<long long>(f->image), test.classes[static_cast<size_t>(label)].c_str());
     for (size_t c = 0; c < d.contributions.size(); ++c) {
       const Tensor& m = d.contributions[c];
       float lo = m.data()[0], hi = lo;

@@ -7,40 +7,65 @@ namespace convlab::experiment {
 
 namespace {
 
-std::string conv_layers(const nn::Sequential& model) {
+// The dotted names of the model's Conv2d layers, for messages.
+std::string conv_layers(nn::Sequential& model) {
   std::string s;
-  for (size_t i = 0; i < model.size(); ++i)
-    if (dynamic_cast<const nn::Conv2d*>(&model[i]))
-      s += (s.empty() ? "" : ", ") + std::to_string(i);
+  for (const auto& m : nn::named_modules(model))
+    if (dynamic_cast<const nn::Conv2d*>(m.module)) s += (s.empty() ? "" : ", ") + m.path;
   return s.empty() ? "none" : s;
 }
+
+// Clears a forward hook however the scope is left.
+struct HookScope {
+  nn::Module& module;
+  ~HookScope() { module.set_forward_hook({}); }
+};
 
 }  // namespace
 
 Decomposition decompose(nn::Sequential& model, const Tensor& image, size_t layer, int64_t filter,
                         bool include_bias) {
-  if (layer >= model.size())
-    throw ValueError("layer " + std::to_string(layer) + " does not exist: the model has " +
-                     std::to_string(model.size()) + " layers (conv layers: " + conv_layers(model) +
-                     ")");
-  auto* conv = dynamic_cast<nn::Conv2d*>(&model[layer]);
+  return decompose(model, image, std::to_string(layer), filter, include_bias);
+}
+
+Decomposition decompose(nn::Sequential& model, const Tensor& image, const std::string& layer,
+                        int64_t filter, bool include_bias) {
+  nn::Module* found = nullptr;
+  for (const auto& m : nn::named_modules(model))
+    if (m.path == layer && m.module != &model) found = m.module;
+  if (!found) {
+    const bool index = !layer.empty() && layer.find_first_not_of("0123456789") == std::string::npos;
+    throw ValueError("layer " + excerpt(layer, 60) + " does not exist" +
+                     (index ? ": the model has " + std::to_string(model.size()) + " layers" : "") +
+                     " (conv layers: " + conv_layers(model) + ")");
+  }
+  auto* conv = dynamic_cast<nn::Conv2d*>(found);
   if (!conv)
-    throw ValueError("layer " + std::to_string(layer) + " is " + model[layer].repr() +
+    throw ValueError("layer " + layer + " is " +
+                     (found->children().empty() ? found->repr() : "a " + found->type_name()) +
                      ", not a Conv2d (conv layers: " + conv_layers(model) + ")");
   const int64_t filters = conv->options().out_channels();
   if (filter < 0 || filter >= filters)
-    throw ValueError("filter " + std::to_string(filter) + " is out of range: layer " +
-                     std::to_string(layer) + " has filters 0.." + std::to_string(filters - 1));
+    throw ValueError("filter " + std::to_string(filter) + " is out of range: layer " + layer +
+                     " has filters 0.." + std::to_string(filters - 1));
   if (image.dim() != 4 || image.size(0) != 1)
     throw ShapeError("decompose: expected one image of shape [1, C, H, W]; got " +
                      to_string(image.shape()));
 
-  model.forward(image);
-  const Tensor input = layer == 0 ? image : model.activation(layer - 1);
-  const Tensor& output = model.activation(layer);
+  // The layer's own input and output, wherever it sits in the tree (a hooked layer is not fused).
+  Tensor input, output;
+  {
+    HookScope scope{*conv};
+    conv->set_forward_hook([&](const Tensor& in, const Tensor& out) {
+      input = in;
+      output = out;
+    });
+    model.forward(image);
+  }
 
   Decomposition d;
   d.layer = layer;
+  d.layer_repr = conv->repr();
   d.filter = filter;
   d.bias_included = include_bias;
   d.bias = conv->has_bias() ? conv->bias()(filter) : 0.0f;

@@ -53,7 +53,9 @@ void add(const Tensor& a, const Tensor& b, Tensor& out) {
 
 void Residual::forward(const Tensor& input, Tensor& output) {
   body_out_ = &body_->forward_to(input, body_store_);
+  body_->run_forward_hook(input, *body_out_);
   shortcut_out_ = identity_shortcut_ ? &input : &shortcut_->forward_to(input, shortcut_store_);
+  shortcut_->run_forward_hook(input, *shortcut_out_);
   if (body_out_->shape() != shortcut_out_->shape())
     output_shape(input.shape());  // throws, naming both
   add(*body_out_, *shortcut_out_, output);

@@ -41,6 +41,8 @@ void Sequential::set_fusion(bool on) {
 
 Sequential::Step Sequential::plan_step(size_t i, const Shape& input) const {
   const Step single{i, i, {}};
+  for (size_t k = i; k < std::min(i + 3, layers_.size()); ++k)
+    if (layers_[k]->has_forward_hook()) return single;  // a hooked layer's output must exist
   const bool relu_next =
       i + 1 < layers_.size() && dynamic_cast<const ReLU*>(layers_[i + 1].get()) != nullptr;
   if (fusion_ && relu_next && dynamic_cast<const BatchNorm*>(layers_[i].get()))
@@ -88,13 +90,15 @@ const Tensor& Sequential::forward(const Tensor& input) {
   for (size_t i = 0; i < layers_.size();) {
     const Step step = plan_step(i, x->shape());
     for (size_t k = step.first; k <= step.last; ++k) kept_[k] = false;
-    if (step.first == step.last)
+    if (step.first == step.last) {
       layers_[i]->forward(*x, outputs_[i]);
-    else if (step.batch_norm_relu)
+      layers_[i]->run_forward_hook(*x, outputs_[i]);
+    } else if (step.batch_norm_relu) {
       static_cast<BatchNorm&>(*layers_[i]).forward_relu(*x, outputs_[step.last]);
-    else
+    } else {
       static_cast<Conv2d&>(*layers_[i])
           .forward_fused(*x, step.fusion, outputs_[step.last], argmax_[i]);
+    }
     kept_[step.last] = true;
     x = &outputs_[step.last];
     steps_.push_back(step);

@@ -464,7 +464,11 @@ def cli_cases():
 
     dec = ["decompose", "--checkpoint", "{ckpt}", "--data", "{tiny}"]
     case("decompose-layer-neg", dec + ["--layer", "-1"], (1, 2))
-    case("decompose-layer-20-digits", dec + ["--layer", "99999999999999999999"], 2)
+    case("decompose-layer-20-digits", dec + ["--layer", "99999999999999999999"], 1)
+    case("decompose-layer-empty", dec + ["--layer", ""], 1)
+    case("decompose-layer-dotted-missing", dec + ["--layer", "0.body.1"], 1)
+    case("decompose-layer-dots-only", dec + ["--layer", "..."], 1)
+    case("decompose-layer-control-chars", dec + ["--layer", "3\n\x1b[2J"], 1)
     case("decompose-layer-not-conv", dec + ["--layer", "1"], 1)
     case("decompose-layer-past-end", dec + ["--layer", "999"], 1)
     case("decompose-filter-past-end", dec + ["--filter", "4"], 1)

@@ -11,7 +11,8 @@
 namespace convlab::experiment {
 
 struct Decomposition {
-  size_t layer = 0;
+  std::string layer;       // PyTorch's dotted name of the Conv2d: "2", "3.body.0"
+  std::string layer_repr;  // and how it prints
   int64_t filter = 0;
   std::vector<Tensor> contributions;  // one (1, 1, OH, OW) map per input channel
   float bias = 0;                     // the filter's bias (0 if the layer has none)
@@ -26,6 +27,9 @@ struct Decomposition {
 // which must be a Conv2d. Throws ValueError naming the conv layers if it is not, or the valid range
 // for a filter index out of range. include_bias=false leaves the bias out of the sum (the check
 // then fails wherever the bias is not zero: a way to see what the bias contributes).
+// `layer` is a dotted name as in inspect and state_dict ("3.body.0"), or a top-level index.
+Decomposition decompose(nn::Sequential& model, const Tensor& image, const std::string& layer,
+                        int64_t filter, bool include_bias = true);
 Decomposition decompose(nn::Sequential& model, const Tensor& image, size_t layer, int64_t filter,
                         bool include_bias = true);
 

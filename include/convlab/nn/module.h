@@ -1,6 +1,7 @@
 // Module: a layer that owns its Parameters and calls ops. Knows nothing of optimizers or files.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -77,6 +78,16 @@ class Module {
     return out;
   }
 
+  // PyTorch's register_forward_hook: called with the module's input and output each time the
+  // container holding it runs it (Sequential, Residual). A hooked layer is never fused with its
+  // neighbours, so that its output exists. An empty function removes the hook.
+  using ForwardHook = std::function<void(const Tensor& input, const Tensor& output)>;
+  void set_forward_hook(ForwardHook hook) { hook_ = std::move(hook); }
+  bool has_forward_hook() const { return static_cast<bool>(hook_); }
+  void run_forward_hook(const Tensor& input, const Tensor& output) const {
+    if (hook_) hook_(input, output);
+  }
+
   // How errors name this layer; a container sets it to "layer 0 (Conv2d(...))".
   const std::string& name() const { return name_.empty() ? cached_repr() : name_; }
   void set_name(std::string name) { name_ = std::move(name); }
@@ -90,6 +101,7 @@ class Module {
   }
   std::string name_;
   mutable std::string repr_;
+  ForwardHook hook_;
 
  protected:
   bool training_ = true;
