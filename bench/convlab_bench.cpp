@@ -143,7 +143,8 @@ int infer(const Args& a) {
   const data::Dataset ds = synthetic(a.images);
   Generator gen(0);
   auto model = nn::build_model(a.model, gen);
-  model->set_fusion(true);
+  model->eval();
+  nn::InferenceScope inference(*model);
   data::DataLoader loader(ds, a.batch, false);
   ThreadPool pool(a.threads);
   PoolScope scope(&pool);

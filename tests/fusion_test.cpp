@@ -308,3 +308,58 @@ TEST(BatchNormFusion, ResidualNetworkTrainsIdenticallyFusedOrNot) {
   for (size_t i = 0; i < finals[0].size(); ++i)
     EXPECT_TRUE(same_bits(finals[0][i], finals[1][i])) << "state_dict entry " << i;
 }
+
+// Inference: Conv2d -> BatchNorm (running statistics) [-> ReLU [-> MaxPool2d(2)]] as one kernel
+// per image gives the separate layers' bits, at the top level and inside Residual blocks, on every
+// instruction set; backward after such a forward is refused.
+TEST(BatchNormFusion, InferenceFoldsBatchNormIntoTheConvolutionBitForBit) {
+  IsaGuard guard;
+  const std::string text =
+      "Sequential(\n"
+      "  (0): Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))\n"
+      "  (1): BatchNorm2d(8)\n"
+      "  (2): ReLU()\n"
+      "  (3): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)\n"
+      "  (4): Residual(\n"
+      "    (body): Sequential(\n"
+      "      (0): Conv2d(8, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)\n"
+      "      (1): BatchNorm2d(8, affine=False)\n"
+      "      (2): ReLU()\n"
+      "      (3): Conv2d(8, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)\n"
+      "      (4): BatchNorm2d(8)\n"
+      "    )\n"
+      "    (shortcut): Identity()\n"
+      "  )\n"
+      "  (5): Conv2d(8, 4, kernel_size=(1, 1), stride=(1, 1))\n"
+      "  (6): BatchNorm2d(4)\n"
+      "  (7): Flatten(start_dim=1, end_dim=-1)\n"
+      ")\n";
+  Generator gen(8);
+  auto model = nn::parse_model(text, "m.txt", gen);
+  std::mt19937 rng(9);
+  // Running statistics and affine parameters away from their initial 0 / 1.
+  for (const auto& t : nn::state_dict(*model))
+    if (!t.integer)
+      for (int64_t k = 0; k < t.value->numel(); ++k)
+        t.value->data()[k] = t.name.find("running_var") != std::string::npos
+                                 ? 0.5f + std::uniform_real_distribution<float>(0, 1)(rng)
+                                 : std::uniform_real_distribution<float>(-1, 1)(rng);
+  model->eval();
+  const Tensor x = random_tensor({3, 3, 10, 14}, rng);
+  for (auto isa : every_isa()) {
+    kernels::set_isa_limit(isa);
+    model->set_fusion(false);
+    const Tensor plain = model->forward(x);
+    Tensor folded;
+    {
+      nn::InferenceScope inference(*model);
+      folded = model->forward(x);
+      EXPECT_NE(test::error_of([&] {
+                  model->backward(Tensor(folded.shape(), 1.0f));
+                }).find("inference only"),
+                std::string::npos);
+    }
+    EXPECT_FALSE(model->inference());
+    EXPECT_TRUE(same_bits(folded, plain)) << kernels::isa_name(isa);
+  }
+}

@@ -75,6 +75,25 @@ void BatchNorm::backward_relu(const Tensor& input, const Tensor& output, const T
   run_backward(input, &output, grad_output, grad_input);
 }
 
+void BatchNorm::inference_affine(std::vector<double>& mean, std::vector<double>& scale,
+                                 std::vector<double>& shift) const {
+  if (!uses_running_statistics())
+    throw Error(name() + ": inference_affine needs evaluation mode and running statistics");
+  const auto C = static_cast<size_t>(features_);
+  mean.resize(C);
+  scale.resize(C);
+  shift.resize(C);
+  const float* rm = running_mean_.value.data();
+  const float* rv = running_var_.value.data();
+  for (size_t c = 0; c < C; ++c) {
+    // As run_forward and kernels::batch_norm_normalize compute them, operation for operation.
+    const double invstd = 1.0 / std::sqrt(static_cast<double>(rv[c]) + eps_);
+    mean[c] = rm[c];
+    scale[c] = invstd * (affine_ ? static_cast<double>(weight_.value.data()[c]) : 1.0);
+    shift[c] = affine_ ? static_cast<double>(bias_.value.data()[c]) : 0.0;
+  }
+}
+
 void BatchNorm::run_forward(const Tensor& input, Tensor& output, bool relu) {
   output.resize_(output_shape(input.shape()));
   int64_t N, L;

@@ -20,6 +20,7 @@ void Sequential::push_back(ModulePtr layer, std::string where) {
   outputs_.resize(layers_.size());
   kept_.assign(layers_.size(), false);
   argmax_.resize(layers_.size());
+  affine_.resize(layers_.size());
   grads_.resize(layers_.size());
 }
 
@@ -39,24 +40,38 @@ void Sequential::set_fusion(bool on) {
     if (auto* s = dynamic_cast<Sequential*>(m.module); s && s != this) s->fusion_ = on;
 }
 
+void Sequential::set_inference(bool on) {
+  inference_ = on;
+  for (const auto& m : named_modules(*this))
+    if (auto* s = dynamic_cast<Sequential*>(m.module); s && s != this) s->inference_ = on;
+}
+
 Sequential::Step Sequential::plan_step(size_t i, const Shape& input) const {
   const Step single{i, i, {}};
-  for (size_t k = i; k < std::min(i + 3, layers_.size()); ++k)
+  for (size_t k = i; k < std::min(i + 4, layers_.size()); ++k)
     if (layers_[k]->has_forward_hook()) return single;  // a hooked layer's output must exist
   const bool relu_next =
       i + 1 < layers_.size() && dynamic_cast<const ReLU*>(layers_[i + 1].get()) != nullptr;
   if (fusion_ && relu_next && dynamic_cast<const BatchNorm*>(layers_[i].get()))
     return {i, i + 1, {}, /*batch_norm_relu=*/true};
   auto* conv = dynamic_cast<Conv2d*>(layers_[i].get());
-  if (!fusion_ || !conv || i + 1 >= layers_.size() ||
-      !dynamic_cast<const ReLU*>(layers_[i + 1].get()))
+  if (!fusion_ || !conv) return single;
+  // Inference: a BatchNorm with running statistics right after the convolution joins it.
+  const auto* bn =
+      i + 1 < layers_.size() ? dynamic_cast<const BatchNorm*>(layers_[i + 1].get()) : nullptr;
+  const bool with_bn = inference_ && bn && bn->uses_running_statistics();
+  const size_t r = with_bn ? i + 2 : i + 1;  // where a fused ReLU would be
+  if (r >= layers_.size() || !dynamic_cast<const ReLU*>(layers_[r].get())) {
+    if (with_bn && conv->can_fuse(input, {})) return {i, i + 1, {}, false, true};
     return single;
+  }
   const auto* pool =
-      i + 2 < layers_.size() ? dynamic_cast<const MaxPool2d*>(layers_[i + 2].get()) : nullptr;
+      r + 1 < layers_.size() ? dynamic_cast<const MaxPool2d*>(layers_[r + 1].get()) : nullptr;
   const kernels::ConvFusion with_pool{true, true}, relu_only{true, false};
   if (pool && pool->is_2x2_stride2() && conv->can_fuse(input, with_pool))
-    return {i, i + 2, with_pool};
-  if (conv->can_fuse(input, relu_only)) return {i, i + 1, relu_only};
+    return {i, r + 1, with_pool, false, with_bn};
+  if (conv->can_fuse(input, relu_only)) return {i, r, relu_only, false, with_bn};
+  if (with_bn && conv->can_fuse(input, {})) return {i, i + 1, {}, false, true};
   return single;
 }
 
@@ -96,8 +111,15 @@ const Tensor& Sequential::forward(const Tensor& input) {
     } else if (step.batch_norm_relu) {
       static_cast<BatchNorm&>(*layers_[i]).forward_relu(*x, outputs_[step.last]);
     } else {
-      static_cast<Conv2d&>(*layers_[i])
-          .forward_fused(*x, step.fusion, outputs_[step.last], argmax_[i]);
+      kernels::ConvFusion f = step.fusion;
+      if (step.conv_batch_norm) {
+        auto& [mean, scale, shift] = affine_[i];
+        static_cast<const BatchNorm&>(*layers_[i + 1]).inference_affine(mean, scale, shift);
+        f.bn_mean = mean.data();
+        f.bn_scale = scale.data();
+        f.bn_shift = shift.data();
+      }
+      static_cast<Conv2d&>(*layers_[i]).forward_fused(*x, f, outputs_[step.last], argmax_[i]);
     }
     kept_[step.last] = true;
     x = &outputs_[step.last];
@@ -113,6 +135,11 @@ void Sequential::forward(const Tensor& input, Tensor& output) {
 
 void Sequential::backward(const Tensor& grad_output, Tensor* grad_input) {
   if (!input_) throw Error("Sequential.backward: call forward first");
+  for (const Step& step : steps_)
+    if (step.conv_batch_norm)
+      throw Error(
+          "Sequential.backward: the last forward ran for inference only (a Conv2d and a "
+          "BatchNorm in evaluation mode fused); run forward outside InferenceScope");
   const Tensor* g = &grad_output;
   for (size_t s = steps_.size(); s-- > 0 && g;) {
     const Step& step = steps_[s];

@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 #include <utility>
 
 #include "convlab/ops/parallel.h"
@@ -269,6 +270,15 @@ CONVLAB_INLINE void forward_image(const Correlation& p, ConvFusion f, bool flat,
   } else {
     correlate_image<VL, B::CB, B::NV>(p, pad, RS, packed, bias, z);
   }
+  if (f.bn_scale) {  // BatchNorm (evaluation mode) while the image is in cache
+    const int64_t plane = p.OH * p.OW;
+    for (int64_t o = 0; o < p.O; ++o) {
+      const double m = f.bn_mean[o], scale = f.bn_scale[o], shift = f.bn_shift[o];
+      float* zo = z + o * plane;
+      for (int64_t i = 0; i < plane; ++i)
+        zo[i] = static_cast<float>((static_cast<double>(zo[i]) - m) * scale + shift);
+    }
+  }
   if (f.pool) {
     const int64_t PH = p.OH / 2, PW = p.OW / 2;
     for (int64_t c = 0; c < p.O; ++c)
@@ -430,6 +440,8 @@ void conv2d_forward_direct(const Conv2dGeometry& g, ConvFusion f, const float* i
 void conv2d_backward_direct(const Conv2dGeometry& g, ConvFusion f, const float* in, const float* w,
                             const float* out, const uint8_t* argmax, const float* grad, float* gin,
                             float* gw, float* gb) {
+  if (f.bn_scale)
+    throw std::logic_error("conv2d_backward_direct: a fused BatchNorm is inference only");
   const ImageKernels& k = image_kernels();
   const Correlation fwd{g.C, g.H, g.W, g.O, g.KH, g.KW, g.PH, g.PW, g.OH, g.OW};
   // The input gradient as a correlation of grad_output (O channels) giving C channels.

@@ -284,7 +284,7 @@ Evaluation evaluate(nn::Sequential& model, const data::Dataset& dataset, int64_t
   }
   data::DataLoader loader(dataset, batch_size, /*shuffle=*/false, nullptr,
                           transform ? &normalize_only : nullptr);
-  nn::FusionScope fused(model);
+  nn::InferenceScope inference(model);  // fused kernels, no backward
   // Evaluation mode (BatchNorm's running statistics, no dropout), then back to the caller's mode.
   struct ModeScope {
     nn::Sequential& m;

@@ -28,6 +28,11 @@ class BatchNorm : public Module {
   // This layer and a ReLU after it in one pass (Sequential fuses them): output = relu(bn(input)),
   // bit for bit the two layers'; backward takes that output and the gradient of it.
   void forward_relu(const Tensor& input, Tensor& output);
+  // In evaluation mode with running statistics: the per-channel map forward applies, as the
+  // mean, scale and shift of kernels::ConvFusion (a convolution then applies it itself).
+  bool uses_running_statistics() const { return !training_ && track_; }
+  void inference_affine(std::vector<double>& mean, std::vector<double>& scale,
+                        std::vector<double>& shift) const;
   void backward_relu(const Tensor& input, const Tensor& output, const Tensor& grad_output,
                      Tensor* grad_input);
 

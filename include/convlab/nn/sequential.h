@@ -2,6 +2,7 @@
 // (the buffers are reused from batch to batch) so that backward can run the chain in reverse.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -42,6 +43,12 @@ class Sequential : public Module {
   // the Sequentials nested inside too); inspection keeps it off.
   void set_fusion(bool on);
   bool fusion() const { return fusion_; }
+  // Inference: no backward follows the forward passes (evaluation, prediction), so with fusion on
+  // a Conv2d -> BatchNorm in evaluation mode [-> ReLU [-> MaxPool2d(2)]] also runs as one kernel
+  // per image (the same bits). Backward after such a forward is an error. Reaches nested
+  // Sequentials as fusion does.
+  void set_inference(bool on);
+  bool inference() const { return inference_; }
 
   std::vector<Parameter*> parameters() override;
   std::vector<NamedChild> children() override;
@@ -57,6 +64,7 @@ class Sequential : public Module {
     size_t first, last;
     kernels::ConvFusion fusion;    // a convolution's fused group
     bool batch_norm_relu = false;  // a BatchNorm and the ReLU after it
+    bool conv_batch_norm = false;  // inference: layer first + 1 is a BatchNorm in the kernel
   };
   Step plan_step(size_t i, const Shape& input) const;
 
@@ -65,9 +73,32 @@ class Sequential : public Module {
   std::vector<std::vector<uint8_t>> argmax_;  // per fused group with pooling, at its first layer
   std::vector<Step> steps_;
   bool fusion_ = false;
+  bool inference_ = false;
+  // Per Conv2d -> BatchNorm group (at the convolution's index): the BatchNorm's mean, scale, shift.
+  std::vector<std::array<std::vector<double>, 3>> affine_;
   size_t first_with_parameters_ = 0;  // index of the first layer with parameters, or size()
   const Tensor* input_ = nullptr;
   std::vector<Tensor> grads_;  // grads_[i]: gradient of outputs_[i]
+};
+
+// Fusion and inference on for a scope (evaluation, prediction), then back to what they were.
+class InferenceScope {
+ public:
+  explicit InferenceScope(Sequential& model)
+      : model_(model), fusion_(model.fusion()), inference_(model.inference()) {
+    model_.set_fusion(true);
+    model_.set_inference(true);
+  }
+  ~InferenceScope() {
+    model_.set_inference(inference_);
+    model_.set_fusion(fusion_);
+  }
+  InferenceScope(const InferenceScope&) = delete;
+  InferenceScope& operator=(const InferenceScope&) = delete;
+
+ private:
+  Sequential& model_;
+  bool fusion_, inference_;
 };
 
 // Fusion on for a scope, then back to what it was.

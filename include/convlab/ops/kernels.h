@@ -31,6 +31,12 @@ void conv2d_backward(const Conv2dGeometry& g, const float* input, const float* w
 struct ConvFusion {
   bool relu = false;
   bool pool = false;  // implies relu
+  // Inference only (no backward): a BatchNorm in evaluation mode between the convolution and the
+  // ReLU, z' = float((double(z) - mean[o]) * scale[o] + shift[o]) per output channel: the
+  // BatchNorm kernel's own formula, so the bits equal the separate layers'. Null: none.
+  const double* bn_mean = nullptr;
+  const double* bn_scale = nullptr;
+  const double* bn_shift = nullptr;
 };
 bool conv2d_fusion_applies(const Conv2dGeometry& g, ConvFusion f);
 void conv2d_forward_fused(const Conv2dGeometry& g, ConvFusion f, const float* input,
