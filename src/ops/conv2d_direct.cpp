@@ -57,23 +57,32 @@ int64_t flat_slack(int64_t RS) {
   return 4 * RS + 128;
 }
 
-// src copied into a zeroed (C, H + 2PH, RS) buffer at (PH, PW); RS is long enough for the widest
-// vector load of any output chunk (or, flat, at least W + 2PW, and zeros follow the last plane).
-float* padded_copy(const Correlation& p, const float* src, int64_t RS, int slot) {
-  const int64_t rows = p.H + 2 * p.PH, plane = rows * RS, slack = flat_slack(RS);
-  float* buf = scratch(slot, static_cast<size_t>(p.C * plane + slack));
-  std::fill(buf + p.C * plane, buf + p.C * plane + slack, 0.0f);
-  for (int64_t c = 0; c < p.C; ++c) {
-    float* dst = buf + c * plane;
-    std::fill(dst, dst + p.PH * RS, 0.0f);
-    for (int64_t y = 0; y < p.H; ++y) {
-      float* row = dst + (p.PH + y) * RS;
-      std::fill(row, row + p.PW, 0.0f);
-      std::memcpy(row + p.PW, src + (c * p.H + y) * p.W, static_cast<size_t>(p.W) * sizeof(float));
-      std::fill(row + p.PW + p.W, row + RS, 0.0f);
-    }
-    std::fill(dst + (p.PH + p.H) * RS, dst + plane, 0.0f);
+// One (H, W) plane into a zeroed (H + 2PH, RS) one at (PH, PW).
+void pad_plane(const Correlation& p, const float* src, int64_t RS, float* dst) {
+  const int64_t plane = (p.H + 2 * p.PH) * RS;
+  std::fill(dst, dst + p.PH * RS, 0.0f);
+  for (int64_t y = 0; y < p.H; ++y) {
+    float* row = dst + (p.PH + y) * RS;
+    std::fill(row, row + p.PW, 0.0f);
+    std::memcpy(row + p.PW, src + y * p.W, static_cast<size_t>(p.W) * sizeof(float));
+    std::fill(row + p.PW + p.W, row + RS, 0.0f);
   }
+  std::fill(dst + (p.PH + p.H) * RS, dst + plane, 0.0f);
+}
+
+// `count` images (C, H, W), `stride` floats apart, copied into a zeroed (C, count, H + 2PH, RS)
+// buffer at (PH, PW): each channel's padded planes one after another. RS is long enough for the
+// widest vector load of any output chunk (or, flat, at least W + 2PW, and zeros follow the last
+// plane).
+float* padded_copy(const Correlation& p, const float* src, int64_t RS, int slot, int64_t count = 1,
+                   int64_t stride = 0) {
+  const int64_t plane = (p.H + 2 * p.PH) * RS, slack = flat_slack(RS);
+  const int64_t total = p.C * count * plane;
+  float* buf = scratch(slot, static_cast<size_t>(total + slack));
+  std::fill(buf + total, buf + total + slack, 0.0f);
+  for (int64_t c = 0; c < p.C; ++c)
+    for (int64_t k = 0; k < count; ++k)
+      pad_plane(p, src + k * stride + c * p.H * p.W, RS, buf + (c * count + k) * plane);
   return buf;
 }
 
@@ -310,25 +319,32 @@ CONVLAB_INLINE void weight_grad_width(const Correlation& p, const float* pad, in
   }
 }
 
-// Flat (rows shorter than a vector): as forward_image's flat form, the sums run along the
-// flattened plane, with the gradient laid out in rows of RS (zeros past OW).
+// Flat (rows shorter than a block of vectors): as forward_image's flat form, the sums run along
+// the flattened padded plane, with the gradient laid out in rows of RS (zeros past OW). `count`
+// images (`stride` and `gstride` floats apart) are stacked plane after plane and summed as one,
+// so that the lane sums that end each (channel, row of taps) are shared by the group; positions
+// between the images read zero gradients.
 template <int VL>
-CONVLAB_INLINE void weight_grad(const Correlation& p, bool flat, const float* src, int64_t RS,
-                                const float* gout, int64_t GS, float* part) {
-  const float* pad = padded_copy(p, src, RS, 0);
+CONVLAB_INLINE void weight_grad(const Correlation& p, bool flat, int64_t count, const float* src,
+                                int64_t stride, int64_t RS, const float* gout, int64_t gstride,
+                                int64_t GS, float* part) {
+  const float* pad = padded_copy(p, src, RS, 0, flat ? count : 1, stride);
   const float* g = gout;
   if (flat) {
+    const int64_t plane = (p.H + 2 * p.PH) * RS;
     Correlation q = p;
+    q.H = count * (p.H + 2 * p.PH) - 2 * p.PH;  // the stacked planes as one tall image
     q.OH = 1;
-    q.OW = p.OH * RS;
+    q.OW = (count - 1) * plane + p.OH * RS;  // up to the last image's last output row
     const int64_t FS = round_up(q.OW, VL);
     float* buf = scratch(1, static_cast<size_t>(p.O * FS));
     for (int64_t o = 0; o < p.O; ++o) {
       float* dst = buf + o * FS;
       std::fill(dst, dst + FS, 0.0f);
-      for (int64_t y = 0; y < p.OH; ++y)
-        std::memcpy(dst + y * RS, gout + (o * p.OH + y) * p.OW,
-                    static_cast<size_t>(p.OW) * sizeof(float));
+      for (int64_t k = 0; k < count; ++k)
+        for (int64_t y = 0; y < p.OH; ++y)
+          std::memcpy(dst + k * plane + y * RS, gout + k * gstride + (o * p.OH + y) * p.OW,
+                      static_cast<size_t>(p.OW) * sizeof(float));
     }
     return weight_grad_width<VL>(q, pad, RS, buf, FS, part);
   }
@@ -347,8 +363,8 @@ struct ImageKernels {
   int VL, CB, NV;
   void (*forward)(const Correlation&, ConvFusion, bool, const float*, int64_t, const float*,
                   const float*, float*, uint8_t*);
-  void (*weight_grad)(const Correlation&, bool, const float*, int64_t, const float*, int64_t,
-                      float*);
+  void (*weight_grad)(const Correlation&, bool, int64_t, const float*, int64_t, int64_t,
+                      const float*, int64_t, int64_t, float*);
   void (*output_grad)(ConvFusion, int64_t, int64_t, int64_t, const float*, const uint8_t*,
                       const float*, float*);
 };
@@ -360,11 +376,11 @@ struct ImageKernels {
       const float* packed, const float* bias, float* out, uint8_t* arg) {                       \
     forward_image<VL>(p, f, flat, src, RS, packed, bias, out, arg);                             \
   }                                                                                             \
-  TARGET __attribute__((flatten)) void weight_grad_##NAME(                                      \
-      const Correlation& p, bool flat, const float* src, int64_t RS, const float* gout,         \
-      int64_t GS, float* part) {                                                                \
-    weight_grad<VL>(p, flat, src, RS, gout, GS, part);                                          \
-  }                                                                                             \
+  TARGET __attribute__((flatten)) void weight_grad_##NAME(                                        \
+      const Correlation& p, bool flat, int64_t count, const float* src, int64_t stride,           \
+      int64_t RS, const float* gout, int64_t gstride, int64_t GS, float* part) {                  \
+    weight_grad<VL>(p, flat, count, src, stride, RS, gout, gstride, GS, part);                    \
+  }                                                                                               \
   TARGET __attribute__((flatten)) void output_grad_##NAME(                                      \
       ConvFusion f, int64_t planes, int64_t H, int64_t W, const float* out, const uint8_t* arg, \
       const float* grad, float* gz) {                                                           \
@@ -405,13 +421,13 @@ int64_t padded_row(const ImageKernels& k, int64_t width, int64_t KW) {
                   k.VL);
 }
 
-// Flat forms (forward_image, weight_grad): the forward when an output row cannot fill a block of
-// NV vectors, the weight gradient when it cannot fill one vector. Flat rows are just W + 2PW long.
+// Flat forms (forward_image, weight_grad): when an output row cannot fill a block of NV vectors.
+// Flat rows are just W + 2PW long.
 bool flat_forward(const ImageKernels& k, const Correlation& p) {
   return p.OW < k.NV * k.VL;
 }
 bool flat_weight_grad(const ImageKernels& k, const Correlation& p) {
-  return p.OW < k.VL;
+  return p.OW < k.NV * k.VL;
 }
 int64_t row_length(const ImageKernels& k, const Correlation& p, bool flat) {
   return flat ? p.W + 2 * p.PW : padded_row(k, p.OW, p.KW);
@@ -453,27 +469,43 @@ void conv2d_backward_direct(const Conv2dGeometry& g, ConvFusion f, const float* 
   const int64_t part_size = wsize + g.O;
   const int64_t out_size = f.pool ? g.O * (g.OH / 2) * (g.OW / 2) : g.O * g.OH * g.OW;
   const bool want_params = gw || gb;
-  float* parts = want_params ? scratch(4, static_cast<size_t>(g.N * part_size)) : nullptr;
+  // Flat weight gradients run on groups of images (weight_grad); otherwise one image per task.
+  // The group size depends on the geometry only, so the sums do not depend on the thread count.
+  const int64_t group =
+      flat_wgrad ? std::clamp<int64_t>(2048 / (g.OH * RS_fwd), 1, 16) : 1;
+  const int64_t groups = (g.N + group - 1) / group, plane_size = g.O * g.OH * g.OW;
+  float* parts = want_params ? scratch(4, static_cast<size_t>(groups * part_size)) : nullptr;
   const float* packed = gin ? pack(k, bwd, w, true) : nullptr;
+  // The gradients of the convolution's own outputs, when a fused ReLU [and pool] stands between
+  // them and `grad`: per image, or for the whole batch when the weight gradient groups images.
+  float* batch_gz = f.relu && group > 1 ? scratch(7, static_cast<size_t>(g.N * plane_size)) : nullptr;
   parallel_for(g.N, [&](int64_t n) {
     const float* gz = grad + n * out_size;
     if (f.relu) {  // the gradient of the convolution's own output, from the fused chain's
-      float* buf = scratch(3, static_cast<size_t>(g.O * g.OH * g.OW));
+      float* buf = batch_gz ? batch_gz + n * plane_size : scratch(3, static_cast<size_t>(plane_size));
       k.output_grad(f, g.O, g.OH, g.OW, out + n * out_size,
                     f.pool ? argmax + n * out_size : nullptr, gz, buf);
       gz = buf;
     }
-    if (want_params)
-      k.weight_grad(fwd, flat_wgrad, in + n * g.C * g.H * g.W, RS_fwd, gz, GS,
+    if (want_params && group == 1)
+      k.weight_grad(fwd, flat_wgrad, 1, in + n * g.C * g.H * g.W, 0, RS_fwd, gz, 0, GS,
                     parts + n * part_size);
     if (gin)
       k.forward(bwd, ConvFusion{}, flat_gin, gz, RS_bwd, packed, nullptr, gin + n * g.C * g.H * g.W,
                 nullptr);
   });
+  if (want_params && group > 1) {
+    const float* gz = batch_gz ? batch_gz : grad;
+    parallel_for(groups, [&](int64_t t) {
+      const int64_t n0 = t * group, count = std::min(group, g.N - n0);
+      k.weight_grad(fwd, true, count, in + n0 * g.C * g.H * g.W, g.C * g.H * g.W, RS_fwd,
+                    gz + n0 * plane_size, plane_size, GS, parts + t * part_size);
+    });
+  }
   if (!want_params) return;
-  // Image parts added in image order: the same sums at any thread count.
-  for (int64_t n = 0; n < g.N; ++n) {
-    const float* part = parts + n * part_size;
+  // Parts (per image, or per group) added in order: the same sums at any thread count.
+  for (int64_t t = 0; t < groups; ++t) {
+    const float* part = parts + t * part_size;
     if (gw)
       for (int64_t i = 0; i < wsize; ++i) gw[i] += part[i];
     if (gb)

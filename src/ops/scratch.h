@@ -10,7 +10,7 @@ namespace convlab::kernels {
 
 // Slot i of this thread's scratch, at least n floats, contents unspecified.
 inline float* scratch(int slot, size_t n) {
-  thread_local AlignedVector<float> buffers[8];
+  thread_local AlignedVector<float> buffers[8];  // slots 0..7
   auto& b = buffers[slot];
   if (b.size() < n) b.resize(n);
   return b.data();
