@@ -35,6 +35,24 @@ struct IsaGuard {
   ~IsaGuard() { kernels::set_isa_limit(kernels::Isa::avx512); }
 };
 
+// Three Adam steps on random batches of `batch` (shape) with random labels 0..9, from seed 6.
+void train_three_steps(nn::Sequential& model, double lr, const Shape& batch) {
+  optim::Adam opt(model.parameters(), optim::AdamOptions{.lr = lr});
+  nn::CrossEntropyLoss loss;
+  std::mt19937 rng(6);
+  Tensor grad;
+  for (int step = 0; step < 3; ++step) {
+    const Tensor x = random_tensor(batch, rng);
+    std::vector<int64_t> y(static_cast<size_t>(batch[0]));
+    for (auto& v : y) v = static_cast<int64_t>(rng() % 10);
+    opt.zero_grad();
+    loss.forward(model.forward(x), y);
+    loss.backward(grad);
+    model.backward(grad);
+    opt.step();
+  }
+}
+
 }  // namespace
 
 TEST(ConvDirect, MatchesReferenceOnEveryInstructionSet) {
@@ -133,20 +151,7 @@ TEST(ConvFusion, SequentialTrainsIdenticallyFusedOrNot) {
     Generator gen(5);
     auto model = nn::build_model("standard", gen);
     model->set_fusion(fused);
-    optim::Adam opt(model->parameters(), optim::AdamOptions{.lr = 1e-3});
-    nn::CrossEntropyLoss loss;
-    std::mt19937 rng(6);
-    Tensor grad;
-    for (int step = 0; step < 3; ++step) {
-      const Tensor x = random_tensor({8, 3, 32, 32}, rng);
-      std::vector<int64_t> y(8);
-      for (auto& v : y) v = static_cast<int64_t>(rng() % 10);
-      opt.zero_grad();
-      loss.forward(model->forward(x), y);
-      loss.backward(grad);
-      model->backward(grad);
-      opt.step();
-    }
+    train_three_steps(*model, 1e-3, {8, 3, 32, 32});
     std::vector<Tensor> params;
     for (auto* p : model->parameters()) params.push_back(p->value);
     finals.push_back(params);
@@ -286,20 +291,7 @@ TEST(BatchNormFusion, ResidualNetworkTrainsIdenticallyFusedOrNot) {
     Generator gen(5);
     auto model = nn::parse_model(text, "resnet.txt", gen);
     model->set_fusion(fused);
-    optim::Adam opt(model->parameters(), optim::AdamOptions{.lr = 1e-2});
-    nn::CrossEntropyLoss loss;
-    std::mt19937 rng(6);
-    Tensor grad;
-    for (int step = 0; step < 3; ++step) {
-      const Tensor x = random_tensor({6, 3, 12, 12}, rng);
-      std::vector<int64_t> y(6);
-      for (auto& v : y) v = static_cast<int64_t>(rng() % 10);
-      opt.zero_grad();
-      loss.forward(model->forward(x), y);
-      loss.backward(grad);
-      model->backward(grad);
-      opt.step();
-    }
+    train_three_steps(*model, 1e-2, {6, 3, 12, 12});
     std::vector<Tensor> state;
     for (const auto& t : nn::state_dict(*model)) state.push_back(*t.value);
     finals.push_back(state);
