@@ -1,4 +1,5 @@
-// Convolution: stride 1 runs the direct kernels of conv2d_direct.cpp; other strides run as GEMM:
+// Convolution: stride 1 runs the direct kernels of conv2d_direct.cpp, other strides the same
+// kernels through the polyphase form of conv2d_polyphase.cpp where it pays; the rest runs as GEMM:
 // each image is unfolded (im2col) into a (C*KH*KW) x (OH*OW) matrix, so that forward is weight x
 // columns, the weight gradient is grad_output x columns^T and the input gradient is weight^T x
 // grad_output folded back (col2im).
@@ -6,6 +7,7 @@
 #include <stdexcept>
 
 #include "conv2d_direct.h"
+#include "conv2d_polyphase.h"
 #include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
 #include "gemm.h"
@@ -65,6 +67,7 @@ void col2im_add(const Conv2dGeometry& g, const float* col, float* in) {
 void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* w, const float* bias,
                     float* out) {
   if (direct_conv_applies(g)) return conv2d_forward_direct(g, {}, in, w, bias, out, nullptr);
+  if (polyphase_conv_applies(g)) return conv2d_forward_polyphase(g, in, w, bias, out);
   const int64_t KK = g.C * g.KH * g.KW, P = g.OH * g.OW;
   parallel_for(g.N, [&](int64_t n) {  // one task per image
     float* col = scratch(0, static_cast<size_t>(KK * P));
@@ -79,6 +82,7 @@ void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, c
                      float* gin, float* gw, float* gb) {
   if (direct_conv_applies(g))
     return conv2d_backward_direct(g, {}, in, w, nullptr, nullptr, gout, gin, gw, gb);
+  if (polyphase_conv_applies(g)) return conv2d_backward_polyphase(g, in, w, gout, gin, gw, gb);
   const int64_t KK = g.C * g.KH * g.KW, P = g.OH * g.OW;
   if (gb)
     for (int64_t o = 0; o < g.O; ++o) {

@@ -1,0 +1,177 @@
+// Polyphase decomposition. With stride S, output (oy, ox) reads input rows oy*SH - PH + ky: writing
+// ky = a*SH + py splits the taps by phase py (the tap's row modulo the stride). Phase (py, px) of
+// the padded input, image[i][j] = padded[i*SH + py][j*SW + px], meets the taps of that phase at
+// stride 1: output (oy, ox) reads image[oy + a][ox + b]. Stacking the phases as channels gives a
+// stride-1, unpadded convolution with C * phases channels and a kernel of ceil(KH/SH) x
+// ceil(KW/SW), whose weights are the original taps of each phase and zeros where a phase has fewer
+// taps. The direct kernels then run it. Phases with no taps (py >= KH: a 1x1 kernel at stride 2
+// reads one pixel in four) are left out, so a strided 1x1 convolution is a subsampling and a 1x1.
+//
+// The weight gradient of the stride-1 form folds back tap for tap (the zero taps' gradients are
+// dropped); its input gradient scatters back pixel for pixel, since every input pixel lies in
+// exactly one phase. Every sum is made in an order fixed by the geometry: same bits at any thread
+// count.
+#include "conv2d_polyphase.h"
+
+#include <algorithm>
+
+#include "conv2d_direct.h"
+#include "convlab/ops/parallel.h"
+#include "convlab/tensor/aligned.h"
+
+namespace convlab::kernels {
+
+namespace {
+
+struct Polyphase {
+  Conv2dGeometry g1;  // the stride-1 convolution on the phase images
+  int64_t PY, PX;     // phases with taps in each direction: min(stride, kernel)
+};
+
+Polyphase polyphase(const Conv2dGeometry& g) {
+  const int64_t PY = std::min(g.SH, g.KH), PX = std::min(g.SW, g.KW);
+  const int64_t KH1 = (g.KH + g.SH - 1) / g.SH, KW1 = (g.KW + g.SW - 1) / g.SW;
+  const Conv2dGeometry g1{
+      g.N, PY * PX * g.C, g.OH + KH1 - 1, g.OW + KW1 - 1, g.O, KH1, KW1, 1, 1, 0, 0, g.OH, g.OW};
+  return {g1, PY, PX};
+}
+
+// Buffers of the calling thread, grown to the largest size asked for.
+float* buffer(int slot, int64_t n) {
+  thread_local AlignedVector<float> buffers[4];
+  auto& b = buffers[slot];
+  if (b.size() < static_cast<size_t>(n)) b.resize(static_cast<size_t>(n));
+  return b.data();
+}
+
+// The columns j of a phase row whose source column j*S + p - P lies in [0, W): [j0, j1).
+struct Span {
+  int64_t j0, j1;
+};
+Span inside(int64_t S, int64_t p, int64_t P, int64_t W, int64_t J) {
+  const int64_t first = P - p > 0 ? (P - p + S - 1) / S : 0;  // smallest j with j*S + p >= P
+  const int64_t last = (W - 1 + P - p) >= 0 ? (W - 1 + P - p) / S + 1 : 0;
+  return {std::min(first, J), std::clamp<int64_t>(last, std::min(first, J), J)};
+}
+
+// The phase images of every image: channel (py * PX + px) * C + c.
+void split(const Conv2dGeometry& g, const Polyphase& p, const float* in, float* phases) {
+  const Conv2dGeometry& g1 = p.g1;
+  parallel_for(g.N, [&](int64_t n) {
+    for (int64_t py = 0; py < p.PY; ++py)
+      for (int64_t px = 0; px < p.PX; ++px) {
+        const Span cols = inside(g.SW, px, g.PW, g.W, g1.W);
+        for (int64_t c = 0; c < g.C; ++c) {
+          const float* src = in + (n * g.C + c) * g.H * g.W;
+          float* dst = phases + (n * g1.C + (py * p.PX + px) * g.C + c) * g1.H * g1.W;
+          for (int64_t i = 0; i < g1.H; ++i) {
+            float* row = dst + i * g1.W;
+            const int64_t y = i * g.SH + py - g.PH;
+            if (y < 0 || y >= g.H) {
+              std::fill(row, row + g1.W, 0.0f);
+              continue;
+            }
+            const float* srow = src + y * g.W + px - g.PW;
+            std::fill(row, row + cols.j0, 0.0f);
+            if (g.SW == 2)  // a constant stride, so that the gather vectorises
+              for (int64_t j = cols.j0; j < cols.j1; ++j) row[j] = srow[2 * j];
+            else
+              for (int64_t j = cols.j0; j < cols.j1; ++j) row[j] = srow[j * g.SW];
+            std::fill(row + cols.j1, row + g1.W, 0.0f);
+          }
+        }
+      }
+  });
+}
+
+// w1[o][(py, px, c)][a][b] = w[o][c][a*SH + py][b*SW + px], zero past the kernel.
+void phase_weights(const Conv2dGeometry& g, const Polyphase& p, const float* w, float* w1) {
+  const Conv2dGeometry& g1 = p.g1;
+  for (int64_t o = 0; o < g.O; ++o)
+    for (int64_t py = 0; py < p.PY; ++py)
+      for (int64_t px = 0; px < p.PX; ++px)
+        for (int64_t c = 0; c < g.C; ++c)
+          for (int64_t a = 0; a < g1.KH; ++a)
+            for (int64_t b = 0; b < g1.KW; ++b) {
+              const int64_t ky = a * g.SH + py, kx = b * g.SW + px;
+              const int64_t c1 = (py * p.PX + px) * g.C + c;
+              w1[((o * g1.C + c1) * g1.KH + a) * g1.KW + b] =
+                  ky < g.KH && kx < g.KW ? w[((o * g.C + c) * g.KH + ky) * g.KW + kx] : 0.0f;
+            }
+}
+
+}  // namespace
+
+bool polyphase_conv_applies(const Conv2dGeometry& g) {
+  if (g.SH == 1 && g.SW == 1) return false;
+  const Polyphase p = polyphase(g);
+  // Taps of the stride-1 form against the real ones: 16/9 for 3x3 at stride 2, 64/49 for 7x7.
+  const int64_t taps1 = p.PY * p.PX * p.g1.KH * p.g1.KW, taps = g.KH * g.KW;
+  return direct_conv_applies(p.g1) && taps1 <= 2 * taps;
+}
+
+void conv2d_forward_polyphase(const Conv2dGeometry& g, const float* in, const float* w,
+                              const float* bias, float* out) {
+  const Polyphase p = polyphase(g);
+  const Conv2dGeometry& g1 = p.g1;
+  float* phases = buffer(0, g1.N * g1.C * g1.H * g1.W);
+  float* w1 = buffer(1, g1.O * g1.C * g1.KH * g1.KW);
+  split(g, p, in, phases);
+  phase_weights(g, p, w, w1);
+  conv2d_forward_direct(g1, {}, phases, w1, bias, out, nullptr);
+}
+
+void conv2d_backward_polyphase(const Conv2dGeometry& g, const float* in, const float* w,
+                               const float* gout, float* gin, float* gw, float* gb) {
+  const Polyphase p = polyphase(g);
+  const Conv2dGeometry& g1 = p.g1;
+  const int64_t plane1 = g1.H * g1.W, wsize1 = g1.O * g1.C * g1.KH * g1.KW;
+  float* phases = buffer(0, g1.N * g1.C * plane1);
+  float* w1 = buffer(1, wsize1);
+  float* gphases = gin ? buffer(2, g1.N * g1.C * plane1) : nullptr;
+  float* gw1 = gw ? buffer(3, wsize1) : nullptr;
+  split(g, p, in, phases);
+  phase_weights(g, p, w, w1);
+  if (gw1) std::fill(gw1, gw1 + wsize1, 0.0f);
+  conv2d_backward_direct(g1, {}, phases, w1, nullptr, nullptr, gout, gphases, gw1, gb);
+  if (gw)  // the real taps' gradients; the zero taps' are dropped
+    for (int64_t o = 0; o < g.O; ++o)
+      for (int64_t c = 0; c < g.C; ++c)
+        for (int64_t ky = 0; ky < g.KH; ++ky)
+          for (int64_t kx = 0; kx < g.KW; ++kx) {
+            const int64_t py = ky % g.SH, px = kx % g.SW, a = ky / g.SH, b = kx / g.SW;
+            const int64_t c1 = (py * p.PX + px) * g.C + c;
+            gw[((o * g.C + c) * g.KH + ky) * g.KW + kx] +=
+                gw1[((o * g1.C + c1) * g1.KH + a) * g1.KW + b];
+          }
+  if (!gin) return;
+  // Each input pixel from its one phase pixel; pixels no tap reads get zero.
+  const bool covered = p.PY == g.SH && p.PX == g.SW;
+  parallel_for(g.N, [&](int64_t n) {
+    for (int64_t c = 0; c < g.C; ++c) {
+      float* dst = gin + (n * g.C + c) * g.H * g.W;
+      if (!covered) std::fill(dst, dst + g.H * g.W, 0.0f);
+      for (int64_t py = 0; py < p.PY; ++py)
+        for (int64_t px = 0; px < p.PX; ++px) {
+          const Span cols = inside(g.SW, px, g.PW, g.W, g1.W);
+          const float* src = gphases + (n * g1.C + (py * p.PX + px) * g.C + c) * plane1;
+          for (int64_t i = 0; i < g1.H; ++i) {
+            const int64_t y = i * g.SH + py - g.PH;
+            if (y < 0 || y >= g.H) continue;
+            float* drow = dst + y * g.W + px - g.PW;
+            const float* srow = src + i * g1.W;
+            for (int64_t j = cols.j0; j < cols.j1; ++j) drow[j * g.SW] = srow[j];
+          }
+        }
+      // Rows and columns past the phase images' reach (stride-1 form cut at the output's edge).
+      if (covered) {
+        for (int64_t y = g1.H * g.SH - g.PH; y < g.H; ++y)
+          if (y >= 0) std::fill(dst + y * g.W, dst + (y + 1) * g.W, 0.0f);
+        for (int64_t x = std::max<int64_t>(g1.W * g.SW - g.PW, 0); x < g.W; ++x)
+          for (int64_t y = 0; y < g.H; ++y) dst[y * g.W + x] = 0.0f;
+      }
+    }
+  });
+}
+
+}  // namespace convlab::kernels
