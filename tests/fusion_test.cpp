@@ -303,8 +303,8 @@ TEST(BatchNormFusion, EqualsTheSeparateLayersBitForBit) {
   }
 }
 
-// A residual network with BatchNorm (fusion reaches the Sequentials nested in Residual blocks)
-// trains to the same bits with fusion on and off.
+// A residual network with BatchNorm (fusion reaches the Sequentials nested in Residual blocks,
+// and joins a Residual with the ReLU after it) trains to the same bits with fusion on and off.
 TEST(BatchNormFusion, ResidualNetworkTrainsIdenticallyFusedOrNot) {
   const std::string text =
       "Sequential(\n"

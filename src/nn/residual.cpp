@@ -2,7 +2,7 @@
 
 #include "convlab/error.h"
 #include "convlab/nn/layers.h"
-#include "convlab/ops/parallel.h"
+#include "convlab/ops/kernels.h"
 
 namespace convlab::nn {
 
@@ -37,28 +37,40 @@ Shape Residual::output_shape(const Shape& input) const {
 
 namespace {
 
-// out = a + b (or += when accumulate), split into fixed chunks so any thread count gives the same.
-void add(const Tensor& a, const Tensor& b, Tensor& out) {
+void add(const Tensor& a, const Tensor& b, Tensor& out, bool relu = false) {
   out.resize_(a.shape());
-  const int64_t n = a.numel(), chunk = 1 << 14;
-  const float *x = a.data(), *y = b.data();
-  float* z = out.data();
-  parallel_for((n + chunk - 1) / chunk, [&](int64_t t) {
-    const int64_t end = std::min(n, (t + 1) * chunk);
-    for (int64_t i = t * chunk; i < end; ++i) z[i] = x[i] + y[i];
-  });
+  kernels::add(a.numel(), a.data(), b.data(), relu, out.data());
 }
 
 }  // namespace
 
 void Residual::forward(const Tensor& input, Tensor& output) {
+  join(input, false, output);
+}
+
+void Residual::forward_relu(const Tensor& input, Tensor& output) {
+  join(input, true, output);
+}
+
+void Residual::backward_relu(const Tensor& input, const Tensor& output, const Tensor& grad_output,
+                             Tensor* grad_input) {
+  if (grad_output.shape() != output.shape())
+    throw ShapeError(name() + ": gradient of the output has shape " +
+                     to_string(grad_output.shape()) + "; expected " + to_string(output.shape()));
+  relu_grad_.resize_(output.shape());
+  // ReLU's own backward with its output in place of its input: y > 0 exactly where x > 0.
+  kernels::relu_backward(output.numel(), output.data(), grad_output.data(), relu_grad_.data());
+  backward(input, output, relu_grad_, grad_input);
+}
+
+void Residual::join(const Tensor& input, bool relu, Tensor& output) {
   body_out_ = &body_->forward_to(input, body_store_);
   body_->run_forward_hook(input, *body_out_);
   shortcut_out_ = identity_shortcut_ ? &input : &shortcut_->forward_to(input, shortcut_store_);
   shortcut_->run_forward_hook(input, *shortcut_out_);
   if (body_out_->shape() != shortcut_out_->shape())
     output_shape(input.shape());  // throws, naming both
-  add(*body_out_, *shortcut_out_, output);
+  add(*body_out_, *shortcut_out_, output, relu);
 }
 
 void Residual::backward(const Tensor& input, const Tensor&, const Tensor& grad_output,
@@ -68,13 +80,14 @@ void Residual::backward(const Tensor& input, const Tensor&, const Tensor& grad_o
     throw ShapeError(name() + ": gradient of the output has shape " +
                      to_string(grad_output.shape()) + "; expected " +
                      to_string(body_out_->shape()));
-  body_->backward(input, *body_out_, grad_output, grad_input ? &body_grad_ : nullptr);
+  // The body's input gradient goes straight into grad_input; the shortcut's is added in place.
+  body_->backward(input, *body_out_, grad_output, grad_input);
   if (identity_shortcut_) {
-    if (grad_input) add(body_grad_, grad_output, *grad_input);
+    if (grad_input) add(*grad_input, grad_output, *grad_input);
     return;
   }
   shortcut_->backward(input, *shortcut_out_, grad_output, grad_input ? &shortcut_grad_ : nullptr);
-  if (grad_input) add(body_grad_, shortcut_grad_, *grad_input);
+  if (grad_input) add(*grad_input, shortcut_grad_, *grad_input);
 }
 
 std::vector<Parameter*> Residual::parameters() {

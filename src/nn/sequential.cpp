@@ -54,6 +54,8 @@ Sequential::Step Sequential::plan_step(size_t i, const Shape& input) const {
       i + 1 < layers_.size() && dynamic_cast<const ReLU*>(layers_[i + 1].get()) != nullptr;
   if (fusion_ && relu_next && dynamic_cast<const BatchNorm*>(layers_[i].get()))
     return {i, i + 1, {}, /*batch_norm_relu=*/true};
+  if (fusion_ && relu_next && dynamic_cast<const Residual*>(layers_[i].get()))
+    return {i, i + 1, {}, false, false, /*residual_relu=*/true};
   auto* conv = dynamic_cast<Conv2d*>(layers_[i].get());
   if (!fusion_ || !conv) return single;
   // Inference: a BatchNorm with running statistics right after the convolution joins it.
@@ -110,6 +112,8 @@ const Tensor& Sequential::forward(const Tensor& input) {
       layers_[i]->run_forward_hook(*x, outputs_[i]);
     } else if (step.batch_norm_relu) {
       static_cast<BatchNorm&>(*layers_[i]).forward_relu(*x, outputs_[step.last]);
+    } else if (step.residual_relu) {
+      static_cast<Residual&>(*layers_[i]).forward_relu(*x, outputs_[step.last]);
     } else {
       kernels::ConvFusion f = step.fusion;
       if (step.conv_batch_norm) {
@@ -156,6 +160,8 @@ void Sequential::backward(const Tensor& grad_output, Tensor* grad_input) {
       layers_[i]->backward(in, outputs_[i], *g, gin);
     else if (step.batch_norm_relu)
       static_cast<BatchNorm&>(*layers_[i]).backward_relu(in, outputs_[step.last], *g, gin);
+    else if (step.residual_relu)
+      static_cast<Residual&>(*layers_[i]).backward_relu(in, outputs_[step.last], *g, gin);
     else
       static_cast<Conv2d&>(*layers_[i])
           .backward_fused(in, step.fusion, outputs_[step.last], argmax_[i], *g, gin);

@@ -85,6 +85,18 @@ void relu_forward(int64_t n, const float* x, float* y) {
   for_chunks(n, [&](int64_t s, int64_t len) { reference::relu_forward(len, x + s, y + s); });
 }
 
+void add(int64_t n, const float* a, const float* b, bool relu, float* z) {
+  for_chunks(n, [&](int64_t s, int64_t len) {
+    if (relu)
+      for (int64_t i = s; i < s + len; ++i) {
+        const float v = a[i] + b[i];
+        z[i] = v > 0.0f ? v : 0.0f;
+      }
+    else
+      for (int64_t i = s; i < s + len; ++i) z[i] = a[i] + b[i];
+  });
+}
+
 void relu_backward(int64_t n, const float* x, const float* gy, float* gx) {
   for_chunks(n,
              [&](int64_t s, int64_t len) { reference::relu_backward(len, x + s, gy + s, gx + s); });

@@ -21,6 +21,11 @@ class Residual : public Module {
   // The output gradient flows into both branches; the input gradient is the sum of theirs.
   void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
                 Tensor* grad_input) override;
+  // The block and the ReLU after it, without keeping the sum: Sequential's fusion. The same bits
+  // as the two layers; backward takes the ReLU's output.
+  void forward_relu(const Tensor& input, Tensor& output);
+  void backward_relu(const Tensor& input, const Tensor& output, const Tensor& grad_output,
+                     Tensor* grad_input);
   std::vector<Parameter*> parameters() override;
   std::vector<NamedChild> children() override;
   void train(bool on = true) override;
@@ -31,9 +36,11 @@ class Residual : public Module {
  private:
   ModulePtr body_, shortcut_;
   bool identity_shortcut_;  // shortcut(x) = x: added straight from the input, without a copy
-  Tensor body_store_, shortcut_store_, body_grad_, shortcut_grad_;
+  Tensor body_store_, shortcut_store_, shortcut_grad_, relu_grad_;
   const Tensor* body_out_ = nullptr;  // the branches' outputs in the last forward
   const Tensor* shortcut_out_ = nullptr;
+
+  void join(const Tensor& input, bool relu, Tensor& output);
 };
 
 // PyTorch's _addindent: every line of a child's repr after the first, indented by `spaces`.

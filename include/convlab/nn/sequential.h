@@ -65,6 +65,7 @@ class Sequential : public Module {
     kernels::ConvFusion fusion;    // a convolution's fused group
     bool batch_norm_relu = false;  // a BatchNorm and the ReLU after it
     bool conv_batch_norm = false;  // inference: layer first + 1 is a BatchNorm in the kernel
+    bool residual_relu = false;    // a Residual and the ReLU after it
   };
   Step plan_step(size_t i, const Shape& input) const;
 

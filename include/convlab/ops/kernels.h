@@ -53,6 +53,8 @@ void linear_backward(int64_t N, int64_t IN, int64_t OUT, const float* x, const f
                      const float* gy, float* gx, float* gw, float* gb);
 
 void relu_forward(int64_t n, const float* x, float* y);
+// z = a + b, or relu(a + b) (the same bits as relu_forward on the sum): a residual block's join.
+void add(int64_t n, const float* a, const float* b, bool relu, float* z);
 void relu_backward(int64_t n, const float* x, const float* gy, float* gx);
 
 void max_pool2d_forward(const Pool2dGeometry& g, const float* in, float* out);
