@@ -22,24 +22,27 @@ namespace convlab_fuzz {
 // keeps the fuzzer parsing rather than filling a legitimately large weight tensor (a 60 MB Conv2d
 // takes over 10 s to initialise under ASan and coverage: fuzz/regressions/fuzz_model_text/
 // large_kernel_slow_init). Must run before the library first reads the limit (it reads it once).
-inline void set_memory_limit() { setenv("CONVLAB_MEMORY_LIMIT", "32M", /*overwrite=*/1); }
+inline void set_memory_limit() {
+  setenv("CONVLAB_MEMORY_LIMIT", "32M", /*overwrite=*/1);
+}
 
 int model_text(const uint8_t* data, size_t size);
 int checkpoint(const uint8_t* data, size_t size);
 int cifar10(const uint8_t* data, size_t size);
 int mnist(const uint8_t* data, size_t size);
+int safetensors(const uint8_t* data, size_t size);
 
 }  // namespace convlab_fuzz
 
 #ifdef CONVLAB_FUZZ_REPLAY
 #define CONVLAB_FUZZ_TARGET(name)
 #else
-#define CONVLAB_FUZZ_TARGET(name)                                                   \
-  extern "C" int LLVMFuzzerInitialize(int*, char***) {                              \
-    convlab_fuzz::set_memory_limit();                                               \
-    return 0;                                                                       \
-  }                                                                                 \
-  extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {         \
-    return convlab_fuzz::name(data, size);                                          \
+#define CONVLAB_FUZZ_TARGET(name)                                           \
+  extern "C" int LLVMFuzzerInitialize(int*, char***) {                      \
+    convlab_fuzz::set_memory_limit();                                       \
+    return 0;                                                               \
+  }                                                                         \
+  extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) { \
+    return convlab_fuzz::name(data, size);                                  \
   }
 #endif

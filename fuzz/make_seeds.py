@@ -76,3 +76,38 @@ with open(os.path.join(MNIST, "t10k-labels-idx1-ubyte"), "rb") as f:
 write("fuzz_mnist", "two_28x28.bin", mnist_pair(real_images, real_labels, 28, 28))
 write("fuzz_mnist", "three_1x1.bin", mnist_pair([0, 128, 255], [0, 5, 9], 1, 1))
 write("fuzz_mnist", "empty_4x4.bin", mnist_pair([], [], 4, 4))
+
+
+def safetensors(tensors, metadata=None):
+    """The safetensors format (src/io/safetensors.cpp); tensors: [(name, dtype, shape, raw bytes)]."""
+    header, data = {}, b""
+    if metadata:
+        header["__metadata__"] = metadata
+    for name, dtype, shape, raw in tensors:
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + data
+
+
+def f32(shape, start=0.0):
+    n = 1
+    for d in shape:
+        n *= d
+    return struct.pack(f"<{n}f", *[start + 0.25 * i for i in range(n)])
+
+
+# safetensors: the state_dict of fuzz_safetensors.cpp's model, in F32 and with F16 weights; an
+# empty file; a header with metadata only.
+SMALL = [("0.weight", [4, 3, 3, 3]), ("1.weight", [4]), ("1.bias", [4]), ("1.running_mean", [4]),
+         ("1.running_var", [4]), ("2.body.0.weight", [4, 4, 1, 1]), ("2.body.0.bias", [4]),
+         ("4.weight", [2, 16]), ("4.bias", [2])]
+count = [("1.num_batches_tracked", "I64", [], struct.pack("<q", 3))]
+write("fuzz_safetensors", "small.safetensors",
+      safetensors([(n, "F32", s, f32(s)) for n, s in SMALL] + count, {"format": "pt"}))
+write("fuzz_safetensors", "small_f16.safetensors",
+      safetensors([(n, "F16", s, struct.pack(f"<{len(f32(s)) // 4}e", *struct.unpack(f"<{len(f32(s)) // 4}f", f32(s))))
+                   for n, s in SMALL] + count))
+write("fuzz_safetensors", "empty.safetensors", safetensors([]))
+write("fuzz_safetensors", "metadata_only.safetensors", safetensors([], {"format": "pt", "k": "v"}))

@@ -3,6 +3,7 @@
 
 Run with Debian's interpreter (the first python3 on PATH may lack torch):
     /usr/bin/python3 tools/make_golden.py            # writes tests/fixtures/*.json
+    /usr/bin/python3 tools/make_golden.py --only weights   # just weights.json and its files
 The fixtures are committed, so the tests need no PyTorch when they run. Floats are float32 values
 written as JSON doubles, which read back exactly.
 """
@@ -339,10 +340,58 @@ def train_cases(steps=20, batch=64):
     return cases
 
 
+def weights_cases():
+    """State_dicts of PyTorch models in safetensors files (tests/fixtures/safetensors/), with the
+    model text and the eval-mode logits PyTorch computes on a fixed batch: the notebook's two
+    networks (stored as F16 and BF16, so the logits are those of the rounded weights), a BatchNorm
+    network and a residual network (F32, and F64 for the residual one)."""
+    from safetensors_io import save_file
+    from torch_models import ChannelSum
+    g = torch.Generator().manual_seed(11)
+    torch.manual_seed(11)
+    bn = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d((1, 1)),
+        nn.Flatten(), nn.Linear(8, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Dropout(0.3), nn.Linear(6, 10))
+    sumfirst = nn.Sequential(ChannelSum(), *list(standard_model().children())[1:])
+    sumfirst[1] = nn.Conv2d(1, 8, kernel_size=3, stride=1, padding=1)
+    specs = [("standard", standard_model(), torch.float16, (2, 3, 32, 32)),
+             ("sumfirst", sumfirst, torch.bfloat16, (2, 3, 32, 32)),
+             ("batchnorm", bn, torch.float32, (4, 3, 16, 16)),
+             ("residual", residual_model(), torch.float32, (4, 3, 12, 12)),
+             ("residual_f64", residual_model(), torch.float64, (4, 3, 12, 12))]
+    os.makedirs(os.path.join(OUT, "safetensors"), exist_ok=True)
+    cases = []
+    for name, model, dtype, shape in specs:
+        with torch.no_grad():  # trained-looking buffers and a num_batches_tracked of its own
+            for bname, b in model.named_buffers():
+                if bname.endswith("running_mean"):
+                    b.copy_(torch.randn(b.shape, generator=g) * 0.2)
+                elif bname.endswith("running_var"):
+                    b.copy_(torch.rand(b.shape, generator=g) + 0.5)
+                elif bname.endswith("num_batches_tracked"):
+                    b.fill_(1234)
+            state = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+            # The logits of the weights as stored (F16 and BF16 round them).
+            model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+            model.eval()
+            x = torch.randn(*shape, generator=g)
+            logits = model(x)
+        file = f"safetensors/{name}.safetensors"
+        save_file(state, os.path.join(OUT, file), {"format": "pt"})
+        print(f"wrote {file}")
+        cases.append({"name": name, "model_text": repr(model), "file": file, "dtype": str(dtype),
+                      "input": tensor_record(x), "logits": tensor_record(logits)})
+    return cases
+
+
 def main():
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
     meta = {"torch": torch.__version__}
+    if sys.argv[1:] == ["--only", "weights"]:
+        write("weights.json", {"meta": meta, "cases": weights_cases()})
+        return
     write("print.json", {"meta": meta, "cases": print_cases()})
     write("conv2d.json", {"meta": meta, "cases": conv_cases()})
     write("init.json", {"meta": meta, "cases": init_cases()})
@@ -350,6 +399,7 @@ def main():
     write("modules.json", {"meta": meta, "cases": module_cases()})
     write("schedules.json", {"meta": meta, "cases": schedule_cases()})
     write("adamw.json", {"meta": meta, "cases": adamw_cases()})
+    write("weights.json", {"meta": meta, "cases": weights_cases()})
 
 
 if __name__ == "__main__":

@@ -12,5 +12,6 @@ void add_compare(CLI::App& app);    // compare.cpp
 void add_download(CLI::App& app);   // download.cpp
 void add_inspect(CLI::App& app);    // inspect.cpp
 void add_decompose(CLI::App& app);  // decompose.cpp
+void add_export(CLI::App& app);     // export.cpp
 
 }  // namespace convlab::cli

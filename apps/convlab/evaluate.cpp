@@ -10,41 +10,67 @@ namespace convlab::cli {
 
 void add_evaluate(CLI::App& app) {
   struct Flags {
-    std::string checkpoint, data = default_data_dir();
+    ModelFlags model;
+    std::string normalize, data = default_data_dir();
     bool json = false;
     int64_t batch_size = 256;
   };
   auto f = std::make_shared<Flags>();
-  auto* cmd = app.add_subcommand(
-      "evaluate", "Accuracy, per-class accuracy and confusion matrix of a checkpoint");
-  add_path_flag(cmd, "--checkpoint", f->checkpoint, "checkpoint.bin written by train or compare")
-      ->required();
+  auto* cmd =
+      app.add_subcommand("evaluate",
+                         "Accuracy, per-class accuracy and confusion matrix of a checkpoint, "
+                         "or of a model file with --weights");
+  f->model.add_to(cmd);
+  cmd->add_option_function<std::string>(
+         "--normalize",
+         [f](const std::string& t) {
+           try {
+             data::Transform::parse("", t);
+           } catch (const Error& e) {
+             throw CLI::ValidationError("--normalize", e.what());
+           }
+           f->normalize = t;
+         },
+         "Normalize(mean, std) as the weights were trained with (a checkpoint keeps its own)")
+      ->excludes("--checkpoint");
   add_path_flag(cmd, "--data", f->data, "Data directory (its test split is used)");
   add_int_flag<int64_t>(cmd, "--batch-size", f->batch_size, 1, 1000000, "Images per batch");
   cmd->add_flag("--json", f->json, "Machine-readable output");
   cmd->callback([f] {
-    const auto checkpoint = train::load_checkpoint(f->checkpoint);
-    auto model = train::load_model(checkpoint);
+    if (f->model.checkpoint.empty() && f->model.weights.empty())
+      throw CLI::RequiredError("--checkpoint, or --model with --weights,");
+    std::shared_ptr<nn::Sequential> model;
+    std::string normalize_text = f->normalize;
+    if (!f->model.checkpoint.empty()) {
+      const auto checkpoint = train::load_checkpoint(f->model.checkpoint);
+      model = train::load_model(checkpoint);
+      // The images are normalised as in training (the recipe the checkpoint keeps).
+      const auto& recipe = checkpoint.header.value("recipe", nlohmann::json::object());
+      if (recipe.is_object() && recipe.value("normalize", nlohmann::json("")).is_string())
+        normalize_text = recipe.value("normalize", std::string());
+    } else {
+      model = f->model.load();
+    }
     const auto test = data::load_dataset(f->data, false);
     nn::check_model(*model, {f->batch_size, test.channels, test.height, test.width},
                     static_cast<int64_t>(test.classes.size()));
-    // The images are normalised as in training (the recipe the checkpoint keeps).
-    const auto& recipe = checkpoint.header.value("recipe", nlohmann::json::object());
-    const data::Transform normalize = data::Transform::parse(
-        "", recipe.is_object() && recipe.value("normalize", nlohmann::json("")).is_string()
-                ? recipe.value("normalize", std::string())
-                : std::string());
+    const data::Transform normalize = data::Transform::parse("", normalize_text);
     const train::Evaluation ev = train::evaluate(*model, test, f->batch_size, &normalize);
     if (f->json) {
       auto j = ev.to_json(test.classes);
-      j["checkpoint"] = f->checkpoint;
+      if (!f->model.checkpoint.empty()) j["checkpoint"] = f->model.checkpoint;
+      if (!f->model.weights.empty()) {
+        j["model"] = f->model.model;
+        j["weights"] = f->model.weights;
+      }
       j["data"] = test.name;
       std::cout << j.dump(2) << "\n";
       return;
     }
     std::printf("%s on %s: accuracy %.4f (%lld/%lld)\n\nper-class accuracy:\n",
-                f->checkpoint.c_str(), test.name.c_str(), ev.accuracy(),
-                static_cast<long long>(ev.correct()), static_cast<long long>(ev.total()));
+                (f->model.checkpoint.empty() ? f->model.describe() : f->model.checkpoint).c_str(),
+                test.name.c_str(), ev.accuracy(), static_cast<long long>(ev.correct()),
+                static_cast<long long>(ev.total()));
     const auto acc = ev.per_class_accuracy();
     for (size_t i = 0; i < acc.size(); ++i)
       std::printf("  %-12s %.4f\n", test.classes[i].c_str(), acc[i]);

@@ -10,6 +10,7 @@
 #include "convlab/io/file.h"
 #include "convlab/nn/models.h"
 #include "convlab/train/trainer.h"
+#include "convlab/train/weights.h"
 #include "flags.h"
 
 namespace convlab::cli {
@@ -66,16 +67,21 @@ inline void add_recipe_options(CLI::App* cmd, train::Recipe& recipe) {
       "(CosineAnnealingLR over the run)");
 }
 
-// --model / --checkpoint / --seed: a trained model from a checkpoint, else a fresh one.
+// --model [--weights] / --checkpoint / --seed: a trained model from a checkpoint, else a model
+// file with weights from a safetensors state_dict, else fresh initial weights.
 struct ModelFlags {
   std::string model = "standard";
   std::string checkpoint;
+  std::string weights;
   uint64_t seed = 0;
 
   void add_to(CLI::App* cmd) {
     add_path_flag(cmd, "--model", model, "standard, sumfirst, or a model file");
     add_path_flag(cmd, "--checkpoint", checkpoint,
                   "Use the trained model in this checkpoint instead");
+    add_path_flag(cmd, "--weights", weights,
+                  "The model's weights: a PyTorch state_dict saved as .safetensors")
+        ->excludes("--checkpoint");
     add_int_flag<uint64_t>(cmd, "--seed", seed, 0, std::numeric_limits<uint64_t>::max(),
                            "Seed of a fresh model's initial weights");
   }
@@ -87,13 +93,15 @@ struct ModelFlags {
     } else {
       Generator gen(seed);
       m = nn::build_model(model, gen);
+      if (!weights.empty()) train::load_weights(*m, weights);
     }
     m->eval();
     return m;
   }
   std::string describe() const {
-    return checkpoint.empty() ? model + " (initial weights, seed " + std::to_string(seed) + ")"
-                              : "checkpoint " + checkpoint;
+    if (!checkpoint.empty()) return "checkpoint " + checkpoint;
+    if (!weights.empty()) return model + " with weights " + weights;
+    return model + " (initial weights, seed " + std::to_string(seed) + ")";
   }
 };
 

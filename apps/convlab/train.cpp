@@ -29,6 +29,9 @@ void add_train(CLI::App& app) {
   add_path_flag(cmd, "--data", f->data, "Data directory (CIFAR-10 binary or MNIST idx)");
   add_path_flag(cmd, "--out", f->out, "Output directory: checkpoint.bin, metrics.json");
   add_path_flag(cmd, "--resume", f->resume, "Continue from this checkpoint (to --epochs in all)");
+  add_path_flag(cmd, "--weights", f->recipe.weights,
+                "Start from these weights (a PyTorch state_dict in .safetensors): fine-tuning")
+      ->excludes("--resume");
   add_int_flag<int>(cmd, "--threads", f->threads, 1, 256,
                     "Threads (results are identical at any count)");
   add_recipe_options(cmd, f->recipe);

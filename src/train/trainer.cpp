@@ -12,6 +12,7 @@
 #include "convlab/nn/loss.h"
 #include "convlab/nn/models.h"
 #include "convlab/train/run_directory.h"
+#include "convlab/train/weights.h"
 
 namespace convlab::train {
 
@@ -55,7 +56,8 @@ nlohmann::json Recipe::to_json() const {
           {"seed", seed},
           {"augment", augment},
           {"normalize", normalize},
-          {"schedule", schedule}};
+          {"schedule", schedule},
+          {"weights", weights}};
 }
 
 namespace {
@@ -103,7 +105,7 @@ Recipe Recipe::from_json(const nlohmann::json& j) {
   r.seed = seed.get<uint64_t>();
   // Recipes written before these existed have none of them.
   for (auto [key, field] : {std::pair{"augment", &r.augment}, std::pair{"normalize", &r.normalize},
-                            std::pair{"schedule", &r.schedule}})
+                            std::pair{"schedule", &r.schedule}, std::pair{"weights", &r.weights}})
     if (j.contains(key)) *field = header_string(j, key);
   return r;
 }
@@ -183,6 +185,9 @@ Trainer::Trainer(const Recipe& recipe, const data::Dataset& train, const data::D
     : Trainer(recipe, train, test, nullptr, threads) {
   recipe_.validate();
   model_ = nn::build_model(recipe_.model, gen_);
+  // Drawn initial weights first, then replaced: the generator's later draws (shuffling, dropout)
+  // are the same with or without --weights.
+  if (!recipe_.weights.empty()) load_weights(*model_, recipe_.weights);
   nn::set_dropout_generator(*model_, &gen_);
   nn::check_model(*model_, {recipe_.batch_size, train.channels, train.height, train.width},
                   static_cast<int64_t>(train.classes.size()), /*training=*/true);

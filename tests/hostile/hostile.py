@@ -1146,8 +1146,110 @@ def signal_cases():
          prefix=None, interrupt=(signal.SIGINT, any_file("out/*/*/checkpoint.bin"), 1))
 
 
+def st_file(tensors, header_extra=None, raw_header=None, length=None, tail=b""):
+    """A safetensors file; tensors: [(name, dtype, shape, raw bytes, offsets or None)]."""
+    header, data = dict(header_extra or {}), b""
+    for name, dtype, shape, raw, offsets in tensors:
+        header[name] = {"dtype": dtype, "shape": shape,
+                        "data_offsets": offsets or [len(data), len(data) + len(raw)]}
+        data += raw
+    text = raw_header if raw_header is not None else json.dumps(header).encode()
+    return struct.pack("<Q", len(text) if length is None else length) + text + data + tail
+
+
+WEIGHTS_MODEL = ("Sequential(\n  (0): Conv2d(3, 2, kernel_size=(1, 1), stride=(1, 1))\n"
+                 "  (1): BatchNorm2d(2, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)\n"
+                 "  (2): AdaptiveAvgPool2d(output_size=(1, 1))\n  (3): Flatten(start_dim=1, end_dim=-1)\n"
+                 "  (4): Linear(in_features=2, out_features=10, bias=True)\n)\n")
+
+
+def weights_state(skip=(), extra=(), dtype="F32", count_dtype="I64"):
+    shapes = [("0.weight", [2, 3, 1, 1]), ("0.bias", [2]), ("1.weight", [2]), ("1.bias", [2]),
+              ("1.running_mean", [2]), ("1.running_var", [2]), ("4.weight", [10, 2]), ("4.bias", [10])]
+    size = {"F32": 4, "F16": 2, "I32": 4, "I64": 8}
+    out = []
+    for name, shape in [s for s in shapes if s[0] not in skip] + list(extra):
+        n = 1
+        for d in shape:
+            n *= d
+        out.append((name, dtype, shape, b"\x00" * (n * size[dtype]), None))
+    if "1.num_batches_tracked" not in skip:
+        out.append(("1.num_batches_tracked", count_dtype, [], b"\x00" * size[count_dtype], None))
+    return out
+
+
+def weights_cases():
+    """Safetensors state_dicts through --weights (evaluate, inspect, train) and export."""
+    def ev(rel="w.safetensors"):
+        return ["evaluate", "--model", "{d}/model.txt", "--weights", "{d}/" + rel, "--data", "{tiny}"]
+
+    def setup(content, rel="w.safetensors"):
+        return seq(model(WEIGHTS_MODEL), write(rel, content))
+
+    good = st_file(weights_state())
+    case("weights-ok", ev(), 0, setup=setup(good), prefix=None,
+         check=checks(stdout_has_any("accuracy")))
+    case("weights-empty-file", ev(), 1, setup=setup(b""), contains=("fewer than the 8",))
+    case("weights-garbage", ev(), 1, setup=setup(bytes(range(256)) * 4), contains=("safetensors",))
+    case("weights-truncated", ev(), 1, setup=setup(good[:len(good) - 3]), contains=("data_offsets",))
+    case("weights-header-past-file", ev(), 1, setup=setup(st_file(weights_state(), length=50_000)),
+         contains=("longer than",))
+    case("weights-header-over-100mb", ev(), 1, setup=setup(st_file(weights_state(), length=200_000_000)),
+         contains=("100 MB",))
+    case("weights-header-not-json", ev(), 1, setup=setup(st_file([], raw_header=b"{not json")),
+         contains=("not valid JSON",))
+    case("weights-overlap", ev(), 1, setup=setup(st_file(
+        [("a", "F32", [2], b"\x00" * 8, None), ("b", "F32", [1], b"", [4, 8])])), contains=("overlap",))
+    case("weights-hole", ev(), 1, setup=setup(st_file(
+        [("a", "F32", [1], b"\x00" * 4, None), ("b", "F32", [1], b"\x00" * 8, [8, 12])])),
+         contains=("hole",))
+    case("weights-trailing-bytes", ev(), 1, setup=setup(st_file(weights_state(), tail=b"xx")),
+         contains=("belong to none",))
+    case("weights-absurd-shape", ev(), 1, setup=setup(st_file(
+        [("a", "F32", [1 << 30, 1 << 30], b"", [0, 0])])), contains=("needs",))
+    case("weights-ints-for-floats", ev(), 1, setup=setup(st_file(weights_state(dtype="I32"))),
+         contains=("where floats belong",))
+    case("weights-float-count", ev(), 1, setup=setup(st_file(weights_state(count_dtype="F32"))),
+         contains=("num_batches_tracked", "integer"))
+    case("weights-missing-key", ev(), 1, setup=setup(st_file(weights_state(skip=("4.bias",)))),
+         contains=("missing key(s): 4.bias",))
+    case("weights-unexpected-key", ev(), 1,
+         setup=setup(st_file(weights_state(extra=(("5.weight", [3]),)))),
+         contains=("unexpected key(s): 5.weight",))
+    case("weights-shape-mismatch", ev(), 1, setup=setup(st_file(
+        weights_state(skip=("4.weight",), extra=(("4.weight", [10, 3]),)))),
+         contains=("size mismatch for 4.weight",))
+    case("weights-f16-ok", ev(), 0, setup=setup(st_file(weights_state(dtype="F16"))), prefix=None)
+    case("weights-pt-zip", ev("w.pt"), 1, setup=setup(b"PK\x03\x04" + b"\x00" * 60, "w.pt"),
+         contains=("pickle", "safetensors"))
+    case("weights-pickle-bytes", ev(), 1, setup=setup(b"\x80\x02}q\x00." + b"\x00" * 8),
+         contains=("pickle",))
+    case("weights-is-directory", ev("wd"), 1, setup=seq(model(WEIGHTS_MODEL), mkdir("wd")),
+         contains=("not a regular file",))
+    case("weights-with-checkpoint", ["inspect", "--checkpoint", "{d}/ck.bin", "--weights", "{d}/w.safetensors"],
+         2, setup=setup(good), contains=("excludes",))
+    case("weights-inspect", ["inspect", "--model", "{d}/model.txt", "--weights", "{d}/w.safetensors",
+                             "--data", "{tiny}"], 0, setup=setup(good), prefix=None)
+    case("weights-train-finetune", train({"--model": "{d}/model.txt"}, "--weights", "{d}/w.safetensors"),
+         0, setup=setup(good), prefix=None, check=checks(run_ok()))
+    case("weights-train-bad-weights", train({"--model": "{d}/model.txt"}, "--weights", "{d}/w.safetensors"),
+         1, setup=setup(st_file(weights_state(skip=("0.weight",)))), contains=("missing key(s): 0.weight",),
+         check=checks(absent("out")))
+    exp = ["export", "--model", "{d}/model.txt", "--weights", "{d}/w.safetensors"]
+    case("export-ok", exp + ["--to", "{d}/x.safetensors"], 0, setup=setup(good), prefix=None,
+         check=checks(kept("x.safetensors")))
+    case("export-refuses-overwrite", exp + ["--to", "{d}/w2.safetensors"], 1,
+         setup=seq(setup(good), write("w2.safetensors", b"keep")), contains=("exists", "--overwrite"),
+         check=checks(kept("w2.safetensors")))
+    case("export-onto-itself", exp + ["--to", "{d}/w.safetensors", "--overwrite"], 1, setup=setup(good),
+         contains=("is the model being exported",))
+    case("export-wrong-suffix", exp + ["--to", "{d}/x.pt"], 2, setup=setup(good), contains=("safetensors",))
+    case("export-no-to", ["export", "--model", "standard"], 2, contains=("--to",))
+
+
 def all_cases():
     cli_cases()
+    weights_cases()
     positive_cases()
     model_cases()
     special_file_cases()

@@ -33,6 +33,7 @@ struct Recipe {
   std::string augment;    // "", "crop", "flip", "crop,flip" (data/transform.h)
   std::string normalize;  // "" or "MEAN,MEAN,MEAN/STD,STD,STD"
   std::string schedule;   // "", "step:EPOCHS:GAMMA", "cosine" (train/schedule.h)
+  std::string weights;    // "" or a .safetensors state_dict the run starts from (fine-tuning)
 
   void validate() const;  // throws ValueError naming the bad field
   nlohmann::json to_json() const;
