@@ -11,7 +11,7 @@ import sys
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_golden import Residual, basic_block  # noqa: E402  (one definition of the block)
+from make_golden import Residual, basic_block, standard_model  # noqa: E402  (one definition each)
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models")
 
@@ -45,7 +45,9 @@ def vgg_bn():
 def main():
     os.makedirs(OUT, exist_ok=True)
     rows = []
-    for name, make in [("resnet20", resnet20), ("vgg_bn", vgg_bn)]:
+    # notebook: the notebook's standard CNN as an nn.Sequential (convlab's `--model standard`), the
+    # form whose state_dict keys ("0.weight", ...) convlab's model text names.
+    for name, make in [("notebook", standard_model), ("resnet20", resnet20), ("vgg_bn", vgg_bn)]:
         model = make()
         params = sum(p.numel() for p in model.parameters())
         path = os.path.join(OUT, name + ".txt")

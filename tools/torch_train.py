@@ -57,6 +57,18 @@ def evaluate(model, images, labels):
     return correct / len(labels)
 
 
+def confusion(model, images, labels):
+    """[true class][predicted class] counts in eval mode, as `convlab evaluate --json` gives them."""
+    model.eval()
+    m = [[0] * 10 for _ in range(10)]
+    with torch.no_grad():
+        for s in range(0, len(labels), 256):
+            pred = model(images[s:s + 256].float().div_(255)).argmax(1)
+            for t, p in zip(labels[s:s + 256].tolist(), pred.tolist()):
+                m[t][p] += 1
+    return m
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--model", required=True)
@@ -68,6 +80,7 @@ def main():
     p.add_argument("--augment", default="")
     p.add_argument("--schedule", default="", choices=["", "cosine"])
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--save", help="write the trained state_dict here (.safetensors)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -100,8 +113,12 @@ def main():
         epochs.append({"epoch": epoch + 1, "loss": sum(losses) / len(losses), "lr": lr, "test_accuracy": acc})
         print(f"epoch {epoch + 1}/{a.epochs}  loss {epochs[-1]['loss']:.4f}  test accuracy {acc:.4f}",
               file=sys.stderr, flush=True)
+    if a.save:
+        from safetensors_io import save_file
+        save_file(model.state_dict(), a.save, {"format": "pt"})
     print(json.dumps({"lib": "pytorch", "model": a.model, "seed": a.seed, "epochs": epochs,
-                      "test_accuracy": epochs[-1]["test_accuracy"]}))
+                      "test_accuracy": epochs[-1]["test_accuracy"] if epochs else evaluate(model, test_x, test_y),
+                      "confusion": confusion(model, test_x, test_y)}))
 
 
 if __name__ == "__main__":

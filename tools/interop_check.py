@@ -1,0 +1,94 @@
+#!/usr/bin/python3
+"""Models across the convlab / PyTorch boundary through safetensors, both ways, on the shipped
+CIFAR-10 subset: issue 11's acceptance for state_dicts.
+
+    /usr/bin/python3 tools/interop_check.py [--epochs 2] [--convlab build/release/convlab]
+
+For each model file (the notebook's network, a VGG with BatchNorm and Dropout, ResNet-20):
+  PyTorch -> convlab: tools/torch_train.py trains it and saves the state_dict (.safetensors);
+    `convlab evaluate --model M --weights W` must give PyTorch's confusion matrix (so its accuracy).
+  convlab -> PyTorch: `convlab train`, `convlab export --to W.safetensors`; PyTorch loads W with
+    load_state_dict(strict=True) into the model built from the same text and must give convlab's
+    confusion matrix.
+Prints a table and writes bench/results/interop_safetensors.json; exit 1 if any pair differs.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..")
+sys.path.insert(0, HERE)
+from safetensors_io import load_file  # noqa: E402
+from torch_models import from_text  # noqa: E402
+from torch_train import confusion, load_cifar  # noqa: E402
+
+
+def run(argv):
+    r = subprocess.run(argv, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"interop_check: {' '.join(argv)} failed:\n{r.stderr}")
+    return r.stdout
+
+
+def accuracy(m):
+    return sum(m[i][i] for i in range(len(m))) / sum(map(sum, m))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--convlab", default=os.path.join(ROOT, "build", "release", "convlab"))
+    p.add_argument("--models", default="notebook,vgg_bn,resnet20")
+    a = p.parse_args()
+    data = os.path.join(ROOT, "data", "cifar-10-batches-bin")
+    test_x, test_y = load_cifar([os.path.join(data, "test_batch.bin")])
+    torch.set_num_threads(2)
+    rows, ok = [], True
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in a.models.split(","):
+            model_file = os.path.join(ROOT, "models", name + ".txt")
+            # PyTorch -> convlab.
+            w = os.path.join(tmp, f"torch_{name}.safetensors")
+            t = json.loads(run([sys.executable, os.path.join(HERE, "torch_train.py"), "--model", model_file,
+                                "--epochs", str(a.epochs), "--threads", "2", "--save", w]))
+            c = json.loads(run([a.convlab, "evaluate", "--model", model_file, "--weights", w, "--json"]))
+            same = t["confusion"] == c["confusion_matrix"]
+            rows.append({"model": name, "direction": "pytorch -> convlab", "pytorch_accuracy": accuracy(t["confusion"]),
+                         "convlab_accuracy": c["accuracy"], "same_confusion_matrix": same})
+            ok &= same
+            # convlab -> PyTorch.
+            out = os.path.join(tmp, f"run_{name}")
+            run([a.convlab, "train", "--model", model_file, "--epochs", str(a.epochs), "--threads", "2",
+                 "--out", out])
+            w2 = os.path.join(tmp, f"convlab_{name}.safetensors")
+            run([a.convlab, "export", "--checkpoint", os.path.join(out, "checkpoint.bin"), "--to", w2])
+            c2 = json.loads(run([a.convlab, "evaluate", "--checkpoint", os.path.join(out, "checkpoint.bin"),
+                                 "--json"]))
+            with open(model_file) as f:
+                model = from_text(f.read())
+            model.load_state_dict(load_file(w2), strict=True)
+            m = confusion(model, test_x, test_y)
+            same2 = m == c2["confusion_matrix"]
+            rows.append({"model": name, "direction": "convlab -> pytorch", "pytorch_accuracy": accuracy(m),
+                         "convlab_accuracy": c2["accuracy"], "same_confusion_matrix": same2})
+            ok &= same2
+            for r in rows[-2:]:
+                print(f"{r['model']:10s} {r['direction']:20s} pytorch {r['pytorch_accuracy']:.4f}  "
+                      f"convlab {r['convlab_accuracy']:.4f}  same confusion matrix: {r['same_confusion_matrix']}",
+                      flush=True)
+    path = os.path.join(ROOT, "bench", "results", "interop_safetensors.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump({"epochs": a.epochs, "torch": torch.__version__, "rows": rows}, f, indent=1)
+    os.replace(path + ".tmp", path)
+    print(f"wrote {path}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
