@@ -31,6 +31,7 @@ int checkpoint(const uint8_t* data, size_t size);
 int cifar10(const uint8_t* data, size_t size);
 int mnist(const uint8_t* data, size_t size);
 int safetensors(const uint8_t* data, size_t size);
+int onnx(const uint8_t* data, size_t size);
 
 }  // namespace convlab_fuzz
 

@@ -1,10 +1,10 @@
 // Replays every saved fuzz finding through the entry of the target that found it:
 //   fuzz_replay [REGRESSIONS_DIR]     (default: the repository's fuzz/regressions)
 // Each file of REGRESSIONS_DIR/<target>/ (fuzz_model_text, fuzz_checkpoint, fuzz_cifar10,
-// fuzz_mnist, fuzz_safetensors) goes through the same function as in the fuzzer, which catches
-// convlab::Error only. Any other exception is reported with the file's name and the exit code is 1;
-// a crash or a sanitizer report ends the program as it would end the fuzzer. Exit 0: every finding
-// is fixed.
+// fuzz_mnist, fuzz_safetensors, fuzz_onnx) goes through the same function as in the fuzzer, which
+// catches convlab::Error only. Any other exception is reported with the file's name and the exit
+// code is 1; a crash or a sanitizer report ends the program as it would end the fuzzer. Exit 0:
+// every finding is fixed.
 #include <algorithm>
 #include <exception>
 #include <filesystem>
@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
       {"fuzz_model_text", convlab_fuzz::model_text},
       {"fuzz_checkpoint", convlab_fuzz::checkpoint},
       {"fuzz_safetensors", convlab_fuzz::safetensors},
+      {"fuzz_onnx", convlab_fuzz::onnx},
       {"fuzz_cifar10", convlab_fuzz::cifar10},
       {"fuzz_mnist", convlab_fuzz::mnist},
   };

@@ -8,6 +8,8 @@ CONVLAB_PACKAGES=(
   libgtest-dev libbenchmark-dev                 # tests and microbenchmarks
   libcli11-dev nlohmann-json3-dev               # command-line parsing, JSON
   libstb-dev                                    # PNG reading/writing of raw images
+  libonnx-dev libprotobuf-dev                   # ONNX models: protobuf classes and checker
+  python3-onnx                                  # the test that ONNX's own checker accepts exports
   curl                                          # convlab download (optional, needs a network)
   libplplot-dev plplot-driver-cairo             # figures: plots and colour bars
   python3                                       # the hostile-input suite and kill test (stdlib only)

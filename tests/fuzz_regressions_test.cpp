@@ -21,6 +21,7 @@ const std::map<std::string, int (*)(const uint8_t*, size_t)>& targets() {
       {"fuzz_model_text", convlab_fuzz::model_text},
       {"fuzz_checkpoint", convlab_fuzz::checkpoint},
       {"fuzz_safetensors", convlab_fuzz::safetensors},
+      {"fuzz_onnx", convlab_fuzz::onnx},
       {"fuzz_cifar10", convlab_fuzz::cifar10},
       {"fuzz_mnist", convlab_fuzz::mnist},
   };

@@ -4,6 +4,7 @@
 Run with Debian's interpreter (the first python3 on PATH may lack torch):
     /usr/bin/python3 tools/make_golden.py            # writes tests/fixtures/*.json
     /usr/bin/python3 tools/make_golden.py --only weights   # just weights.json and its files
+    /usr/bin/python3 tools/make_golden.py --only onnx      # just onnx.json and its files
 The fixtures are committed, so the tests need no PyTorch when they run. Floats are float32 values
 written as JSON doubles, which read back exactly.
 """
@@ -385,12 +386,77 @@ def weights_cases():
     return cases
 
 
+class ViewFlatten(nn.Module):
+    """A network that flattens with x.view(x.size(0), -1): the Shape-Gather-Unsqueeze-Concat-Reshape
+    pattern torch.onnx.export writes for it."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.LeakyReLU(0.1),
+                                      nn.AvgPool2d(2, ceil_mode=True, count_include_pad=False))
+        self.fc = nn.Linear(4 * 2 * 2, 10)
+
+    def forward(self, x):
+        x = self.features(x)
+        return self.fc(x.view(x.size(0), -1))
+
+
+def onnx_cases():
+    """Models exported by torch.onnx.export (tests/fixtures/onnx/), with the logits PyTorch computes
+    on a fixed batch in eval mode: the notebook's two networks, a BatchNorm network exported both
+    ways (folded into the convolutions, and as BatchNormalization nodes), a residual network, and a
+    view-flatten network; opsets 11 to 17, batch dimension dynamic."""
+    from torch_models import ChannelSum
+    g = torch.Generator().manual_seed(12)
+    torch.manual_seed(12)
+    bn = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(3, 2, 1),
+        nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d((1, 1)),
+        nn.Flatten(), nn.Dropout(0.3), nn.Linear(8, 10))
+    sumfirst = nn.Sequential(ChannelSum(), *list(standard_model().children())[1:])
+    sumfirst[1] = nn.Conv2d(1, 8, kernel_size=3, stride=1, padding=1)
+    small_sumfirst = nn.Sequential(ChannelSum(), nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                   nn.Flatten(), nn.Linear(4 * 4 * 4, 10))
+    E, P = torch.onnx.TrainingMode.EVAL, torch.onnx.TrainingMode.PRESERVE
+    specs = [("standard", standard_model(), (2, 3, 32, 32), 11, E, True),
+             ("sumfirst", sumfirst, (2, 3, 32, 32), 13, E, True),
+             ("small_sumfirst_opset11", small_sumfirst, (2, 3, 8, 8), 11, E, True),
+             ("batchnorm_folded", bn, (3, 3, 16, 16), 13, E, True),
+             ("batchnorm_nodes", bn, (3, 3, 16, 16), 17, P, False),
+             ("residual", residual_model(), (3, 3, 12, 12), 13, P, False),
+             ("view_flatten", ViewFlatten(), (2, 3, 8, 8), 15, E, True)]
+    os.makedirs(os.path.join(OUT, "onnx"), exist_ok=True)
+    cases = []
+    for name, model, shape, opset, mode, fold in specs:
+        with torch.no_grad():
+            for bname, b in model.named_buffers():
+                if bname.endswith("running_mean"):
+                    b.copy_(torch.randn(b.shape, generator=g) * 0.2)
+                elif bname.endswith("running_var"):
+                    b.copy_(torch.rand(b.shape, generator=g) + 0.5)
+        model.eval()
+        x = torch.randn(*shape, generator=g)
+        with torch.no_grad():
+            logits = model(x)
+        file = f"onnx/{name}.onnx"
+        torch.onnx.export(model, x, os.path.join(OUT, file), opset_version=opset, training=mode,
+                          do_constant_folding=fold, input_names=["input"], output_names=["logits"],
+                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+        print(f"wrote {file}")
+        cases.append({"name": name, "opset": opset, "file": file, "pytorch_text": repr(model),
+                      "input": tensor_record(x), "logits": tensor_record(logits)})
+    return cases
+
+
 def main():
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
     meta = {"torch": torch.__version__}
     if sys.argv[1:] == ["--only", "weights"]:
         write("weights.json", {"meta": meta, "cases": weights_cases()})
+        return
+    if sys.argv[1:] == ["--only", "onnx"]:
+        write("onnx.json", {"meta": meta, "cases": onnx_cases()})
         return
     write("print.json", {"meta": meta, "cases": print_cases()})
     write("conv2d.json", {"meta": meta, "cases": conv_cases()})
@@ -400,6 +466,7 @@ def main():
     write("schedules.json", {"meta": meta, "cases": schedule_cases()})
     write("adamw.json", {"meta": meta, "cases": adamw_cases()})
     write("weights.json", {"meta": meta, "cases": weights_cases()})
+    write("onnx.json", {"meta": meta, "cases": onnx_cases()})
 
 
 if __name__ == "__main__":

@@ -37,8 +37,8 @@ void add_evaluate(CLI::App& app) {
   add_int_flag<int64_t>(cmd, "--batch-size", f->batch_size, 1, 1000000, "Images per batch");
   cmd->add_flag("--json", f->json, "Machine-readable output");
   cmd->callback([f] {
-    if (f->model.checkpoint.empty() && f->model.weights.empty())
-      throw CLI::RequiredError("--checkpoint, or --model with --weights,");
+    if (f->model.checkpoint.empty() && f->model.weights.empty() && !f->model.is_onnx())
+      throw CLI::RequiredError("--checkpoint, --model FILE.onnx, or --model with --weights,");
     std::shared_ptr<nn::Sequential> model;
     std::string normalize_text = f->normalize;
     if (!f->model.checkpoint.empty()) {
@@ -59,9 +59,9 @@ void add_evaluate(CLI::App& app) {
     if (f->json) {
       auto j = ev.to_json(test.classes);
       if (!f->model.checkpoint.empty()) j["checkpoint"] = f->model.checkpoint;
-      if (!f->model.weights.empty()) {
+      if (f->model.checkpoint.empty()) {
         j["model"] = f->model.model;
-        j["weights"] = f->model.weights;
+        if (!f->model.weights.empty()) j["weights"] = f->model.weights;
       }
       j["data"] = test.name;
       std::cout << j.dump(2) << "\n";

@@ -98,9 +98,13 @@ struct ModelFlags {
     m->eval();
     return m;
   }
+  bool is_onnx() const {
+    return model.size() > 5 && model.compare(model.size() - 5, 5, ".onnx") == 0;
+  }
   std::string describe() const {
     if (!checkpoint.empty()) return "checkpoint " + checkpoint;
     if (!weights.empty()) return model + " with weights " + weights;
+    if (is_onnx()) return model + " (with its weights)";
     return model + " (initial weights, seed " + std::to_string(seed) + ")";
   }
 };

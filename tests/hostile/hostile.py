@@ -1247,9 +1247,44 @@ def weights_cases():
     case("export-no-to", ["export", "--model", "standard"], 2, contains=("--to",))
 
 
+ONNX_FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "onnx")
+
+
+def onnx_fixture(name):
+    with open(os.path.join(ONNX_FIXTURES, name), "rb") as f:
+        return f.read()
+
+
+def onnx_cases():
+    """ONNX models through --model: PyTorch's exports, and broken ones."""
+    def ev(rel="m.onnx"):
+        return ["evaluate", "--model", "{d}/" + rel, "--data", "{tiny}"]
+
+    residual = onnx_fixture("residual.onnx")
+    case("onnx-evaluate-ok", ev(), 0, setup=write("m.onnx", residual), prefix=None,
+         check=checks(stdout_has_any("accuracy")))
+    case("onnx-inspect-ok", ["inspect", "--model", "{d}/m.onnx", "--data", "{tiny}"], 0,
+         setup=write("m.onnx", residual), prefix=None, check=checks(stdout_has_any("3.body.0")))
+    case("onnx-train-finetune", train({"--model": "{d}/m.onnx"}), 0, setup=write("m.onnx", residual),
+         prefix=None, check=checks(run_ok()))
+    case("onnx-export-safetensors", ["export", "--model", "{d}/m.onnx", "--to", "{d}/w.safetensors"], 0,
+         setup=write("m.onnx", residual), prefix=None, check=checks(kept("w.safetensors")))
+    case("onnx-garbage", ev(), 1, setup=write("m.onnx", bytes(range(256)) * 8), contains=("ONNX",))
+    case("onnx-empty", ev(), 1, setup=write("m.onnx", b""), contains=("m.onnx",))
+    case("onnx-truncated", ev(), 1, setup=write("m.onnx", residual[:len(residual) // 2]),
+         contains=("m.onnx",))
+    case("onnx-pickle-inside", ev(), 1, setup=write("m.onnx", b"PK\x03\x04" + b"\x00" * 200),
+         contains=("pickle",))
+    case("onnx-input-shape-misfit", ev(), 1, setup=write("m.onnx", onnx_fixture("view_flatten.onnx")),
+         contains=("Linear",))
+    case("model-pt-refused", ["inspect", "--model", "{d}/m.pt"], 1, setup=write("m.pt", b"PK\x03\x04"),
+         contains=("pickle", "torch.onnx.export"))
+
+
 def all_cases():
     cli_cases()
     weights_cases()
+    onnx_cases()
     positive_cases()
     model_cases()
     special_file_cases()

@@ -22,7 +22,4 @@ void load_weights(nn::Module& model, const safetensors::File& file);
 // into the metadata beside {"format": "pt"}, as safetensors.torch.save_file writes it.
 void save_weights(nn::Module& model, const std::string& path, const std::string& model_text);
 
-// Throws IoError if `bytes` (the start of a file) or the path's suffix mark a pickle.
-void refuse_pickle(const std::string& path, const std::vector<uint8_t>& head);
-
 }  // namespace convlab::train
