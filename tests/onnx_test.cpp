@@ -8,7 +8,9 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <random>
 
+#include "convlab/nn/models.h"
 #include "convlab/nn/onnx.h"
 #include "convlab/nn/sequential.h"
 #include "fixture.h"
@@ -148,4 +150,69 @@ TEST(OnnxImport, UnsupportedOpsAndMisfitWeightsAreNamed) {
     n->add_output("extra_out");
   });
   EXPECT_TRUE(has(fork, "feeds 3 nodes") || has(fork, "branch")) << fork;
+}
+
+// Export then import: the same layers under the same names, every parameter and buffer bit for
+// bit, and the same logits bit for bit, for every model file and every layer the exporter has.
+TEST(OnnxExport, ImportOfTheExportIsBitIdentical) {
+  std::vector<std::string> texts;
+  for (const char* name : {"notebook", "resnet20", "vgg_bn"}) {
+    std::ifstream in(std::string(CONVLAB_SOURCE_DIR) + "/models/" + name + ".txt");
+    texts.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  texts.push_back(
+      "Sequential(\n"
+      "  (0): ChannelSum()\n"
+      "  (1): Conv2d(1, 4, kernel_size=(3, 3), stride=(2, 1), padding=(1, 0))\n"
+      "  (2): BatchNorm2d(4, eps=0.001, momentum=0.3, affine=True, track_running_stats=True)\n"
+      "  (3): LeakyReLU(negative_slope=0.2)\n"
+      "  (4): MaxPool2d(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=True)\n"
+      "  (5): AvgPool2d(kernel_size=2, stride=1, padding=1, ceil_mode=True, "
+      "count_include_pad=False)\n"
+      "  (6): Identity()\n"
+      "  (7): AdaptiveAvgPool2d(output_size=(1, 1))\n"
+      "  (8): Flatten(start_dim=1, end_dim=-1)\n"
+      "  (9): Dropout(p=0.25, inplace=False)\n"
+      "  (10): Linear(in_features=4, out_features=6, bias=False)\n"
+      "  (11): BatchNorm1d(6, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)\n"
+      "  (12): Linear(in_features=6, out_features=10, bias=True)\n"
+      ")\n");
+  std::mt19937 rng(8);
+  for (const std::string& text : texts) {
+    Generator gen(3);
+    auto model = nn::parse_model(text, "m.txt", gen);
+    for (const auto& t : nn::state_dict(*model))  // running statistics of their own
+      if (!t.is_parameter && !t.integer) *t.value = test::random_tensor(t.value->shape(), rng);
+    for (const auto& t : nn::state_dict(*model))
+      if (t.name.find("running_var") != std::string::npos)
+        for (int64_t i = 0; i < t.value->numel(); ++i)
+          t.value->data()[i] = std::fabs(t.value->data()[i]) + 0.5f;
+    model->eval();
+    const std::string bytes = nn::serialize_onnx(*model);
+    auto back = nn::parse_onnx({bytes.begin(), bytes.end()}, "export.onnx");
+    back->eval();
+    const auto a = nn::state_dict(*model), b = nn::state_dict(*back);
+    ASSERT_EQ(a.size(), b.size()) << back->repr();
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(a[i].name, b[i].name);
+      if (!a[i].integer) {
+        EXPECT_TRUE(test::same_bits(*a[i].value, *b[i].value)) << a[i].name;
+      }
+    }
+    const Tensor x = test::random_tensor({2, 3, 32, 32}, rng);
+    const Tensor y = model->forward(x);
+    EXPECT_TRUE(test::same_bits(back->forward(x), y)) << text.substr(0, 60);
+  }
+}
+
+TEST(OnnxExport, LayersOnnxCannotExpressAreRefusedByName) {
+  Generator gen(1);
+  auto adaptive = nn::parse_model(
+      "Sequential(\n  (0): AdaptiveAvgPool2d(output_size=(2, 2))\n  (1): Flatten(start_dim=1, "
+      "end_dim=-1)\n)\n",
+      "a.txt", gen);
+  const std::string msg = error_of([&] { nn::serialize_onnx(*adaptive); });
+  EXPECT_NE(msg.find("layer 0 AdaptiveAvgPool2d(output_size=(2, 2)) cannot be exported to ONNX"),
+            std::string::npos)
+      << msg;
 }

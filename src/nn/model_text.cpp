@@ -328,4 +328,10 @@ std::shared_ptr<Sequential> parse_model(const std::string& text, const std::stri
   return ModelTextParser(text, source, gen).parse();
 }
 
+LayerArgs layer_arguments(const std::string& repr) {
+  auto p = std::make_shared<LineParser>(repr, "layer");
+  auto [spec, args] = p->call(LayerRegistry::builtin());
+  return LayerArgs(spec->name, spec->parameters, args, [p](const std::string& m) { p->fail(m); });
+}
+
 }  // namespace convlab::nn

@@ -446,6 +446,7 @@ class Importer {
     } else if (op == "LeakyRelu") {
       leaf("LeakyReLU(negative_slope=" + num(attr_float(n, "alpha", 0.01f)) + ")");
     } else if (op == "Identity") {
+      leaf("Identity()");
     } else if (op == "Dropout") {
       if (n.input_size() > 2 && !n.input(2).empty()) {
         const Const& mode = constant(n, 2, "training_mode");

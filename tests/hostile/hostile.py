@@ -1269,6 +1269,13 @@ def onnx_cases():
          prefix=None, check=checks(run_ok()))
     case("onnx-export-safetensors", ["export", "--model", "{d}/m.onnx", "--to", "{d}/w.safetensors"], 0,
          setup=write("m.onnx", residual), prefix=None, check=checks(kept("w.safetensors")))
+    case("onnx-export-roundtrip", ["export", "--model", "{d}/m.onnx", "--to", "{d}/x.onnx"], 0,
+         setup=write("m.onnx", residual), prefix=None, check=checks(kept("x.onnx")))
+    case("onnx-export-onto-model", ["export", "--model", "{d}/m.onnx", "--to", "{d}/m.onnx", "--overwrite"], 1,
+         setup=write("m.onnx", residual), contains=("is the model being exported",))
+    case("onnx-export-inexpressible", ["export", "--model", "{d}/model.txt", "--to", "{d}/x.onnx"], 1,
+         setup=model("Sequential(\n  (0): AdaptiveAvgPool2d(output_size=(2, 2))\n)\n"),
+         contains=("cannot be exported to ONNX",), check=checks(absent("x.onnx")))
     case("onnx-garbage", ev(), 1, setup=write("m.onnx", bytes(range(256)) * 8), contains=("ONNX",))
     case("onnx-empty", ev(), 1, setup=write("m.onnx", b""), contains=("m.onnx",))
     case("onnx-truncated", ev(), 1, setup=write("m.onnx", residual[:len(residual) // 2]),

@@ -23,4 +23,12 @@ std::shared_ptr<Sequential> import_onnx(const std::string& path);
 // The same from the file's bytes; `path` only names it in messages (the fuzz target's entry).
 std::shared_ptr<Sequential> parse_onnx(const std::vector<uint8_t>& bytes, const std::string& path);
 
+// The model as ONNX (opset 13, batch, height and width dynamic, each parameter and buffer an
+// initializer named as in PyTorch's state_dict, Dropout kept as an inference no-op), checked with
+// ONNX's checker. Throws ValueError naming a layer ONNX cannot express (AdaptiveAvgPool2d other
+// than (1, 1), BatchNorm without running statistics, Flatten other than from dimension 1).
+std::string serialize_onnx(Sequential& model);
+// Written atomically.
+void export_onnx(Sequential& model, const std::string& path);
+
 }  // namespace convlab::nn

@@ -87,6 +87,10 @@ void register_pooling(LayerRegistry& r);       // MaxPool2d, AvgPool2d, Adaptive
 void register_batchnorm(LayerRegistry& r);     // BatchNorm1d, BatchNorm2d
 void register_dropout(LayerRegistry& r);
 
+// The arguments of one leaf layer's text, "Conv2d(3, 8, kernel_size=(3, 3), ...)" (its repr()),
+// bound as the model-text parser binds them: how the ONNX exporter reads a layer's options.
+LayerArgs layer_arguments(const std::string& repr);
+
 // A real number as Python's repr prints it: 0.1, 1e-05, 0.5, 1.0 (PyTorch's layer reprs).
 std::string python_repr(double v);
 
