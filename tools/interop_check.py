@@ -1,16 +1,17 @@
 #!/usr/bin/python3
-"""Models across the convlab / PyTorch boundary through safetensors, both ways, on the shipped
-CIFAR-10 subset: issue 11's acceptance for state_dicts.
+"""Models across the convlab / PyTorch boundary through safetensors and ONNX, both ways, on the
+shipped CIFAR-10 subset: issue 11's acceptance.
 
     /usr/bin/python3 tools/interop_check.py [--epochs 2] [--convlab build/release/convlab]
 
 For each model file (the notebook's network, a VGG with BatchNorm and Dropout, ResNet-20):
   PyTorch -> convlab: tools/torch_train.py trains it and saves the state_dict (.safetensors);
     `convlab evaluate --model M --weights W` must give PyTorch's confusion matrix (so its accuracy).
+    The same model exported by torch.onnx.export: `convlab evaluate --model M.onnx` likewise.
   convlab -> PyTorch: `convlab train`, `convlab export --to W.safetensors`; PyTorch loads W with
     load_state_dict(strict=True) into the model built from the same text and must give convlab's
-    confusion matrix.
-Prints a table and writes bench/results/interop_safetensors.json; exit 1 if any pair differs.
+    confusion matrix. `convlab export --to M.onnx`, run by tools/onnx_eval.py (numpy), likewise.
+Prints a table and writes bench/results/interop.json; exit 1 if any pair differs.
 """
 import argparse
 import json
@@ -55,11 +56,17 @@ def main():
             model_file = os.path.join(ROOT, "models", name + ".txt")
             # PyTorch -> convlab.
             w = os.path.join(tmp, f"torch_{name}.safetensors")
+            o = os.path.join(tmp, f"torch_{name}.onnx")
             t = json.loads(run([sys.executable, os.path.join(HERE, "torch_train.py"), "--model", model_file,
-                                "--epochs", str(a.epochs), "--threads", "2", "--save", w]))
+                                "--epochs", str(a.epochs), "--threads", "2", "--save", w, "--save-onnx", o]))
             c = json.loads(run([a.convlab, "evaluate", "--model", model_file, "--weights", w, "--json"]))
             same = t["confusion"] == c["confusion_matrix"]
             rows.append({"model": name, "direction": "pytorch -> convlab", "pytorch_accuracy": accuracy(t["confusion"]),
+                         "convlab_accuracy": c["accuracy"], "same_confusion_matrix": same})
+            ok &= same
+            c = json.loads(run([a.convlab, "evaluate", "--model", o, "--json"]))
+            same = t["confusion"] == c["confusion_matrix"]
+            rows.append({"model": name, "direction": "pytorch -> convlab (onnx)", "pytorch_accuracy": accuracy(t["confusion"]),
                          "convlab_accuracy": c["accuracy"], "same_confusion_matrix": same})
             ok &= same
             # convlab -> PyTorch.
@@ -78,11 +85,20 @@ def main():
             rows.append({"model": name, "direction": "convlab -> pytorch", "pytorch_accuracy": accuracy(m),
                          "convlab_accuracy": c2["accuracy"], "same_confusion_matrix": same2})
             ok &= same2
-            for r in rows[-2:]:
-                print(f"{r['model']:10s} {r['direction']:20s} pytorch {r['pytorch_accuracy']:.4f}  "
+            o2 = os.path.join(tmp, f"convlab_{name}.onnx")
+            run([a.convlab, "export", "--checkpoint", os.path.join(out, "checkpoint.bin"), "--to", o2])
+            e = json.loads(run([sys.executable, os.path.join(HERE, "onnx_eval.py"), o2,
+                                os.path.join(data, "test_batch.bin")]))
+            same3 = e["confusion"] == c2["confusion_matrix"]
+            rows.append({"model": name, "direction": "convlab -> onnx evaluator", "evaluator_accuracy": e["accuracy"],
+                         "convlab_accuracy": c2["accuracy"], "same_confusion_matrix": same3})
+            ok &= same3
+            for r in rows[-4:]:
+                other = r.get("pytorch_accuracy", r.get("evaluator_accuracy"))
+                print(f"{r['model']:10s} {r['direction']:27s} other side {other:.4f}  "
                       f"convlab {r['convlab_accuracy']:.4f}  same confusion matrix: {r['same_confusion_matrix']}",
                       flush=True)
-    path = os.path.join(ROOT, "bench", "results", "interop_safetensors.json")
+    path = os.path.join(ROOT, "bench", "results", "interop.json")
     with open(path + ".tmp", "w") as f:
         json.dump({"epochs": a.epochs, "torch": torch.__version__, "rows": rows}, f, indent=1)
     os.replace(path + ".tmp", path)

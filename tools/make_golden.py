@@ -5,6 +5,7 @@ Run with Debian's interpreter (the first python3 on PATH may lack torch):
     /usr/bin/python3 tools/make_golden.py            # writes tests/fixtures/*.json
     /usr/bin/python3 tools/make_golden.py --only weights   # just weights.json and its files
     /usr/bin/python3 tools/make_golden.py --only onnx      # just onnx.json and its files
+    /usr/bin/python3 tools/make_golden.py --only resize    # just resize.json
 The fixtures are committed, so the tests need no PyTorch when they run. Floats are float32 values
 written as JSON doubles, which read back exactly.
 """
@@ -448,12 +449,27 @@ def onnx_cases():
     return cases
 
 
+def resize_cases():
+    """F.interpolate(mode="bilinear", align_corners=False), no antialiasing: what `convlab predict
+    --resize` does to an image of another size; down and up, odd sizes."""
+    g = torch.Generator().manual_seed(13)
+    cases = []
+    for (h, w), (oh, ow) in [((7, 9), (4, 5)), ((5, 4), (11, 8)), ((64, 48), (32, 32)), ((3, 3), (3, 3))]:
+        x = torch.rand(1, 3, h, w, generator=g)
+        y = F.interpolate(x, size=(oh, ow), mode="bilinear", align_corners=False)
+        cases.append({"input": tensor_record(x), "output": tensor_record(y)})
+    return cases
+
+
 def main():
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
     meta = {"torch": torch.__version__}
     if sys.argv[1:] == ["--only", "weights"]:
         write("weights.json", {"meta": meta, "cases": weights_cases()})
+        return
+    if sys.argv[1:] == ["--only", "resize"]:
+        write("resize.json", {"meta": meta, "cases": resize_cases()})
         return
     if sys.argv[1:] == ["--only", "onnx"]:
         write("onnx.json", {"meta": meta, "cases": onnx_cases()})
@@ -467,6 +483,7 @@ def main():
     write("adamw.json", {"meta": meta, "cases": adamw_cases()})
     write("weights.json", {"meta": meta, "cases": weights_cases()})
     write("onnx.json", {"meta": meta, "cases": onnx_cases()})
+    write("resize.json", {"meta": meta, "cases": resize_cases()})
 
 
 if __name__ == "__main__":

@@ -13,5 +13,6 @@ void add_download(CLI::App& app);   // download.cpp
 void add_inspect(CLI::App& app);    // inspect.cpp
 void add_decompose(CLI::App& app);  // decompose.cpp
 void add_export(CLI::App& app);     // export.cpp
+void add_predict(CLI::App& app);    // predict.cpp
 
 }  // namespace convlab::cli

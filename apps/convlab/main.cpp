@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   convlab::cli::add_inspect(app);
   convlab::cli::add_decompose(app);
   convlab::cli::add_export(app);
+  convlab::cli::add_predict(app);
   try {
     convlab::kernels::best_isa();  // a bad CONVLAB_ISA is reported here, before any work
     if (const std::string bad = unknown_subcommand(app, argc, argv); !bad.empty())

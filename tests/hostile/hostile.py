@@ -1288,8 +1288,52 @@ def onnx_cases():
          contains=("pickle", "torch.onnx.export"))
 
 
+def png_bytes(width, height, channels, fill=128):
+    """A valid PNG, written with zlib (stdlib only)."""
+    import zlib
+    row = b"\x00" + bytes([fill]) * (width * channels)
+    color = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, color, 0, 0, 0)) +
+            chunk(b"IDAT", zlib.compress(row * height)) + chunk(b"IEND", b""))
+
+
+def predict_cases():
+    """convlab predict on image files: good ones, and every way an image can be wrong."""
+    def pr(*extra):
+        return ["predict", "--checkpoint", "{ckpt}"] + list(extra)
+    case("predict-ok", pr("{d}/a.png"), 0, setup=write("a.png", png_bytes(32, 32, 3)), prefix=None,
+         check=checks(stdout_has_any("a.png:")))
+    case("predict-rgba-ok", pr("{d}/a.png"), 0, setup=write("a.png", png_bytes(32, 32, 4)), prefix=None)
+    case("predict-json", pr("{d}/a.png", "--json"), 0, setup=write("a.png", png_bytes(32, 32, 3)), prefix=None,
+         check=checks(stdout_json))
+    case("predict-data", pr("--data", "{tiny}"), 0, prefix=None, check=checks(stdout_has_any("label")))
+    case("predict-wrong-size", pr("{d}/a.png"), 1, setup=write("a.png", png_bytes(40, 20, 3)),
+         contains=("40x20", "--resize"))
+    case("predict-resize", pr("{d}/a.png", "--resize"), 0, setup=write("a.png", png_bytes(40, 20, 3)), prefix=None)
+    case("predict-gray", pr("{d}/a.png"), 1, setup=write("a.png", png_bytes(32, 32, 1)), contains=("1 channel",))
+    case("predict-not-image", pr("{d}/a.png"), 1, setup=write("a.png", b"hello, world\n" * 10),
+         contains=("not a PNG, JPEG or BMP",))
+    case("predict-empty", pr("{d}/a.png"), 1, setup=write("a.png", b""), contains=("a.png",))
+    case("predict-truncated", pr("{d}/a.png"), 1, setup=write("a.png", png_bytes(32, 32, 3)[:60]),
+         contains=("a.png",))
+    # A header that promises 60000 x 60000 pixels: refused before decoding.
+    bomb = bytearray(png_bytes(32, 32, 3))
+    bomb[16:24] = struct.pack(">II", 60000, 60000)
+    case("predict-bomb", pr("{d}/a.png"), 1, setup=write("a.png", bytes(bomb)),
+         env={"CONVLAB_MEMORY_LIMIT": "1G"}, contains=("a.png",))
+    case("predict-missing", pr("{d}/nope.png"), 1, contains=("nope.png",))
+    case("predict-directory", pr("{d}/dir"), 1, setup=mkdir("dir"), contains=("not a regular file",))
+    case("predict-nothing", ["predict", "--checkpoint", "{ckpt}"], 2, contains=("image files or --data",))
+    case("predict-bad-size-flag", pr("{d}/a.png", "--size", "32by32"), 2, setup=write("a.png", png_bytes(32, 32, 3)),
+         contains=("WIDTHxHEIGHT",))
+
+
 def all_cases():
     cli_cases()
+    predict_cases()
     weights_cases()
     onnx_cases()
     positive_cases()
