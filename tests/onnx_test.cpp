@@ -216,3 +216,56 @@ TEST(OnnxExport, LayersOnnxCannotExpressAreRefusedByName) {
             std::string::npos)
       << msg;
 }
+
+namespace {
+
+// Residual blocks nested `depth` deep: at each level, x -> Relu -> (the next level) -> Add(., x).
+std::vector<uint8_t> nested_residuals(int depth) {
+  onnx::ModelProto m;
+  m.set_ir_version(7);
+  auto* op = m.add_opset_import();
+  op->set_domain("");
+  op->set_version(13);
+  auto* g = m.mutable_graph();
+  g->set_name("nested");
+  auto* in = g->add_input();
+  in->set_name("v0");
+  in->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : {2, 3, 4, 4})
+    in->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(d);
+  auto node = [&](const std::string& type, std::vector<std::string> inputs,
+                  const std::string& out) {
+    auto* n = g->add_node();
+    n->set_op_type(type);
+    n->set_name(out);
+    for (const auto& i : inputs) n->add_input(i);
+    n->add_output(out);
+  };
+  for (int d = 0; d < depth; ++d)
+    node("Relu", {"v" + std::to_string(d)}, "v" + std::to_string(d + 1));
+  std::string inner = "v" + std::to_string(depth);
+  for (int d = depth - 1; d >= 0; --d) {
+    const std::string out = "w" + std::to_string(d);
+    node("Add", {inner, "v" + std::to_string(d)}, out);
+    inner = out;
+  }
+  auto* out = g->add_output();
+  out->set_name(inner);
+  out->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : {2, 3, 4, 4})
+    out->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(d);
+  std::string bytes;
+  m.SerializeToString(&bytes);
+  return {bytes.begin(), bytes.end()};
+}
+
+}  // namespace
+
+TEST(OnnxImport, NestedResidualsAreReadToADepthAndRefusedPastIt) {
+  auto model = nn::parse_onnx(nested_residuals(3), "nested.onnx");
+  EXPECT_NE(model->repr().find("(body): Sequential(\n      (0): ReLU()\n      (1): Residual("),
+            std::string::npos)
+      << model->repr();
+  const std::string msg = error_of([] { nn::parse_onnx(nested_residuals(200), "deep.onnx"); });
+  EXPECT_NE(msg.find("nest deeper than 64"), std::string::npos) << msg;
+}

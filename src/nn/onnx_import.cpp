@@ -147,8 +147,9 @@ class Importer {
   std::map<std::string, Const> consts_;
   std::set<std::string> data_;  // values that depend on the input
   std::map<std::string, std::vector<const onnx::NodeProto*>>
-      users_;                                // data value -> its data consumers
-  std::set<const onnx::NodeProto*> folded_;  // Adds folded into a MatMul
+      users_;  // data value -> its data consumers
+  static constexpr int kMaxNesting = 64;
+  int depth_ = 0;  // Adds folded into a MatMul
 
   [[noreturn]] void fail(const std::string& what) const { throw IoError(path_ + ": " + what); }
   [[noreturn]] void fail_node(const onnx::NodeProto& n, const std::string& what) const {
@@ -393,7 +394,12 @@ class Importer {
       if (count != 2)
         fail("value '" + excerpt(v) + "' feeds " + std::to_string(count) +
              " nodes; convlab models branch in two only (a Residual)");
+      // Residual blocks nest (a block inside a branch); a crafted graph must not nest them
+      // deeper than any network does, or the walk's recursion would exhaust the stack.
+      if (++depth_ > kMaxNesting)
+        fail("Residual blocks nest deeper than " + std::to_string(kMaxNesting));
       v = residual(v, it->second, w.block);
+      --depth_;
     }
     w.end = v;
     return w;
