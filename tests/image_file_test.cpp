@@ -24,7 +24,8 @@
 using namespace convlab;
 
 TEST(ImageFile, BilinearResizeEqualsPyTorchsInterpolate) {
-  for (const auto& c : test::load_fixture("resize.json").at("cases")) {
+  const auto fixture = test::load_fixture("resize.json");  // kept alive through the loop
+  for (const auto& c : fixture.at("cases")) {
     const Tensor x = test::tensor_from(c.at("input")), want = test::tensor_from(c.at("output"));
     const Tensor y = data::resize_bilinear(x, want.size(2), want.size(3));
     EXPECT_TRUE(allclose(y, want, 1e-6, 1e-6))

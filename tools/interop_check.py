@@ -57,18 +57,22 @@ def main():
             # PyTorch -> convlab.
             w = os.path.join(tmp, f"torch_{name}.safetensors")
             o = os.path.join(tmp, f"torch_{name}.onnx")
+            o_nodes = os.path.join(tmp, f"torch_{name}_nodes.onnx")
             t = json.loads(run([sys.executable, os.path.join(HERE, "torch_train.py"), "--model", model_file,
-                                "--epochs", str(a.epochs), "--threads", "2", "--save", w, "--save-onnx", o]))
+                                "--epochs", str(a.epochs), "--threads", "2", "--save", w, "--save-onnx", o,
+                                "--save-onnx-nodes", o_nodes]))
             c = json.loads(run([a.convlab, "evaluate", "--model", model_file, "--weights", w, "--json"]))
             same = t["confusion"] == c["confusion_matrix"]
             rows.append({"model": name, "direction": "pytorch -> convlab", "pytorch_accuracy": accuracy(t["confusion"]),
                          "convlab_accuracy": c["accuracy"], "same_confusion_matrix": same})
             ok &= same
-            c = json.loads(run([a.convlab, "evaluate", "--model", o, "--json"]))
-            same = t["confusion"] == c["confusion_matrix"]
-            rows.append({"model": name, "direction": "pytorch -> convlab (onnx)", "pytorch_accuracy": accuracy(t["confusion"]),
-                         "convlab_accuracy": c["accuracy"], "same_confusion_matrix": same})
-            ok &= same
+            for path, form in [(o, "onnx, BN folded"), (o_nodes, "onnx, BN nodes")]:
+                c = json.loads(run([a.convlab, "evaluate", "--model", path, "--json"]))
+                same = t["confusion"] == c["confusion_matrix"]
+                rows.append({"model": name, "direction": f"pytorch -> convlab ({form})",
+                             "pytorch_accuracy": accuracy(t["confusion"]),
+                             "convlab_accuracy": c["accuracy"], "same_confusion_matrix": same})
+                ok &= same
             # convlab -> PyTorch.
             out = os.path.join(tmp, f"run_{name}")
             run([a.convlab, "train", "--model", model_file, "--epochs", str(a.epochs), "--threads", "2",
@@ -93,9 +97,9 @@ def main():
             rows.append({"model": name, "direction": "convlab -> onnx evaluator", "evaluator_accuracy": e["accuracy"],
                          "convlab_accuracy": c2["accuracy"], "same_confusion_matrix": same3})
             ok &= same3
-            for r in rows[-4:]:
+            for r in rows[-5:]:
                 other = r.get("pytorch_accuracy", r.get("evaluator_accuracy"))
-                print(f"{r['model']:10s} {r['direction']:27s} other side {other:.4f}  "
+                print(f"{r['model']:10s} {r['direction']:36s} other side {other:.4f}  "
                       f"convlab {r['convlab_accuracy']:.4f}  same confusion matrix: {r['same_confusion_matrix']}",
                       flush=True)
     path = os.path.join(ROOT, "bench", "results", "interop.json")

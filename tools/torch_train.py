@@ -82,6 +82,8 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--save", help="write the trained state_dict here (.safetensors)")
     p.add_argument("--save-onnx", help="export the trained model here (torch.onnx.export, opset 13, eval mode)")
+    p.add_argument("--save-onnx-nodes", help="the same with BatchNorm kept as BatchNormalization nodes "
+                   "(training=PRESERVE, do_constant_folding=False)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -117,11 +119,13 @@ def main():
     if a.save:
         from safetensors_io import save_file
         save_file(model.state_dict(), a.save, {"format": "pt"})
-    if a.save_onnx:
-        model.eval()
-        torch.onnx.export(model, test_x[:2].float().div(255), a.save_onnx, opset_version=13,
-                          input_names=["input"], output_names=["logits"],
-                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    for path, fold in [(a.save_onnx, True), (a.save_onnx_nodes, False)]:
+        if path:
+            model.eval()
+            torch.onnx.export(model, test_x[:2].float().div(255), path, opset_version=13,
+                              training=torch.onnx.TrainingMode.EVAL if fold else torch.onnx.TrainingMode.PRESERVE,
+                              do_constant_folding=fold, input_names=["input"], output_names=["logits"],
+                              dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
     print(json.dumps({"lib": "pytorch", "model": a.model, "seed": a.seed, "epochs": epochs,
                       "test_accuracy": epochs[-1]["test_accuracy"] if epochs else evaluate(model, test_x, test_y),
                       "confusion": confusion(model, test_x, test_y)}))
