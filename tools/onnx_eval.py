@@ -132,11 +132,14 @@ def main():
     labels = raw[:, 0].astype(np.int64)
     images = raw[:, 1:].reshape(-1, 3, 32, 32).astype(np.float32) / 255
     m = [[0] * 10 for _ in range(10)]
+    preds = []
     for s in range(0, len(labels), 128):
         pred = run(model, images[s:s + 128]).argmax(1)
+        preds += pred.tolist()
         for t, p in zip(labels[s:s + 128], pred):
             m[t][p] += 1
-    print(json.dumps({"accuracy": sum(m[k][k] for k in range(10)) / len(labels), "confusion": m}))
+    print(json.dumps({"accuracy": sum(m[k][k] for k in range(10)) / len(labels), "confusion": m,
+                      "predictions": preds}))
 
 
 if __name__ == "__main__":

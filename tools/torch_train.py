@@ -57,6 +57,16 @@ def evaluate(model, images, labels):
     return correct / len(labels)
 
 
+def predictions(model, images):
+    """The predicted class of every image, in eval mode."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(images), 256):
+            out += model(images[s:s + 256].float().div_(255)).argmax(1).tolist()
+    return out
+
+
 def confusion(model, images, labels):
     """[true class][predicted class] counts in eval mode, as `convlab evaluate --json` gives them."""
     model.eval()
@@ -128,7 +138,8 @@ def main():
                               dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
     print(json.dumps({"lib": "pytorch", "model": a.model, "seed": a.seed, "epochs": epochs,
                       "test_accuracy": epochs[-1]["test_accuracy"] if epochs else evaluate(model, test_x, test_y),
-                      "confusion": confusion(model, test_x, test_y)}))
+                      "confusion": confusion(model, test_x, test_y),
+                      "predictions": predictions(model, test_x)}))
 
 
 if __name__ == "__main__":
