@@ -76,8 +76,10 @@ void add_predict(CLI::App& app) {
     }
     const data::Transform normalize = data::Transform::parse("", normalize_text);
     int64_t width = 0, height = 0;
-    if (std::sscanf(f->size.c_str(), "%ldx%ld", &width, &height) != 2 || width < 1 || height < 1 ||
-        width > 65536 || height > 65536)
+    int used = 0;
+    if (std::sscanf(f->size.c_str(), "%ldx%ld%n", &width, &height, &used) != 2 ||
+        used != static_cast<int>(f->size.size()) || width < 1 || height < 1 || width > 65536 ||
+        height > 65536)
       throw CLI::ValidationError("--size", "'" + excerpt(f->size) + "' is not WIDTHxHEIGHT");
     ThreadPool pool(f->threads);
     PoolScope scope(&pool);

@@ -1329,6 +1329,8 @@ def predict_cases():
     case("predict-nothing", ["predict", "--checkpoint", "{ckpt}"], 2, contains=("image files or --data",))
     case("predict-bad-size-flag", pr("{d}/a.png", "--size", "32by32"), 2, setup=write("a.png", png_bytes(32, 32, 3)),
          contains=("WIDTHxHEIGHT",))
+    case("predict-size-trailing-junk", pr("{d}/a.png", "--size", "32x32x3"), 2,
+         setup=write("a.png", png_bytes(32, 32, 3)), contains=("WIDTHxHEIGHT",))
 
 
 def all_cases():
