@@ -25,12 +25,8 @@ void add_export(CLI::App& app) {
   cmd->add_flag("--overwrite", f->overwrite, "Replace --to if it exists");
   cmd->callback([f] {
     const std::string& to = f->to;
-    auto ends_with = [&](const std::string& suffix) {
-      return to.size() >= suffix.size() &&
-             to.compare(to.size() - suffix.size(), suffix.size(), suffix) == 0;
-    };
-    const bool onnx = ends_with(".onnx");
-    if (!onnx && !ends_with(".safetensors"))
+    const bool onnx = to.ends_with(".onnx");
+    if (!onnx && !to.ends_with(".safetensors"))
       throw CLI::ValidationError(
           "--to", "'" + excerpt(to) + "': export writes FILE.onnx or FILE.safetensors");
     const PathKind kind = path_kind(to);

@@ -98,9 +98,7 @@ struct ModelFlags {
     m->eval();
     return m;
   }
-  bool is_onnx() const {
-    return model.size() > 5 && model.compare(model.size() - 5, 5, ".onnx") == 0;
-  }
+  bool is_onnx() const { return model.ends_with(".onnx"); }
   std::string describe() const {
     if (!checkpoint.empty()) return "checkpoint " + checkpoint;
     if (!weights.empty()) return model + " with weights " + weights;

@@ -18,7 +18,7 @@ namespace convlab::cli {
 
 namespace {
 
-// Softmax in double (max subtracted first), rounded to float as PyTorch's would be compared.
+// Softmax in double, the largest logit subtracted first so that exp cannot overflow.
 std::vector<double> softmax(const float* logits, int64_t n) {
   double m = logits[0];
   for (int64_t k = 1; k < n; ++k) m = std::max(m, static_cast<double>(logits[k]));

@@ -4,15 +4,6 @@
 
 namespace convlab {
 
-namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-}  // namespace
-
 void refuse_pickle(const std::string& path, const std::vector<uint8_t>& head) {
   // torch.save writes a zip archive holding a pickle (since PyTorch 1.6), or a bare pickle
   // (protocol 2 and later start with 0x80).
@@ -22,8 +13,8 @@ void refuse_pickle(const std::string& path, const std::vector<uint8_t>& head) {
   // A safetensors file starts with its header length, whose bytes may look like a pickle's
   // protocol mark (a 640-byte header is 0x80 0x02); its JSON header at byte 8 tells them apart.
   const bool safetensors_like = head.size() > 8 && head[8] == '{';
-  if (!safetensors_like && (zip || pickle || ends_with(path, ".pt") || ends_with(path, ".pth") ||
-                            ends_with(path, ".pkl")))
+  if (!safetensors_like &&
+      (zip || pickle || path.ends_with(".pt") || path.ends_with(".pth") || path.ends_with(".pkl")))
     throw IoError(excerpt(path) +
                   " looks like a PyTorch pickle (torch.save); convlab never loads pickles, which "
                   "can run code when read: save the state_dict with safetensors.torch.save_file, "

@@ -283,13 +283,13 @@ std::string serialize(const std::vector<Named>& tensors,
   out.reserve(out.size() + offset);
   for (const Named& t : tensors) {
     const float* v = t.value->data();
+    if (!t.integer) {
+      out.append(reinterpret_cast<const char*>(v), static_cast<size_t>(t.value->numel()) * 4);
+      continue;
+    }
     for (int64_t i = 0; i < t.value->numel(); ++i) {
-      if (t.integer) {
-        const auto x = static_cast<int64_t>(v[i]);
-        out.append(reinterpret_cast<const char*>(&x), 8);
-      } else {
-        out.append(reinterpret_cast<const char*>(v + i), 4);
-      }
+      const auto x = static_cast<int64_t>(v[i]);
+      out.append(reinterpret_cast<const char*>(&x), 8);
     }
   }
   return out;

@@ -54,8 +54,7 @@ std::shared_ptr<Sequential> build_model(const std::string& name_or_path, Generat
     throw IoError("model '" + excerpt(name_or_path) +
                   "' is neither 'standard', 'sumfirst' nor an existing model file");
   refuse_pickle(name_or_path);
-  if (name_or_path.size() > 5 && name_or_path.compare(name_or_path.size() - 5, 5, ".onnx") == 0)
-    return import_onnx(name_or_path);
+  if (name_or_path.ends_with(".onnx")) return import_onnx(name_or_path);
   // Model text is a few lines; the cap keeps a wrong path (a data file, /dev/zero) harmless.
   const std::string text = read_text_file(name_or_path, kMaxModelFileBytes, "model file");
   return parse_model(text, excerpt(name_or_path), gen);
