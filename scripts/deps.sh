@@ -10,6 +10,7 @@ CONVLAB_PACKAGES=(
   libstb-dev                                    # PNG reading/writing of raw images
   libonnx-dev libprotobuf-dev                   # ONNX models: protobuf classes and checker
   python3-onnx                                  # the test that ONNX's own checker accepts exports
+  libopenmpi-dev openmpi-bin                    # data-parallel training: mpirun -np N convlab train
   curl                                          # convlab download (optional, needs a network)
   libplplot-dev plplot-driver-cairo             # figures: plots and colour bars
   python3                                       # the hostile-input suite and kill test (stdlib only)

@@ -3,7 +3,15 @@
 
 #include <CLI/CLI.hpp>
 
+#include "convlab/train/communicator.h"
+
 namespace convlab::cli {
+
+// The processes this convlab runs with: one, or the MPI job's when mpirun started it (main.cpp).
+train::Communicator& world();
+// What train and compare do when mpirun started them and --chunk-size is not given: the same for
+// every process count (1 included), so that the numbers never depend on it.
+constexpr int64_t kDefaultChunkUnderMpirun = 16;
 
 void add_demo(CLI::App& app);       // demo.cpp
 void add_train(CLI::App& app);      // train.cpp

@@ -34,7 +34,7 @@ void add_compare(CLI::App& app) {
       "Threads: with 2 or more the two models train side by side, each on half of them");
   add_recipe_options(cmd, f->options.recipe);
   cmd->add_flag("--overwrite", f->overwrite, "Replace an experiment that --out already holds");
-  cmd->callback([f] {
+  cmd->callback([f, cmd] {
     StopOnSignal stop_on_signal;  // from here on, Ctrl-C stops at the next safe point
     const auto& recipe = f->options.recipe;
     if (recipe.seed >
@@ -42,13 +42,23 @@ void add_compare(CLI::App& app) {
       throw ValueError("--seed " + std::to_string(recipe.seed) + " with --seeds " +
                        std::to_string(f->options.seeds) + " runs past the largest seed, 2^64-1");
     f->options.parallel = f->threads >= 2;
+    if (train::launched_by_mpirun()) {
+      // One run after another, each shared among the job's processes.
+      f->options.comm = &world();
+      f->options.parallel = false;
+      f->options.threads_per_model = f->threads;
+      if (!cmd->count("--chunk-size")) f->options.recipe.chunk_size = kDefaultChunkUnderMpirun;
+    }
     f->options.threads_per_model = std::max(1, f->threads / 2);
     const auto train_set = data::load_dataset(f->data, true);
     const auto test_set = data::load_dataset(f->data, false);
     const auto& r = f->options.recipe;
     // Checked before any training: a finished experiment is never replaced by accident.
-    const auto lock = train::prepare_run_directory(
-        f->options.out_dir, f->overwrite ? train::RunMode::overwrite : train::RunMode::fresh);
+    const auto lock = world().rank() == 0
+                          ? train::prepare_run_directory(
+                                f->options.out_dir,
+                                f->overwrite ? train::RunMode::overwrite : train::RunMode::fresh)
+                          : train::RunLock();
     std::cout << "compare standard vs sumfirst on " << train_set.name << " (" << train_set.size()
               << " images) / " << test_set.name << " (" << test_set.size() << "): " << r.epochs
               << " epochs, batch " << r.batch_size << ", " << r.optimizer << " lr " << r.lr

@@ -33,6 +33,11 @@ class StopOnSignal {
     sigaction(SIGTERM, &sa, nullptr);
   }
 
+  // In a job of several processes, any signal ends this process at once with `line` (static
+  // storage): mpirun signals every process when one fails, and a process waiting in a collective
+  // operation would never reach a safe point.
+  static void end_at_once_with(const char* line) { job_line().store(line); }
+
   // Adds the stop request to a set of progress callbacks.
   static train::Progress with_stop(train::Progress p) {
     p.stop_requested = [] { return requested().load(); };
@@ -42,6 +47,10 @@ class StopOnSignal {
  private:
   static void on_signal(int sig) {
     // Only async-signal-safe calls here: atomics, write(2), _exit(2).
+    if (const char* line = job_line().load()) {
+      [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, line, std::strlen(line));
+      ::_exit(128 + sig);
+    }
     if (active().load() && requested().exchange(sig) == 0) return;
     const char* msg =
         sig == SIGINT ? "convlab: interrupted by SIGINT\n" : "convlab: interrupted by SIGTERM\n";
@@ -52,6 +61,10 @@ class StopOnSignal {
   static std::atomic<int>& requested() {
     static std::atomic<int> signal{0};
     return signal;
+  }
+  static std::atomic<const char*>& job_line() {
+    static std::atomic<const char*> line{nullptr};
+    return line;
   }
   static std::atomic<bool>& active() {
     static std::atomic<bool> on{false};

@@ -1,6 +1,9 @@
 // convlab: the command-line tool. Each subcommand lives in its own file and registers itself here;
 // this file turns every error into one line on stderr and a non-zero exit: 2 for a bad flag, 1 for
-// bad input, 130/143 after SIGINT/SIGTERM (train and compare stop at a safe point).
+// bad input, 130/143 after SIGINT/SIGTERM (train and compare stop at a safe point). Started by
+// mpirun, every process joins the job first; train and compare share their work among the
+// processes, process 0 alone prints to stdout, and any process's error ends the whole job (every
+// other process stops with one line too, never waits).
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdio>
@@ -17,10 +20,44 @@
 
 namespace {
 
+std::unique_ptr<convlab::train::Communicator> g_job;  // set when mpirun started this process
+
 int fail(const std::string& message, int code) {
   std::cout.flush();
-  std::cerr << "convlab: error: " << convlab::one_line(message) << "\n";
+  const bool job = g_job && g_job->size() > 1;
+  std::cerr << "convlab: error: "
+            << (job ? "process " + std::to_string(g_job->rank()) + " of " +
+                          std::to_string(g_job->size()) + ": "
+                    : "")
+            << convlab::one_line(message) << std::endl;
+  // The other processes may be waiting for this one in a collective operation: end them all.
+  if (job) g_job->abort(code);
   return code;
+}
+
+// Under mpirun: join the job; quiet stdout on every process but 0; signals end a process at once.
+int join_job_if_launched(int argc, char** argv) {
+  if (!convlab::train::launched_by_mpirun()) return 0;
+  try {
+    g_job = convlab::train::join_mpi_job();
+  } catch (const convlab::Error& e) {
+    return fail(e.what(), 1);
+  }
+  if (g_job->rank() != 0 && !std::freopen("/dev/null", "w", stdout))
+    return fail("cannot silence the standard output of process " + std::to_string(g_job->rank()),
+                1);
+  if (g_job->size() <= 1) return 0;
+  static const std::string line = "convlab: error: process " + std::to_string(g_job->rank()) +
+                                  " of " + std::to_string(g_job->size()) +
+                                  ": stopped by a signal (another process of the job failed, or "
+                                  "the job was stopped); the last complete epoch stays on disk\n";
+  convlab::cli::StopOnSignal::end_at_once_with(line.c_str());
+  if (argc >= 2 && std::strcmp(argv[1], "train") != 0 && std::strcmp(argv[1], "compare") != 0 &&
+      argv[1][0] != '-')
+    return fail("convlab " + convlab::excerpt(argv[1], 40) +
+                    " runs in one process; under mpirun only train and compare share their work",
+                2);
+  return 0;
 }
 
 // CLI11 reads an unknown first word as a stray argument ("A subcommand is required"); name it.
@@ -36,8 +73,22 @@ std::string unknown_subcommand(const CLI::App& app, int argc, char** argv) {
 
 }  // namespace
 
+convlab::train::Communicator& convlab::cli::world() {
+  static convlab::train::SingleProcess one;
+  return g_job ? *g_job : one;
+}
+
+int run(int argc, char** argv);
+
 int main(int argc, char** argv) {
   convlab::cli::StopOnSignal::install_handlers();
+  if (const int code = join_job_if_launched(argc, argv)) return code;
+  const int code = run(argc, argv);
+  g_job.reset();  // MPI_Finalize
+  return code;
+}
+
+int run(int argc, char** argv) {
   CLI::App app{"convlab: multi-channel convolutional networks, number by number"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "convlab 0.1.0");
@@ -79,6 +130,7 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::cout.flush();
     std::cerr << "convlab: internal error: " << convlab::one_line(e.what()) << "\n";
+    if (g_job && g_job->size() > 1) g_job->abort(3);
     return 3;
   }
   return 0;

@@ -37,6 +37,10 @@ inline void add_recipe_options(CLI::App* cmd, train::Recipe& recipe) {
   add_real_flag(cmd, "--weight-decay", recipe.weight_decay, 0, 1e6, false, "L2 weight decay");
   add_int_flag<uint64_t>(cmd, "--seed", recipe.seed, 0, std::numeric_limits<uint64_t>::max(),
                          "Seed of initialisation and shuffling");
+  add_int_flag<int64_t>(cmd, "--chunk-size", recipe.chunk_size, 0, 1000000,
+                        "Compute each batch as chunks of this many images, summed in a fixed "
+                        "order: the unit mpirun shares out (default 0, whole batches; 16 under "
+                        "mpirun); the same bits at any process count");
   // Checked when parsed, so that a typo is a flag error (exit 2) naming the accepted forms.
   auto checked = [](std::string& field, const char* flag, auto check) {
     return [&field, flag, check](const std::string& text) {

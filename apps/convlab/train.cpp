@@ -49,6 +49,9 @@ void add_train(CLI::App& app) {
     if (!f->resume.empty()) {
       const int64_t epochs = cmd->count("--epochs") ? f->recipe.epochs : 0;
       trainer = train::Trainer::resume(f->resume, train_set, test_set, epochs, f->threads);
+      if (cmd->count("--chunk-size"))
+        throw ValueError("--chunk-size cannot change on --resume: the run keeps its chunk size (" +
+                         std::to_string(trainer->recipe().chunk_size) + ")");
       const int64_t done = static_cast<int64_t>(trainer->history().size());
       if (done >= trainer->recipe().epochs) {
         std::cout << excerpt(f->resume) << " holds epoch " << done << " of "
@@ -62,14 +65,23 @@ void add_train(CLI::App& app) {
       // PyTorch's AdamW decays by 0.01 unless told otherwise.
       if (f->recipe.optimizer == "adamw" && !cmd->count("--weight-decay"))
         f->recipe.weight_decay = 0.01;
+      if (train::launched_by_mpirun() && !cmd->count("--chunk-size"))
+        f->recipe.chunk_size = kDefaultChunkUnderMpirun;
       trainer = std::make_unique<train::Trainer>(f->recipe, train_set, test_set, f->threads);
     }
-    const auto lock = train::prepare_run_directory(f->out, mode);
+    train::Communicator& job = world();
+    if (train::launched_by_mpirun()) trainer->distribute(job);
+    // Process 0 alone writes the run (and takes its lock).
+    const auto lock =
+        job.rank() == 0 ? train::prepare_run_directory(f->out, mode) : train::RunLock();
     const auto& r = trainer->recipe();
     std::cout << "training " << excerpt(r.model) << " on " << train_set.name << " ("
               << train_set.size() << " images), " << r.epochs << " epochs, batch " << r.batch_size
               << ", " << r.optimizer << " lr " << r.lr << ", seed " << r.seed << ", " << f->threads
-              << " thread" << (f->threads > 1 ? "s" : "") << "\n";
+              << " thread" << (f->threads > 1 ? "s" : "")
+              << (job.size() > 1 ? " per process, " + std::to_string(job.size()) + " processes"
+                                 : "")
+              << (r.chunk_size > 0 ? ", chunks of " + std::to_string(r.chunk_size) : "") << "\n";
     ProgressPrinter printer("", r.epochs);
     trainer->fit(f->out, StopOnSignal::with_stop(printer.callbacks()));
     const auto& ev = trainer->test_evaluation();

@@ -57,6 +57,14 @@ bool DataLoader::next(Tensor& images, std::vector<int64_t>& targets) {
   return true;
 }
 
+bool DataLoader::skip() {
+  if (cursor_ >= dataset_.size()) return false;
+  if (transform_ && transform_->augments())
+    throw Error("DataLoader::skip: an augmenting loader must draw every batch");
+  cursor_ += std::min(batch_size_, dataset_.size() - cursor_);
+  return true;
+}
+
 void gather_batch(const Dataset& ds, const int64_t* indices, int64_t count, Tensor& out,
                   std::vector<int64_t>& targets, const Transform* transform,
                   const ImageDraw* draws) {

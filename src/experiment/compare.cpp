@@ -45,9 +45,11 @@ struct RunResult {
 };
 
 void run_one(const train::Recipe& recipe, const data::Dataset& train, const data::Dataset& test,
-             const std::string& out_dir, int threads, train::Progress progress, RunResult& result) {
+             const std::string& out_dir, int threads, train::Progress progress,
+             train::Communicator* comm, RunResult& result) {
   try {
     train::Trainer trainer(recipe, train, test, threads);
+    if (comm) trainer.distribute(*comm);
     trainer.fit(out_dir, progress);
     result.history = trainer.history();
     const train::Evaluation& ev = trainer.test_evaluation();
@@ -203,7 +205,8 @@ std::vector<ModelSummary> compare(const CompareOptions& o, const data::Dataset& 
                      std::to_string(o.seeds));
   if (o.recipe.epochs <= 0)
     throw ValueError("compare: epochs must be positive to draw loss curves");
-  ensure_directory(o.out_dir);
+  const bool writer = !o.comm || o.comm->rank() == 0;
+  if (writer) ensure_directory(o.out_dir);
 
   std::vector<ModelSummary> summaries;
   for (const auto& m : o.models)
@@ -221,11 +224,11 @@ std::vector<ModelSummary> compare(const CompareOptions& o, const data::Dataset& 
       const std::string label = o.models[i] + " seed " + std::to_string(r.seed);
       const std::string dir = o.out_dir + "/seed" + std::to_string(r.seed) + "/" + o.models[i];
       train::Progress p = progress ? progress(label, r.epochs) : train::Progress{};
-      if (o.parallel)
+      if (o.parallel && !o.comm)
         threads.emplace_back(run_one, r, std::cref(train), std::cref(test), dir,
-                             o.threads_per_model, p, std::ref(results[i]));
+                             o.threads_per_model, p, nullptr, std::ref(results[i]));
       else
-        run_one(r, train, test, dir, o.threads_per_model, p, results[i]);
+        run_one(r, train, test, dir, o.threads_per_model, p, o.comm, results[i]);
     }
     for (auto& t : threads) t.join();
     for (size_t i = 0; i < results.size(); ++i) {
@@ -249,6 +252,7 @@ std::vector<ModelSummary> compare(const CompareOptions& o, const data::Dataset& 
     }
   }
 
+  if (!writer) return summaries;
   // Figures: mean loss per epoch, and mean accuracy per model with its value on the bar.
   std::vector<report::Series> curves;
   std::vector<std::string> labels;

@@ -108,23 +108,15 @@ void BatchNorm::run_forward(const Tensor& input, Tensor& output, bool relu) {
                        ": expected more than 1 value per channel when training; got input "
                        "shape " +
                        to_string(input.shape()));
-    std::vector<double> var(static_cast<size_t>(C));
+    std::vector<double>& var = batch_var_;
+    var.assign(static_cast<size_t>(C), 0.0);
     kernels::batch_norm_statistics(N, C, L, input.data(), mean_.data(), var.data());
+    batch_count_ = static_cast<double>(N * L);
     for (int64_t c = 0; c < C; ++c) invstd_[c] = 1.0 / std::sqrt(var[c] + eps_);
-    if (training_ && track_) {
-      // PyTorch's order: count the batch, then blend in the statistics (the unbiased variance).
-      float& tracked = *num_batches_tracked_.value.data();
-      tracked += 1.0f;
-      const double m = momentum_ ? *momentum_ : 1.0 / static_cast<double>(tracked);
-      const double n = static_cast<double>(N * L);
-      float* rm = running_mean_.value.data();
-      float* rv = running_var_.value.data();
-      for (int64_t c = 0; c < C; ++c) {
-        rm[c] = static_cast<float>(m * mean_[c] + (1 - m) * static_cast<double>(rm[c]));
-        rv[c] = static_cast<float>(m * var[c] * n / (n - 1) + (1 - m) * static_cast<double>(rv[c]));
-      }
-    }
+    if (training_) update_running_statistics(mean_.data(), var.data(), batch_count_);
   } else {
+    batch_var_.clear();
+    batch_count_ = 0;
     const float* rm = running_mean_.value.data();
     const float* rv = running_var_.value.data();
     for (int64_t c = 0; c < C; ++c) {
@@ -135,6 +127,20 @@ void BatchNorm::run_forward(const Tensor& input, Tensor& output, bool relu) {
   kernels::batch_norm_normalize(N, C, L, input.data(), mean_.data(), invstd_.data(),
                                 affine_ ? weight_.value.data() : nullptr,
                                 affine_ ? bias_.value.data() : nullptr, relu, output.data());
+}
+
+void BatchNorm::update_running_statistics(const double* mean, const double* var, double n) {
+  if (!track_) return;
+  // PyTorch's order: count the batch, then blend in the statistics (the unbiased variance).
+  float& tracked = *num_batches_tracked_.value.data();
+  tracked += 1.0f;
+  const double m = momentum_ ? *momentum_ : 1.0 / static_cast<double>(tracked);
+  float* rm = running_mean_.value.data();
+  float* rv = running_var_.value.data();
+  for (int64_t c = 0; c < features_; ++c) {
+    rm[c] = static_cast<float>(m * mean[c] + (1 - m) * static_cast<double>(rm[c]));
+    rv[c] = static_cast<float>(m * var[c] * n / (n - 1) + (1 - m) * static_cast<double>(rv[c]));
+  }
 }
 
 void BatchNorm::run_backward(const Tensor& input, const Tensor* relu_output,

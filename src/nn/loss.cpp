@@ -24,11 +24,11 @@ float CrossEntropyLoss::forward(const Tensor& logits, const std::vector<int64_t>
   return static_cast<float>(reference::cross_entropy_forward(N, K, logits.data(), targets.data()));
 }
 
-void CrossEntropyLoss::backward(Tensor& grad) {
+void CrossEntropyLoss::backward(Tensor& grad, int64_t batch_rows) {
   if (!logits_) throw Error("CrossEntropyLoss.backward: call forward first");
   grad.resize_(logits_->shape());
   reference::cross_entropy_backward(logits_->size(0), logits_->size(1), logits_->data(),
-                                    targets_->data(), 1.0, grad.data());
+                                    targets_->data(), 1.0, grad.data(), batch_rows);
 }
 
 }  // namespace convlab::nn

@@ -11,6 +11,7 @@
 #include "convlab/nn/dropout.h"
 #include "convlab/nn/loss.h"
 #include "convlab/nn/models.h"
+#include "convlab/train/data_parallel.h"
 #include "convlab/train/run_directory.h"
 #include "convlab/train/weights.h"
 
@@ -37,6 +38,9 @@ void Recipe::validate() const {
                      "'");
   data::Transform::parse(augment, normalize);  // throws naming what does not parse
   Schedule::parse(schedule);
+  if (chunk_size < 0)
+    throw ValueError("chunk size must be 0 (whole batches) or positive; got " +
+                     std::to_string(chunk_size));
   if (!(lr > 0) || !std::isfinite(lr))
     throw ValueError("learning rate must be a positive number; got " + std::to_string(lr));
   if (!(momentum >= 0 && momentum < 1))
@@ -57,7 +61,8 @@ nlohmann::json Recipe::to_json() const {
           {"augment", augment},
           {"normalize", normalize},
           {"schedule", schedule},
-          {"weights", weights}};
+          {"weights", weights},
+          {"chunk_size", chunk_size}};
 }
 
 namespace {
@@ -107,24 +112,35 @@ Recipe Recipe::from_json(const nlohmann::json& j) {
   for (auto [key, field] : {std::pair{"augment", &r.augment}, std::pair{"normalize", &r.normalize},
                             std::pair{"schedule", &r.schedule}, std::pair{"weights", &r.weights}})
     if (j.contains(key)) *field = header_string(j, key);
+  if (j.contains("chunk_size")) r.chunk_size = header_int(j, "chunk_size", 0, 1000000);
   return r;
 }
 
 // ---- EpochRecord ----
 
-nlohmann::json EpochRecord::to_json() const {
-  return {{"epoch", epoch},
-          {"loss", loss},
-          {"seconds", seconds},
-          {"images_per_second", images_per_second},
-          {"test_accuracy", test_accuracy},
-          {"lr", lr}};
+nlohmann::json EpochRecord::to_json(bool with_timing) const {
+  nlohmann::json j = {
+      {"epoch", epoch}, {"loss", loss}, {"test_accuracy", test_accuracy}, {"lr", lr}};
+  if (with_timing) {
+    // NaN (not measured in this process) is written as null.
+    j["seconds"] = seconds;
+    j["images_per_second"] = images_per_second;
+  }
+  return j;
 }
 
 EpochRecord EpochRecord::from_json(const nlohmann::json& j) {
-  return {header_int(j, "epoch", 1, 1000000), header_real(j, "loss"),
-          header_real(j, "seconds"),          header_real(j, "images_per_second"),
-          header_real(j, "test_accuracy"),    j.contains("lr") ? header_real(j, "lr") : 0.0};
+  // Checkpoints written before timings left them hold them; newer ones do not.
+  const double unknown = std::nan("");
+  auto timing = [&](const char* key) {
+    return j.contains(key) && !j.at(key).is_null() ? header_real(j, key) : unknown;
+  };
+  return {header_int(j, "epoch", 1, 1000000),
+          header_real(j, "loss"),
+          timing("seconds"),
+          timing("images_per_second"),
+          header_real(j, "test_accuracy"),
+          j.contains("lr") ? header_real(j, "lr") : 0.0};
 }
 
 // ---- Evaluation ----
@@ -207,8 +223,48 @@ void Trainer::make_optimizer() {
             .lr = recipe_.lr, .momentum = recipe_.momentum, .weight_decay = recipe_.weight_decay});
 }
 
-void Trainer::fit(const std::string& out_dir, const Progress& progress) {
+void Trainer::distribute(Communicator& comm) {
+  const int N = comm.size();
+  if (N > 1 && recipe_.chunk_size == 0)
+    throw ValueError("training on " + std::to_string(N) +
+                     " processes needs a chunk size (--chunk-size): this run computes whole "
+                     "batches, which cannot be shared out");
+  if (recipe_.chunk_size > 0) {
+    const int64_t chunks = (recipe_.batch_size + recipe_.chunk_size - 1) / recipe_.chunk_size;
+    if (recipe_.batch_size < N)
+      throw ValueError("a batch of " + std::to_string(recipe_.batch_size) +
+                       " images cannot be shared among " + std::to_string(N) +
+                       " processes: use --batch-size " + std::to_string(N) + " or more");
+    if (chunks < N)
+      throw ValueError("a batch of " + std::to_string(recipe_.batch_size) + " in chunks of " +
+                       std::to_string(recipe_.chunk_size) + " is " + std::to_string(chunks) +
+                       " chunk" + (chunks == 1 ? "" : "s") + ", fewer than the " +
+                       std::to_string(N) + " processes; use --chunk-size " +
+                       std::to_string(std::max<int64_t>(1, recipe_.batch_size / N)) + " or less");
+  }
+  auto data_print = [](const data::Dataset& d) {
+    return fingerprint(d.labels.data(), d.labels.size(),
+                       fingerprint(d.images.data(), d.images.size()));
+  };
+  expect_same_everywhere(comm, data_print(train_), "training data (" + train_.name + ")");
+  expect_same_everywhere(comm, data_print(test_), "test data (" + test_.name + ")");
+  const std::string recipe = recipe_.to_json().dump();
+  expect_same_everywhere(comm, fingerprint(recipe.data(), recipe.size()), "training recipe");
+  // The run's state: model, optimizer, generator, epochs done (a resumed run's checkpoint).
+  uint64_t state = fingerprint(gen_.state().data(), gen_.state().size(), history_.size());
+  for (const nn::NamedTensor& t : nn::state_dict(*model_))
+    state =
+        fingerprint(t.value->data(), static_cast<size_t>(t.value->numel()) * sizeof(float), state);
+  for (const auto& [name, t] : optimizer_->state_tensors())
+    state = fingerprint(t.data(), static_cast<size_t>(t.numel()) * sizeof(float), state);
+  expect_same_everywhere(comm, state, "model, optimizer or generator state");
+  comm_ = &comm;
+}
+
+void Trainer::fit(const std::string& out_dir_given, const Progress& progress) {
   PoolScope threads(pool_.get());
+  // Only process 0 of a data-parallel job writes.
+  const std::string out_dir = comm_ && comm_->rank() != 0 ? std::string() : out_dir_given;
   if (!out_dir.empty()) ensure_directory(out_dir);
   // What is on disk if training stops now: only what this fit committed is claimed.
   int64_t committed = 0;
@@ -232,6 +288,11 @@ void Trainer::fit(const std::string& out_dir, const Progress& progress) {
   std::vector<int64_t> targets;
   nn::FusionScope fused(*model_);
   model_->train();
+  SingleProcess one_process;
+  std::unique_ptr<DataParallelStep> chunked;
+  if (recipe_.chunk_size > 0)
+    chunked = std::make_unique<DataParallelStep>(*model_, comm_ ? *comm_ : one_process,
+                                                 recipe_.chunk_size);
   for (int64_t epoch = static_cast<int64_t>(history_.size()) + 1; epoch <= recipe_.epochs;
        ++epoch) {
     const auto start = Clock::now();
@@ -243,15 +304,22 @@ void Trainer::fit(const std::string& out_dir, const Progress& progress) {
     while (true) {
       stop_if_asked(epoch);
       if (!loader.next(images, targets)) break;
-      optimizer_->zero_grad();
-      const float loss = criterion.forward(model_->forward(images), targets);
+      float loss;
+      if (chunked) {
+        loss = static_cast<float>(chunked->compute(images, targets, gen_));
+      } else {
+        optimizer_->zero_grad();
+        loss = criterion.forward(model_->forward(images), targets);
+      }
       if (!std::isfinite(loss))
         throw ValueError(
             "loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") + " at epoch " +
             std::to_string(epoch) + ", batch " + std::to_string(batch + 1) + " (step " +
             std::to_string(optimizer_->steps() + 1) + "); training stopped" + on_disk());
-      criterion.backward(grad);
-      model_->backward(grad);
+      if (!chunked) {
+        criterion.backward(grad);
+        model_->backward(grad);
+      }
       optimizer_->step();
       loss_sum += loss;
       ++batch;
@@ -278,7 +346,7 @@ void Trainer::fit(const std::string& out_dir, const Progress& progress) {
 }
 
 Evaluation evaluate(nn::Sequential& model, const data::Dataset& dataset, int64_t batch_size,
-                    const data::Transform* transform) {
+                    const data::Transform* transform, Communicator* comm) {
   const size_t k = dataset.classes.size();
   Evaluation ev;
   ev.confusion.assign(k, std::vector<int64_t>(k, 0));
@@ -300,7 +368,13 @@ Evaluation evaluate(nn::Sequential& model, const data::Dataset& dataset, int64_t
   loader.start_epoch();
   Tensor images;
   std::vector<int64_t> targets;
-  while (loader.next(images, targets)) {
+  const int64_t shards = comm ? comm->size() : 1, shard = comm ? comm->rank() : 0;
+  for (int64_t b = 0;; ++b) {
+    if (b % shards != shard) {
+      if (!loader.skip()) break;
+      continue;
+    }
+    if (!loader.next(images, targets)) break;
     const Tensor& logits = model.forward(images);
     const int64_t classes = logits.size(1);
     for (int64_t n = 0; n < logits.size(0); ++n) {
@@ -312,6 +386,13 @@ Evaluation evaluate(nn::Sequential& model, const data::Dataset& dataset, int64_t
                     [static_cast<size_t>(best)];
     }
   }
+  if (shards > 1) {
+    std::vector<int64_t> counts;
+    for (const auto& r : ev.confusion) counts.insert(counts.end(), r.begin(), r.end());
+    comm->sum(counts.data(), static_cast<int64_t>(counts.size()));
+    for (size_t i = 0; i < k; ++i)
+      std::copy_n(counts.begin() + static_cast<std::ptrdiff_t>(i * k), k, ev.confusion[i].begin());
+  }
   return ev;
 }
 
@@ -322,13 +403,13 @@ const Evaluation& Trainer::test_evaluation() {
 
 Evaluation Trainer::evaluate(const data::Dataset& dataset) {
   PoolScope threads(pool_.get());
-  return train::evaluate(*model_, dataset, recipe_.batch_size, &eval_transform_);
+  return train::evaluate(*model_, dataset, recipe_.batch_size, &eval_transform_, comm_);
 }
 
 Checkpoint Trainer::checkpoint() const {
   Checkpoint c;
   nlohmann::json history = nlohmann::json::array();
-  for (const auto& h : history_) history.push_back(h.to_json());
+  for (const auto& h : history_) history.push_back(h.to_json(/*with_timing=*/false));
   c.header = {{"format", "convlab checkpoint"},
               {"model_text", model_->repr()},
               {"recipe", recipe_.to_json()},

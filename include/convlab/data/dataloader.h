@@ -25,6 +25,9 @@ class DataLoader {
   void start_epoch();
   // Fills the next batch (images resized to (B, C, H, W) in place, targets to B); false at the end.
   bool next(Tensor& images, std::vector<int64_t>& targets);
+  // Passes over the next batch without reading it (evaluation shared among processes); false at
+  // the end. Only for loaders that draw nothing (no augmentation).
+  bool skip();
   // The dataset indices of the current epoch's order.
   const std::vector<int64_t>& order() const { return order_; }
 

@@ -21,6 +21,9 @@ struct CompareOptions {
   std::string out_dir = "runs/compare";
   bool parallel = true;       // the models side by side, one thread each
   int threads_per_model = 1;  // kernel threads inside each model's run
+  // An MPI job's processes (train/communicator.h): every run data-parallel over them, one run
+  // after another (parallel is ignored); only process 0 writes. Null: one process.
+  train::Communicator* comm = nullptr;
 };
 
 struct ModelSummary {

@@ -36,6 +36,16 @@ class BatchNorm : public Module {
   void backward_relu(const Tensor& input, const Tensor& output, const Tensor& grad_output,
                      Tensor* grad_input);
 
+  // The statistics the last training forward normalised with: per channel, the mean and the
+  // biased variance over `batch_count()` values (data-parallel training gathers them per chunk).
+  const std::vector<double>& batch_mean() const { return mean_; }
+  const std::vector<double>& batch_variance() const { return batch_var_; }
+  double batch_count() const { return batch_count_; }
+  // Blends one batch's statistics into the running estimates exactly as a training forward does
+  // (count the batch, then blend, with the unbiased variance); a no-op without running statistics.
+  void update_running_statistics(const double* mean, const double* biased_var, double count);
+  bool tracks_running_statistics() const { return track_; }
+
   Tensor& weight() { return weight_.value; }
   Tensor& bias() { return bias_.value; }
   Tensor& running_mean() { return running_mean_.value; }
@@ -58,6 +68,8 @@ class BatchNorm : public Module {
   Buffer running_mean_, running_var_, num_batches_tracked_;
   // What the last forward normalised with, for backward.
   std::vector<double> mean_, invstd_;
+  std::vector<double> batch_var_;  // the biased batch variance, when batch statistics were used
+  double batch_count_ = 0;
   bool used_batch_stats_ = true;
 };
 

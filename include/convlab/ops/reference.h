@@ -240,7 +240,9 @@ double cross_entropy_forward(int64_t N, int64_t K, const T* logits, const int64_
 
 template <typename T>
 void cross_entropy_backward(int64_t N, int64_t K, const T* logits, const int64_t* target,
-                            double grad_loss, T* glogits) {
+                            double grad_loss, T* glogits, int64_t mean_over = 0) {
+  // mean_over: the rows of the whole batch when these N are a chunk of it (data-parallel).
+  const double rows = static_cast<double>(mean_over > 0 ? mean_over : N);
   for (int64_t n = 0; n < N; ++n) {
     const T* z = logits + n * K;
     double m = -std::numeric_limits<double>::infinity();
@@ -249,8 +251,7 @@ void cross_entropy_backward(int64_t N, int64_t K, const T* logits, const int64_t
     for (int64_t k = 0; k < K; ++k) s += std::exp(static_cast<double>(z[k]) - m);
     for (int64_t k = 0; k < K; ++k) {
       const double p = std::exp(static_cast<double>(z[k]) - m) / s;
-      glogits[n * K + k] =
-          static_cast<T>((p - (k == target[n] ? 1.0 : 0.0)) * grad_loss / static_cast<double>(N));
+      glogits[n * K + k] = static_cast<T>((p - (k == target[n] ? 1.0 : 0.0)) * grad_loss / rows);
     }
   }
 }

@@ -16,6 +16,7 @@
 #include "convlab/optim/optimizer.h"
 #include "convlab/tensor/random.h"
 #include "convlab/train/checkpoint.h"
+#include "convlab/train/communicator.h"
 #include "convlab/train/schedule.h"
 
 namespace convlab::train {
@@ -34,6 +35,9 @@ struct Recipe {
   std::string normalize;  // "" or "MEAN,MEAN,MEAN/STD,STD,STD"
   std::string schedule;   // "", "step:EPOCHS:GAMMA", "cosine" (train/schedule.h)
   std::string weights;    // "" or a .safetensors state_dict the run starts from (fine-tuning)
+  // 0: each batch in one pass. S > 0: each batch as chunks of S images whose gradients are summed
+  // in a fixed tree (data_parallel.h): what `mpirun -np N` shares out, the same bits at any N.
+  int64_t chunk_size = 0;
 
   void validate() const;  // throws ValueError naming the bad field
   nlohmann::json to_json() const;
@@ -43,12 +47,14 @@ struct Recipe {
 struct EpochRecord {
   int64_t epoch = 0;  // 1-based
   double loss = 0;    // mean of the batch losses, as the notebook computes it
+  // Measured, so never in checkpoints (whose bytes a seed fixes at any thread and process count):
+  // NaN (null in metrics.json) for epochs a resumed run read back from its checkpoint.
   double seconds = 0;
   double images_per_second = 0;
   double test_accuracy = 0;
   double lr = 0;  // the learning rate the schedule gave this epoch
 
-  nlohmann::json to_json() const;
+  nlohmann::json to_json(bool with_timing = true) const;
   static EpochRecord from_json(const nlohmann::json& j);
 };
 
@@ -99,6 +105,11 @@ class Trainer {
   // loss that is not finite stops training with a ValueError naming the epoch and step; a stop
   // request, with Interrupted.
   void fit(const std::string& out_dir, const Progress& progress = {});
+  // Trains as one process of a data-parallel job (data_parallel.h): checks first that every
+  // process holds the same data, recipe and run state (an Error naming what differs), and that a
+  // batch has at least one chunk per process. From then on every process runs fit() and
+  // evaluate() together; only process 0 writes out_dir. `comm` outlives the trainer.
+  void distribute(Communicator& comm);
   Evaluation evaluate(const data::Dataset& dataset);
   // What evaluation applies to images: the recipe's normalisation, no augmentation.
   const data::Transform& evaluation_transform() const { return eval_transform_; }
@@ -129,13 +140,16 @@ class Trainer {
   std::unique_ptr<optim::Optimizer> optimizer_;
   std::vector<EpochRecord> history_;
   Evaluation last_evaluation_;
+  Communicator* comm_ = nullptr;  // null: one process
 };
 
 // Accuracy and confusion matrix of a model on a data set (argmax of the logits, the first of equal
 // maxima as torch.argmax), in batches of batch_size, using the calling thread's active pool.
-// `transform` (normalisation; augmentation is ignored) may be null.
+// `transform` (normalisation; augmentation is ignored) may be null. With a communicator of N
+// processes, process r computes batches r, r + N, ... and the confusion matrices are summed
+// (integers: exact), so every process returns the whole evaluation.
 Evaluation evaluate(nn::Sequential& model, const data::Dataset& dataset, int64_t batch_size,
-                    const data::Transform* transform = nullptr);
+                    const data::Transform* transform = nullptr, Communicator* comm = nullptr);
 
 // The model a checkpoint holds, with its trained parameters (for evaluate and inspect).
 std::shared_ptr<nn::Sequential> load_model(const Checkpoint& checkpoint);

@@ -1,0 +1,96 @@
+#include "mpi/mpi_communicator.h"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <climits>
+
+#include "convlab/error.h"
+
+namespace convlab::train {
+
+namespace {
+
+void check(int code, const char* what) {
+  if (code == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(code, text, &length);
+  throw Error(std::string(what) + " failed: " + std::string(text, static_cast<size_t>(length)));
+}
+
+class MpiCommunicator final : public Communicator {
+ public:
+  MpiCommunicator() {
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (initialized) throw Error("MPI is already initialised in this process");
+    int provided = 0;
+    check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    check(MPI_Comm_rank(MPI_COMM_WORLD, &rank_), "MPI_Comm_rank");
+    check(MPI_Comm_size(MPI_COMM_WORLD, &size_), "MPI_Comm_size");
+  }
+  ~MpiCommunicator() override { MPI_Finalize(); }
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+
+  void allgather(const void* mine, const std::vector<int64_t>& counts, void* all) override {
+    if (counts.size() != static_cast<size_t>(size_))
+      throw Error("allgather: one count per process expected");
+    // MPI counts and displacements are ints: larger messages go in rounds whose total fits.
+    const int64_t kRound = std::max<int64_t>(1, INT_MAX / size_);
+    std::vector<int64_t> starts(counts.size());
+    for (size_t r = 1; r < counts.size(); ++r) starts[r] = starts[r - 1] + counts[r - 1];
+    auto* out = static_cast<char*>(all);
+    const auto* in = static_cast<const char*>(mine);
+    const int64_t longest = *std::max_element(counts.begin(), counts.end());
+    std::vector<int> round_counts(counts.size()), displacements(counts.size());
+    for (int64_t done = 0; done < longest || (done == 0 && longest == 0); done += kRound) {
+      // Each round lands in a scratch area laid out by rank, then moves into place.
+      std::vector<char> scratch;
+      int64_t total = 0;
+      for (size_t r = 0; r < counts.size(); ++r) {
+        round_counts[r] = static_cast<int>(std::clamp<int64_t>(counts[r] - done, 0, kRound));
+        displacements[r] = static_cast<int>(total);
+        total += round_counts[r];
+      }
+      if (total == 0) break;
+      const bool direct = longest <= kRound;  // one round: straight into `all`
+      if (!direct) scratch.resize(static_cast<size_t>(total));
+      check(MPI_Allgatherv(in + std::min(done, counts[static_cast<size_t>(rank_)]),
+                           round_counts[static_cast<size_t>(rank_)], MPI_BYTE,
+                           direct ? out : scratch.data(), round_counts.data(), displacements.data(),
+                           MPI_BYTE, MPI_COMM_WORLD),
+            "MPI_Allgatherv");
+      if (!direct)
+        for (size_t r = 0; r < counts.size(); ++r)
+          std::copy_n(scratch.data() + displacements[r], round_counts[r], out + starts[r] + done);
+    }
+  }
+
+  void sum(int64_t* values, int64_t count) override {
+    if (count <= 0) return;
+    if (count > INT_MAX) throw Error("sum: too many values for one MPI message");
+    check(MPI_Allreduce(MPI_IN_PLACE, values, static_cast<int>(count), MPI_INT64_T, MPI_SUM,
+                        MPI_COMM_WORLD),
+          "MPI_Allreduce");
+  }
+
+  [[noreturn]] void abort(int exit_code) override {
+    MPI_Abort(MPI_COMM_WORLD, exit_code);
+    std::_Exit(exit_code);
+  }
+
+ private:
+  int rank_ = 0, size_ = 1;
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_mpi_communicator() {
+  return std::make_unique<MpiCommunicator>();
+}
+
+}  // namespace convlab::train

@@ -1,0 +1,249 @@
+#include "convlab/train/data_parallel.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "convlab/error.h"
+#include "convlab/nn/dropout.h"
+#include "convlab/ops/parallel.h"
+
+namespace convlab::train {
+
+namespace {
+
+// Element-wise copies and sums in fixed blocks: each element is one operation whichever thread
+// runs it, so the bits never depend on the thread count.
+constexpr int64_t kBlock = 1 << 14;
+
+void copy_parallel(const float* from, int64_t n, float* to) {
+  parallel_for((n + kBlock - 1) / kBlock, [&](int64_t b) {
+    const int64_t lo = b * kBlock, hi = std::min(n, lo + kBlock);
+    std::memcpy(to + lo, from + lo, static_cast<size_t>(hi - lo) * sizeof(float));
+  });
+}
+
+void add_parallel(const float* from, int64_t n, float* to) {
+  parallel_for((n + kBlock - 1) / kBlock, [&](int64_t b) {
+    const int64_t lo = b * kBlock, hi = std::min(n, lo + kBlock);
+    for (int64_t i = lo; i < hi; ++i) to[i] += from[i];
+  });
+}
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+void collect_subtrees(int64_t lo, int64_t hi, int64_t first, int64_t last,
+                      std::vector<std::pair<int64_t, int64_t>>& out) {
+  if (hi <= first || last <= lo) return;
+  if (first <= lo && hi <= last) {
+    out.emplace_back(lo, hi);
+    return;
+  }
+  const int64_t mid = lo + (hi - lo) / 2;
+  collect_subtrees(lo, mid, first, last, out);
+  collect_subtrees(mid, hi, first, last, out);
+}
+
+}  // namespace
+
+std::pair<int64_t, int64_t> owned_chunks(int64_t chunks, int rank, int size) {
+  return {chunks * rank / size, chunks * (rank + 1) / size};
+}
+
+std::vector<std::pair<int64_t, int64_t>> subtrees_within(int64_t chunks, int64_t first,
+                                                         int64_t last) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  if (first < last) collect_subtrees(0, chunks, first, last, out);
+  return out;
+}
+
+DataParallelStep::DataParallelStep(nn::Sequential& model, Communicator& comm, int64_t chunk_size)
+    : model_(model),
+      comm_(comm),
+      chunk_size_(chunk_size),
+      params_(model.parameters()),
+      scratch_(64) {
+  if (chunk_size <= 0)
+    throw ValueError("chunk size must be positive; got " + std::to_string(chunk_size));
+  for (const nn::Parameter* p : params_) param_count_ += p->value.numel();
+  for (const nn::NamedModule& m : nn::named_modules(model))
+    if (auto* bn = dynamic_cast<nn::BatchNorm*>(m.module); bn && bn->tracks_running_statistics())
+      batch_norms_.push_back(bn);
+}
+
+const float* DataParallelStep::known_node(int64_t lo, int64_t hi) const {
+  for (size_t i = 0; i < node_keys_.size(); ++i)
+    if (node_keys_[i] == std::pair{lo, hi}) return node_values_[i];
+  return nullptr;
+}
+
+void DataParallelStep::tree_sum(int64_t lo, int64_t hi, float* out, int depth) {
+  if (const float* v = known_node(lo, hi)) {
+    copy_parallel(v, param_count_, out);
+    return;
+  }
+  if (hi - lo < 2) throw Error("data-parallel step: chunk " + std::to_string(lo) + " is missing");
+  const int64_t mid = lo + (hi - lo) / 2;
+  tree_sum(lo, mid, out, depth + 1);
+  // One buffer per depth (the tree of at most 2^63 chunks is at most 64 deep; the list is sized
+  // once, so references into it stay valid through the recursion).
+  std::vector<float>& right = scratch_.at(static_cast<size_t>(depth));
+  right.resize(static_cast<size_t>(param_count_));
+  tree_sum(mid, hi, right.data(), depth + 1);
+  add_parallel(right.data(), param_count_, out);
+}
+
+double DataParallelStep::compute(const Tensor& images, const std::vector<int64_t>& targets,
+                                 Generator& gen) {
+  const int64_t B = images.size(0);
+  if (B <= 0 || static_cast<int64_t>(targets.size()) != B)
+    throw ShapeError("data-parallel step: " + std::to_string(targets.size()) + " targets for " +
+                     std::to_string(B) + " images");
+  const int64_t K = (B + chunk_size_ - 1) / chunk_size_;
+  const int N = comm_.size(), me = comm_.rank();
+  const auto [first, last] = owned_chunks(K, me, N);
+  const uint64_t step_seed = (uint64_t(gen.next_u32()) << 32) | gen.next_u32();
+  const int64_t row = images.numel() / B;
+
+  // Running estimates as they were before the step: the chunks' forwards change them here, then
+  // every process puts them back and replays all chunks' updates in chunk order.
+  std::vector<std::vector<Tensor>> saved;
+  for (nn::BatchNorm* bn : batch_norms_) {
+    saved.emplace_back();
+    for (const nn::Buffer* b : bn->buffers()) saved.back().push_back(b->value);
+  }
+  int64_t E = 1;  // per chunk: loss sum, then per BatchNorm: count, means, biased variances
+  for (const nn::BatchNorm* bn : batch_norms_) E += 1 + 2 * bn->num_features();
+
+  std::vector<double> extras(static_cast<size_t>(K * E));
+  leaves_.resize(static_cast<size_t>(last - first));
+  node_keys_.clear();
+  node_values_.clear();
+  Shape chunk_shape = images.shape();
+  for (int64_t c = first; c < last; ++c) {
+    const int64_t r0 = c * chunk_size_, r1 = std::min(B, r0 + chunk_size_);
+    chunk_shape[0] = r1 - r0;
+    chunk_images_.resize_(chunk_shape);
+    std::memcpy(chunk_images_.data(), images.data() + r0 * row,
+                static_cast<size_t>((r1 - r0) * row) * sizeof(float));
+    chunk_targets_.assign(targets.begin() + r0, targets.begin() + r1);
+    Generator chunk_gen(splitmix64(step_seed ^ splitmix64(static_cast<uint64_t>(c))));
+    nn::set_dropout_generator(model_, &chunk_gen);
+    for (nn::Parameter* p : params_) p->grad.fill_(0.0f);
+    const float loss = criterion_.forward(model_.forward(chunk_images_), chunk_targets_);
+    criterion_.backward(grad_, B);
+    model_.backward(grad_);
+
+    std::vector<float>& leaf = leaves_[static_cast<size_t>(c - first)];
+    leaf.resize(static_cast<size_t>(param_count_));
+    int64_t at = 0;
+    for (const nn::Parameter* p : params_) {
+      copy_parallel(p->grad.data(), p->grad.numel(), leaf.data() + at);
+      at += p->grad.numel();
+    }
+    node_keys_.emplace_back(c, c + 1);
+    node_values_.push_back(leaf.data());
+    double* x = extras.data() + c * E;
+    *x++ = static_cast<double>(loss) * static_cast<double>(r1 - r0);
+    for (const nn::BatchNorm* bn : batch_norms_) {
+      *x++ = bn->batch_count();
+      x = std::copy(bn->batch_mean().begin(), bn->batch_mean().end(), x);
+      x = std::copy(bn->batch_variance().begin(), bn->batch_variance().end(), x);
+    }
+  }
+  nn::set_dropout_generator(model_, &gen);
+
+  // This process's largest whole subtrees.
+  const auto mine = subtrees_within(K, first, last);
+  own_nodes_.resize(mine.size());
+  std::vector<const float*> mine_values;
+  for (size_t i = 0; i < mine.size(); ++i) {
+    const auto [lo, hi] = mine[i];
+    if (hi - lo == 1) {
+      mine_values.push_back(known_node(lo, hi));
+      continue;
+    }
+    own_nodes_[i].resize(static_cast<size_t>(param_count_));
+    tree_sum(lo, hi, own_nodes_[i].data(), 0);
+    mine_values.push_back(own_nodes_[i].data());
+  }
+
+  if (N > 1) {
+    // Every process knows what every other sends: its chunks' extras, then its subtree sums.
+    std::vector<int64_t> counts(static_cast<size_t>(N));
+    std::vector<std::vector<std::pair<int64_t, int64_t>>> nodes_of(static_cast<size_t>(N));
+    for (int q = 0; q < N; ++q) {
+      const auto [f, l] = owned_chunks(K, q, N);
+      nodes_of[static_cast<size_t>(q)] = subtrees_within(K, f, l);
+      counts[static_cast<size_t>(q)] =
+          (l - f) * E * int64_t(sizeof(double)) +
+          static_cast<int64_t>(nodes_of[static_cast<size_t>(q)].size()) * param_count_ *
+              int64_t(sizeof(float));
+    }
+    std::vector<char> packed(static_cast<size_t>(counts[static_cast<size_t>(me)]));
+    char* p = packed.data();
+    const size_t extra_bytes = static_cast<size_t>((last - first) * E) * sizeof(double);
+    std::memcpy(p, extras.data() + first * E, extra_bytes);
+    p += extra_bytes;
+    for (const float* v : mine_values) {
+      std::memcpy(p, v, static_cast<size_t>(param_count_) * sizeof(float));
+      p += param_count_ * int64_t(sizeof(float));
+    }
+    int64_t total = 0;
+    for (int64_t c : counts) total += c;
+    gathered_.resize(static_cast<size_t>(total));
+    comm_.allgather(packed.data(), counts, gathered_.data());
+    node_keys_.clear();
+    node_values_.clear();
+    const char* q_at = gathered_.data();
+    for (int q = 0; q < N; ++q) {
+      const auto [f, l] = owned_chunks(K, q, N);
+      const size_t bytes = static_cast<size_t>((l - f) * E) * sizeof(double);
+      std::memcpy(extras.data() + f * E, q_at, bytes);
+      const char* v = q_at + bytes;
+      for (const auto& key : nodes_of[static_cast<size_t>(q)]) {
+        node_keys_.push_back(key);
+        node_values_.push_back(reinterpret_cast<const float*>(v));
+        v += param_count_ * int64_t(sizeof(float));
+      }
+      q_at += counts[static_cast<size_t>(q)];
+    }
+  } else {
+    node_keys_ = mine;
+    node_values_ = mine_values;
+  }
+
+  const float* root = known_node(0, K);
+  if (!root) {
+    root_.resize(static_cast<size_t>(param_count_));
+    tree_sum(0, K, root_.data(), 0);
+    root = root_.data();
+  }
+  for (nn::Parameter* p : params_) {
+    copy_parallel(root, p->grad.numel(), p->grad.data());
+    root += p->grad.numel();
+  }
+
+  for (size_t i = 0; i < batch_norms_.size(); ++i) {
+    const auto buffers = batch_norms_[i]->buffers();
+    for (size_t b = 0; b < buffers.size(); ++b) buffers[b]->value = saved[i][b];
+  }
+  double loss_sum = 0;
+  for (int64_t c = 0; c < K; ++c) {
+    const double* x = extras.data() + c * E;
+    loss_sum += *x++;
+    for (nn::BatchNorm* bn : batch_norms_) {
+      const double count = *x++;
+      const int64_t C = bn->num_features();
+      bn->update_running_statistics(x, x + C, count);
+      x += 2 * C;
+    }
+  }
+  return loss_sum / static_cast<double>(B);
+}
+
+}  // namespace convlab::train
