@@ -1,6 +1,7 @@
 // convlab's side of bench/run.sh. Each mode prints one JSON object on stdout.
 //   train --model standard|sumfirst --threads T [--images 50000] [--batch 64]
 //   infer --model standard|sumfirst --threads T [--images 10000] [--batch 64]
+//   train-dp --threads T [--chunk 16] [...]   the train epoch data-parallel (under mpirun: shared)
 //   fma   --threads T          achieved GFLOP/s of a pure FMA loop: the machine's practical peak
 //   micro [google benchmark flags]   single-kernel microbenchmarks (Google Benchmark)
 #include <benchmark/benchmark.h>
@@ -22,6 +23,8 @@
 #include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
 #include "convlab/optim/optimizer.h"
+#include "convlab/train/communicator.h"
+#include "convlab/train/data_parallel.h"
 
 using namespace convlab;
 using Clock = std::chrono::steady_clock;
@@ -31,7 +34,7 @@ namespace {
 struct Args {
   std::string model = "standard";
   int threads = 1;
-  int64_t images = 50000, batch = 64;
+  int64_t images = 50000, batch = 64, chunk = 16;
 };
 
 Args parse(int argc, char** argv) {
@@ -46,6 +49,8 @@ Args parse(int argc, char** argv) {
       a.images = std::stoll(v);
     else if (k == "--batch")
       a.batch = std::stoll(v);
+    else if (k == "--chunk")
+      a.chunk = std::stoll(v);
   }
   return a;
 }
@@ -77,7 +82,7 @@ double peak_rss_mb() {
   return static_cast<double>(u.ru_maxrss) / 1024.0;
 }
 
-int train(const Args& a) {
+int train_epoch(const Args& a) {
   const data::Dataset ds = synthetic(a.images);
   Generator gen(0);
   auto model = nn::build_model(a.model, gen);
@@ -313,9 +318,64 @@ BENCHMARK_CAPTURE(conv_backward_part, conv_8_16_input_grad, 8, 16, true)
 BENCHMARK(maxpool)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(linear)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// Data-parallel training (train/data_parallel.h): one process, or each of `mpirun -np N`'s, the
+// same epoch as `train` in chunks of --chunk images. Process 0 prints images/s and where a step's
+// time went; all processes compute the same numbers, so their losses agree.
+int train_dp(const Args& a) {
+  std::unique_ptr<train::Communicator> comm = train::launched_by_mpirun()
+                                                  ? train::join_mpi_job()
+                                                  : std::make_unique<train::SingleProcess>();
+  const data::Dataset ds = synthetic(a.images);
+  Generator gen(0);
+  auto model = nn::build_model(a.model, gen);
+  model->set_fusion(true);
+  model->train();
+  optim::Adam opt(model->parameters(), optim::AdamOptions{.lr = 1e-3});
+  data::DataLoader loader(ds, a.batch, true, &gen);
+  ThreadPool pool(a.threads);
+  PoolScope scope(&pool);
+  train::DataParallelStep step(*model, *comm, a.chunk);
+  if (comm->size() > 1)
+    loader.only_rows(
+        [&](int64_t rows) { return train::owned_rows(rows, a.chunk, comm->rank(), comm->size()); });
+  Tensor x;
+  std::vector<int64_t> y;
+  loader.start_epoch();
+  const auto t0 = Clock::now();
+  int64_t seen = 0;
+  double loss_sum = 0;
+  while (loader.next(x, y)) {
+    loss_sum += step.compute(x, y, gen);
+    opt.step();
+    seen += x.size(0);
+  }
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  const auto& t = step.times();
+  const double per_step_ms = 1e3 / static_cast<double>(t.steps);
+  if (comm->rank() == 0 || std::getenv("CONVLAB_BENCH_ALL_RANKS"))
+    std::printf("%s\n", nlohmann::json{{"lib", "convlab"},
+                                       {"mode", "train-dp"},
+                                       {"model", a.model},
+                                       {"processes", comm->size()},
+                                       {"threads", a.threads},
+                                       {"chunk", a.chunk},
+                                       {"images", seen},
+                                       {"seconds", s},
+                                       {"images_per_second", static_cast<double>(seen) / s},
+                                       {"mean_loss", loss_sum / static_cast<double>(t.steps)},
+                                       {"ms_per_step",
+                                        {{"chunks", t.chunks * per_step_ms},
+                                         {"exchange", t.exchange * per_step_ms},
+                                         {"combine", t.combine * per_step_ms}}}}
+                            .dump()
+                            .c_str());
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
-  if (mode == "train") return train(parse(argc, argv));
+  if (mode == "train") return train_epoch(parse(argc, argv));
+  if (mode == "train-dp") return train_dp(parse(argc, argv));
   if (mode == "infer") return infer(parse(argc, argv));
   if (mode == "fma") return fma(parse(argc, argv));
   if (mode == "micro") {

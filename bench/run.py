@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -61,6 +62,9 @@ def main():
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="10,000 training images instead of 50,000")
     p.add_argument("--from-json", help="print the GFLOP/s table of a saved run and add it to the file")
+    p.add_argument("--mpi", action="store_true",
+                   help="only the data-parallel comparison (saved to results/mpi.json): 1 process x "
+                        "2 threads against mpirun -np 2 x 1 thread, and PyTorch DDP (gloo) alike")
     p.add_argument("--parts", default="train,models,infer,micro,busy",
                    help="comma-separated: train, models (the files in models/), infer, micro, busy")
     a = p.parse_args()
@@ -78,11 +82,11 @@ def main():
         return
     if not a.bench:
         p.error("--bench is required")
-    parts = set(a.parts.split(","))
+    parts = {"mpi"} if a.mpi else set(a.parts.split(","))
     images = 10000 if a.quick else 50000
     torch_py = [sys.executable, os.path.join(HERE, "torch_bench.py")]
     rows, raw, fma = [], [], []
-    path = os.path.join(HERE, "results", "latest.json")
+    path = os.path.join(HERE, "results", "mpi.json" if a.mpi else "latest.json")
 
     def save():  # after every row, so an interrupted run keeps what it measured
         result = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.processor() or platform.machine(),
@@ -175,6 +179,64 @@ def main():
             print(f"busy core 0, {lib:8s} 2 threads: quiet {mq:10.1f}  busy {mb:10.1f}  kept {mb / mq:6.1%}",
                   flush=True)
             save()
+
+    # Data-parallel: the same epoch on one process with two threads and on two processes with one
+    # thread each (convlab: mpirun and train/data_parallel.h, chunks of 16; PyTorch: DDP on gloo).
+    if "mpi" in parts:
+        mpirun = shutil.which("mpirun")
+        if not mpirun:
+            sys.exit("bench --mpi: mpirun not found (scripts/deps.sh installs openmpi-bin)")
+        mpi_env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+        base = ["--model", "standard", "--images", str(images)]
+        configs = [
+            ("1 process x 2 threads", None, [a.bench, "train", "--threads", "2"] + base,
+             torch_py + ["train", "--threads", "2"] + base),
+            ("1 process x 2 threads, chunks of 16", None,
+             [a.bench, "train-dp", "--threads", "2", "--chunk", "16"] + base, None),
+            ("2 processes x 1 thread", mpi_env,
+             [mpirun, "-np", "2", a.bench, "train-dp", "--threads", "1", "--chunk", "16"] + base,
+             torch_py + ["ddp", "--processes", "2", "--threads", "1"] + base),
+        ]
+        got = {}
+        for name, env, conv_cmd, torch_cmd in configs:
+            c, t, exchange = [], [], []
+            for _ in range(a.reps):
+                rc = run(conv_cmd, env)
+                raw.append(rc)
+                c.append(rc["images_per_second"])
+                if "ms_per_step" in rc and "exchange" in rc["ms_per_step"]:
+                    exchange.append(rc["ms_per_step"]["exchange"])
+                if torch_cmd:
+                    rt = run(torch_cmd, TORCH_ENV)
+                    raw.append(rt)
+                    t.append(rt["images_per_second"])
+            row = {"work": f"train standard images/s, {name}", "convlab": statistics.median(c),
+                   "unit": "images_per_second"}
+            if t:
+                row["pytorch"] = statistics.median(t)
+                row["ratio"] = row["convlab"] / row["pytorch"]
+            if exchange:
+                row["convlab_exchange_ms_per_step"] = statistics.median(exchange)
+            got[name] = row
+            rows.append(row)
+            print(f"{row['work']:58s} convlab {row['convlab']:9.1f}"
+                  + (f"  pytorch {row['pytorch']:9.1f}  ratio {row['ratio']:5.2f}" if t else "")
+                  + (f"  exchange {row['convlab_exchange_ms_per_step']:.3f} ms/step" if exchange else ""),
+                  flush=True)
+            save()
+        one, two = got["1 process x 2 threads"], got["2 processes x 1 thread"]
+        chunked = got["1 process x 2 threads, chunks of 16"]
+        scaling = {"work": "2 processes x 1 thread / 1 process x 2 threads",
+                   "convlab": two["convlab"] / one["convlab"],
+                   "convlab_vs_chunked": two["convlab"] / chunked["convlab"],
+                   "pytorch": two["pytorch"] / one["pytorch"], "unit": "share of throughput"}
+        rows.append(scaling)
+        print(f"2 processes x 1 thread keep: convlab {scaling['convlab']:.1%} of 1 x 2 threads "
+              f"({scaling['convlab_vs_chunked']:.1%} of the same chunks on 1 x 2), "
+              f"PyTorch DDP {scaling['pytorch']:.1%}", flush=True)
+        save()
+        print(f"saved {path}")
+        return
 
     fma.extend(run([a.bench, "fma", "--threads", str(t)]) for t in [1, 2])
     for f in fma:

@@ -7,6 +7,7 @@ one uint8 tensor and batched by index.
     torch_bench.py train --model standard --threads 2 [--images 50000] [--batch 64]
     torch_bench.py infer --model standard --threads 2 [--images 10000]
     torch_bench.py micro --threads 2
+    torch_bench.py ddp --processes 2 --threads 1 [--images 50000]   DistributedDataParallel, gloo
 """
 import argparse
 import json
@@ -94,6 +95,60 @@ def train(a):
             "minor_faults_after_first_batch": faults() - after_first, "peak_rss_mb": peak_rss_mb()}
 
 
+def ddp_worker(rank, a, port, results):
+    """One process of a DistributedDataParallel run over gloo (PyTorch's CPU backend): each
+    process takes its contiguous share of every batch of a.batch, DDP averages the gradients."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+    torch.set_num_threads(a.threads)
+    dist.init_process_group("gloo", init_method="tcp://127.0.0.1:%d" % port, rank=rank,
+                            world_size=a.processes)
+    torch.manual_seed(0)
+    images, labels = synthetic(a.images)
+    model = DistributedDataParallel(build(a.model))
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    crit = nn.CrossEntropyLoss()
+    order = torch.randperm(a.images)
+    dist.barrier()
+    t0 = time.perf_counter()
+    loss_sum, batches = 0.0, 0
+    for s in range(0, a.images, a.batch):
+        idx = order[s:s + a.batch].tensor_split(a.processes)[rank]
+        x = images[idx].float().div_(255)
+        y = labels[idx]
+        opt.zero_grad()
+        loss = crit(model(x), y)
+        loss.backward()
+        opt.step()
+        loss_sum += loss.item()
+        batches += 1
+    dist.barrier()
+    s = time.perf_counter() - t0
+    if rank == 0:
+        results.put({"lib": "pytorch", "mode": "ddp", "model": a.model, "processes": a.processes,
+                     "threads": a.threads, "images": a.images, "seconds": s,
+                     "images_per_second": a.images / s, "mean_loss": loss_sum / batches})
+    dist.destroy_process_group()
+
+
+def ddp(a):
+    import socket
+    import torch.multiprocessing as mp
+    with socket.socket() as sock:  # a free local port for the rendezvous
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    procs = [ctx.Process(target=ddp_worker, args=(r, a, port, results)) for r in range(a.processes)]
+    for p in procs:
+        p.start()
+    out = results.get()
+    for p in procs:
+        p.join()
+    return out
+
+
 def infer(a):
     torch.manual_seed(0)
     images, _ = synthetic(a.images)
@@ -145,14 +200,15 @@ def micro(a):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["train", "infer", "micro"])
+    p.add_argument("mode", choices=["train", "infer", "micro", "ddp"])
+    p.add_argument("--processes", type=int, default=2)
     p.add_argument("--model", default="standard")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--images", type=int, default=50000)
     p.add_argument("--batch", type=int, default=64)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    print(json.dumps({"train": train, "infer": infer, "micro": micro}[a.mode](a)))
+    print(json.dumps({"train": train, "infer": infer, "micro": micro, "ddp": ddp}[a.mode](a)))
 
 
 if __name__ == "__main__":

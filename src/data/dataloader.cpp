@@ -1,6 +1,7 @@
 #include "convlab/data/dataloader.h"
 
 #include <numeric>
+#include <tuple>
 
 #include "convlab/error.h"
 #include "convlab/ops/parallel.h"
@@ -52,7 +53,15 @@ bool DataLoader::next(Tensor& images, std::vector<int64_t>& targets) {
     }
     draws = draws_.data();
   }
-  gather_batch(dataset_, order_.data() + cursor_, count, images, targets, transform_, draws);
+  int64_t first = 0, last = count;
+  if (rows_) {
+    std::tie(first, last) = rows_(count);
+    if (first < 0 || last > count || first > last)
+      throw Error("DataLoader: rows " + std::to_string(first) + ".." + std::to_string(last) +
+                  " of a batch of " + std::to_string(count));
+  }
+  gather_batch(dataset_, order_.data() + cursor_, count, images, targets, transform_, draws, first,
+               last);
   cursor_ += count;
   return true;
 }
@@ -66,16 +75,20 @@ bool DataLoader::skip() {
 }
 
 void gather_batch(const Dataset& ds, const int64_t* indices, int64_t count, Tensor& out,
-                  std::vector<int64_t>& targets, const Transform* transform,
-                  const ImageDraw* draws) {
+                  std::vector<int64_t>& targets, const Transform* transform, const ImageDraw* draws,
+                  int64_t first, int64_t last) {
   out.resize_({count, ds.channels, ds.height, ds.width});
   targets.resize(static_cast<size_t>(count));
+  if (last < 0) last = count;
+  for (int64_t b = 0; b < count; ++b)
+    targets[static_cast<size_t>(b)] = ds.labels[static_cast<size_t>(indices[b])];
   const int64_t bytes = ds.image_bytes();
   // One task per image, as the kernels split a batch: each image is converted by the thread
   // that will run its convolutions, so it is already in that core's cache.
   const int64_t C = ds.channels, H = ds.height, W = ds.width;
   const bool normalize = transform && !transform->mean.empty();
-  parallel_for(count, [&](int64_t b) {
+  parallel_for(last - first, [&](int64_t task) {
+    const int64_t b = first + task;
     const uint8_t* src = ds.image(indices[b]);
     float* dst = out.data() + b * bytes;
     if (!draws) {
@@ -100,7 +113,6 @@ void gather_batch(const Dataset& ds, const int64_t* indices, int64_t count, Tens
         for (int64_t i = 0; i < H * W; ++i)
           dst[c * H * W + i] = (dst[c * H * W + i] - transform->mean[static_cast<size_t>(c)]) /
                                transform->std[static_cast<size_t>(c)];
-    targets[static_cast<size_t>(b)] = ds.labels[static_cast<size_t>(indices[b])];
   });
 }
 

@@ -1,6 +1,7 @@
 #include "convlab/train/data_parallel.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "convlab/error.h"
@@ -22,10 +23,10 @@ void copy_parallel(const float* from, int64_t n, float* to) {
   });
 }
 
-void add_parallel(const float* from, int64_t n, float* to) {
-  parallel_for((n + kBlock - 1) / kBlock, [&](int64_t b) {
-    const int64_t lo = b * kBlock, hi = std::min(n, lo + kBlock);
-    for (int64_t i = lo; i < hi; ++i) to[i] += from[i];
+void sum_parallel(const float* a, const float* b, int64_t n, float* out) {
+  parallel_for((n + kBlock - 1) / kBlock, [&](int64_t block) {
+    const int64_t lo = block * kBlock, hi = std::min(n, lo + kBlock);
+    for (int64_t i = lo; i < hi; ++i) out[i] = a[i] + b[i];
   });
 }
 
@@ -54,6 +55,11 @@ std::pair<int64_t, int64_t> owned_chunks(int64_t chunks, int rank, int size) {
   return {chunks * rank / size, chunks * (rank + 1) / size};
 }
 
+std::pair<int64_t, int64_t> owned_rows(int64_t batch, int64_t chunk_size, int rank, int size) {
+  const auto [first, last] = owned_chunks((batch + chunk_size - 1) / chunk_size, rank, size);
+  return {std::min(batch, first * chunk_size), std::min(batch, last * chunk_size)};
+}
+
 std::vector<std::pair<int64_t, int64_t>> subtrees_within(int64_t chunks, int64_t first,
                                                          int64_t last) {
   std::vector<std::pair<int64_t, int64_t>> out;
@@ -66,7 +72,7 @@ DataParallelStep::DataParallelStep(nn::Sequential& model, Communicator& comm, in
       comm_(comm),
       chunk_size_(chunk_size),
       params_(model.parameters()),
-      scratch_(64) {
+      scratch_(128) {
   if (chunk_size <= 0)
     throw ValueError("chunk size must be positive; got " + std::to_string(chunk_size));
   for (const nn::Parameter* p : params_) param_count_ += p->value.numel();
@@ -81,20 +87,21 @@ const float* DataParallelStep::known_node(int64_t lo, int64_t hi) const {
   return nullptr;
 }
 
-void DataParallelStep::tree_sum(int64_t lo, int64_t hi, float* out, int depth) {
-  if (const float* v = known_node(lo, hi)) {
-    copy_parallel(v, param_count_, out);
-    return;
-  }
+const float* DataParallelStep::node_value(int64_t lo, int64_t hi, float* out, int depth) {
+  if (const float* v = known_node(lo, hi)) return v;
   if (hi - lo < 2) throw Error("data-parallel step: chunk " + std::to_string(lo) + " is missing");
   const int64_t mid = lo + (hi - lo) / 2;
-  tree_sum(lo, mid, out, depth + 1);
-  // One buffer per depth (the tree of at most 2^63 chunks is at most 64 deep; the list is sized
-  // once, so references into it stay valid through the recursion).
-  std::vector<float>& right = scratch_.at(static_cast<size_t>(depth));
-  right.resize(static_cast<size_t>(param_count_));
-  tree_sum(mid, hi, right.data(), depth + 1);
-  add_parallel(right.data(), param_count_, out);
+  // The halves land in this depth's two buffers, theirs in the next depth's: a half's value is
+  // never overwritten before it is used. (At most 2^63 chunks: the tree is at most 64 deep; the
+  // list is sized once, so references into it stay valid through the recursion.)
+  std::vector<float>& left_buf = scratch_.at(2 * static_cast<size_t>(depth));
+  std::vector<float>& right_buf = scratch_.at(2 * static_cast<size_t>(depth) + 1);
+  left_buf.resize(static_cast<size_t>(param_count_));
+  right_buf.resize(static_cast<size_t>(param_count_));
+  const float* left = node_value(lo, mid, left_buf.data(), depth + 1);
+  const float* right = node_value(mid, hi, right_buf.data(), depth + 1);
+  sum_parallel(left, right, param_count_, out);
+  return out;
 }
 
 double DataParallelStep::compute(const Tensor& images, const std::vector<int64_t>& targets,
@@ -103,6 +110,12 @@ double DataParallelStep::compute(const Tensor& images, const std::vector<int64_t
   if (B <= 0 || static_cast<int64_t>(targets.size()) != B)
     throw ShapeError("data-parallel step: " + std::to_string(targets.size()) + " targets for " +
                      std::to_string(B) + " images");
+  using Clock = std::chrono::steady_clock;
+  auto lap = [t = Clock::now()](double& into) mutable {
+    const auto now = Clock::now();
+    into += std::chrono::duration<double>(now - t).count();
+    t = now;
+  };
   const int64_t K = (B + chunk_size_ - 1) / chunk_size_;
   const int N = comm_.size(), me = comm_.rank();
   const auto [first, last] = owned_chunks(K, me, N);
@@ -156,22 +169,12 @@ double DataParallelStep::compute(const Tensor& images, const std::vector<int64_t
     }
   }
   nn::set_dropout_generator(model_, &gen);
+  lap(times_.chunks);
 
-  // This process's largest whole subtrees.
+  // This process's largest whole subtrees, summed straight into what it sends (one process:
+  // into buffers of its own).
   const auto mine = subtrees_within(K, first, last);
-  own_nodes_.resize(mine.size());
-  std::vector<const float*> mine_values;
-  for (size_t i = 0; i < mine.size(); ++i) {
-    const auto [lo, hi] = mine[i];
-    if (hi - lo == 1) {
-      mine_values.push_back(known_node(lo, hi));
-      continue;
-    }
-    own_nodes_[i].resize(static_cast<size_t>(param_count_));
-    tree_sum(lo, hi, own_nodes_[i].data(), 0);
-    mine_values.push_back(own_nodes_[i].data());
-  }
-
+  const int64_t node_bytes = param_count_ * int64_t(sizeof(float));
   if (N > 1) {
     // Every process knows what every other sends: its chunks' extras, then its subtree sums.
     std::vector<int64_t> counts(static_cast<size_t>(N));
@@ -181,22 +184,23 @@ double DataParallelStep::compute(const Tensor& images, const std::vector<int64_t
       nodes_of[static_cast<size_t>(q)] = subtrees_within(K, f, l);
       counts[static_cast<size_t>(q)] =
           (l - f) * E * int64_t(sizeof(double)) +
-          static_cast<int64_t>(nodes_of[static_cast<size_t>(q)].size()) * param_count_ *
-              int64_t(sizeof(float));
+          static_cast<int64_t>(nodes_of[static_cast<size_t>(q)].size()) * node_bytes;
     }
-    std::vector<char> packed(static_cast<size_t>(counts[static_cast<size_t>(me)]));
-    char* p = packed.data();
+    packed_.resize(static_cast<size_t>(counts[static_cast<size_t>(me)]));
+    char* p = packed_.data();
     const size_t extra_bytes = static_cast<size_t>((last - first) * E) * sizeof(double);
     std::memcpy(p, extras.data() + first * E, extra_bytes);
     p += extra_bytes;
-    for (const float* v : mine_values) {
-      std::memcpy(p, v, static_cast<size_t>(param_count_) * sizeof(float));
-      p += param_count_ * int64_t(sizeof(float));
+    for (const auto& [lo, hi] : mine) {
+      auto* dest = reinterpret_cast<float*>(p);
+      if (const float* v = node_value(lo, hi, dest, 0); v != dest)
+        copy_parallel(v, param_count_, dest);
+      p += node_bytes;
     }
     int64_t total = 0;
     for (int64_t c : counts) total += c;
     gathered_.resize(static_cast<size_t>(total));
-    comm_.allgather(packed.data(), counts, gathered_.data());
+    comm_.allgather(packed_.data(), counts, gathered_.data());
     node_keys_.clear();
     node_values_.clear();
     const char* q_at = gathered_.data();
@@ -208,21 +212,16 @@ double DataParallelStep::compute(const Tensor& images, const std::vector<int64_t
       for (const auto& key : nodes_of[static_cast<size_t>(q)]) {
         node_keys_.push_back(key);
         node_values_.push_back(reinterpret_cast<const float*>(v));
-        v += param_count_ * int64_t(sizeof(float));
+        v += node_bytes;
       }
       q_at += counts[static_cast<size_t>(q)];
     }
-  } else {
-    node_keys_ = mine;
-    node_values_ = mine_values;
   }
+  lap(times_.exchange);
 
-  const float* root = known_node(0, K);
-  if (!root) {
-    root_.resize(static_cast<size_t>(param_count_));
-    tree_sum(0, K, root_.data(), 0);
-    root = root_.data();
-  }
+  // The root (one process: straight from the leaves, as the subtrees above would give it).
+  root_.resize(static_cast<size_t>(param_count_));
+  const float* root = node_value(0, K, root_.data(), 0);
   for (nn::Parameter* p : params_) {
     copy_parallel(root, p->grad.numel(), p->grad.data());
     root += p->grad.numel();
@@ -243,6 +242,8 @@ double DataParallelStep::compute(const Tensor& images, const std::vector<int64_t
       x += 2 * C;
     }
   }
+  lap(times_.combine);
+  ++times_.steps;
   return loss_sum / static_cast<double>(B);
 }
 

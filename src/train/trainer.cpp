@@ -290,9 +290,13 @@ void Trainer::fit(const std::string& out_dir_given, const Progress& progress) {
   model_->train();
   SingleProcess one_process;
   std::unique_ptr<DataParallelStep> chunked;
-  if (recipe_.chunk_size > 0)
+  if (recipe_.chunk_size > 0) {
     chunked = std::make_unique<DataParallelStep>(*model_, comm_ ? *comm_ : one_process,
                                                  recipe_.chunk_size);
+    if (comm_ && comm_->size() > 1)  // each process reads only the images of its own chunks
+      loader.only_rows([chunk = recipe_.chunk_size, r = comm_->rank(),
+                        n = comm_->size()](int64_t rows) { return owned_rows(rows, chunk, r, n); });
+  }
   for (int64_t epoch = static_cast<int64_t>(history_.size()) + 1; epoch <= recipe_.epochs;
        ++epoch) {
     const auto start = Clock::now();

@@ -34,6 +34,9 @@ namespace convlab::train {
 // The chunks [first, last) that process `rank` of `size` computes, of `chunks` in all.
 std::pair<int64_t, int64_t> owned_chunks(int64_t chunks, int rank, int size);
 
+// The rows of a batch of `batch` images that process `rank` of `size` computes (its chunks').
+std::pair<int64_t, int64_t> owned_rows(int64_t batch, int64_t chunk_size, int rank, int size);
+
 // The largest nodes of the chunk tree over [0, chunks) that lie wholly inside [first, last), left
 // to right: what a process owning those chunks sends.
 std::vector<std::pair<int64_t, int64_t>> subtrees_within(int64_t chunks, int64_t first,
@@ -51,10 +54,19 @@ class DataParallelStep {
   // afterwards.
   double compute(const Tensor& images, const std::vector<int64_t>& targets, Generator& gen);
 
+  // Where the steps' time went, summed (for bench/ and docs/distributed.md's cost model):
+  // forward and backward of this process's chunks, its subtree sums and the allgather (the
+  // exchange: what grows with the network), and the rest of the tree and the running estimates.
+  struct Times {
+    double chunks = 0, exchange = 0, combine = 0;
+    int64_t steps = 0;
+  };
+  const Times& times() const { return times_; }
+
  private:
-  // Sum of tree node [lo, hi) into out: a node some process sent (or this one computed) is
-  // copied, any other is the sum of its two halves.
-  void tree_sum(int64_t lo, int64_t hi, float* out, int depth);
+  // The value of tree node [lo, hi): a known node's (a leaf of this process, or a subtree some
+  // process sent) where it is, any other the sum of its two halves written into `out`.
+  const float* node_value(int64_t lo, int64_t hi, float* out, int depth);
   const float* known_node(int64_t lo, int64_t hi) const;
 
   nn::Sequential& model_;
@@ -67,11 +79,12 @@ class DataParallelStep {
   Tensor chunk_images_, grad_;
   std::vector<int64_t> chunk_targets_;
   // This process's chunk gradients (leaves), its subtree sums, and everything gathered.
-  std::vector<std::vector<float>> leaves_, own_nodes_, scratch_;
+  std::vector<std::vector<float>> leaves_, scratch_;
   std::vector<std::pair<int64_t, int64_t>> node_keys_;
   std::vector<const float*> node_values_;
-  std::vector<char> gathered_;
+  std::vector<char> packed_, gathered_;
   std::vector<float> root_;
+  Times times_;
 };
 
 }  // namespace convlab::train
