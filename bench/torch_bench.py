@@ -67,6 +67,16 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def step(model, opt, crit, images, labels, idx):
+    """One optimizer step on the images idx; returns the loss."""
+    x = images[idx].float().div_(255)
+    opt.zero_grad()
+    loss = crit(model(x), labels[idx])
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
 def train(a):
     torch.manual_seed(0)
     images, labels = synthetic(a.images)
@@ -78,14 +88,7 @@ def train(a):
     t0 = time.perf_counter()
     loss_sum, batches, after_first = 0.0, 0, 0
     for s in range(0, a.images, a.batch):
-        idx = order[s:s + a.batch]
-        x = images[idx].float().div_(255)
-        y = labels[idx]
-        opt.zero_grad()
-        loss = crit(model(x), y)
-        loss.backward()
-        opt.step()
-        loss_sum += loss.item()
+        loss_sum += step(model, opt, crit, images, labels, order[s:s + a.batch])
         batches += 1
         if batches == 1:
             after_first = faults()
@@ -114,14 +117,8 @@ def ddp_worker(rank, a, port, results):
     t0 = time.perf_counter()
     loss_sum, batches = 0.0, 0
     for s in range(0, a.images, a.batch):
-        idx = order[s:s + a.batch].tensor_split(a.processes)[rank]
-        x = images[idx].float().div_(255)
-        y = labels[idx]
-        opt.zero_grad()
-        loss = crit(model(x), y)
-        loss.backward()
-        opt.step()
-        loss_sum += loss.item()
+        loss_sum += step(model, opt, crit, images, labels,
+                         order[s:s + a.batch].tensor_split(a.processes)[rank])
         batches += 1
     dist.barrier()
     s = time.perf_counter() - t0
