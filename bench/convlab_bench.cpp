@@ -82,6 +82,12 @@ double peak_rss_mb() {
   return static_cast<double>(u.ru_maxrss) / 1024.0;
 }
 
+int64_t parameter_count(nn::Sequential& model) {
+  int64_t n = 0;
+  for (const nn::Parameter* p : model.parameters()) n += p->value.numel();
+  return n;
+}
+
 int train_epoch(const Args& a) {
   const data::Dataset ds = synthetic(a.images);
   Generator gen(0);
@@ -131,6 +137,7 @@ int train_epoch(const Args& a) {
                                      {"seconds", s},
                                      {"images_per_second", static_cast<double>(seen) / s},
                                      {"mean_loss", loss_sum / static_cast<double>(batches)},
+                                     {"parameters", parameter_count(*model)},
                                      {"ms_per_step",
                                       {{"data", t_data * per_step_ms},
                                        {"zero_grad_forward_loss", t_forward * per_step_ms},

@@ -11,6 +11,7 @@ do not divide into the chunks nor the chunks among the processes:
      (one thread per process, and two at -np 3) write byte-identical checkpoint.bin files, and
      report the same test accuracy;
   2. a run of one epoch at -np 2 resumed to two epochs at -np 3 equals the uninterrupted run;
+     compare at -np 2 equals compare in one process with the same chunk size;
   3. processes that read different data, or were given another recipe, stop with one error
      that names what differs, before training;
   4. killing one process mid-run stops every other within 10 s, each with one error line, and
@@ -129,6 +130,18 @@ def main():
         if code == 0:
             check(read(os.path.join(tmp, "resumed", "checkpoint.bin")) == reference,
                   "1 epoch at -np 2 + 1 epoch at -np 3 equals 2 epochs in one process")
+
+        # 2b. compare: both models, one after the other, each shared among the processes; the
+        # default chunk size under mpirun is 16, as --chunk-size 16 gives one process.
+        runs = {}
+        for tag, prefix, extra in (("one", [], ["--chunk-size", "16"]), ("np2", job.mpi(2), [])):
+            code, _, err = job.run(prefix + [job.cli, "compare", "--data", job.data, "--epochs", "1",
+                                             "--out", "compare-" + tag, "--threads", "1"] + extra)
+            check(code == 0, "compare (%s) runs (exit %d) %s" % (tag, code, err.strip()[-300:]))
+            runs[tag] = [read(os.path.join(tmp, "compare-" + tag, "seed0", m, "checkpoint.bin"))
+                         if code == 0 else b"" for m in ("standard", "sumfirst")]
+        check(runs["one"] == runs["np2"] and runs["one"][0],
+              "compare at -np 2 writes the same checkpoints as one process with --chunk-size 16")
 
         # 3. Processes that disagree stop before training (MPMD: each part its own arguments).
         other = os.path.join(tmp, "other-data")
