@@ -197,8 +197,18 @@ def main():
              [mpirun, "-np", "2", a.bench, "train-dp", "--threads", "1", "--chunk", "16"] + base,
              torch_py + ["ddp", "--processes", "2", "--threads", "1"] + base),
         ]
+        # Each core alone (one thread pinned there), measured between the rows: on a virtual
+        # machine one core can be much slower than the other for minutes. Two processes each own
+        # half of every batch and wait for the slower; one process's threads share out the work.
+        core_speed = {0: [], 1: []}
+
+        def probe_cores():
+            for core in core_speed:
+                core_speed[core].append(run(["taskset", "-c", str(core), a.bench, "train", "--threads",
+                                             "1", "--images", "10000"])["images_per_second"])
         got = {}
         for name, env, conv_cmd, torch_cmd in configs:
+            probe_cores()
             c, t, exchange = [], [], []
             for _ in range(a.reps):
                 rc = run(conv_cmd, env)
@@ -224,6 +234,14 @@ def main():
                   + (f"  exchange {row['convlab_exchange_ms_per_step']:.3f} ms/step" if exchange else ""),
                   flush=True)
             save()
+        probe_cores()
+        fast, slow = (statistics.median(core_speed[c]) for c in (0, 1))
+        fast, slow = max(fast, slow), min(fast, slow)
+        rows.append({"work": "one thread on each core alone", "core_images_per_second": core_speed,
+                     "slow_over_fast": slow / fast, "unit": "images_per_second"})
+        print(f"one thread alone: {fast:.0f} images/s on the faster core, {slow:.0f} on the slower "
+              f"({slow / fast:.0%}); a static half each can reach at most "
+              f"{2 * slow / (fast + slow):.0%} of what both cores give together", flush=True)
         one, two = got["1 process x 2 threads"], got["2 processes x 1 thread"]
         chunked = got["1 process x 2 threads, chunks of 16"]
         scaling = {"work": "2 processes x 1 thread / 1 process x 2 threads",

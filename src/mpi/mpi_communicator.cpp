@@ -2,8 +2,12 @@
 
 #include <mpi.h>
 
+#include <time.h>
+
 #include <algorithm>
+#include <chrono>
 #include <climits>
+#include <cstdlib>
 
 #include "convlab/error.h"
 
@@ -39,6 +43,7 @@ class MpiCommunicator final : public Communicator {
   void allgather(const void* mine, const std::vector<int64_t>& counts, void* all) override {
     if (counts.size() != static_cast<size_t>(size_))
       throw Error("allgather: one count per process expected");
+    wait_for_everyone();
     // MPI counts and displacements are ints: larger messages go in rounds whose total fits.
     const int64_t kRound = std::max<int64_t>(1, INT_MAX / size_);
     std::vector<int64_t> starts(counts.size());
@@ -84,6 +89,25 @@ class MpiCommunicator final : public Communicator {
   }
 
  private:
+  // Returns when every process has reached this point. A process that is early polls for a
+  // short while, then sleeps between polls: MPI's own waiting spins without end, which on a
+  // machine whose cores share hardware (a virtual machine's, hyperthreads) takes cycles from the
+  // process still computing. The collective after it then finds everyone ready.
+  void wait_for_everyone() {
+    MPI_Request request;
+    check(MPI_Ibarrier(MPI_COMM_WORLD, &request), "MPI_Ibarrier");
+    const auto start = std::chrono::steady_clock::now();
+    for (int done = 0;;) {
+      check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+      if (done) return;
+      if (std::chrono::steady_clock::now() - start > std::chrono::microseconds(kSpinMicroseconds)) {
+        const timespec pause{0, 20000};  // 20 us
+        nanosleep(&pause, nullptr);
+      }
+    }
+  }
+  static constexpr int kSpinMicroseconds = 50;
+
   int rank_ = 0, size_ = 1;
 };
 

@@ -12,23 +12,7 @@ namespace convlab::train {
 
 namespace {
 
-// Element-wise copies and sums in fixed blocks: each element is one operation whichever thread
-// runs it, so the bits never depend on the thread count.
-constexpr int64_t kBlock = 1 << 14;
-
-void copy_parallel(const float* from, int64_t n, float* to) {
-  parallel_for((n + kBlock - 1) / kBlock, [&](int64_t b) {
-    const int64_t lo = b * kBlock, hi = std::min(n, lo + kBlock);
-    std::memcpy(to + lo, from + lo, static_cast<size_t>(hi - lo) * sizeof(float));
-  });
-}
-
-void sum_parallel(const float* a, const float* b, int64_t n, float* out) {
-  parallel_for((n + kBlock - 1) / kBlock, [&](int64_t block) {
-    const int64_t lo = block * kBlock, hi = std::min(n, lo + kBlock);
-    for (int64_t i = lo; i < hi; ++i) out[i] = a[i] + b[i];
-  });
-}
+constexpr int64_t kBlock = 1 << 14;  // elements per task of the element-wise work
 
 uint64_t splitmix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
@@ -75,20 +59,52 @@ DataParallelStep::DataParallelStep(nn::Sequential& model, Communicator& comm, in
       scratch_(128) {
   if (chunk_size <= 0)
     throw ValueError("chunk size must be positive; got " + std::to_string(chunk_size));
-  for (const nn::Parameter* p : params_) param_count_ += p->value.numel();
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const int64_t n = params_[i]->value.numel();
+    param_count_ += n;
+    for (int64_t lo = 0; lo < n; lo += kBlock)
+      blocks_.push_back({static_cast<int64_t>(i), lo, std::min(n, lo + kBlock)});
+  }
   for (const nn::NamedModule& m : nn::named_modules(model))
     if (auto* bn = dynamic_cast<nn::BatchNorm*>(m.module); bn && bn->tracks_running_statistics())
       batch_norms_.push_back(bn);
 }
 
-const float* DataParallelStep::known_node(int64_t lo, int64_t hi) const {
+DataParallelStep::Grad DataParallelStep::in(float* contiguous) const {
+  Grad g;
+  for (const nn::Parameter* p : params_) {
+    g.push_back(contiguous);
+    contiguous += p->value.numel();
+  }
+  return g;
+}
+
+void DataParallelStep::sum(const Grad& a, const Grad& b, const Grad& out) const {
+  parallel_for(static_cast<int64_t>(blocks_.size()), [&](int64_t k) {
+    const auto [i, lo, hi] = blocks_[static_cast<size_t>(k)];
+    const float *x = a[static_cast<size_t>(i)], *y = b[static_cast<size_t>(i)];
+    float* z = out[static_cast<size_t>(i)];
+    for (int64_t e = lo; e < hi; ++e) z[e] = x[e] + y[e];
+  });
+}
+
+void DataParallelStep::copy(const Grad& from, const Grad& to) const {
+  parallel_for(static_cast<int64_t>(blocks_.size()), [&](int64_t k) {
+    const auto [i, lo, hi] = blocks_[static_cast<size_t>(k)];
+    std::memcpy(to[static_cast<size_t>(i)] + lo, from[static_cast<size_t>(i)] + lo,
+                static_cast<size_t>(hi - lo) * sizeof(float));
+  });
+}
+
+const DataParallelStep::Grad* DataParallelStep::known_node(int64_t lo, int64_t hi) const {
   for (size_t i = 0; i < node_keys_.size(); ++i)
-    if (node_keys_[i] == std::pair{lo, hi}) return node_values_[i];
+    if (node_keys_[i] == std::pair{lo, hi}) return &node_values_[i];
   return nullptr;
 }
 
-const float* DataParallelStep::node_value(int64_t lo, int64_t hi, float* out, int depth) {
-  if (const float* v = known_node(lo, hi)) return v;
+DataParallelStep::Grad DataParallelStep::node_value(int64_t lo, int64_t hi, const Grad& out,
+                                                    int depth) {
+  if (const Grad* v = known_node(lo, hi)) return *v;
   if (hi - lo < 2) throw Error("data-parallel step: chunk " + std::to_string(lo) + " is missing");
   const int64_t mid = lo + (hi - lo) / 2;
   // The halves land in this depth's two buffers, theirs in the next depth's: a half's value is
@@ -98,9 +114,9 @@ const float* DataParallelStep::node_value(int64_t lo, int64_t hi, float* out, in
   std::vector<float>& right_buf = scratch_.at(2 * static_cast<size_t>(depth) + 1);
   left_buf.resize(static_cast<size_t>(param_count_));
   right_buf.resize(static_cast<size_t>(param_count_));
-  const float* left = node_value(lo, mid, left_buf.data(), depth + 1);
-  const float* right = node_value(mid, hi, right_buf.data(), depth + 1);
-  sum_parallel(left, right, param_count_, out);
+  const Grad left = node_value(lo, mid, in(left_buf.data()), depth + 1);
+  const Grad right = node_value(mid, hi, in(right_buf.data()), depth + 1);
+  sum(left, right, out);
   return out;
 }
 
@@ -146,20 +162,22 @@ double DataParallelStep::compute(const Tensor& images, const std::vector<int64_t
     chunk_targets_.assign(targets.begin() + r0, targets.begin() + r1);
     Generator chunk_gen(splitmix64(step_seed ^ splitmix64(static_cast<uint64_t>(c))));
     nn::set_dropout_generator(model_, &chunk_gen);
-    for (nn::Parameter* p : params_) p->grad.fill_(0.0f);
+    // The backward accumulates into this chunk's leaf, lent to the parameters as their gradient.
+    std::vector<Tensor>& leaf = leaves_[static_cast<size_t>(c - first)];
+    leaf.resize(params_.size());
+    Grad leaf_value;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      leaf[i].resize_(params_[i]->value.shape());
+      leaf[i].fill_(0.0f);
+      std::swap(leaf[i], params_[i]->grad);
+      leaf_value.push_back(params_[i]->grad.data());
+    }
     const float loss = criterion_.forward(model_.forward(chunk_images_), chunk_targets_);
     criterion_.backward(grad_, B);
     model_.backward(grad_);
-
-    std::vector<float>& leaf = leaves_[static_cast<size_t>(c - first)];
-    leaf.resize(static_cast<size_t>(param_count_));
-    int64_t at = 0;
-    for (const nn::Parameter* p : params_) {
-      copy_parallel(p->grad.data(), p->grad.numel(), leaf.data() + at);
-      at += p->grad.numel();
-    }
+    for (size_t i = 0; i < params_.size(); ++i) std::swap(leaf[i], params_[i]->grad);
     node_keys_.emplace_back(c, c + 1);
-    node_values_.push_back(leaf.data());
+    node_values_.push_back(leaf_value);
     double* x = extras.data() + c * E;
     *x++ = static_cast<double>(loss) * static_cast<double>(r1 - r0);
     for (const nn::BatchNorm* bn : batch_norms_) {
@@ -192,9 +210,8 @@ double DataParallelStep::compute(const Tensor& images, const std::vector<int64_t
     std::memcpy(p, extras.data() + first * E, extra_bytes);
     p += extra_bytes;
     for (const auto& [lo, hi] : mine) {
-      auto* dest = reinterpret_cast<float*>(p);
-      if (const float* v = node_value(lo, hi, dest, 0); v != dest)
-        copy_parallel(v, param_count_, dest);
+      const Grad dest = in(reinterpret_cast<float*>(p));
+      if (const Grad v = node_value(lo, hi, dest, 0); v != dest) copy(v, dest);
       p += node_bytes;
     }
     int64_t total = 0;
@@ -211,7 +228,8 @@ double DataParallelStep::compute(const Tensor& images, const std::vector<int64_t
       const char* v = q_at + bytes;
       for (const auto& key : nodes_of[static_cast<size_t>(q)]) {
         node_keys_.push_back(key);
-        node_values_.push_back(reinterpret_cast<const float*>(v));
+        // Read only; the tree never writes a known node.
+        node_values_.push_back(in(reinterpret_cast<float*>(const_cast<char*>(v))));
         v += node_bytes;
       }
       q_at += counts[static_cast<size_t>(q)];
@@ -219,13 +237,11 @@ double DataParallelStep::compute(const Tensor& images, const std::vector<int64_t
   }
   lap(times_.exchange);
 
-  // The root (one process: straight from the leaves, as the subtrees above would give it).
-  root_.resize(static_cast<size_t>(param_count_));
-  const float* root = node_value(0, K, root_.data(), 0);
-  for (nn::Parameter* p : params_) {
-    copy_parallel(root, p->grad.numel(), p->grad.data());
-    root += p->grad.numel();
-  }
+  // The root, summed straight into the parameters' gradients (one process: from the leaves, as
+  // the subtrees above would give it).
+  Grad grads;
+  for (nn::Parameter* p : params_) grads.push_back(p->grad.data());
+  if (const Grad root = node_value(0, K, grads, 0); root != grads) copy(root, grads);
 
   for (size_t i = 0; i < batch_norms_.size(); ++i) {
     const auto buffers = batch_norms_[i]->buffers();

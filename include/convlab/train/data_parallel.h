@@ -19,6 +19,7 @@
 // an image's place in the batch, never to the process that computes it.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -64,10 +65,15 @@ class DataParallelStep {
   const Times& times() const { return times_; }
 
  private:
+  // A gradient vector: one pointer per parameter (each parameter's elements contiguous there).
+  using Grad = std::vector<float*>;
   // The value of tree node [lo, hi): a known node's (a leaf of this process, or a subtree some
   // process sent) where it is, any other the sum of its two halves written into `out`.
-  const float* node_value(int64_t lo, int64_t hi, float* out, int depth);
-  const float* known_node(int64_t lo, int64_t hi) const;
+  Grad node_value(int64_t lo, int64_t hi, const Grad& out, int depth);
+  const Grad* known_node(int64_t lo, int64_t hi) const;
+  Grad in(float* contiguous) const;  // a contiguous vector of all parameters, cut per parameter
+  void sum(const Grad& a, const Grad& b, const Grad& out) const;  // out = a + b, element-wise
+  void copy(const Grad& from, const Grad& to) const;
 
   nn::Sequential& model_;
   Communicator& comm_;
@@ -78,12 +84,16 @@ class DataParallelStep {
   nn::CrossEntropyLoss criterion_;
   Tensor chunk_images_, grad_;
   std::vector<int64_t> chunk_targets_;
-  // This process's chunk gradients (leaves), its subtree sums, and everything gathered.
-  std::vector<std::vector<float>> leaves_, scratch_;
+  // Blocks of the element-wise work, (parameter, first, last): fixed by the shapes, so each
+  // element is one operation whichever thread runs it.
+  std::vector<std::array<int64_t, 3>> blocks_;
+  // This process's chunk gradients (leaves: the backward writes them, in place of the
+  // parameters' own gradients), the tree's scratch, the nodes known so far.
+  std::vector<std::vector<Tensor>> leaves_;
+  std::vector<std::vector<float>> scratch_;
   std::vector<std::pair<int64_t, int64_t>> node_keys_;
-  std::vector<const float*> node_values_;
+  std::vector<Grad> node_values_;
   std::vector<char> packed_, gathered_;
-  std::vector<float> root_;
   Times times_;
 };
 
