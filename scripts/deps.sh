@@ -11,6 +11,8 @@ CONVLAB_PACKAGES=(
   libonnx-dev libprotobuf-dev                   # ONNX models: protobuf classes and checker
   python3-onnx                                  # the test that ONNX's own checker accepts exports
   libopenmpi-dev openmpi-bin                    # data-parallel training: mpirun -np N convlab train
+  pybind11-dev python3-dev python3-numpy        # the Python module (import convlab)
+  python3-pytest                                # its tests
   curl                                          # convlab download (optional, needs a network)
   libplplot-dev plplot-driver-cairo             # figures: plots and colour bars
   python3                                       # the hostile-input suite and kill test (stdlib only)

@@ -6,6 +6,7 @@ Run with Debian's interpreter (the first python3 on PATH may lack torch):
     /usr/bin/python3 tools/make_golden.py --only weights   # just weights.json and its files
     /usr/bin/python3 tools/make_golden.py --only onnx      # just onnx.json and its files
     /usr/bin/python3 tools/make_golden.py --only resize    # just resize.json
+    /usr/bin/python3 tools/make_golden.py --only python    # just python/*.out
 The fixtures are committed, so the tests need no PyTorch when they run. Floats are float32 values
 written as JSON doubles, which read back exactly.
 """
@@ -461,6 +462,34 @@ def resize_cases():
     return cases
 
 
+def python_examples():
+    """What PyTorch prints running examples/python/*.py: each file imports convlab as torch, so
+    run here with `convlab` standing for PyTorch itself (tests/python compares convlab's output
+    with these, character for character)."""
+    import io
+    import runpy
+    import types
+    from contextlib import redirect_stdout
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    os.makedirs(os.path.join(OUT, "python"), exist_ok=True)
+    shim = types.ModuleType("convlab")
+    shim.__dict__.update({k: getattr(torch, k) for k in dir(torch) if not k.startswith("__")})
+    shim.nn = torch.nn
+    sys.modules["convlab"], sys.modules["convlab.nn"] = shim, torch.nn
+    os.environ["CONVLAB_NO_PLOTS"] = "1"
+    try:
+        for name in ["multichannel_convolution"]:
+            torch.manual_seed(0)
+            buf = io.StringIO()
+            with redirect_stdout(buf):
+                runpy.run_path(os.path.join(root, "examples", "python", name + ".py"), run_name="__main__")
+            with open(os.path.join(OUT, "python", name + ".out"), "w") as f:
+                f.write(buf.getvalue())
+            print("wrote", os.path.join(OUT, "python", name + ".out"))
+    finally:
+        del sys.modules["convlab"], sys.modules["convlab.nn"]
+
+
 def main():
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
@@ -470,6 +499,9 @@ def main():
         return
     if sys.argv[1:] == ["--only", "resize"]:
         write("resize.json", {"meta": meta, "cases": resize_cases()})
+        return
+    if sys.argv[1:] == ["--only", "python"]:
+        python_examples()
         return
     if sys.argv[1:] == ["--only", "onnx"]:
         write("onnx.json", {"meta": meta, "cases": onnx_cases()})
@@ -484,6 +516,7 @@ def main():
     write("weights.json", {"meta": meta, "cases": weights_cases()})
     write("onnx.json", {"meta": meta, "cases": onnx_cases()})
     write("resize.json", {"meta": meta, "cases": resize_cases()})
+    python_examples()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,437 @@
+"""convlab.Tensor: a numpy array with PyTorch's names, indexing, printing and autograd labels.
+
+The storage is a numpy array (float32, or int64/bool where PyTorch would have them), so indexing,
+slicing and assignment behave as PyTorch's views do: `image[0, 0, :, 2] = 1`, `w[0][0] = Gx` and
+`state_dict()['weight'][1][0] = Gy` write into the same memory. Printing is PyTorch's, character
+for character (convlab's C++ printer for floats), with the suffixes PyTorch adds: grad_fn of the
+operation that made a tensor from one that requires grad, requires_grad=True on parameters.
+convlab does not differentiate from Python; grad_fn names only what PyTorch would print.
+"""
+import builtins
+
+import numpy as np
+
+from . import _convlab
+
+_LINEWIDTH = 80
+_grad_enabled = [True]
+
+
+class dtype:
+    def __init__(self, name, numpy_type):
+        self.name, self.numpy = name, np.dtype(numpy_type)
+
+    def __repr__(self):
+        return "torch." + self.name
+
+
+float32 = dtype("float32", np.float32)
+float = float32  # noqa: A001  (torch.float)
+int64 = dtype("int64", np.int64)
+long = int64
+bool = dtype("bool", np.bool_)  # noqa: A001
+_DTYPES = {np.dtype(np.float32): float32, np.dtype(np.int64): int64, np.dtype(np.bool_): bool}
+
+
+class Size(tuple):
+    """torch.Size: a tuple that prints as torch.Size([1, 3, 3, 3])."""
+
+    def __repr__(self):
+        return "torch.Size([" + ", ".join(str(d) for d in self) + "])"
+
+    __str__ = __repr__
+
+    def numel(self):
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+
+class no_grad:
+    """with convlab.no_grad(): results carry no grad_fn, as under torch.no_grad()."""
+
+    def __enter__(self):
+        self._was = _grad_enabled[0]
+        _grad_enabled[0] = False
+
+    def __exit__(self, *exc):
+        _grad_enabled[0] = self._was
+        return False
+
+
+def is_grad_enabled():
+    return _grad_enabled[0]
+
+
+def _as_array(data, what="data"):
+    """Nested lists, numbers, numpy arrays or Tensors as a numpy array of a convlab dtype: Python
+    floats and float arrays become float32 (float64 is converted: convlab computes in float32),
+    integers int64, booleans bool."""
+    if isinstance(data, Tensor):
+        return data._a
+    a = np.array(data)
+    if a.dtype == object or a.dtype.kind in "USV":
+        raise TypeError(f"{what}: expected numbers or nested lists of numbers; got "
+                        f"{type(data).__name__} of {a.dtype}")
+    return _converted(a, what)
+
+
+def _converted(a, what):
+    if a.dtype.kind == "f":
+        return a.astype(np.float32, copy=a.dtype != np.float32)
+    if a.dtype.kind in "iu":
+        return a.astype(np.int64, copy=a.dtype != np.int64)
+    if a.dtype.kind == "b":
+        return a
+    raise TypeError(f"{what}: convlab has float32, int64 and bool tensors; got {a.dtype}")
+
+
+def _suffixes(text, suffixes, indent=7):
+    """PyTorch's _add_suffixes: ', suffix' on the last line, or on a new line if it would pass
+    the line width."""
+    if not suffixes:
+        return text
+    assert text.endswith(")")
+    body = text[:-1]
+    last_line_len = len(body) - body.rfind("\n") + 1
+    out = [body]
+    for s in suffixes:
+        if last_line_len + len(s) + 2 > _LINEWIDTH:
+            out.append(",\n" + " " * indent + s)
+            last_line_len = indent + len(s)
+        else:
+            out.append(", " + s)
+            last_line_len += len(s) + 2
+    out.append(")")
+    return "".join(out)
+
+
+def _int_repr(a):
+    """PyTorch's repr of an int64 or bool tensor (no summarisation: small tensors only)."""
+    if a.dtype == np.bool_:
+        items = np.where(a, "True", "False")
+    else:
+        items = a.astype(str)
+    width = max((len(s) for s in items.reshape(-1)), default=0)
+
+    def rec(x, indent):
+        if x.ndim == 0:
+            return x.item().rjust(width)
+        if x.ndim == 1:
+            return "[" + ", ".join(s.rjust(width) for s in x) + "]"
+        sep = "," + "\n" * (x.ndim - 1) + " " * (indent + 1)
+        return "[" + sep.join(rec(y, indent + 1) for y in x) + "]"
+
+    if a.size == 0:
+        return "tensor([], size=(" + ", ".join(str(d) for d in a.shape) + (",)" if a.ndim == 1 else ")") + ")"
+    return "tensor(" + rec(items, 7) + ")"
+
+
+class Tensor:
+    __slots__ = ("_a", "_grad_fn", "requires_grad", "__weakref__")
+
+    def __init__(self, array, grad_fn=None, requires_grad=False):
+        self._a = array
+        self._grad_fn = grad_fn
+        self.requires_grad = requires_grad
+
+    # ---- what it is --------------------------------------------------------------------
+    @property
+    def shape(self):
+        return Size(self._a.shape)
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self._a.shape[dim]
+
+    def dim(self):
+        return self._a.ndim
+
+    ndim = property(dim)
+
+    def numel(self):
+        return int(self._a.size)
+
+    @property
+    def dtype(self):
+        return _DTYPES[self._a.dtype]
+
+    @property
+    def grad_fn(self):
+        return self._grad_fn
+
+    @property
+    def is_leaf(self):
+        return self._grad_fn is None
+
+    def _tracks(self):
+        return _grad_enabled[0] and (self.requires_grad or self._grad_fn is not None)
+
+    # ---- conversions -----------------------------------------------------------------------
+    def numpy(self):
+        """The same memory as a numpy array (a view), as torch's numpy()."""
+        if self.requires_grad or self._grad_fn is not None:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
+                               "Use tensor.detach().numpy() instead.")
+        return self._a
+
+    def detach(self):
+        return Tensor(self._a)
+
+    def clone(self):
+        return Tensor(self._a.copy(), "CloneBackward0" if self._tracks() else None)
+
+    def item(self):
+        if self._a.size != 1:
+            raise ValueError(f"only one element tensors can be converted to Python scalars; "
+                             f"this one has {self._a.size}")
+        return self._a.reshape(-1)[0].item()
+
+    def tolist(self):
+        return self._a.tolist()
+
+    def float(self):
+        return Tensor(self._a.astype(np.float32, copy=False), self._grad_fn)
+
+    def contiguous(self):
+        return Tensor(np.ascontiguousarray(self._a), self._grad_fn, self.requires_grad)
+
+    def view(self, *shape):
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        if not self._a.flags.c_contiguous:
+            raise RuntimeError("view size is not compatible with input tensor's size and stride; "
+                               "use .reshape(...) instead")
+        return Tensor(self._a.reshape(shape), "ViewBackward0" if self._tracks() else None)
+
+    def reshape(self, *shape):
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return Tensor(self._a.reshape(shape), "ViewBackward0" if self._tracks() else None)
+
+    def unsqueeze(self, dim):
+        return Tensor(np.expand_dims(self._a, dim), "UnsqueezeBackward0" if self._tracks() else None)
+
+    def squeeze(self, dim=None):
+        a = np.squeeze(self._a) if dim is None else (
+            np.squeeze(self._a, dim) if self._a.shape[dim] == 1 else self._a)
+        return Tensor(a, "SqueezeBackward0" if self._tracks() else None)
+
+    def sum(self, dim=None, keepdim=False):
+        r = np.sum(self._a, axis=dim, keepdims=keepdim, dtype=self._a.dtype
+                   if self._a.dtype != np.bool_ else np.int64)
+        return Tensor(np.asarray(r), "SumBackward0" if self._tracks() else None)
+
+    def fill_(self, value):
+        self._check_inplace()
+        self._a[...] = value
+        return self
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def copy_(self, other):
+        self._check_inplace()
+        self._a[...] = _as_array(other)
+        return self
+
+    def __array__(self, dtype=None):
+        return self._a if dtype is None else self._a.astype(dtype)
+
+    # ---- indexing --------------------------------------------------------------------------
+    @staticmethod
+    def _index(idx):
+        if isinstance(idx, tuple):
+            return tuple(i._a if isinstance(i, Tensor) else i for i in idx)
+        return idx._a if isinstance(idx, Tensor) else idx
+
+    def __len__(self):
+        if self._a.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._a.shape[0]
+
+    def __getitem__(self, idx):
+        idx = self._index(idx)
+        r = self._a[idx]
+        if not isinstance(r, np.ndarray):
+            # Every dimension indexed: a 0-d view of the element, as PyTorch returns.
+            full = idx if isinstance(idx, tuple) else (idx,)
+            r = self._a[full + (None,)].reshape(())
+        name = None
+        if self._tracks():
+            parts = idx if isinstance(idx, tuple) else (idx,)
+            name = "SelectBackward0" if any(isinstance(p, (int, np.integer)) for p in parts) \
+                else "SliceBackward0"
+        return Tensor(r, name)
+
+    def __setitem__(self, idx, value):
+        self._check_inplace()
+        self._a[self._index(idx)] = _as_array(value) if isinstance(value, (Tensor, list)) else value
+
+    def __iter__(self):
+        if self._a.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        name = "UnbindBackward0" if self._tracks() else None
+        for i in range(self._a.shape[0]):
+            yield Tensor(self._a[i], name)
+
+    def _check_inplace(self):
+        if self.requires_grad and self._grad_fn is None and _grad_enabled[0]:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
+                               "operation.")
+
+    # ---- arithmetic (element-wise, in float32 as PyTorch) ---------------------------------
+    def _binary(self, other, op, name, reverse=False):
+        b = other._a if isinstance(other, Tensor) else other
+        if isinstance(b, (list, tuple)):
+            b = _as_array(b)
+        r = op(b, self._a) if reverse else op(self._a, b)
+        tracks = self._tracks() or (isinstance(other, Tensor) and other._tracks())
+        r = np.asarray(r)
+        if r.dtype == np.float64:
+            r = r.astype(np.float32)
+        return Tensor(r, name if tracks else None)
+
+    def __add__(self, o):
+        return self._binary(o, np.add, "AddBackward0")
+
+    def __radd__(self, o):
+        return self._binary(o, np.add, "AddBackward0", True)
+
+    def __sub__(self, o):
+        return self._binary(o, np.subtract, "SubBackward0")
+
+    def __rsub__(self, o):
+        return self._binary(o, np.subtract, "RsubBackward1", True)
+
+    def __mul__(self, o):
+        return self._binary(o, np.multiply, "MulBackward0")
+
+    def __rmul__(self, o):
+        return self._binary(o, np.multiply, "MulBackward0", True)
+
+    def __truediv__(self, o):
+        return self._binary(o, np.true_divide, "DivBackward0")
+
+    def __rtruediv__(self, o):
+        return self._binary(o, np.true_divide, "DivBackward0", True)
+
+    def __neg__(self):
+        return Tensor(np.negative(self._a), "NegBackward0" if self._tracks() else None)
+
+    def __eq__(self, o):
+        return self._binary(o, np.equal, None)
+
+    def __ne__(self, o):
+        return self._binary(o, np.not_equal, None)
+
+    def __lt__(self, o):
+        return self._binary(o, np.less, None)
+
+    def __gt__(self, o):
+        return self._binary(o, np.greater, None)
+
+    __hash__ = object.__hash__
+
+    def __bool__(self):
+        if self._a.size != 1:
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+        return builtins.bool(self._a.reshape(-1)[0])
+
+    def __float__(self):
+        return builtins.float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    # ---- printing --------------------------------------------------------------------------
+    def _body_repr(self):
+        if self._a.dtype == np.float32:
+            return _convlab.repr(np.ascontiguousarray(self._a))
+        return _int_repr(self._a)
+
+    def __repr__(self):
+        suffixes = []
+        if self._grad_fn is not None:
+            suffixes.append(f"grad_fn=<{self._grad_fn}>")
+        elif self.requires_grad:
+            suffixes.append("requires_grad=True")
+        return _suffixes(self._body_repr(), suffixes)
+
+    __str__ = __repr__
+
+
+class Parameter(Tensor):
+    """A layer's weight or bias: its own memory, requires_grad=True, printed as PyTorch does."""
+    __slots__ = ()
+
+    def __init__(self, array, requires_grad=True):
+        super().__init__(array, None, requires_grad)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+    __str__ = __repr__
+
+
+# ---- creation --------------------------------------------------------------------------------
+
+def tensor(data, dtype=None, requires_grad=False):
+    a = _as_array(data, "tensor()")
+    if isinstance(data, Tensor):
+        a = a.copy()
+    if dtype is not None:
+        a = a.astype(dtype.numpy)
+    return Tensor(np.array(a, copy=True), None, requires_grad)
+
+
+def _size(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for d in size:
+        if not isinstance(d, (int, np.integer)) or d < 0:
+            raise ValueError(f"sizes must be non-negative integers; got {size}")
+    return tuple(int(d) for d in size)
+
+
+def zeros(*size, dtype=None):
+    return Tensor(np.zeros(_size(size), dtype=(dtype or float32).numpy))
+
+
+def ones(*size, dtype=None):
+    return Tensor(np.ones(_size(size), dtype=(dtype or float32).numpy))
+
+
+def full(size, value, dtype=None):
+    return Tensor(np.full(_size(tuple(size)), value, dtype=(dtype or float32).numpy))
+
+
+def arange(*args, dtype=None):
+    a = np.arange(*args)
+    return Tensor(_converted(a, "arange") if dtype is None else a.astype(dtype.numpy))
+
+
+def from_numpy(array):
+    """The array's own memory when it is float32, int64 or bool (changes show on both sides, as
+    torch.from_numpy); other float types are converted to float32 and other integer types to
+    int64, as copies (convlab computes in float32)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray; got {type(array).__name__}")
+    if array.dtype in (np.float32, np.int64, np.bool_):
+        return Tensor(array)
+    return Tensor(_converted(array, "from_numpy"))
+
+
+def manual_seed(seed):
+    """Seeds the generator new layers are initialised from (torch.manual_seed)."""
+    _convlab.manual_seed(int(seed))
+
+
+def set_num_threads(n):
+    _convlab.set_num_threads(int(n))
+
+
+def get_num_threads():
+    return _convlab.get_num_threads()
+
+
+def is_tensor(x):
+    return isinstance(x, Tensor)

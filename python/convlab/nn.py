@@ -1,0 +1,270 @@
+"""convlab.nn: every layer convlab has, with PyTorch's class names, keyword names and printing.
+
+`nn.Conv2d(in_channels=1, out_channels=3, kernel_size=3)` builds convlab's own Conv2d from the text
+PyTorch would print, initialised from the generator `convlab.manual_seed` seeds, as PyTorch does.
+`state_dict()` hands out tensors that are the layer's own memory: assigning into them changes the
+layer (the notebooks set their kernels that way). A module called on a tensor runs convlab's
+forward pass; the result carries the grad_fn PyTorch would print. Training is not done through
+Python autograd but by `convlab.train`, the command line's trainer.
+"""
+from collections import OrderedDict
+
+import numpy as np
+
+from . import _convlab
+from ._tensor import Parameter, Tensor, _as_array, is_grad_enabled
+
+# What PyTorch 1.13 names the backward of each layer's output (printed as grad_fn=<...>).
+_GRAD_FN = {
+    "Conv2d": "ConvolutionBackward0", "Linear": "AddmmBackward0", "ReLU": "ReluBackward0",
+    "LeakyReLU": "LeakyReluBackward0", "MaxPool2d": "MaxPool2DWithIndicesBackward0",
+    "AvgPool2d": "AvgPool2DBackward0", "AdaptiveAvgPool2d": "AdaptiveAvgPool2DBackward0",
+    "BatchNorm1d": "NativeBatchNormBackward0", "BatchNorm2d": "NativeBatchNormBackward0",
+    "Flatten": "ViewBackward0", "Dropout": "MulBackward0", "ChannelSum": "SumBackward1",
+    "Residual": "AddBackward0",
+}
+
+
+def _py(value):
+    """A Python value as PyTorch's text prints it (the model-text parser reads it back)."""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if value is None:
+        return "None"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(_py(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, str):
+        return repr(value)
+    raise TypeError(f"cannot pass a {type(value).__name__} to a convlab layer")
+
+
+class Module:
+    """A layer or a model: a convlab C++ module behind PyTorch's Module interface. Subclass it
+    (calling super().__init__()) and assign layers as attributes to compose your own forward."""
+
+    def __init__(self, _handle=None):
+        object.__setattr__(self, "_h", _handle)
+        object.__setattr__(self, "_modules", OrderedDict())
+
+    # ---- composition (user subclasses) -----------------------------------------------------
+    def __setattr__(self, name, value):
+        if isinstance(value, Module) and name != "_h":
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def __getattr__(self, name):
+        # Called only when normal lookup fails: a parameter or buffer of this layer by name.
+        h = object.__getattribute__(self, "_h")
+        if h is not None:
+            for key, value, is_param, integer in h.state_dict():
+                if key == name:
+                    if integer:
+                        return Tensor(np.array(value, dtype=np.int64))
+                    return Parameter(value) if is_param else Tensor(value)
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    # ---- calling ---------------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, x):
+        if self._h is None:
+            raise NotImplementedError(f"{type(self).__name__} defines no forward()")
+        a = x._a if isinstance(x, Tensor) else _as_array(x, "input")
+        if a.dtype != np.float32:
+            raise TypeError(f"{self._h.type_name()}: expected a float32 input; got {a.dtype} "
+                            f"(convert with .float())")
+        y = self._h.forward(np.ascontiguousarray(a))
+        tracks = is_grad_enabled() and (
+            (isinstance(x, Tensor) and x._tracks()) or any(p.requires_grad for p in self.parameters()))
+        grad_fn = None
+        if tracks:
+            grad_fn = _GRAD_FN.get(self._last_layer(), None)
+            if grad_fn is None and isinstance(x, Tensor):
+                grad_fn = x._grad_fn
+        return Tensor(y, grad_fn)
+
+    def _last_layer(self):
+        h = self._h
+        while True:
+            kids = h.children()
+            if h.type_name() in _GRAD_FN or not kids:
+                return h.type_name()
+            h = kids[-1][1]
+
+    # ---- state -----------------------------------------------------------------------------
+    def state_dict(self):
+        """name -> tensor, PyTorch's keys; float entries are this module's own memory."""
+        out = OrderedDict()
+        if self._h is not None:
+            for key, value, is_param, integer in self._h.state_dict():
+                out[key] = Tensor(np.array(value, dtype=np.int64)) if integer else Tensor(value)
+        for name, child in self._modules.items():
+            if self._h is None:
+                for key, value in child.state_dict().items():
+                    out[name + "." + key] = value
+        return out
+
+    def load_state_dict(self, state_dict, strict=True):
+        own = self.state_dict()
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            raise ValueError("load_state_dict: " + "; ".join(
+                part for part in (
+                    "missing keys: " + ", ".join(missing) if missing else "",
+                    "unexpected keys: " + ", ".join(unexpected) if unexpected else "") if part))
+        for key, target in own.items():
+            if key not in state_dict:
+                continue
+            value = _as_array(state_dict[key], key)
+            if tuple(value.shape) != tuple(target.shape):
+                raise ValueError(f"load_state_dict: {key} has shape {list(value.shape)}; the model "
+                                 f"expects {list(target.shape)}")
+            if target.dtype.name == "int64":
+                self._set_integer(key, int(value.reshape(-1)[0]))
+            else:
+                target._a[...] = value
+        return None
+
+    def _set_integer(self, key, value):
+        if self._h is not None:
+            self._h.set_buffer_integer(key, value)
+            return
+        name, rest = key.split(".", 1)
+        self._modules[name]._set_integer(rest, value)
+
+    def named_parameters(self):
+        if self._h is not None:
+            for key, value, is_param, _ in self._h.state_dict():
+                if is_param:
+                    yield key, Parameter(value)
+        for name, child in self._modules.items():
+            if self._h is None:
+                for key, p in child.named_parameters():
+                    yield name + "." + key, p
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def named_children(self):
+        if self._h is not None:
+            for name, h in self._h.children():
+                yield name, _wrap(h)
+        else:
+            yield from self._modules.items()
+
+    def children(self):
+        return [m for _, m in self.named_children()]
+
+    def __getitem__(self, index):
+        kids = list(self.named_children())
+        if isinstance(index, slice):
+            raise TypeError("slicing a Sequential is not supported; index one layer")
+        return kids[index][1]
+
+    def __len__(self):
+        return len(list(self.named_children()))
+
+    def train(self, mode=True):
+        if self._h is not None:
+            self._h.train(bool(mode))
+        for child in self._modules.values():
+            child.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    @property
+    def training(self):
+        if self._h is not None:
+            return self._h.is_training()
+        return all(c.training for c in self._modules.values()) if self._modules else True
+
+    def zero_grad(self):
+        return None
+
+    def __repr__(self):
+        if self._h is not None:
+            return self._h.repr()
+        lines = [type(self).__name__ + "("]
+        for name, child in self._modules.items():
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        return "\n".join(lines) + ("\n)" if self._modules else ")")
+
+
+def _wrap(handle):
+    cls = _LAYERS.get(handle.type_name(), Module)
+    m = Module.__new__(cls)
+    Module.__init__(m, handle)
+    return m
+
+
+def _layer_class(name):
+    def __init__(self, *args, **kwargs):
+        text = name + "(" + ", ".join(
+            [_py(a) for a in args] + [f"{k}={_py(v)}" for k, v in kwargs.items()]) + ")"
+        Module.__init__(self, _convlab.build_layer(text))
+
+    return type(name, (Module,), {
+        "__init__": __init__, "__module__": __name__,
+        "__doc__": f"PyTorch's nn.{name}({', '.join(_convlab.layer_parameters(name))}), "
+                   f"computed by convlab."})
+
+
+_LAYERS = {name: _layer_class(name) for name in _convlab.layer_names()}
+globals().update(_LAYERS)
+
+
+class Sequential(Module):
+    """nn.Sequential(*layers): the layers become the Sequential's own (the objects passed in
+    share their parameters with it, as in PyTorch)."""
+
+    def __init__(self, *layers):
+        if len(layers) == 1 and isinstance(layers[0], OrderedDict):
+            raise TypeError("Sequential(OrderedDict) is not supported: pass the layers in order")
+        for layer in layers:
+            if not isinstance(layer, Module) or layer._h is None:
+                raise TypeError("Sequential takes convlab layers (nn.Conv2d(...), ...); got "
+                                + type(layer).__name__)
+        body = "".join(f"\n  ({i}): " + repr(l).replace("\n", "\n  ") for i, l in enumerate(layers))
+        Module.__init__(self, _convlab.build_model("Sequential(" + body + ("\n)" if layers else ")"),
+                                                   True))
+        # Values of the given layers, then each given object rebound to its place in the model.
+        for (_, handle), layer in zip(self._h.children(), layers):
+            fresh = _wrap(handle)
+            fresh.load_state_dict(layer.state_dict())
+            object.__setattr__(layer, "_h", handle)
+
+
+_LAYERS["Sequential"] = Sequential
+
+
+class Residual(Module):
+    """convlab's Residual: body(x) + shortcut(x) (Identity() by default)."""
+
+    def __init__(self, body, shortcut=None):
+        shortcut = shortcut if shortcut is not None else Identity()  # noqa: F821
+        for part in (body, shortcut):
+            if not isinstance(part, Module) or part._h is None:
+                raise TypeError("Residual takes convlab modules")
+        text = ("Residual(\n  (body): " + repr(body).replace("\n", "\n  ") +
+                "\n  (shortcut): " + repr(shortcut).replace("\n", "\n  ") + "\n)")
+        Module.__init__(self, _convlab.build_model(text, True))
+        for (_, handle), part in zip(self._h.children(), (body, shortcut)):
+            _wrap(handle).load_state_dict(part.state_dict())
+            object.__setattr__(part, "_h", handle)
+
+
+_LAYERS["Residual"] = Residual
+
+
+def model(name_or_text):
+    """'standard', 'sumfirst', a model file, an ONNX file, or model text as PyTorch prints it."""
+    return _wrap(_convlab.build_model(str(name_or_text), False))
