@@ -154,6 +154,10 @@ PYBIND11_MODULE(_convlab, m) {
       "repr", [](const FloatArray& a) { return repr(a.data(), shape_of(a.request())); },
       "PyTorch's repr of a float32 array: tensor([...])");
   m.def("manual_seed", [](uint64_t seed) { global_generator().manual_seed(seed); });
+  m.def("next_seed", [] {
+    Generator& g = global_generator();
+    return (uint64_t(g.next_u32()) << 32) | g.next_u32();
+  });
   m.def("set_num_threads", [](int n) {
     if (n < 1 || n > 256) throw ValueError("threads must be 1 to 256; got " + std::to_string(n));
     threads().count = n;

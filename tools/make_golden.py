@@ -463,9 +463,10 @@ def resize_cases():
 
 
 def python_examples():
-    """What PyTorch prints running examples/python/*.py: each file imports convlab as torch, so
-    run here with `convlab` standing for PyTorch itself (tests/python compares convlab's output
-    with these, character for character)."""
+    """What PyTorch prints running examples/python/multichannel_convolution.py and
+    tests/python/snippets/*.py: each imports convlab as torch, so run here with `convlab` standing
+    for PyTorch itself (tests/python compares convlab's output with these, character for
+    character)."""
     import io
     import runpy
     import types
@@ -476,18 +477,25 @@ def python_examples():
     shim.__dict__.update({k: getattr(torch, k) for k in dir(torch) if not k.startswith("__")})
     shim.nn = torch.nn
     sys.modules["convlab"], sys.modules["convlab.nn"] = shim, torch.nn
+    sys.modules["convlab.nn.functional"] = torch.nn.functional
     os.environ["CONVLAB_NO_PLOTS"] = "1"
+    snippets = os.path.join(root, "tests", "python", "snippets")
+    scripts = {"multichannel_convolution": os.path.join(root, "examples", "python",
+                                                        "multichannel_convolution.py")}
+    for f in sorted(os.listdir(snippets)):
+        if f.endswith(".py"):
+            scripts[f[:-3]] = os.path.join(snippets, f)
     try:
-        for name in ["multichannel_convolution"]:
+        for name, path in scripts.items():
             torch.manual_seed(0)
             buf = io.StringIO()
             with redirect_stdout(buf):
-                runpy.run_path(os.path.join(root, "examples", "python", name + ".py"), run_name="__main__")
+                runpy.run_path(path, run_name="__main__")
             with open(os.path.join(OUT, "python", name + ".out"), "w") as f:
                 f.write(buf.getvalue())
             print("wrote", os.path.join(OUT, "python", name + ".out"))
     finally:
-        del sys.modules["convlab"], sys.modules["convlab.nn"]
+        del sys.modules["convlab"], sys.modules["convlab.nn"], sys.modules["convlab.nn.functional"]
 
 
 def main():

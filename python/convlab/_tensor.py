@@ -129,12 +129,31 @@ def _int_repr(a):
 
 
 class Tensor:
-    __slots__ = ("_a", "_grad_fn", "requires_grad", "__weakref__")
+    __slots__ = ("_a", "_grad_fn", "_leaf_requires_grad", "__weakref__")
 
     def __init__(self, array, grad_fn=None, requires_grad=False):
         self._a = array
         self._grad_fn = grad_fn
-        self.requires_grad = requires_grad
+        self._leaf_requires_grad = requires_grad
+
+    @property
+    def requires_grad(self):
+        """True for a leaf that asked for it (a parameter) and for results computed from one."""
+        return self._leaf_requires_grad or self._grad_fn is not None
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        if self._grad_fn is not None and not value:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables.")
+        self._leaf_requires_grad = builtins.bool(value)
+
+    def requires_grad_(self, value=True):
+        self.requires_grad = value
+        return self
+
+    @property
+    def data(self):
+        return Tensor(self._a)
 
     # ---- what it is --------------------------------------------------------------------
     @property
@@ -165,12 +184,12 @@ class Tensor:
         return self._grad_fn is None
 
     def _tracks(self):
-        return _grad_enabled[0] and (self.requires_grad or self._grad_fn is not None)
+        return _grad_enabled[0] and self.requires_grad
 
     # ---- conversions -----------------------------------------------------------------------
     def numpy(self):
         """The same memory as a numpy array (a view), as torch's numpy()."""
-        if self.requires_grad or self._grad_fn is not None:
+        if self.requires_grad:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
                                "Use tensor.detach().numpy() instead.")
         return self._a
@@ -214,6 +233,57 @@ class Tensor:
         a = np.squeeze(self._a) if dim is None else (
             np.squeeze(self._a, dim) if self._a.shape[dim] == 1 else self._a)
         return Tensor(a, "SqueezeBackward0" if self._tracks() else None)
+
+    def permute(self, *dims):
+        dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+        return Tensor(np.transpose(self._a, dims), "PermuteBackward0" if self._tracks() else None)
+
+    def transpose(self, dim0, dim1):
+        return Tensor(np.swapaxes(self._a, dim0, dim1),
+                      "TransposeBackward0" if self._tracks() else None)
+
+    def t(self):
+        if self._a.ndim > 2:
+            raise RuntimeError("t() expects a tensor with <= 2 dimensions, but self is "
+                               f"{self._a.ndim}D")
+        return Tensor(self._a.T, "TBackward0" if self._tracks() else None)
+
+    @property
+    def T(self):
+        return Tensor(self._a.T, "PermuteBackward0" if self._tracks() else None)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        shape = self._a.shape
+        if not shape:
+            return self.reshape(1)
+        s, e = start_dim % len(shape), end_dim % len(shape)
+        n = 1
+        for d in shape[s:e + 1]:
+            n *= d
+        return self.reshape(shape[:s] + (n,) + shape[e + 1:])
+
+    def mean(self, dim=None, keepdim=False):
+        r = np.mean(self._a, axis=dim, keepdims=keepdim, dtype=np.float32)
+        return Tensor(np.asarray(r, dtype=np.float32), "MeanBackward0" if self._tracks() else None)
+
+    def abs(self):
+        return Tensor(np.abs(self._a), "AbsBackward0" if self._tracks() else None)
+
+    def max(self, dim=None, keepdim=False):
+        if dim is None:
+            return Tensor(np.asarray(np.max(self._a)), "MaxBackward1" if self._tracks() else None)
+        return Tensor(np.asarray(np.max(self._a, axis=dim, keepdims=keepdim)),
+                      "MaxBackward0" if self._tracks() else None), self.argmax(dim, keepdim)
+
+    def argmax(self, dim=None, keepdim=False):
+        r = np.argmax(self._a) if dim is None else np.argmax(self._a, axis=dim)
+        r = np.asarray(r, dtype=np.int64)
+        if keepdim and dim is not None:
+            r = np.expand_dims(r, dim)
+        return Tensor(r)
+
+    def __matmul__(self, o):
+        return self._binary(o, np.matmul, "MmBackward0")
 
     def sum(self, dim=None, keepdim=False):
         r = np.sum(self._a, axis=dim, keepdims=keepdim, dtype=self._a.dtype
@@ -345,14 +415,15 @@ class Tensor:
     # ---- printing --------------------------------------------------------------------------
     def _body_repr(self):
         if self._a.dtype == np.float32:
-            return _convlab.repr(np.ascontiguousarray(self._a))
+            # np.require keeps a 0-d array 0-d (ascontiguousarray would make it 1-d).
+            return _convlab.repr(np.require(self._a, requirements="C"))
         return _int_repr(self._a)
 
     def __repr__(self):
         suffixes = []
         if self._grad_fn is not None:
             suffixes.append(f"grad_fn=<{self._grad_fn}>")
-        elif self.requires_grad:
+        elif self._leaf_requires_grad:
             suffixes.append("requires_grad=True")
         return _suffixes(self._body_repr(), suffixes)
 
@@ -435,3 +506,28 @@ def get_num_threads():
 
 def is_tensor(x):
     return isinstance(x, Tensor)
+
+
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return builtins.bool(np.allclose(_as_array(a), _as_array(b), rtol, atol, equal_nan))
+
+
+def equal(a, b):
+    a, b = _as_array(a), _as_array(b)
+    return a.shape == b.shape and builtins.bool(np.array_equal(a, b))
+
+
+def _random(size, draw):
+    # numpy's generator seeded from convlab's: reproducible after manual_seed, not PyTorch's values.
+    rng = np.random.default_rng(_convlab.next_seed())
+    return Tensor(draw(rng, _size(size)).astype(np.float32))
+
+
+def rand(*size):
+    """Uniform [0, 1) values (reproducible after manual_seed; not the values PyTorch draws)."""
+    return _random(size, lambda rng, s: rng.random(s))
+
+
+def randn(*size):
+    """Standard normal values (reproducible after manual_seed; not the values PyTorch draws)."""
+    return _random(size, lambda rng, s: rng.standard_normal(s))

@@ -268,3 +268,66 @@ _LAYERS["Residual"] = Residual
 def model(name_or_text):
     """'standard', 'sumfirst', a model file, an ONNX file, or model text as PyTorch prints it."""
     return _wrap(_convlab.build_model(str(name_or_text), False))
+
+
+# ---- convlab.nn.functional (import convlab.nn.functional as F) ---------------------------------
+import sys as _sys  # noqa: E402
+import types as _types  # noqa: E402
+
+functional = _types.ModuleType("convlab.nn.functional",
+                               "PyTorch's functional forms, computed by convlab's layers.")
+_sys.modules["convlab.nn.functional"] = functional
+
+
+def _scratch_layer(text):
+    # A one-layer model from a generator of its own (its values are replaced or unused).
+    return _wrap(_convlab.build_model(text, True))[0]
+
+
+def _apply(text, x, grad_fn, weights=None, tracks=False):
+    layer = _scratch_layer(text)
+    if weights:
+        layer.load_state_dict(weights)
+    out = Module.forward(layer, x.detach() if isinstance(x, Tensor) else Tensor(_as_array(x)))
+    tracks = is_grad_enabled() and (tracks or (isinstance(x, Tensor) and x.requires_grad))
+    return Tensor(out._a, grad_fn if tracks else None)
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def _conv2d(input, weight, bias=None, stride=1, padding=0):
+    w = _as_array(weight, "weight")
+    if w.ndim != 4:
+        raise ValueError(f"conv2d: weight must be 4-D (out, in, kh, kw); got shape {list(w.shape)}")
+    text = (f"Conv2d({w.shape[1]}, {w.shape[0]}, kernel_size={_py(tuple(w.shape[2:]))}, "
+            f"stride={_py(_pair(stride))}, padding={_py(_pair(padding))}, bias={_py(bias is not None)})")
+    weights = {"weight": w}
+    if bias is not None:
+        weights["bias"] = _as_array(bias, "bias")
+    tracks = any(isinstance(t, Tensor) and t.requires_grad for t in (weight, bias))
+    return _apply(text, input, "ConvolutionBackward0", weights, tracks)
+
+
+def _linear(input, weight, bias=None):
+    w = _as_array(weight, "weight")
+    text = f"Linear({w.shape[1]}, {w.shape[0]}, bias={_py(bias is not None)})"
+    weights = {"weight": w}
+    if bias is not None:
+        weights["bias"] = _as_array(bias, "bias")
+    tracks = any(isinstance(t, Tensor) and t.requires_grad for t in (weight, bias))
+    return _apply(text, input, "AddmmBackward0", weights, tracks)
+
+
+functional.conv2d = _conv2d
+functional.linear = _linear
+functional.relu = lambda input: _apply("ReLU()", input, "ReluBackward0")
+functional.leaky_relu = lambda input, negative_slope=0.01: _apply(
+    f"LeakyReLU(negative_slope={_py(float(negative_slope))})", input, "LeakyReluBackward0")
+functional.max_pool2d = lambda input, kernel_size, stride=None, padding=0: _apply(
+    f"MaxPool2d(kernel_size={_py(kernel_size)}, stride={_py(stride if stride is not None else kernel_size)}, "
+    f"padding={_py(padding)})", input, "MaxPool2DWithIndicesBackward0")
+functional.avg_pool2d = lambda input, kernel_size, stride=None, padding=0: _apply(
+    f"AvgPool2d(kernel_size={_py(kernel_size)}, stride={_py(stride if stride is not None else kernel_size)}, "
+    f"padding={_py(padding)})", input, "AvgPool2DBackward0")

@@ -56,6 +56,18 @@ def test_notebook_cells_print_what_pytorch_prints_character_for_character():
     assert len(printed_tensors(got)) >= 20  # the notebook's 19 tensors and its torch.Size
 
 
+@pytest.mark.parametrize("name", sorted(f[:-3] for f in os.listdir(os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "snippets")) if f.endswith(".py")))
+def test_snippets_print_what_pytorch_prints(name):
+    # Cells beyond the notebook's: other layers, strides, padding, functional forms, 0-d and
+    # integer tensors, iteration, shapes, reductions.
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "snippets", name + ".py")
+    p = subprocess.run([sys.executable, path], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    with open(os.path.join(FIXTURES, name + ".out")) as f:
+        assert p.stdout == f.read()
+
+
 def test_every_tensor_the_notebook_text_prints_is_printed_in_order():
     # The notebook text (whitespace collapsed by its extraction) is the specification itself.
     with open(os.path.join(ROOT, "docs", "notebooks", "multichannel_convolution.txt")) as f:
