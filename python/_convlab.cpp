@@ -14,7 +14,15 @@
 #include <nlohmann/json.hpp>
 
 #include "convlab/data/dataset.h"
+#include "convlab/data/transform.h"
 #include "convlab/error.h"
+#include "convlab/experiment/compare.h"
+#include "convlab/experiment/decompose.h"
+#include "convlab/experiment/layer_table.h"
+#include "convlab/io/file.h"
+#include "convlab/nn/onnx.h"
+#include "convlab/train/checkpoint.h"
+#include "convlab/train/weights.h"
 #include "convlab/nn/models.h"
 #include "convlab/nn/registry.h"
 #include "convlab/nn/sequential.h"
@@ -102,9 +110,9 @@ int python_stop_requested() {
   return 0;
 }
 
-nlohmann::json run_training(const std::string& recipe_json, const std::string& data,
-                            const std::string& out, const std::string& resume, bool overwrite,
-                            int thread_count, const py::object& on_epoch) {
+std::pair<nlohmann::json, std::shared_ptr<nn::Sequential>> run_training(
+    const std::string& recipe_json, const std::string& data, const std::string& out,
+    const std::string& resume, bool overwrite, int thread_count, const py::object& on_epoch) {
   const data::Dataset train_set = data::load_dataset(data, true);
   const data::Dataset test_set = data::load_dataset(data, false);
   std::unique_ptr<train::Trainer> trainer;
@@ -128,7 +136,29 @@ nlohmann::json run_training(const std::string& recipe_json, const std::string& d
         out.empty() ? train::RunLock() : train::prepare_run_directory(out, mode);
     trainer->fit(out, progress);
   }
-  return trainer->metrics_json();
+  return {trainer->metrics_json(), trainer->shared_model()};
+}
+
+nn::Sequential& as_model(const ModuleHandle& h) {
+  auto* seq = dynamic_cast<nn::Sequential*>(h.module);
+  if (!seq)
+    throw ValueError("expected a model (a Sequential); got " + h.module->type_name() +
+                     ": wrap it as nn.Sequential(layer)");
+  return *seq;
+}
+
+py::dict dataset_dict(const data::Dataset& d) {
+  py::array_t<uint8_t> images({static_cast<py::ssize_t>(d.size()), py::ssize_t(d.channels),
+                               py::ssize_t(d.height), py::ssize_t(d.width)});
+  std::copy(d.images.begin(), d.images.end(), images.mutable_data());
+  py::array_t<uint8_t> labels(static_cast<py::ssize_t>(d.size()));
+  std::copy(d.labels.begin(), d.labels.end(), labels.mutable_data());
+  py::dict out;
+  out["name"] = d.name;
+  out["images"] = images;
+  out["labels"] = labels;
+  out["classes"] = d.classes;
+  return out;
 }
 
 }  // namespace
@@ -236,14 +266,125 @@ PYBIND11_MODULE(_convlab, m) {
       "train",
       [](const std::string& recipe, const std::string& data, const std::string& out,
          const std::string& resume, bool overwrite, int thread_count, py::object on_epoch) {
-        nlohmann::json metrics;
+        std::pair<nlohmann::json, std::shared_ptr<nn::Sequential>> result;
         {
           py::gil_scoped_release nogil;
-          metrics = run_training(recipe, data, out, resume, overwrite, thread_count, on_epoch);
+          result = run_training(recipe, data, out, resume, overwrite, thread_count, on_epoch);
         }
-        return metrics.dump();
+        std::shared_ptr<nn::Module> model = result.second;
+        return py::make_tuple(result.first.dump(), ModuleHandle{model, model.get()});
       },
       py::arg("recipe"), py::arg("data"), py::arg("out"), py::arg("resume") = "",
       py::arg("overwrite") = false, py::arg("threads") = 1, py::arg("on_epoch") = py::none());
   m.def("default_recipe", [] { return train::Recipe{}.to_json().dump(); });
+
+  m.def("load_dataset", [](const std::string& dir, bool train) {
+    data::Dataset d;
+    {
+      py::gil_scoped_release nogil;
+      d = data::load_dataset(dir, train);
+    }
+    return dataset_dict(d);
+  });
+  m.def("load_checkpoint", [](const std::string& path) {
+    const train::Checkpoint c = train::load_checkpoint(path);
+    std::shared_ptr<nn::Module> model = train::load_model(c);
+    std::string normalize;
+    if (c.header.contains("recipe") && c.header["recipe"].contains("normalize") &&
+        c.header["recipe"]["normalize"].is_string())
+      normalize = c.header["recipe"]["normalize"].get<std::string>();
+    return py::make_tuple(ModuleHandle{model, model.get()}, normalize);
+  });
+  m.def("load_weights", [](ModuleHandle& h, const std::string& path) {
+    train::load_weights(*h.module, path);
+  });
+  m.def(
+      "evaluate",
+      [](ModuleHandle& h, const std::string& dir, bool train, int64_t batch_size,
+         const std::string& normalize, int thread_count) {
+        nn::Sequential& model = as_model(h);
+        std::string json;
+        {
+          py::gil_scoped_release nogil;
+          const data::Dataset d = data::load_dataset(dir, train);
+          const data::Transform t = data::Transform::parse("", normalize);
+          ThreadPool pool(thread_count);
+          PoolScope scope(&pool);
+          json = train::evaluate(model, d, batch_size, &t).to_json(d.classes).dump();
+        }
+        return json;
+      },
+      py::arg("model"), py::arg("data"), py::arg("train") = false, py::arg("batch_size") = 64,
+      py::arg("normalize") = "", py::arg("threads") = 1);
+  m.def("export", [](ModuleHandle& h, const std::string& to) {
+    nn::Sequential& model = as_model(h);
+    if (to.ends_with(".onnx"))
+      nn::export_onnx(model, to);
+    else if (to.ends_with(".safetensors"))
+      train::save_weights(model, to, model.repr());
+    else
+      throw ValueError("export: '" + excerpt(to, 80) +
+                       "' must end in .onnx or .safetensors (the two formats convlab writes)");
+  });
+  m.def("inspect", [](ModuleHandle& h, const FloatArray& image) {
+    nn::Sequential& model = as_model(h);
+    const Tensor x = to_tensor(image);
+    std::string json;
+    {
+      py::gil_scoped_release nogil;
+      PoolScope scope(threads().pool.get());
+      json = experiment::layer_table(model, x).dump();
+    }
+    return json;
+  });
+  m.def(
+      "decompose",
+      [](ModuleHandle& h, const FloatArray& image, const std::string& layer, int64_t filter,
+         bool include_bias) {
+        nn::Sequential& model = as_model(h);
+        const experiment::Decomposition d =
+            experiment::decompose(model, to_tensor(image), layer, filter, include_bias);
+        py::dict out;
+        out["layer"] = d.layer;
+        out["layer_repr"] = d.layer_repr;
+        out["filter"] = d.filter;
+        py::list contributions;
+        for (const Tensor& t : d.contributions) contributions.append(to_array(t));
+        out["contributions"] = contributions;
+        out["bias"] = d.bias;
+        out["bias_included"] = d.bias_included;
+        out["combined"] = to_array(d.combined);
+        out["layer_output"] = to_array(d.layer_output);
+        out["matches"] = d.matches;
+        return out;
+      },
+      py::arg("model"), py::arg("image"), py::arg("layer"), py::arg("filter"),
+      py::arg("include_bias") = true);
+  m.def(
+      "compare",
+      [](const std::string& recipe_json, const std::string& dir, const std::string& out,
+         int64_t seeds, int thread_count, bool overwrite) {
+        experiment::CompareOptions o;
+        o.recipe = train::Recipe::from_json(nlohmann::json::parse(recipe_json));
+        o.seeds = seeds;
+        o.out_dir = out;
+        o.parallel = thread_count >= 2;
+        o.threads_per_model = std::max(1, thread_count / 2);
+        std::string summary;
+        {
+          py::gil_scoped_release nogil;
+          const data::Dataset train_set = data::load_dataset(dir, true);
+          const data::Dataset test_set = data::load_dataset(dir, false);
+          const train::RunLock lock = train::prepare_run_directory(
+              out, overwrite ? train::RunMode::overwrite : train::RunMode::fresh);
+          train::Progress progress;
+          progress.stop_requested = python_stop_requested;
+          const auto summaries = experiment::compare(
+              o, train_set, test_set, [&](const std::string&, int64_t) { return progress; });
+          summary = experiment::summary_table(summaries);
+        }
+        return summary;
+      },
+      py::arg("recipe"), py::arg("data"), py::arg("out"), py::arg("seeds") = 1,
+      py::arg("threads") = 2, py::arg("overwrite") = false);
 }

@@ -201,3 +201,64 @@ def test_training_from_python_equals_the_command_line_bit_for_bit(tmp_path):
         torch.train(data=str(data), optimizer="rmsprop", epochs=1)
     with pytest.raises(OSError):
         torch.train(data=str(tmp_path / "nowhere"), epochs=1)
+
+
+def test_tool_functions_agree_with_the_command_line(tmp_path):
+    cli = os.environ["CONVLAB_CLI"]
+    images, labels, classes = torch.load_dataset(DATA, train=False)
+    assert images.shape == (517, 3, 32, 32) and labels.dtype is torch.int64
+    assert classes[0] == "airplane" and 0 <= images.numpy().min() and images.numpy().max() <= 1
+    torch.manual_seed(3)
+    model = nn.model("standard")
+    # export, then the command line evaluates the file: the same confusion matrix as Python's.
+    torch.export(model, str(tmp_path / "m.safetensors"))
+    with pytest.raises(FileExistsError):
+        torch.export(model, str(tmp_path / "m.safetensors"))
+    torch.export(model, str(tmp_path / "m.onnx"))
+    mine = torch.evaluate(model, data=DATA)
+    p = subprocess.run([cli, "evaluate", "--model", "standard", "--weights",
+                        str(tmp_path / "m.safetensors"), "--data", DATA, "--json"],
+                       check=True, capture_output=True, text=True)
+    import json
+    assert json.loads(p.stdout)["confusion_matrix"] == mine["confusion_matrix"]
+    assert torch.evaluate(model=str(tmp_path / "m.onnx"), data=DATA)["confusion_matrix"] == \
+        mine["confusion_matrix"]
+    table = torch.inspect(model, images[0:1])
+    assert [r["output_shape"] for r in table][-1] == [1, 10]
+    assert sum(r["parameters"] for r in table if r["depth"] == 0) == 264250
+    d = torch.decompose(model, images[0:1], "0", 2)
+    assert d["matches"] and len(d["contributions"]) == 3
+    with pytest.raises(ValueError, match="no layer|layer"):
+        torch.decompose(model, images[0:1], "9", 0)
+
+
+def test_cifar_notebook_runs_and_prints_its_layer_shapes():
+    env = dict(os.environ, CONVLAB_NO_PLOTS="1", CONVLAB_EPOCHS="1")
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "python",
+                                                     "cifar10_sum_first.py")],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr
+    with open(os.path.join(ROOT, "docs", "notebooks", "cifar10_sum_first.txt")) as f:
+        notebook = f.read()
+    # The notebook's printed shapes, layer by layer, and its per-channel check.
+    shapes = re.findall(r"^(?:Conv2d|ReLU|MaxPool2d|Flatten|Linear) torch\.Size\(\[[0-9, ]+\]\)$",
+                        notebook, re.M)
+    assert len(shapes) == 9
+    lines = p.stdout.splitlines()
+    assert [l for l in lines if l in shapes] == shapes
+    assert "torch.Size([64, 3, 32, 32])" in lines and "True" in lines
+
+
+def test_training_a_module_updates_it_in_place():
+    torch.manual_seed(1)
+    m = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(4), nn.Flatten(),
+                      nn.Linear(256, 10))
+    before = m.state_dict()["4.weight"].numpy().copy()
+    losses = []
+    metrics = torch.train(model=m, data=DATA, epochs=1, batch_size=256, on_epoch=lambda r:
+                          losses.append(r["loss"]))
+    assert len(losses) == 1 and not np.array_equal(m.state_dict()["4.weight"].numpy(), before)
+    # The module now is the trained model: evaluating it gives the run's own test accuracy.
+    assert torch.evaluate(m, data=DATA)["accuracy"] == metrics["evaluation"]["accuracy"]
+    with pytest.raises(TypeError, match="Sequential"):
+        torch.train(model=nn.Conv2d(3, 4, 3), data=DATA, epochs=1)
