@@ -14,23 +14,24 @@
 #include <nlohmann/json.hpp>
 
 #include "convlab/data/dataset.h"
+#include "convlab/data/image_file.h"
 #include "convlab/data/transform.h"
 #include "convlab/error.h"
 #include "convlab/experiment/compare.h"
 #include "convlab/experiment/decompose.h"
 #include "convlab/experiment/layer_table.h"
 #include "convlab/io/file.h"
-#include "convlab/nn/onnx.h"
-#include "convlab/train/checkpoint.h"
-#include "convlab/train/weights.h"
 #include "convlab/nn/models.h"
+#include "convlab/nn/onnx.h"
 #include "convlab/nn/registry.h"
 #include "convlab/nn/sequential.h"
 #include "convlab/ops/parallel.h"
 #include "convlab/tensor/random.h"
 #include "convlab/tensor/tensor.h"
+#include "convlab/train/checkpoint.h"
 #include "convlab/train/run_directory.h"
 #include "convlab/train/trainer.h"
+#include "convlab/train/weights.h"
 
 namespace py = pybind11;
 using namespace convlab;
@@ -293,11 +294,20 @@ PYBIND11_MODULE(_convlab, m) {
     if (c.header.contains("recipe") && c.header["recipe"].contains("normalize") &&
         c.header["recipe"]["normalize"].is_string())
       normalize = c.header["recipe"]["normalize"].get<std::string>();
-    return py::make_tuple(ModuleHandle{model, model.get()}, normalize);
+    std::vector<std::string> classes;
+    if (c.header.contains("classes") && c.header["classes"].is_array())
+      for (const auto& name : c.header["classes"])
+        if (name.is_string()) classes.push_back(name.get<std::string>());
+    return py::make_tuple(ModuleHandle{model, model.get()}, normalize, classes);
   });
-  m.def("load_weights", [](ModuleHandle& h, const std::string& path) {
-    train::load_weights(*h.module, path);
-  });
+  m.def(
+      "read_image",
+      [](const std::string& path, int64_t channels, int64_t height, int64_t width, bool resize) {
+        return to_array(data::read_image(path, data::ImageSize{channels, height, width}, resize));
+      },
+      "A PNG, JPEG or BMP file as a (1, C, H, W) float32 array scaled to [0, 1]");
+  m.def("load_weights",
+        [](ModuleHandle& h, const std::string& path) { train::load_weights(*h.module, path); });
   m.def(
       "evaluate",
       [](ModuleHandle& h, const std::string& dir, bool train, int64_t batch_size,

@@ -82,7 +82,7 @@ def load_dataset(data=None, train=True):
 
 def load(checkpoint):
     """The trained model a checkpoint.bin holds (a Module in evaluation mode)."""
-    handle, _ = _convlab.load_checkpoint(str(checkpoint))
+    handle, _, _ = _convlab.load_checkpoint(str(checkpoint))
     m = nn._wrap(handle)
     m.eval()
     return m
@@ -90,7 +90,7 @@ def load(checkpoint):
 
 def _model_and_normalize(model, checkpoint, weights, normalize):
     if checkpoint is not None:
-        handle, saved_normalize = _convlab.load_checkpoint(str(checkpoint))
+        handle, saved_normalize, _ = _convlab.load_checkpoint(str(checkpoint))
         return nn._wrap(handle), normalize if normalize is not None else saved_normalize
     if isinstance(model, str):
         model = nn.model(model)
@@ -146,6 +146,51 @@ def decompose(model, image, layer, filter, include_bias=True):
         d[key] = Tensor(d[key])
     d["contributions"] = [Tensor(c) for c in d["contributions"]]
     return d
+
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck"]
+
+
+def predict(images, model=None, checkpoint=None, weights=None, resize=False, size=(32, 32), top=5,
+            normalize=None, classes=None):
+    """`convlab predict` for image files (PNG, JPEG, BMP): per image a dict with its logits, the
+    softmax probabilities (in double, the largest logit subtracted first), the prediction and the
+    `top` classes with their probabilities. A checkpoint brings its class names and its recipe's
+    normalisation; an image of another size than `size` (width, height) is an error unless
+    `resize` (bilinear)."""
+    if isinstance(images, (str, _os.PathLike)):
+        images = [images]
+    m, norm = _model_and_normalize(model, checkpoint, weights, normalize)
+    if classes is None:
+        classes = _convlab.load_checkpoint(str(checkpoint))[2] if checkpoint is not None else []
+        classes = classes or CIFAR10_CLASSES
+    channels = next((v.shape[1] for k, v in m.state_dict().items()
+                     if k.endswith("weight") and v.dim() == 4), 3)
+    width, height = size
+    batch = _np.concatenate([_convlab.read_image(str(p), int(channels), int(height), int(width),
+                                                 builtins_bool(resize)) for p in images])
+    if norm:
+        means, stds = (_np.array([builtins_float(v) for v in part.split(",")], dtype=_np.float32)
+                       for part in norm.split("/"))
+        batch = ((batch - means[:, None, None]) / stds[:, None, None]).astype(_np.float32)
+    was = m.training
+    m.eval()
+    try:
+        with no_grad():
+            logits = m(Tensor(batch)).numpy().astype(_np.float64)
+    finally:
+        m.train(was)
+    out = []
+    for path, row in zip(images, logits):
+        p = _np.exp(row - row.max())
+        p /= p.sum()
+        order = sorted(range(len(p)), key=lambda k: -p[k])
+        name = lambda k: classes[k] if k < len(classes) else str(k)  # noqa: E731
+        out.append({"image": str(path), "logits": row.astype(_np.float32).tolist(),
+                    "probabilities": p.tolist(), "prediction": name(order[0]),
+                    "top": [(name(k), builtins_float(p[k])) for k in order[:top]]})
+    return out
 
 
 def compare(data=None, out="runs/compare", epochs=25, batch_size=64, lr=1e-3, seed=0, seeds=1,

@@ -262,3 +262,46 @@ def test_training_a_module_updates_it_in_place():
     assert torch.evaluate(m, data=DATA)["accuracy"] == metrics["evaluation"]["accuracy"]
     with pytest.raises(TypeError, match="Sequential"):
         torch.train(model=nn.Conv2d(3, 4, 3), data=DATA, epochs=1)
+
+
+def test_predict_reads_image_files(tmp_path):
+    # A PNG of the first test image, written by hand (zlib + the PNG chunks, stdlib only).
+    import struct
+    import zlib
+    images, labels, classes = torch.load_dataset(DATA, train=False)
+    pixels = (images[0].numpy() * 255).round().astype(np.uint8).transpose(1, 2, 0)
+
+    def png(pixels):
+        def chunk(kind, data):
+            return (struct.pack(">I", len(data)) + kind + data +
+                    struct.pack(">I", zlib.crc32(kind + data)))
+        h, w = pixels.shape[:2]
+        raw = b"".join(b"\0" + row.tobytes() for row in pixels)
+        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
+                chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    (tmp_path / "cat.png").write_bytes(png(pixels))
+    (tmp_path / "big.png").write_bytes(png(pixels.repeat(2, axis=0).repeat(2, axis=1)))
+    torch.manual_seed(2)
+    model = nn.model("standard")
+    got = torch.predict(str(tmp_path / "cat.png"), model=model)[0]
+    assert abs(sum(got["probabilities"]) - 1) < 1e-9 and len(got["top"]) == 5
+    with torch.no_grad():
+        logits = model.eval()(images[0:1]).numpy()[0]
+    assert got["prediction"] == classes[int(np.argmax(logits))]
+    assert np.allclose(got["logits"], logits, atol=1e-6)
+    with pytest.raises(OSError, match="64"):
+        torch.predict(str(tmp_path / "big.png"), model=model)  # 64x64 for a 32x32 model
+    assert len(torch.predict(str(tmp_path / "big.png"), model=model, resize=True)[0]["top"]) == 5
+
+
+def test_ctrl_c_stops_training_with_keyboard_interrupt():
+    script = ("import convlab as torch\n"
+              f"torch.train(data={DATA!r}, epochs=1000, threads=1)\n")
+    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    import signal
+    import time
+    time.sleep(2.0)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode != 0 and "KeyboardInterrupt" in err, err
