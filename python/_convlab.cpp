@@ -100,6 +100,18 @@ ModuleHandle build_layer(const std::string& text) {
   return {seq, children[0].module};
 }
 
+// A recipe given as function arguments: a value out of range is a ValueError naming it (read from
+// a checkpoint header, the same check is an IoError).
+train::Recipe recipe_from_python(const std::string& json) {
+  try {
+    train::Recipe r = train::Recipe::from_json(nlohmann::json::parse(json));
+    r.validate();
+    return r;
+  } catch (const IoError& e) {
+    throw ValueError(std::string("recipe: ") + e.what());
+  }
+}
+
 // Signals arrive while C++ runs without the GIL: Python's handler only sets a flag, which
 // PyErr_CheckSignals (under the GIL) turns into KeyboardInterrupt.
 int python_stop_requested() {
@@ -118,7 +130,7 @@ std::pair<nlohmann::json, std::shared_ptr<nn::Sequential>> run_training(
   const data::Dataset test_set = data::load_dataset(data, false);
   std::unique_ptr<train::Trainer> trainer;
   train::RunMode mode = overwrite ? train::RunMode::overwrite : train::RunMode::fresh;
-  const train::Recipe given = train::Recipe::from_json(nlohmann::json::parse(recipe_json));
+  const train::Recipe given = recipe_from_python(recipe_json);
   if (!resume.empty()) {
     trainer = train::Trainer::resume(resume, train_set, test_set, given.epochs, thread_count);
     mode = train::RunMode::resume;
@@ -375,7 +387,7 @@ PYBIND11_MODULE(_convlab, m) {
       [](const std::string& recipe_json, const std::string& dir, const std::string& out,
          int64_t seeds, int thread_count, bool overwrite) {
         experiment::CompareOptions o;
-        o.recipe = train::Recipe::from_json(nlohmann::json::parse(recipe_json));
+        o.recipe = recipe_from_python(recipe_json);
         o.seeds = seeds;
         o.out_dir = out;
         o.parallel = thread_count >= 2;

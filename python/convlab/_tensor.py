@@ -492,8 +492,12 @@ def from_numpy(array):
 
 
 def manual_seed(seed):
-    """Seeds the generator new layers are initialised from (torch.manual_seed)."""
-    _convlab.manual_seed(int(seed))
+    """Seeds the generator new layers are initialised from (torch.manual_seed: any integer from
+    -2^63 to 2^64 - 1, negative ones taken modulo 2^64)."""
+    seed = int(seed)
+    if not -(1 << 63) <= seed < (1 << 64):
+        raise ValueError(f"manual_seed: seed must be from -2^63 to 2^64-1; got {seed}")
+    _convlab.manual_seed(seed % (1 << 64))
 
 
 def set_num_threads(n):

@@ -199,6 +199,8 @@ def test_training_from_python_equals_the_command_line_bit_for_bit(tmp_path):
     assert metrics["epochs"][1]["loss"] == epochs[1]["loss"]
     with pytest.raises(ValueError, match="optimizer"):
         torch.train(data=str(data), optimizer="rmsprop", epochs=1)
+    with pytest.raises(ValueError, match="batch_size"):
+        torch.train(data=str(data), batch_size=0, epochs=1)
     with pytest.raises(OSError):
         torch.train(data=str(tmp_path / "nowhere"), epochs=1)
 
