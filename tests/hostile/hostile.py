@@ -426,12 +426,17 @@ def cli_cases():
         ("threads", "99999999999999999999"),
         ("optimizer", "rmsprop"), ("optimizer", ""),
         ("out", ""), ("data", ""), ("model", ""),
+        ("chunk-size", "-1"), ("chunk-size", "abc"), ("chunk-size", "1.5"),
+        ("chunk-size", "99999999999999999999"), ("chunk-size", "1000001"),
     ]
     for flag, value in bad:
         case("train-flag-%s-%s" % (flag, value or "empty"), train({"--" + flag: value}), 2,
              timeout=10, check=absent("out") if flag != "out" else None)
     case("train-momentum-sgd-1", train({"--optimizer": "sgd", "--momentum": "1"}), 2)
     case("train-resume-empty", train({"--resume": ""}), 2)
+    # A run keeps its chunk size: the numbers depend on it.
+    case("train-resume-chunk-size-change", resume() + ["--chunk-size", "4"], 1,
+         setup=header_edit(lambda h: None), check=absent("out/checkpoint.bin"))
     case("train-unknown-flag", train({}, "--frobnicate"), 2)
     case("train-flag-without-value", train({}, "--epochs"), 2)
     case("train-extra-positional", train({}, "extra"), 2)
@@ -950,6 +955,9 @@ def checkpoint_cases():
         ("recipe-lr-neg", recipe_edit("lr", -1.0)),
         ("recipe-batch-size-0", recipe_edit("batch_size", 0)),
         ("recipe-batch-size-float", recipe_edit("batch_size", 32.5)),
+        ("recipe-chunk-size-neg", recipe_edit("chunk_size", -4)),
+        ("recipe-chunk-size-string", recipe_edit("chunk_size", "16")),
+        ("recipe-chunk-size-huge", recipe_edit("chunk_size", 1e12)),
         ("recipe-optimizer-rmsprop", recipe_edit("optimizer", "rmsprop")),
         ("recipe-momentum-5", recipe_edit("momentum", 5)),
         ("recipe-seed-neg", recipe_edit("seed", -1)),
