@@ -8,9 +8,11 @@ import json as _json
 import os as _os
 
 from . import _convlab
-from ._tensor import (Parameter, Size, Tensor, allclose, arange, bool, dtype, equal, float,  # noqa: A004
-                      float32, from_numpy, full, get_num_threads, int64, is_grad_enabled, is_tensor,
-                      long, manual_seed, no_grad, ones, rand, randn, set_num_threads, tensor, zeros)
+from ._tensor import (Parameter, Size, Tensor, abs, allclose, arange, argmax, bool, cat,  # noqa: A004
+                      clone, dtype, equal, exp, flatten, float, float32, from_numpy, full,
+                      get_num_threads, int64, is_grad_enabled, is_tensor, long, manual_seed, matmul,
+                      max, mean, no_grad, numel, ones, permute, rand, randn, relu, reshape,
+                      set_num_threads, squeeze, stack, sum, t, tensor, transpose, unsqueeze, zeros)
 from . import nn
 
 __version__ = "0.1.0"

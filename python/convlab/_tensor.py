@@ -113,7 +113,7 @@ def _int_repr(a):
         items = np.where(a, "True", "False")
     else:
         items = a.astype(str)
-    width = max((len(s) for s in items.reshape(-1)), default=0)
+    width = builtins.max((len(s) for s in items.reshape(-1)), default=0)
 
     def rec(x, indent):
         if x.ndim == 0:
@@ -510,6 +510,50 @@ def get_num_threads():
 
 def is_tensor(x):
     return isinstance(x, Tensor)
+
+
+def _tracked(*tensors):
+    return _grad_enabled[0] and any(isinstance(t, Tensor) and t.requires_grad for t in tensors)
+
+
+def cat(tensors, dim=0):
+    tensors = list(tensors)
+    return Tensor(np.concatenate([_as_array(t) for t in tensors], axis=dim),
+                  "CatBackward0" if _tracked(*tensors) else None)
+
+
+def stack(tensors, dim=0):
+    tensors = list(tensors)
+    return Tensor(np.stack([_as_array(t) for t in tensors], axis=dim),
+                  "StackBackward0" if _tracked(*tensors) else None)
+
+
+def matmul(a, b):
+    return (a if isinstance(a, Tensor) else Tensor(_as_array(a))) @ b
+
+
+def _method(name):
+    def f(t, *args, **kwargs):
+        t = t if isinstance(t, Tensor) else Tensor(_as_array(t))
+        return getattr(t, name)(*args, **kwargs)
+    f.__name__ = name
+    f.__doc__ = f"torch.{name}(tensor, ...): the method Tensor.{name}."
+    return f
+
+
+for _name in ("sum", "mean", "max", "argmax", "abs", "flatten", "reshape", "permute", "transpose",
+              "t", "squeeze", "unsqueeze", "numel", "clone"):
+    globals()[_name] = _method(_name)
+
+
+def exp(t):
+    t = t if isinstance(t, Tensor) else Tensor(_as_array(t))
+    return Tensor(np.exp(t._a), "ExpBackward0" if t._tracks() else None)
+
+
+def relu(t):
+    from .nn import functional
+    return functional.relu(t)
 
 
 def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):

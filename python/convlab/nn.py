@@ -7,6 +7,7 @@ layer (the notebooks set their kernels that way). A module called on a tensor ru
 forward pass; the result carries the grad_fn PyTorch would print. Training is not done through
 Python autograd but by `convlab.train`, the command line's trainer.
 """
+import ast
 from collections import OrderedDict
 
 import numpy as np
@@ -65,6 +66,9 @@ class Module:
                     if integer:
                         return Tensor(np.array(value, dtype=np.int64))
                     return Parameter(value) if is_param else Tensor(value)
+            options = _options(h)
+            if name in options:
+                return options[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     # ---- calling ---------------------------------------------------------------------------
@@ -197,6 +201,43 @@ class Module:
             body = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
         return "\n".join(lines) + ("\n)" if self._modules else ")")
+
+
+# Options PyTorch leaves out of a layer's printed form when they have their default values.
+_UNPRINTED_DEFAULTS = {
+    "Conv2d": {"padding": (0, 0), "dilation": (1, 1), "groups": 1, "padding_mode": "zeros"},
+    "ReLU": {"inplace": False}, "LeakyReLU": {"negative_slope": 0.01, "inplace": False},
+    "Dropout": {"inplace": False}, "Flatten": {"start_dim": 1, "end_dim": -1},
+}
+
+
+def _options(handle):
+    """A leaf layer's constructor options (conv.kernel_size, conv.stride, pool.kernel_size, ...),
+    read back from the text it prints, as PyTorch keeps them as attributes."""
+    name = handle.type_name()
+    if handle.children():
+        return {}
+    try:
+        call = ast.parse(handle.repr(), mode="eval").body
+        names = _convlab.layer_parameters(name)
+    except (SyntaxError, ValueError):
+        return {}
+    if not isinstance(call, ast.Call):
+        return {}
+    options = dict(_UNPRINTED_DEFAULTS.get(name, {}))
+    try:
+        for i, arg in enumerate(call.args):
+            if i < len(names):
+                options[names[i]] = ast.literal_eval(arg)
+        for kw in call.keywords:
+            options[kw.arg] = ast.literal_eval(kw.value)
+    except ValueError:
+        return {}
+    if name == "Conv2d":
+        options.pop("bias", None)  # conv.bias is the parameter
+    if name == "Linear":
+        options.pop("bias", None)
+    return options
 
 
 def _wrap(handle):
