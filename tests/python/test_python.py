@@ -307,3 +307,20 @@ def test_ctrl_c_stops_training_with_keyboard_interrupt():
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=30)
     assert p.returncode != 0 and "KeyboardInterrupt" in err, err
+
+
+def test_type_stubs_cover_the_public_api():
+    import ast
+    import inspect
+    package = os.path.dirname(torch.__file__)
+    for module, stub, homes in ((torch, "__init__.pyi", ("convlab", "convlab._tensor")),
+                                (nn, "nn.pyi", ("convlab.nn",))):
+        with open(os.path.join(package, stub)) as f:
+            tree = ast.parse(f.read())
+        declared = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        declared |= {t.id for n in tree.body if isinstance(n, ast.AnnAssign) for t in [n.target]}
+        declared |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets}
+        public = {name for name, value in vars(module).items()
+                  if not name.startswith("_") and (inspect.isfunction(value) or inspect.isclass(value))
+                  and getattr(value, "__module__", "") in homes}
+        assert public - declared == set(), f"{stub} lacks {sorted(public - declared)}"
