@@ -16,6 +16,7 @@ from ._tensor import (Parameter, Size, Tensor, abs, allclose, arange, argmax, bo
 from . import nn
 
 __version__ = "0.1.0"
+FloatTensor = Tensor  # torch.FloatTensor(data): float32, as Tensor(data)
 
 _HERE = _os.path.dirname(_os.path.abspath(__file__))
 

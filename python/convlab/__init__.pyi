@@ -126,3 +126,4 @@ def predict(images: Any, model: Any = ..., checkpoint: Optional[str] = ..., weig
 def compare(data: Optional[str] = ..., out: str = ..., epochs: int = ..., batch_size: int = ...,
             lr: float = ..., seed: int = ..., seeds: int = ..., threads: int = ...,
             overwrite: bool = ..., **recipe: Any) -> str: ...
+FloatTensor: Any

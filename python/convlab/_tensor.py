@@ -131,7 +131,13 @@ def _int_repr(a):
 class Tensor:
     __slots__ = ("_a", "_grad_fn", "_leaf_requires_grad", "__weakref__")
 
-    def __init__(self, array, grad_fn=None, requires_grad=False):
+    def __init__(self, array=(), grad_fn=None, requires_grad=False):
+        if not isinstance(array, np.ndarray):
+            # torch.Tensor(data): the legacy constructor, always float32; Tensor(2, 3): a size.
+            if isinstance(array, (int, np.integer)) and not isinstance(array, builtins.bool):
+                array = np.zeros((int(array),), dtype=np.float32)
+            else:
+                array = _as_array(array, "Tensor()").astype(np.float32)
         self._a = array
         self._grad_fn = grad_fn
         self._leaf_requires_grad = requires_grad
@@ -154,6 +160,24 @@ class Tensor:
     @property
     def data(self):
         return Tensor(self._a)
+
+    @property
+    def grad(self):
+        """None: convlab does not differentiate from Python (training is convlab.train)."""
+        return None
+
+    def type(self):
+        return {"float32": "torch.FloatTensor", "int64": "torch.LongTensor",
+                "bool": "torch.BoolTensor"}[self.dtype.name]
+
+    def long(self):
+        return Tensor(self._a.astype(np.int64))
+
+    def int(self):
+        return self.long()
+
+    def bool(self):
+        return Tensor(self._a.astype(np.bool_))
 
     # ---- what it is --------------------------------------------------------------------
     @property
@@ -211,6 +235,9 @@ class Tensor:
 
     def float(self):
         return Tensor(self._a.astype(np.float32, copy=False), self._grad_fn)
+
+    def double(self):
+        raise TypeError("convlab computes in float32: float64 tensors do not exist here")
 
     def contiguous(self):
         return Tensor(np.ascontiguousarray(self._a), self._grad_fn, self.requires_grad)
@@ -410,7 +437,7 @@ class Tensor:
         return builtins.float(self.item())
 
     def __int__(self):
-        return int(self.item())
+        return builtins.int(self.item())
 
     # ---- printing --------------------------------------------------------------------------
     def _body_repr(self):

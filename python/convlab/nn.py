@@ -26,6 +26,10 @@ _GRAD_FN = {
 }
 
 
+_UNBATCHED_OK = {"Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "ReLU", "LeakyReLU",
+                 "Identity", "Dropout"}
+
+
 def _py(value):
     """A Python value as PyTorch's text prints it (the model-text parser reads it back)."""
     if isinstance(value, bool):
@@ -82,7 +86,13 @@ class Module:
         if a.dtype != np.float32:
             raise TypeError(f"{self._h.type_name()}: expected a float32 input; got {a.dtype} "
                             f"(convert with .float())")
+        # An unbatched (C, H, W) image, as PyTorch's 2-D layers accept it: a batch of one.
+        unbatched = a.ndim == 3 and self._h.type_name() in _UNBATCHED_OK
+        if unbatched:
+            a = a[None]
         y = self._h.forward(np.ascontiguousarray(a))
+        if unbatched:
+            y = y[0]
         tracks = is_grad_enabled() and (
             (isinstance(x, Tensor) and x._tracks()) or any(p.requires_grad for p in self.parameters()))
         grad_fn = None
@@ -90,6 +100,8 @@ class Module:
             grad_fn = _GRAD_FN.get(self._last_layer(), None)
             if grad_fn is None and isinstance(x, Tensor):
                 grad_fn = x._grad_fn
+            if unbatched:
+                grad_fn = "SqueezeBackward1"  # PyTorch squeezes the batch of one away
         return Tensor(y, grad_fn)
 
     def _last_layer(self):
