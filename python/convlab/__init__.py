@@ -12,7 +12,8 @@ from ._tensor import (Parameter, Size, Tensor, abs, allclose, arange, argmax, bo
                       clone, dtype, equal, exp, flatten, float, float32, from_numpy, full,
                       get_num_threads, int64, is_grad_enabled, is_tensor, long, manual_seed, matmul,
                       max, mean, no_grad, numel, ones, permute, rand, randn, relu, reshape,
-                      set_num_threads, squeeze, stack, sum, t, tensor, transpose, unsqueeze, zeros)
+                      set_num_threads, squeeze, stack, sum, t, tensor, transpose, unsqueeze, zeros,
+                      ones_like, zeros_like, linspace, where)
 from . import nn
 
 __version__ = "0.1.0"

@@ -41,6 +41,13 @@ class Size(tuple):
 
     __str__ = __repr__
 
+    def __getitem__(self, i):
+        r = tuple.__getitem__(self, i)
+        return Size(r) if isinstance(i, slice) else r
+
+    def __add__(self, other):
+        return Size(tuple(self) + tuple(other))
+
     def numel(self):
         n = 1
         for d in self:
@@ -108,36 +115,112 @@ def _suffixes(text, suffixes, indent=7):
 
 
 def _int_repr(a):
-    """PyTorch's repr of an int64 or bool tensor (no summarisation: small tensors only)."""
-    if a.dtype == np.bool_:
-        items = np.where(a, "True", "False")
-    else:
-        items = a.astype(str)
-    width = builtins.max((len(s) for s in items.reshape(-1)), default=0)
+    """PyTorch's repr of an int64 or bool tensor (_tensor_str with its integer formatter): width
+    of the widest element shown, 80-column lines, summarised with '...' beyond 1000 elements."""
+    edge = 3
+    if a.size == 0:
+        suffixes = [] if a.ndim == 1 else ["size=" + str(tuple(a.shape))]
+        suffixes.append("dtype=torch." + ("bool" if a.dtype == np.bool_ else "int64"))
+        return _suffixes("tensor([])", suffixes)
+    summarize = a.size > 1000
+
+    def text(v):
+        return str(builtins.bool(v)) if a.dtype == np.bool_ else str(int(v))
+
+    def summarized(x):
+        if x.ndim == 0:
+            return x.reshape(1)
+        if x.shape[0] > 2 * edge:
+            x = np.concatenate([x[:edge], x[-edge:]])
+        return np.concatenate([summarized(y).reshape(-1) for y in x]) if x.ndim > 1 else x
+
+    shown = summarized(a) if summarize else a.reshape(-1)
+    width = builtins.max(len(text(v)) for v in shown)
+
+    def fmt(v):
+        return text(v).rjust(width)
+
+    def vector(x, indent):
+        per_line = builtins.max(1, (_LINEWIDTH - indent) // (width + 2))
+        if summarize and x.shape[0] > 2 * edge:
+            data = [fmt(v) for v in x[:edge]] + [" ..."] + [fmt(v) for v in x[-edge:]]
+        else:
+            data = [fmt(v) for v in x]
+        lines = [", ".join(data[i:i + per_line]) for i in range(0, len(data), per_line)]
+        return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
 
     def rec(x, indent):
         if x.ndim == 0:
-            return x.item().rjust(width)
+            return fmt(x.item())
         if x.ndim == 1:
-            return "[" + ", ".join(s.rjust(width) for s in x) + "]"
-        sep = "," + "\n" * (x.ndim - 1) + " " * (indent + 1)
-        return "[" + sep.join(rec(y, indent + 1) for y in x) + "]"
+            return vector(x, indent)
+        if summarize and x.shape[0] > 2 * edge:
+            parts = ([rec(x[i], indent + 1) for i in range(edge)] + ["..."] +
+                     [rec(x[i], indent + 1) for i in range(x.shape[0] - edge, x.shape[0])])
+        else:
+            parts = [rec(y, indent + 1) for y in x]
+        return "[" + ("," + "\n" * (x.ndim - 1) + " " * (indent + 1)).join(parts) + "]"
 
-    if a.size == 0:
-        return "tensor([], size=(" + ", ".join(str(d) for d in a.shape) + (",)" if a.ndim == 1 else ")") + ")"
-    return "tensor(" + rec(items, 7) + ")"
+    return "tensor(" + rec(a, 7) + ")"
+
+
+def _index_grad_fn(idx):
+    """The grad_fn PyTorch gives an indexing result: that of the last operation applied —
+    basic indices left to right (a full slice ':' is none), advanced ones (tensors, lists, masks)
+    last."""
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    if any(isinstance(p, (np.ndarray, list)) for p in parts):
+        return "IndexBackward0"
+    name = "AliasBackward0"
+    for p in parts:
+        if isinstance(p, (int, np.integer)):
+            name = "SelectBackward0"
+        elif p is None:
+            name = "UnsqueezeBackward0"
+        elif isinstance(p, slice) and p != slice(None):
+            name = "SliceBackward0"
+    return name
+
+
+class return_types_max(tuple):
+    """torch.return_types.max: (values, indices) with names."""
+
+    def __new__(cls, values, indices, name="max"):
+        t = super().__new__(cls, (values, indices))
+        t._name = name
+        return t
+
+    values = property(lambda self: self[0])
+    indices = property(lambda self: self[1])
+
+    def __repr__(self):
+        return (f"torch.return_types.{self._name}(\nvalues={self[0]!r},\n"
+                f"indices={self[1]!r})")
 
 
 class Tensor:
+    __array_ufunc__ = None  # numpy on the left defers to Tensor's operators
     __slots__ = ("_a", "_grad_fn", "_leaf_requires_grad", "__weakref__")
 
-    def __init__(self, array=(), grad_fn=None, requires_grad=False):
-        if not isinstance(array, np.ndarray):
-            # torch.Tensor(data): the legacy constructor, always float32; Tensor(2, 3): a size.
-            if isinstance(array, (int, np.integer)) and not isinstance(array, builtins.bool):
-                array = np.zeros((int(array),), dtype=np.float32)
-            else:
-                array = _as_array(array, "Tensor()").astype(np.float32)
+    def __init__(self, *args, requires_grad=False):
+        # Internally Tensor(ndarray[, grad_fn name]); for users torch.Tensor(data) (float32, as
+        # the legacy constructor) and torch.Tensor(2, 3) (a size, zero-filled).
+        grad_fn = None
+        if args and isinstance(args[0], np.generic):
+            args = (np.asarray(args[0]),) + args[1:]
+        if args and isinstance(args[0], np.ndarray) and len(args) <= 2 and (
+                len(args) == 1 or args[1] is None or isinstance(args[1], str)):
+            array = args[0]
+            grad_fn = args[1] if len(args) == 2 else None
+        elif args and all(isinstance(a, (int, np.integer)) and not isinstance(a, builtins.bool)
+                          for a in args):
+            array = np.zeros(_size(args), dtype=np.float32)
+        elif len(args) == 1:
+            array = _as_array(args[0], "Tensor()").astype(np.float32)
+        elif not args:
+            array = np.zeros((0,), dtype=np.float32)
+        else:
+            raise TypeError("Tensor(): expected data (nested lists, a numpy array) or sizes")
         self._a = array
         self._grad_fn = grad_fn
         self._leaf_requires_grad = requires_grad
@@ -161,12 +244,23 @@ class Tensor:
     def data(self):
         return Tensor(self._a)
 
+    @data.setter
+    def data(self, value):
+        # Into the same memory (a layer's parameter stays the layer's): the shape must match.
+        a = _as_array(value, "data")
+        if a.shape != self._a.shape:
+            raise ValueError(f"data: a tensor of shape {list(a.shape)} for one of shape "
+                             f"{list(self._a.shape)}")
+        self._a[...] = a
+
     @property
     def grad(self):
         """None: convlab does not differentiate from Python (training is convlab.train)."""
         return None
 
-    def type(self):
+    def type(self, dtype=None):
+        if dtype is not None:
+            return self.to(dtype)
         return {"float32": "torch.FloatTensor", "int64": "torch.LongTensor",
                 "bool": "torch.BoolTensor"}[self.dtype.name]
 
@@ -240,7 +334,9 @@ class Tensor:
         raise TypeError("convlab computes in float32: float64 tensors do not exist here")
 
     def contiguous(self):
-        return Tensor(np.ascontiguousarray(self._a), self._grad_fn, self.requires_grad)
+        t = Tensor(np.ascontiguousarray(self._a), self._grad_fn)
+        t._leaf_requires_grad = self._leaf_requires_grad
+        return t
 
     def view(self, *shape):
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
@@ -251,7 +347,8 @@ class Tensor:
 
     def reshape(self, *shape):
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        return Tensor(self._a.reshape(shape), "ViewBackward0" if self._tracks() else None)
+        name = "ReshapeAliasBackward0" if self._a.flags.c_contiguous else "UnsafeViewBackward0"
+        return Tensor(self._a.reshape(shape), name if self._tracks() else None)
 
     def unsqueeze(self, dim):
         return Tensor(np.expand_dims(self._a, dim), "UnsqueezeBackward0" if self._tracks() else None)
@@ -259,7 +356,8 @@ class Tensor:
     def squeeze(self, dim=None):
         a = np.squeeze(self._a) if dim is None else (
             np.squeeze(self._a, dim) if self._a.shape[dim] == 1 else self._a)
-        return Tensor(a, "SqueezeBackward0" if self._tracks() else None)
+        name = "SqueezeBackward0" if dim is None else "SqueezeBackward1"
+        return Tensor(a, name if self._tracks() else None)
 
     def permute(self, *dims):
         dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
@@ -290,8 +388,12 @@ class Tensor:
         return self.reshape(shape[:s] + (n,) + shape[e + 1:])
 
     def mean(self, dim=None, keepdim=False):
+        if self._a.dtype != np.float32:
+            raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either "
+                               f"a floating point or complex dtype. Got: {self.dtype.name}")
         r = np.mean(self._a, axis=dim, keepdims=keepdim, dtype=np.float32)
-        return Tensor(np.asarray(r, dtype=np.float32), "MeanBackward0" if self._tracks() else None)
+        name = "MeanBackward0" if dim is None else "MeanBackward1"
+        return Tensor(np.asarray(r, dtype=np.float32), name if self._tracks() else None)
 
     def abs(self):
         return Tensor(np.abs(self._a), "AbsBackward0" if self._tracks() else None)
@@ -299,8 +401,24 @@ class Tensor:
     def max(self, dim=None, keepdim=False):
         if dim is None:
             return Tensor(np.asarray(np.max(self._a)), "MaxBackward1" if self._tracks() else None)
-        return Tensor(np.asarray(np.max(self._a, axis=dim, keepdims=keepdim)),
-                      "MaxBackward0" if self._tracks() else None), self.argmax(dim, keepdim)
+        return return_types_max(Tensor(np.asarray(np.max(self._a, axis=dim, keepdims=keepdim)),
+                                       "MaxBackward0" if self._tracks() else None),
+                                self.argmax(dim, keepdim))
+
+    def min(self, dim=None, keepdim=False):
+        if dim is None:
+            return Tensor(np.asarray(np.min(self._a)), "MinBackward1" if self._tracks() else None)
+        r = np.argmin(self._a, axis=dim)
+        if keepdim:
+            r = np.expand_dims(r, dim)
+        return return_types_max(Tensor(np.asarray(np.min(self._a, axis=dim, keepdims=keepdim)),
+                                       "MinBackward0" if self._tracks() else None),
+                                Tensor(np.asarray(r, dtype=np.int64)), "min")
+
+    def std(self, dim=None, unbiased=True, keepdim=False):
+        r = np.std(self._a.astype(np.float64), axis=dim, ddof=1 if unbiased else 0,
+                   keepdims=keepdim)
+        return Tensor(np.asarray(r, dtype=np.float32), "StdBackward0" if self._tracks() else None)
 
     def argmax(self, dim=None, keepdim=False):
         r = np.argmax(self._a) if dim is None else np.argmax(self._a, axis=dim)
@@ -315,7 +433,8 @@ class Tensor:
     def sum(self, dim=None, keepdim=False):
         r = np.sum(self._a, axis=dim, keepdims=keepdim, dtype=self._a.dtype
                    if self._a.dtype != np.bool_ else np.int64)
-        return Tensor(np.asarray(r), "SumBackward0" if self._tracks() else None)
+        name = "SumBackward0" if dim is None else "SumBackward1"
+        return Tensor(np.asarray(r), name if self._tracks() else None)
 
     def fill_(self, value):
         self._check_inplace()
@@ -352,12 +471,7 @@ class Tensor:
             # Every dimension indexed: a 0-d view of the element, as PyTorch returns.
             full = idx if isinstance(idx, tuple) else (idx,)
             r = self._a[full + (None,)].reshape(())
-        name = None
-        if self._tracks():
-            parts = idx if isinstance(idx, tuple) else (idx,)
-            name = "SelectBackward0" if any(isinstance(p, (int, np.integer)) for p in parts) \
-                else "SliceBackward0"
-        return Tensor(r, name)
+        return Tensor(r, _index_grad_fn(idx) if self._tracks() else None)
 
     def __setitem__(self, idx, value):
         self._check_inplace()
@@ -368,7 +482,7 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         name = "UnbindBackward0" if self._tracks() else None
         for i in range(self._a.shape[0]):
-            yield Tensor(self._a[i], name)
+            yield Tensor(self._a[i:i + 1].reshape(self._a.shape[1:]), name)
 
     def _check_inplace(self):
         if self.requires_grad and self._grad_fn is None and _grad_enabled[0]:
@@ -410,6 +524,65 @@ class Tensor:
 
     def __rtruediv__(self, o):
         return self._binary(o, np.true_divide, "DivBackward0", True)
+
+    def _inplace(self, other, op):
+        self._check_inplace()
+        op(self._a, other._a if isinstance(other, Tensor) else other, out=self._a,
+           casting="same_kind")
+        return self
+
+    def __iadd__(self, o):
+        return self._inplace(o, np.add)
+
+    def __isub__(self, o):
+        return self._inplace(o, np.subtract)
+
+    def __imul__(self, o):
+        return self._inplace(o, np.multiply)
+
+    def __itruediv__(self, o):
+        return self._inplace(o, np.true_divide)
+
+    def __pow__(self, o):
+        return self._binary(o, np.power, "PowBackward0")
+
+    def __rpow__(self, o):
+        return self._binary(o, np.power, "PowBackward1", True)
+
+    def __floordiv__(self, o):
+        return self._binary(o, np.floor_divide, None)
+
+    def __mod__(self, o):
+        return self._binary(o, np.remainder, "RemainderBackward0")
+
+    def __ge__(self, o):
+        return self._binary(o, np.greater_equal, None)
+
+    def __le__(self, o):
+        return self._binary(o, np.less_equal, None)
+
+    def __and__(self, o):
+        return self._binary(o, np.logical_and if self._a.dtype == np.bool_ else np.bitwise_and, None)
+
+    def __or__(self, o):
+        return self._binary(o, np.logical_or if self._a.dtype == np.bool_ else np.bitwise_or, None)
+
+    def __invert__(self):
+        return Tensor(np.logical_not(self._a) if self._a.dtype == np.bool_ else np.invert(self._a))
+
+    def __abs__(self):
+        return self.abs()
+
+    def __format__(self, spec):
+        if self._a.ndim == 0:
+            return format(self.item(), spec)
+        return format(repr(self), spec)
+
+    def eq(self, o):
+        return self == o
+
+    def to(self, dtype):
+        return Tensor(self._a.astype(dtype.numpy), self._grad_fn if dtype is float32 else None)
 
     def __neg__(self):
         return Tensor(np.negative(self._a), "NegBackward0" if self._tracks() else None)
@@ -461,8 +634,11 @@ class Parameter(Tensor):
     """A layer's weight or bias: its own memory, requires_grad=True, printed as PyTorch does."""
     __slots__ = ()
 
-    def __init__(self, array, requires_grad=True):
-        super().__init__(array, None, requires_grad)
+    def __init__(self, data=None, requires_grad=True):
+        # An array is kept as it is (a layer's own memory); a tensor's shares its memory.
+        a = data._a if isinstance(data, Tensor) else data if isinstance(data, np.ndarray) else (
+            np.zeros((0,), np.float32) if data is None else _as_array(data, "Parameter()"))
+        super().__init__(a, requires_grad=requires_grad)
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
@@ -478,7 +654,7 @@ def tensor(data, dtype=None, requires_grad=False):
         a = a.copy()
     if dtype is not None:
         a = a.astype(dtype.numpy)
-    return Tensor(np.array(a, copy=True), None, requires_grad)
+    return Tensor(np.array(a, copy=True), requires_grad=requires_grad)
 
 
 def _size(size):
@@ -490,12 +666,30 @@ def _size(size):
     return tuple(int(d) for d in size)
 
 
-def zeros(*size, dtype=None):
-    return Tensor(np.zeros(_size(size), dtype=(dtype or float32).numpy))
+def zeros(*size, dtype=None, requires_grad=False):
+    return Tensor(np.zeros(_size(size), dtype=(dtype or float32).numpy), requires_grad=requires_grad)
 
 
-def ones(*size, dtype=None):
-    return Tensor(np.ones(_size(size), dtype=(dtype or float32).numpy))
+def ones(*size, dtype=None, requires_grad=False):
+    return Tensor(np.ones(_size(size), dtype=(dtype or float32).numpy), requires_grad=requires_grad)
+
+
+def zeros_like(t, dtype=None):
+    a = _as_array(t)
+    return Tensor(np.zeros(a.shape, dtype=dtype.numpy if dtype else a.dtype))
+
+
+def ones_like(t, dtype=None):
+    a = _as_array(t)
+    return Tensor(np.ones(a.shape, dtype=dtype.numpy if dtype else a.dtype))
+
+
+def linspace(start, end, steps):
+    return Tensor(np.linspace(start, end, int(steps)).astype(np.float32))
+
+
+def where(condition, x, y):
+    return Tensor(np.where(_as_array(condition), _as_array(x), _as_array(y)))
 
 
 def full(size, value, dtype=None):

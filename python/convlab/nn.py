@@ -13,7 +13,16 @@ from collections import OrderedDict
 import numpy as np
 
 from . import _convlab
+from collections import namedtuple
+
 from ._tensor import Parameter, Tensor, _as_array, is_grad_enabled
+
+
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
 
 # What PyTorch 1.13 names the backward of each layer's output (printed as grad_fn=<...>).
 _GRAD_FN = {
@@ -21,13 +30,12 @@ _GRAD_FN = {
     "LeakyReLU": "LeakyReluBackward0", "MaxPool2d": "MaxPool2DWithIndicesBackward0",
     "AvgPool2d": "AvgPool2DBackward0", "AdaptiveAvgPool2d": "AdaptiveAvgPool2DBackward0",
     "BatchNorm1d": "NativeBatchNormBackward0", "BatchNorm2d": "NativeBatchNormBackward0",
-    "Flatten": "ViewBackward0", "Dropout": "MulBackward0", "ChannelSum": "SumBackward1",
+    "Flatten": "ReshapeAliasBackward0", "Dropout": "MulBackward0", "ChannelSum": "SumBackward1",
     "Residual": "AddBackward0",
 }
 
 
-_UNBATCHED_OK = {"Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "ReLU", "LeakyReLU",
-                 "Identity", "Dropout"}
+_UNBATCHED_OK = {"Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"}
 
 
 def _py(value):
@@ -59,6 +67,17 @@ class Module:
     def __setattr__(self, name, value):
         if isinstance(value, Module) and name != "_h":
             self._modules[name] = value
+        h = self.__dict__.get("_h")
+        if isinstance(value, Tensor) and h is not None:
+            # conv.weight = nn.Parameter(...): the new values go into the layer's own memory.
+            for key, target, is_param, integer in h.state_dict():
+                if key == name and not integer:
+                    a = _as_array(value, name)
+                    if a.shape != target.shape:
+                        raise ValueError(f"{name}: a tensor of shape {list(a.shape)} for one of "
+                                         f"shape {list(target.shape)}")
+                    target[...] = a
+                    return
         object.__setattr__(self, name, value)
 
     def __getattr__(self, name):
@@ -73,6 +92,8 @@ class Module:
             options = _options(h)
             if name in options:
                 return options[name]
+            if name == "bias" and h.type_name() in ("Conv2d", "Linear"):
+                return None  # bias=False
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     # ---- calling ---------------------------------------------------------------------------
@@ -87,12 +108,19 @@ class Module:
             raise TypeError(f"{self._h.type_name()}: expected a float32 input; got {a.dtype} "
                             f"(convert with .float())")
         # An unbatched (C, H, W) image, as PyTorch's 2-D layers accept it: a batch of one.
-        unbatched = a.ndim == 3 and self._h.type_name() in _UNBATCHED_OK
+        kind = self._h.type_name()
+        unbatched = a.ndim == 3 and kind in _UNBATCHED_OK
+        # Linear on (in,) or (..., in): the leading dimensions as one batch, as F.linear.
+        lead = a.shape[:-1] if kind == "Linear" and a.ndim != 2 else None
         if unbatched:
             a = a[None]
+        if lead is not None:
+            a = a.reshape(-1, a.shape[-1]) if a.ndim else a
         y = self._h.forward(np.ascontiguousarray(a))
         if unbatched:
             y = y[0]
+        if lead is not None:
+            y = y.reshape(lead + (y.shape[-1],))
         tracks = is_grad_enabled() and (
             (isinstance(x, Tensor) and x._tracks()) or any(p.requires_grad for p in self.parameters()))
         grad_fn = None
@@ -100,17 +128,31 @@ class Module:
             grad_fn = _GRAD_FN.get(self._last_layer(), None)
             if grad_fn is None and isinstance(x, Tensor):
                 grad_fn = x._grad_fn
-            if unbatched:
-                grad_fn = "SqueezeBackward1"  # PyTorch squeezes the batch of one away
+            if unbatched and kind == "Conv2d":
+                grad_fn = "SqueezeBackward1"  # PyTorch's conv squeezes the batch of one away
+            if lead is not None:
+                grad_fn = "AddBackward0" if len(lead) == 0 else "ViewBackward0"
+            if grad_fn == "AdaptiveAvgPool2DBackward0" and y.shape[-2:] == (1, 1):
+                grad_fn = "MeanBackward1"  # PyTorch takes the mean for an output of 1 x 1
         return Tensor(y, grad_fn)
 
     def _last_layer(self):
-        h = self._h
-        while True:
+        """The type of the layer whose backward PyTorch would name: the last one that computes
+        something (Identity, and Dropout in evaluation, pass their input on)."""
+        def last(h):
             kids = h.children()
-            if h.type_name() in _GRAD_FN or not kids:
+            if not kids:
+                passes = h.type_name() == "Identity" or (
+                    h.type_name() == "Dropout" and not h.is_training())
+                return None if passes else h.type_name()
+            if h.type_name() in _GRAD_FN:
                 return h.type_name()
-            h = kids[-1][1]
+            for _, k in reversed(kids):
+                found = last(k)
+                if found:
+                    return found
+            return None
+        return last(self._h)
 
     # ---- state -----------------------------------------------------------------------------
     def state_dict(self):
@@ -138,14 +180,14 @@ class Module:
             if key not in state_dict:
                 continue
             value = _as_array(state_dict[key], key)
-            if tuple(value.shape) != tuple(target.shape):
+            if tuple(value.shape) != tuple(target.shape):  # noqa: E501
                 raise ValueError(f"load_state_dict: {key} has shape {list(value.shape)}; the model "
                                  f"expects {list(target.shape)}")
             if target.dtype.name == "int64":
                 self._set_integer(key, int(value.reshape(-1)[0]))
             else:
                 target._a[...] = value
-        return None
+        return _IncompatibleKeys(missing, unexpected)
 
     def _set_integer(self, key, value):
         if self._h is not None:
@@ -180,8 +222,26 @@ class Module:
     def __getitem__(self, index):
         kids = list(self.named_children())
         if isinstance(index, slice):
-            raise TypeError("slicing a Sequential is not supported; index one layer")
+            return Sequential(*[m for _, m in kids[index]])
         return kids[index][1]
+
+    def modules(self):
+        yield self
+        for child in self.children():
+            yield from child.modules()
+
+    def named_modules(self, prefix=""):
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(prefix + ("." if prefix else "") + name)
+
+    def add_module(self, name, module):
+        if self._h is not None:
+            raise TypeError("add_module: build the model with its layers (nn.Sequential(...))")
+        setattr(self, name, module)
+
+    def requires_grad_(self, requires_grad=True):
+        return self
 
     def __len__(self):
         return len(list(self.named_children()))
@@ -273,6 +333,7 @@ def _layer_class(name):
 
 _LAYERS = {name: _layer_class(name) for name in _convlab.layer_names()}
 globals().update(_LAYERS)
+Parameter = Parameter  # nn.Parameter(tensor), as PyTorch's
 
 
 class Sequential(Module):
