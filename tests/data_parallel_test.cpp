@@ -5,6 +5,7 @@
 #include <cstring>
 #include <set>
 
+#include "convlab/error.h"
 #include "convlab/nn/batchnorm.h"
 #include "convlab/nn/loss.h"
 #include "convlab/nn/models.h"
@@ -161,4 +162,18 @@ TEST(DataParallel, RunningStatisticsBlendEveryChunkInChunkOrder) {
       ++buffers;
     }
   EXPECT_EQ(buffers, 6);  // two BatchNorms: running_mean, running_var, num_batches_tracked
+}
+
+TEST(DataParallel, ChunkSizesOfAnEpochAndBatchNormChunksOfOneValueRefusedUpFront) {
+  // 1003 images in batches of 50, chunks of 8: full batches 8 and 2, the last batch (3) 3.
+  EXPECT_EQ(train::chunk_rows_in_epoch(1003, 50, 8), (std::vector<int64_t>{2, 3, 8}));
+  EXPECT_EQ(train::chunk_rows_in_epoch(64, 64, 16), (std::vector<int64_t>{16}));
+  EXPECT_EQ(train::chunk_rows_in_epoch(10, 64, 16), (std::vector<int64_t>{10}));
+  EXPECT_EQ(train::chunk_rows_in_epoch(65, 64, 16), (std::vector<int64_t>{1, 16}));
+  auto bn = model(kBatchNormNet);  // BatchNorm2d on 8x8 maps, then BatchNorm1d on (N, 256)
+  // A one-image chunk: fine for BatchNorm2d (64 values), not for BatchNorm1d (one value).
+  EXPECT_THROW(train::check_chunks(*bn, {3, 8, 8}, 65, 64, 16), ValueError);
+  EXPECT_NO_THROW(train::check_chunks(*bn, {3, 8, 8}, 66, 64, 16));
+  auto conv = model(kConvNet);  // no BatchNorm: any chunking
+  EXPECT_NO_THROW(train::check_chunks(*conv, {3, 8, 8}, 65, 64, 16));
 }

@@ -42,6 +42,7 @@ void add_compare(CLI::App& app) {
       throw ValueError("--seed " + std::to_string(recipe.seed) + " with --seeds " +
                        std::to_string(f->options.seeds) + " runs past the largest seed, 2^64-1");
     f->options.parallel = f->threads >= 2;
+    f->options.threads_per_model = std::max(1, f->threads / 2);
     if (train::launched_by_mpirun()) {
       // One run after another, each shared among the job's processes.
       f->options.comm = &world();
@@ -49,7 +50,6 @@ void add_compare(CLI::App& app) {
       f->options.threads_per_model = f->threads;
       if (!cmd->count("--chunk-size")) f->options.recipe.chunk_size = kDefaultChunkUnderMpirun;
     }
-    f->options.threads_per_model = std::max(1, f->threads / 2);
     const auto train_set = data::load_dataset(f->data, true);
     const auto test_set = data::load_dataset(f->data, false);
     const auto& r = f->options.recipe;

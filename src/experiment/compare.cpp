@@ -227,8 +227,12 @@ std::vector<ModelSummary> compare(const CompareOptions& o, const data::Dataset& 
       if (o.parallel && !o.comm)
         threads.emplace_back(run_one, r, std::cref(train), std::cref(test), dir,
                              o.threads_per_model, p, nullptr, std::ref(results[i]));
-      else
+      else {
         run_one(r, train, test, dir, o.threads_per_model, p, o.comm, results[i]);
+        // In a job, the other processes are in this run's collectives: stop here, not after
+        // the next model's first (mismatched) one.
+        if (o.comm && results[i].error) std::rethrow_exception(results[i].error);
+      }
     }
     for (auto& t : threads) t.join();
     for (size_t i = 0; i < results.size(); ++i) {

@@ -44,6 +44,59 @@ std::pair<int64_t, int64_t> owned_rows(int64_t batch, int64_t chunk_size, int ra
   return {std::min(batch, first * chunk_size), std::min(batch, last * chunk_size)};
 }
 
+std::vector<int64_t> chunk_rows_in_epoch(int64_t images, int64_t batch, int64_t chunk_size) {
+  std::vector<int64_t> rows;
+  auto add = [&](int64_t b) {  // the chunks of one batch of b images
+    if (b >= chunk_size) rows.push_back(chunk_size);
+    if (b % chunk_size) rows.push_back(b % chunk_size);
+  };
+  if (images >= batch) add(batch);
+  if (images % batch) add(images % batch);
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  return rows;
+}
+
+namespace {
+
+// Whether some BatchNorm of `m` would get a single value per channel from an input of shape s
+// (training then fails: "expected more than 1 value per channel").
+bool batch_norm_sees_one_value(nn::Module& m, const Shape& s) {
+  if (dynamic_cast<nn::BatchNorm*>(&m)) {
+    int64_t values = s.empty() ? 0 : s[0];
+    for (size_t d = 2; d < s.size(); ++d) values *= s[d];
+    return values <= 1;
+  }
+  const auto kids = m.children();
+  if (m.type_name() == "Sequential") {
+    Shape at = s;
+    for (const nn::NamedChild& k : kids) {
+      if (batch_norm_sees_one_value(*k.module, at)) return true;
+      at = k.module->output_shape(at);
+    }
+    return false;
+  }
+  for (const nn::NamedChild& k : kids)  // a Residual: every branch sees the input
+    if (batch_norm_sees_one_value(*k.module, s)) return true;
+  return false;
+}
+
+}  // namespace
+
+void check_chunks(nn::Sequential& model, const Shape& image, int64_t images, int64_t batch,
+                  int64_t chunk_size) {
+  for (int64_t rows : chunk_rows_in_epoch(images, batch, chunk_size)) {
+    Shape input{rows};
+    input.insert(input.end(), image.begin(), image.end());
+    if (batch_norm_sees_one_value(model, input))
+      throw ValueError("a chunk of " + std::to_string(rows) + " image" + (rows == 1 ? "" : "s") +
+                       " (" + std::to_string(images) + " training images in batches of " +
+                       std::to_string(batch) + ", chunks of " + std::to_string(chunk_size) +
+                       ") leaves a BatchNorm one value per channel, which training cannot "
+                       "normalise; choose a batch and chunk size that leave no such chunk");
+  }
+}
+
 std::vector<std::pair<int64_t, int64_t>> subtrees_within(int64_t chunks, int64_t first,
                                                          int64_t last) {
   std::vector<std::pair<int64_t, int64_t>> out;
@@ -161,10 +214,20 @@ double DataParallelStep::compute(const Tensor& images, const std::vector<int64_t
                 static_cast<size_t>((r1 - r0) * row) * sizeof(float));
     chunk_targets_.assign(targets.begin() + r0, targets.begin() + r1);
     Generator chunk_gen(splitmix64(step_seed ^ splitmix64(static_cast<uint64_t>(c))));
-    nn::set_dropout_generator(model_, &chunk_gen);
     // The backward accumulates into this chunk's leaf, lent to the parameters as their gradient.
     std::vector<Tensor>& leaf = leaves_[static_cast<size_t>(c - first)];
     leaf.resize(params_.size());
+    // Whatever happens in the chunk's passes, the parameters get their own gradients back and
+    // the Dropout layers the run's generator (never this stack's).
+    struct Lent {
+      DataParallelStep& self;
+      std::vector<Tensor>& leaf;
+      Generator& run_gen;
+      ~Lent() {
+        for (size_t i = 0; i < self.params_.size(); ++i) std::swap(leaf[i], self.params_[i]->grad);
+        nn::set_dropout_generator(self.model_, &run_gen);
+      }
+    };
     Grad leaf_value;
     for (size_t i = 0; i < params_.size(); ++i) {
       leaf[i].resize_(params_[i]->value.shape());
@@ -172,10 +235,14 @@ double DataParallelStep::compute(const Tensor& images, const std::vector<int64_t
       std::swap(leaf[i], params_[i]->grad);
       leaf_value.push_back(params_[i]->grad.data());
     }
-    const float loss = criterion_.forward(model_.forward(chunk_images_), chunk_targets_);
-    criterion_.backward(grad_, B);
-    model_.backward(grad_);
-    for (size_t i = 0; i < params_.size(); ++i) std::swap(leaf[i], params_[i]->grad);
+    float loss;
+    {
+      const Lent lent{*this, leaf, gen};
+      nn::set_dropout_generator(model_, &chunk_gen);
+      loss = criterion_.forward(model_.forward(chunk_images_), chunk_targets_);
+      criterion_.backward(grad_, B);
+      model_.backward(grad_);
+    }
     node_keys_.emplace_back(c, c + 1);
     node_values_.push_back(leaf_value);
     double* x = extras.data() + c * E;
@@ -207,7 +274,7 @@ double DataParallelStep::compute(const Tensor& images, const std::vector<int64_t
     packed_.resize(static_cast<size_t>(counts[static_cast<size_t>(me)]));
     char* p = packed_.data();
     const size_t extra_bytes = static_cast<size_t>((last - first) * E) * sizeof(double);
-    std::memcpy(p, extras.data() + first * E, extra_bytes);
+    if (extra_bytes) std::memcpy(p, extras.data() + first * E, extra_bytes);
     p += extra_bytes;
     for (const auto& [lo, hi] : mine) {
       const Grad dest = in(reinterpret_cast<float*>(p));

@@ -11,6 +11,7 @@
 #include "convlab/nn/dropout.h"
 #include "convlab/nn/loss.h"
 #include "convlab/nn/models.h"
+#include "convlab/ops/kernels.h"
 #include "convlab/train/data_parallel.h"
 #include "convlab/train/run_directory.h"
 #include "convlab/train/weights.h"
@@ -227,8 +228,9 @@ void Trainer::distribute(Communicator& comm) {
   const int N = comm.size();
   if (N > 1 && recipe_.chunk_size == 0)
     throw ValueError("training on " + std::to_string(N) +
-                     " processes needs a chunk size (--chunk-size): this run computes whole "
-                     "batches, which cannot be shared out");
+                     " processes needs a chunk size: this run computes whole batches (chunk "
+                     "size 0), which cannot be shared out; train it in one process, or start a "
+                     "run with --chunk-size");
   if (recipe_.chunk_size > 0) {
     const int64_t chunks = (recipe_.batch_size + recipe_.chunk_size - 1) / recipe_.chunk_size;
     if (recipe_.batch_size < N)
@@ -258,6 +260,11 @@ void Trainer::distribute(Communicator& comm) {
   for (const auto& [name, t] : optimizer_->state_tensors())
     state = fingerprint(t.data(), static_cast<size_t>(t.numel()) * sizeof(float), state);
   expect_same_everywhere(comm, state, "model, optimizer or generator state");
+  // The kernels' bits are the same at any thread count for one instruction set, not across them.
+  expect_same_everywhere(comm, static_cast<uint64_t>(kernels::active_isa()),
+                         std::string("instruction set (this process: ") +
+                             kernels::isa_name(kernels::active_isa()) +
+                             "; set CONVLAB_ISA to the same on every process)");
   comm_ = &comm;
 }
 
@@ -291,6 +298,8 @@ void Trainer::fit(const std::string& out_dir_given, const Progress& progress) {
   SingleProcess one_process;
   std::unique_ptr<DataParallelStep> chunked;
   if (recipe_.chunk_size > 0) {
+    check_chunks(*model_, {train_.channels, train_.height, train_.width}, train_.size(),
+                 recipe_.batch_size, recipe_.chunk_size);
     chunked = std::make_unique<DataParallelStep>(*model_, comm_ ? *comm_ : one_process,
                                                  recipe_.chunk_size);
     if (comm_ && comm_->size() > 1)  // each process reads only the images of its own chunks

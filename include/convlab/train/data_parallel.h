@@ -38,6 +38,15 @@ std::pair<int64_t, int64_t> owned_chunks(int64_t chunks, int rank, int size);
 // The rows of a batch of `batch` images that process `rank` of `size` computes (its chunks').
 std::pair<int64_t, int64_t> owned_rows(int64_t batch, int64_t chunk_size, int rank, int size);
 
+// The sizes (rows) of the chunks an epoch of `images` images in batches of `batch` holds, sorted.
+std::vector<int64_t> chunk_rows_in_epoch(int64_t images, int64_t batch, int64_t chunk_size);
+
+// Refuses (ValueError, before any training) a chunking under which some BatchNorm of the model
+// would normalise a single value per channel, e.g. a last chunk of one image before
+// BatchNorm1d: found at the start, not at the end of an epoch on one process.
+void check_chunks(nn::Sequential& model, const Shape& image, int64_t images, int64_t batch,
+                  int64_t chunk_size);
+
 // The largest nodes of the chunk tree over [0, chunks) that lie wholly inside [first, last), left
 // to right: what a process owning those chunks sends.
 std::vector<std::pair<int64_t, int64_t>> subtrees_within(int64_t chunks, int64_t first,
