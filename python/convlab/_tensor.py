@@ -501,65 +501,11 @@ class Tensor:
             r = r.astype(np.float32)
         return Tensor(r, name if tracks else None)
 
-    def __add__(self, o):
-        return self._binary(o, np.add, "AddBackward0")
-
-    def __radd__(self, o):
-        return self._binary(o, np.add, "AddBackward0", True)
-
-    def __sub__(self, o):
-        return self._binary(o, np.subtract, "SubBackward0")
-
-    def __rsub__(self, o):
-        return self._binary(o, np.subtract, "RsubBackward1", True)
-
-    def __mul__(self, o):
-        return self._binary(o, np.multiply, "MulBackward0")
-
-    def __rmul__(self, o):
-        return self._binary(o, np.multiply, "MulBackward0", True)
-
-    def __truediv__(self, o):
-        return self._binary(o, np.true_divide, "DivBackward0")
-
-    def __rtruediv__(self, o):
-        return self._binary(o, np.true_divide, "DivBackward0", True)
-
     def _inplace(self, other, op):
         self._check_inplace()
         op(self._a, other._a if isinstance(other, Tensor) else other, out=self._a,
            casting="same_kind")
         return self
-
-    def __iadd__(self, o):
-        return self._inplace(o, np.add)
-
-    def __isub__(self, o):
-        return self._inplace(o, np.subtract)
-
-    def __imul__(self, o):
-        return self._inplace(o, np.multiply)
-
-    def __itruediv__(self, o):
-        return self._inplace(o, np.true_divide)
-
-    def __pow__(self, o):
-        return self._binary(o, np.power, "PowBackward0")
-
-    def __rpow__(self, o):
-        return self._binary(o, np.power, "PowBackward1", True)
-
-    def __floordiv__(self, o):
-        return self._binary(o, np.floor_divide, None)
-
-    def __mod__(self, o):
-        return self._binary(o, np.remainder, "RemainderBackward0")
-
-    def __ge__(self, o):
-        return self._binary(o, np.greater_equal, None)
-
-    def __le__(self, o):
-        return self._binary(o, np.less_equal, None)
 
     def __and__(self, o):
         return self._binary(o, np.logical_and if self._a.dtype == np.bool_ else np.bitwise_and, None)
@@ -586,18 +532,6 @@ class Tensor:
 
     def __neg__(self):
         return Tensor(np.negative(self._a), "NegBackward0" if self._tracks() else None)
-
-    def __eq__(self, o):
-        return self._binary(o, np.equal, None)
-
-    def __ne__(self, o):
-        return self._binary(o, np.not_equal, None)
-
-    def __lt__(self, o):
-        return self._binary(o, np.less, None)
-
-    def __gt__(self, o):
-        return self._binary(o, np.greater, None)
 
     __hash__ = object.__hash__
 
@@ -628,6 +562,30 @@ class Tensor:
         return _suffixes(self._body_repr(), suffixes)
 
     __str__ = __repr__
+
+
+# Element-wise operators, in float32 as PyTorch: (method, numpy function, the grad_fn PyTorch
+# prints for a result that tracks gradients, operands swapped).
+for _method_name, _op, _grad_fn, _swapped in [
+        ("__add__", np.add, "AddBackward0", False), ("__radd__", np.add, "AddBackward0", True),
+        ("__sub__", np.subtract, "SubBackward0", False),
+        ("__rsub__", np.subtract, "RsubBackward1", True),
+        ("__mul__", np.multiply, "MulBackward0", False),
+        ("__rmul__", np.multiply, "MulBackward0", True),
+        ("__truediv__", np.true_divide, "DivBackward0", False),
+        ("__rtruediv__", np.true_divide, "DivBackward0", True),
+        ("__pow__", np.power, "PowBackward0", False), ("__rpow__", np.power, "PowBackward1", True),
+        ("__floordiv__", np.floor_divide, None, False),
+        ("__mod__", np.remainder, "RemainderBackward0", False),
+        ("__eq__", np.equal, None, False), ("__ne__", np.not_equal, None, False),
+        ("__lt__", np.less, None, False), ("__gt__", np.greater, None, False),
+        ("__le__", np.less_equal, None, False), ("__ge__", np.greater_equal, None, False)]:
+    setattr(Tensor, _method_name,
+            lambda self, o, op=_op, name=_grad_fn, swapped=_swapped: self._binary(o, op, name, swapped))
+# In place (x += 1 writes into x's memory, as PyTorch's add_).
+for _method_name, _op in [("__iadd__", np.add), ("__isub__", np.subtract),
+                          ("__imul__", np.multiply), ("__itruediv__", np.true_divide)]:
+    setattr(Tensor, _method_name, lambda self, o, op=_op: self._inplace(o, op))
 
 
 class Parameter(Tensor):

@@ -121,8 +121,9 @@ class Module:
             y = y[0]
         if lead is not None:
             y = y.reshape(lead + (y.shape[-1],))
-        tracks = is_grad_enabled() and (
-            (isinstance(x, Tensor) and x._tracks()) or any(p.requires_grad for p in self.parameters()))
+        # Parameters always require gradients: a layer with any makes its output track them.
+        tracks = is_grad_enabled() and ((isinstance(x, Tensor) and x._tracks()) or any(
+            is_param for _, _, is_param, _ in self._h.state_dict()))
         grad_fn = None
         if tracks:
             grad_fn = _GRAD_FN.get(self._last_layer(), None)
