@@ -1,3 +1,5 @@
+#include <cstring>
+#include <filesystem>
 #include <sstream>
 
 #include "convlab/data/dataset.h"
@@ -31,20 +33,26 @@ std::vector<std::string> read_class_names(const std::string& dir) {
 
 }  // namespace
 
-void append_cifar10_records(const std::vector<uint8_t>& bytes, const std::string& path,
-                            Dataset& ds) {
+void append_cifar10_records(std::span<const uint8_t> bytes, const std::string& path, Dataset& ds) {
   const int64_t size = static_cast<int64_t>(bytes.size());
   if (size == 0 || size % kRecord != 0)
     throw IoError(path + ": size " + std::to_string(size) + " bytes is not a whole number of " +
                   std::to_string(kRecord) + "-byte CIFAR-10 records");
   const int64_t records = size / kRecord;
+  for (int64_t r = 0; r < records; ++r)
+    if (bytes[static_cast<size_t>(r * kRecord)] > 9)
+      throw IoError(path + ": record " + std::to_string(r) + " has label " +
+                    std::to_string(bytes[static_cast<size_t>(r * kRecord)]) +
+                    "; CIFAR-10 labels are 0-9");
+  // Grown once per file, then filled by plain copies: no per-record reallocation.
+  const size_t labels_at = ds.labels.size(), images_at = ds.images.size();
+  ds.labels.resize(labels_at + static_cast<size_t>(records));
+  ds.images.resize(images_at + static_cast<size_t>(records * kImageBytes));
   for (int64_t r = 0; r < records; ++r) {
     const uint8_t* rec = bytes.data() + r * kRecord;
-    if (rec[0] > 9)
-      throw IoError(path + ": record " + std::to_string(r) + " has label " +
-                    std::to_string(rec[0]) + "; CIFAR-10 labels are 0-9");
-    ds.labels.push_back(rec[0]);
-    ds.images.insert(ds.images.end(), rec + 1, rec + kRecord);
+    ds.labels[labels_at + static_cast<size_t>(r)] = rec[0];
+    std::memcpy(ds.images.data() + images_at + static_cast<size_t>(r * kImageBytes), rec + 1,
+                kImageBytes);
   }
 }
 
@@ -65,8 +73,20 @@ Dataset load_cifar10(const std::string& dir, bool train) {
   } else {
     files.push_back(dir + "/test_batch.bin");
   }
-  for (const auto& f : files)
-    append_cifar10_records(read_file(f, memory_limit_bytes(), "CIFAR-10 file"), excerpt(f), ds);
+  // The images' storage sized once from the files' sizes (a hint: the reads check the real ones).
+  uint64_t bytes = 0;
+  for (const auto& f : files) {
+    std::error_code ec;
+    const uint64_t n = std::filesystem::file_size(f, ec);
+    if (!ec) bytes += n;
+  }
+  if (bytes / kRecord * kImageBytes <= memory_limit_bytes())
+    ds.images.reserve(static_cast<size_t>(bytes / kRecord * kImageBytes));
+  AlignedVector<uint8_t> buffer;  // one file at a time, reused
+  for (const auto& f : files) {
+    read_file_into(f, memory_limit_bytes(), "CIFAR-10 file", buffer);
+    append_cifar10_records(buffer, excerpt(f), ds);
+  }
   return ds;
 }
 

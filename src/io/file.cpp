@@ -41,8 +41,12 @@ struct Fd {
 
 }  // namespace
 
-std::vector<uint8_t> read_file(const std::string& path, uint64_t max_bytes,
-                               const std::string& what) {
+namespace {
+
+// Reads the whole file into `bytes` (resized to the file's size): shared by the two containers.
+template <typename Bytes>
+void read_whole_file(const std::string& path, uint64_t max_bytes, const std::string& what,
+                     Bytes& bytes) {
   const std::string name = what + " " + excerpt(path);
   if (path.empty()) throw IoError(what + ": the path is empty");
   // O_NONBLOCK: opening a FIFO with no writer must not wait; fstat then refuses it anyway.
@@ -56,7 +60,7 @@ std::vector<uint8_t> read_file(const std::string& path, uint64_t max_bytes,
   if (size > max_bytes)
     throw IoError(name + " has " + human_bytes(size) + "; at most " + human_bytes(max_bytes) +
                   " are accepted");
-  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  bytes.resize(static_cast<size_t>(size));
   size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t n = ::read(f.fd, bytes.data() + done, bytes.size() - done);
@@ -65,7 +69,20 @@ std::vector<uint8_t> read_file(const std::string& path, uint64_t max_bytes,
     if (n == 0) throw IoError("cannot read " + name + ": it shrank while being read");
     done += static_cast<size_t>(n);
   }
+}
+
+}  // namespace
+
+std::vector<uint8_t> read_file(const std::string& path, uint64_t max_bytes,
+                               const std::string& what) {
+  std::vector<uint8_t> bytes;
+  read_whole_file(path, max_bytes, what, bytes);
   return bytes;
+}
+
+void read_file_into(const std::string& path, uint64_t max_bytes, const std::string& what,
+                    AlignedVector<uint8_t>& bytes) {
+  read_whole_file(path, max_bytes, what, bytes);
 }
 
 std::string read_text_file(const std::string& path, uint64_t max_bytes, const std::string& what) {

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "convlab/tensor/aligned.h"
 #include "convlab/tensor/shape.h"
 
 namespace convlab::data {
@@ -13,7 +15,9 @@ namespace convlab::data {
 struct Dataset {
   std::string name;  // "CIFAR-10 train", ...
   int64_t channels = 0, height = 0, width = 0;
-  std::vector<uint8_t> images;  // size() * channels * height * width bytes, NCHW
+  // size() * channels * height * width bytes, NCHW; on huge pages (150 MB for CIFAR-10's 50,000
+  // training images: filled without 37,000 page faults).
+  AlignedVector<uint8_t> images;
   std::vector<uint8_t> labels;  // size() values in [0, classes.size())
   std::vector<std::string> classes;
 
@@ -35,8 +39,7 @@ Dataset load_mnist(const std::string& dir, bool train);
 
 // The readers' checks on bytes already in memory (the fuzz targets' entries); paths only name the
 // files in messages. append_cifar10_records adds one batch file's records to `ds`.
-void append_cifar10_records(const std::vector<uint8_t>& bytes, const std::string& path,
-                            Dataset& ds);
+void append_cifar10_records(std::span<const uint8_t> bytes, const std::string& path, Dataset& ds);
 Dataset parse_mnist(const std::vector<uint8_t>& images, const std::vector<uint8_t>& labels,
                     const std::string& image_path, const std::string& label_path, bool train);
 
