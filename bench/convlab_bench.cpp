@@ -2,6 +2,8 @@
 //   train --model standard|sumfirst --threads T [--images 50000] [--batch 64]
 //   infer --model standard|sumfirst --threads T [--images 10000] [--batch 64]
 //   train-dp --threads T [--chunk 16] [...]   the train epoch data-parallel (under mpirun: shared)
+//   layers --model M --threads T [--input C,H,W] [--batch 64]   each Conv2d/Linear alone: ms, MACs
+//   (train, infer and layers take --input C,H,W: the synthetic images' shape, 3,32,32 by default)
 //   fma   --threads T          achieved GFLOP/s of a pure FMA loop: the machine's practical peak
 //   micro [google benchmark flags]   single-kernel microbenchmarks (Google Benchmark)
 #include <benchmark/benchmark.h>
@@ -11,6 +13,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
@@ -33,6 +37,7 @@ namespace {
 
 struct Args {
   std::string model = "standard";
+  int64_t channels = 3, height = 32, width = 32;
   int threads = 1;
   int64_t images = 50000, batch = 64, chunk = 16;
 };
@@ -51,19 +56,24 @@ Args parse(int argc, char** argv) {
       a.batch = std::stoll(v);
     else if (k == "--chunk")
       a.chunk = std::stoll(v);
+    else if (k == "--input" &&
+             std::sscanf(v.c_str(), "%ld,%ld,%ld", &a.channels, &a.height, &a.width) != 3)
+      throw std::invalid_argument("--input takes C,H,W");
   }
   return a;
 }
 
-// Synthetic CIFAR-shaped data: random bytes and labels from a fixed seed.
-data::Dataset synthetic(int64_t n) {
+// Synthetic images (CIFAR-shaped unless --input says otherwise): random bytes and labels from a
+// fixed seed.
+data::Dataset synthetic(const Args& a, int64_t n) {
   data::Dataset d;
-  d.name = "synthetic CIFAR-10";
-  d.channels = 3;
-  d.height = d.width = 32;
+  d.name = "synthetic";
+  d.channels = a.channels;
+  d.height = a.height;
+  d.width = a.width;
   d.classes = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
   std::mt19937 rng(1);
-  d.images.resize(static_cast<size_t>(n * 3072));
+  d.images.resize(static_cast<size_t>(n * a.channels * a.height * a.width));
   for (auto& b : d.images) b = static_cast<uint8_t>(rng());
   d.labels.resize(static_cast<size_t>(n));
   for (auto& l : d.labels) l = static_cast<uint8_t>(rng() % 10);
@@ -89,7 +99,7 @@ int64_t parameter_count(nn::Sequential& model) {
 }
 
 int train_epoch(const Args& a) {
-  const data::Dataset ds = synthetic(a.images);
+  const data::Dataset ds = synthetic(a, a.images);
   Generator gen(0);
   auto model = nn::build_model(a.model, gen);
   model->set_fusion(true);
@@ -152,7 +162,7 @@ int train_epoch(const Args& a) {
 }
 
 int infer(const Args& a) {
-  const data::Dataset ds = synthetic(a.images);
+  const data::Dataset ds = synthetic(a, a.images);
   Generator gen(0);
   auto model = nn::build_model(a.model, gen);
   model->eval();
@@ -332,7 +342,7 @@ int train_dp(const Args& a) {
   std::unique_ptr<train::Communicator> comm = train::launched_by_mpirun()
                                                   ? train::join_mpi_job()
                                                   : std::make_unique<train::SingleProcess>();
-  const data::Dataset ds = synthetic(a.images);
+  const data::Dataset ds = synthetic(a, a.images);
   Generator gen(0);
   auto model = nn::build_model(a.model, gen);
   model->set_fusion(true);
@@ -379,12 +389,82 @@ int train_dp(const Args& a) {
   return 0;
 }
 
+// Each Conv2d and Linear of a network alone, at the input shape it sees in the network (found by
+// one forward pass with hooks): median milliseconds of forward, and of forward + backward (weight,
+// bias and, past the first layer, input gradients), and the multiply-adds of one image's forward. What the zoo's
+// per-layer table compares with PyTorch's layers, by their dotted names.
+int layers(const Args& a) {
+  Generator gen(0);
+  auto model = nn::build_model(a.model, gen);
+  model->train();
+  ThreadPool pool(a.threads);
+  PoolScope scope(&pool);
+  std::vector<nn::NamedModule> timed;
+  std::map<nn::Module*, Shape> input_shape;
+  for (const nn::NamedModule& m : nn::named_modules(*model)) {
+    const std::string type = m.module->type_name();
+    if (type != "Conv2d" && type != "Linear") continue;
+    timed.push_back(m);
+    m.module->set_forward_hook(
+        [&input_shape, mod = m.module](const Tensor& in, const Tensor&) { input_shape[mod] = in.shape(); });
+  }
+  model->forward(filled({a.batch, a.channels, a.height, a.width}));
+  nlohmann::json out = nlohmann::json::array();
+  for (const nn::NamedModule& m : timed) {
+    m.module->set_forward_hook({});
+    const Tensor x = filled(input_shape.at(m.module));
+    Tensor y, gx;
+    m.module->forward(x, y);
+    const Tensor gy = filled(y.shape());
+    // Median of repetitions for at least 0.3 s (and at least 5), after 2 warm-ups.
+    auto median_ms = [](const std::function<void()>& fn) {
+      for (int i = 0; i < 2; ++i) fn();
+      std::vector<double> ms;
+      const auto start = Clock::now();
+      while (ms.size() < 5 || std::chrono::duration<double>(Clock::now() - start).count() < 0.3) {
+        const auto t0 = Clock::now();
+        fn();
+        ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      }
+      std::nth_element(ms.begin(), ms.begin() + static_cast<std::ptrdiff_t>(ms.size() / 2), ms.end());
+      return ms[ms.size() / 2];
+    };
+    const double forward = median_ms([&] { m.module->forward(x, y); });
+    const double forward_backward = median_ms([&] {
+      m.module->forward(x, y);
+      // The network's first layer computes no input gradient (nothing needs it), as in training.
+      m.module->backward(x, y, gy, out.empty() ? nullptr : &gx);
+    });
+    // Every output element is one dot product over a weight row: weight elements x outputs / out.
+    const Tensor& w = m.module->parameters().front()->value;
+    const int64_t outputs_per_image = y.numel() / y.size(0);
+    const int64_t macs = outputs_per_image * (w.numel() / w.size(0));
+    out.push_back({{"name", m.path},
+                   {"type", m.module->type_name()},
+                   {"input", x.shape()},
+                   {"output", y.shape()},
+                   {"macs_per_image", macs},
+                   {"forward_ms", forward},
+                   {"forward_backward_ms", forward_backward}});
+  }
+  std::printf("%s\n", nlohmann::json{{"lib", "convlab"},
+                                     {"mode", "layers"},
+                                     {"model", a.model},
+                                     {"threads", a.threads},
+                                     {"batch", a.batch},
+                                     {"layers", out}}
+                          .dump()
+                          .c_str());
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "train") return train_epoch(parse(argc, argv));
   if (mode == "train-dp") return train_dp(parse(argc, argv));
   if (mode == "infer") return infer(parse(argc, argv));
   if (mode == "fma") return fma(parse(argc, argv));
+  if (mode == "layers") return layers(parse(argc, argv));
   if (mode == "micro") {
     argv[1] = argv[0];
     --argc;
@@ -393,6 +473,6 @@ int main(int argc, char** argv) {
     benchmark::RunSpecifiedBenchmarks();
     return 0;
   }
-  std::fprintf(stderr, "usage: convlab_bench train|infer|fma|micro [options]\n");
+  std::fprintf(stderr, "usage: convlab_bench train|infer|layers|fma|micro [options]\n");
   return 2;
 }

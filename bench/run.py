@@ -55,6 +55,100 @@ def run(cmd, env=None):
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
 
+def run_zoo(a, rows, raw, fma, save, side_by_side, torch_py):
+    """bench/run.sh --zoo: each network of bench/zoo/zoo.json trained one epoch (and run for
+    inference at batch 64 and 1) in convlab and in PyTorch alternately at 1 and 2 threads, medians
+    of --reps; then each of its Conv2d and Linear layers alone. GFLOP/s count the multiply-adds of
+    convolutions and linear layers (2 FLOPs each; training: forward, weight gradient and, past the
+    first layer, input gradient); pooling, BatchNorm and activations are left out."""
+    root = os.path.dirname(HERE)
+    with open(os.path.join(HERE, "zoo", "zoo.json")) as f:
+        zoo = json.load(f)
+    only = set(a.only.split(",")) if a.only else None
+    if only and only - {n["name"] for n in zoo}:
+        sys.exit(f"bench --only: not in the zoo: {', '.join(sorted(only - {n['name'] for n in zoo}))}")
+    fma.extend(run([a.bench, "fma", "--threads", str(t)]) for t in [1, 2])
+    peak = {f["threads"]: f["gflops"] for f in fma if "gflops" in f}
+    for f in fma:
+        print(f"FMA probe, {f.get('threads')} thread(s): {f.get('gflops', 0):.1f} GFLOP/s", flush=True)
+    for net in zoo:
+        name = net["name"]
+        if only and name not in only:
+            continue
+        model = net["model"] if net["model"] in ("standard", "sumfirst") else os.path.join(root, net["model"])
+        base = ["--model", model, "--input", net["input"]]
+        # Multiply-adds per image of each layer, from convlab's layer walk (the same shapes as PyTorch's).
+        macs = {l["name"]: l["macs_per_image"] for l in run([a.bench, "layers", "--threads", "1"] + base
+                                                            + ["--batch", "1"])["layers"]}
+        first = next(iter(macs), None)
+        train_flops = sum(2 * m * (2 if n == first else 3) for n, m in macs.items())
+        infer_flops = sum(2 * m for m in macs.values())
+        for threads in [1, 2]:
+            t = ["--threads", str(threads)]
+            work = [("train", net["batch"], net["images"], train_flops)]
+            work += [("infer", b, net["images"] if b > 1 else max(200, net["images"] // 10), infer_flops)
+                     for b in (64, 1)]
+            for mode, batch, images, flops in work:
+                args = base + t + ["--batch", str(batch), "--images", str(images)]
+                side_by_side(f"zoo {name} {mode} batch {batch}, {threads} thread(s)", [a.bench, mode] + args,
+                             torch_py + [mode] + args, "images_per_second", zoo=name, mode=mode,
+                             batch=batch, threads=threads)
+                r = rows[-1]
+                r["convlab_gflops"], r["pytorch_gflops"] = r["convlab"] * flops / 1e9, r["pytorch"] * flops / 1e9
+                r["convlab_share_of_peak"] = r["convlab_gflops"] / peak[threads] if threads in peak else None
+            # The layers alone, at the network's batch: forward + backward.
+            lc = run([a.bench, "layers"] + base + t + ["--batch", str(net["batch"])])
+            lt = run(torch_py + ["layers"] + base + t + ["--batch", str(net["batch"])], TORCH_ENV)
+            raw.extend([lc, lt])
+            theirs = {l["name"]: l for l in lt["layers"]}
+            for l in lc["layers"]:
+                o = theirs.get(l["name"])
+                if o is None:
+                    continue
+                flops = net["batch"] * 2 * l["macs_per_image"] * (2 if l["name"] == first else 3)
+                g = flops / (l["forward_backward_ms"] * 1e6)
+                shape = "x".join(str(v) for v in l["input"][1:])
+                rows.append({"work": f"zoo {name} layer {l['name']} {l['type']} {shape}, {threads} thread(s)",
+                             "zoo": name, "mode": "layer", "layer": l["name"], "type": l["type"],
+                             "input": l["input"], "output": l["output"], "threads": threads,
+                             "convlab": l["forward_backward_ms"], "pytorch": o["forward_backward_ms"],
+                             "ratio": o["forward_backward_ms"] / l["forward_backward_ms"],
+                             "convlab_forward_ms": l["forward_ms"], "pytorch_forward_ms": o["forward_ms"],
+                             "convlab_gflops": g, "pytorch_gflops": flops / (o["forward_backward_ms"] * 1e6),
+                             "convlab_share_of_peak": g / peak[threads] if threads in peak else None,
+                             "unit": "ms forward+backward (ratio = speed-up)"})
+                print(f"  layer {l['name']:>4s} {l['type']:6s} {shape:>10s}: convlab {l['forward_backward_ms']:8.3f} ms "
+                      f"pytorch {o['forward_backward_ms']:8.3f} ms  speed-up {rows[-1]['ratio']:5.2f}  "
+                      f"{g:6.1f} GFLOP/s ({rows[-1]['convlab_share_of_peak'] or 0:.0%} of peak)", flush=True)
+            save()
+    print_zoo_table(rows)
+    save()
+
+
+def print_zoo_table(rows):
+    """The zoo's summary as a Markdown table: convlab / PyTorch per network, mode and threads."""
+    nets = list(dict.fromkeys(r["zoo"] for r in rows if r.get("mode") in ("train", "infer")))
+    cols = [("train", 1), ("train", 2), ("infer", 1), ("infer", 2)]
+    print("\n| network | train 1T | train 2T | infer b64 1T | infer b64 2T | infer b1 1T | infer b1 2T "
+          "| train GFLOP/s 2T (share of peak) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for n in nets:
+        def ratio(mode, threads, batch=None):
+            for r in rows:
+                if (r.get("zoo") == n and r.get("mode") == mode and r.get("threads") == threads
+                        and (batch is None or r.get("batch") == batch)):
+                    return r
+            return None
+        cells = []
+        for mode, batch in [("train", None), ("infer", 64), ("infer", 1)]:
+            for threads in (1, 2):
+                r = ratio(mode, threads, batch)
+                cells.append(f"{r['ratio']:.2f}" if r else "")
+        r = ratio("train", 2)
+        share = r.get("convlab_share_of_peak") if r else None
+        cells.append(f"{r['convlab_gflops']:.1f} ({share:.0%})" if r and share is not None else "")
+        print(f"| {n} | " + " | ".join(cells) + " |")
+
 
 def main():
     p = argparse.ArgumentParser()
@@ -65,6 +159,10 @@ def main():
     p.add_argument("--mpi", action="store_true",
                    help="only the data-parallel comparison (saved to results/mpi.json): 1 process x "
                         "2 threads against mpirun -np 2 x 1 thread, and PyTorch DDP (gloo) alike")
+    p.add_argument("--zoo", action="store_true",
+                   help="only the zoo (bench/zoo/zoo.json, saved to results/zoo.json): every network "
+                        "trained and run for inference in convlab and PyTorch, and its layers alone")
+    p.add_argument("--only", help="with --zoo: comma-separated zoo names to run")
     p.add_argument("--parts", default="train,models,infer,micro,busy",
                    help="comma-separated: train, models (the files in models/), infer, micro, busy")
     a = p.parse_args()
@@ -82,11 +180,11 @@ def main():
         return
     if not a.bench:
         p.error("--bench is required")
-    parts = {"mpi"} if a.mpi else set(a.parts.split(","))
+    parts = {"mpi"} if a.mpi else {"zoo"} if a.zoo else set(a.parts.split(","))
     images = 10000 if a.quick else 50000
     torch_py = [sys.executable, os.path.join(HERE, "torch_bench.py")]
     rows, raw, fma = [], [], []
-    path = os.path.join(HERE, "results", "mpi.json" if a.mpi else "latest.json")
+    path = os.path.join(HERE, "results", "mpi.json" if a.mpi else "zoo.json" if a.zoo else "latest.json")
 
     def save():  # after every row, so an interrupted run keeps what it measured
         result = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.processor() or platform.machine(),
@@ -97,7 +195,7 @@ def main():
             json.dump(result, f, indent=1)
         os.replace(path + ".tmp", path)
 
-    def side_by_side(name, conv_cmd, torch_cmd, key):
+    def side_by_side(name, conv_cmd, torch_cmd, key, **fields):
         c, t = [], []
         for _ in range(a.reps):  # alternate, so drifts in machine load hit both alike
             rc = run(conv_cmd)
@@ -106,10 +204,14 @@ def main():
             c.append(rc[key])
             t.append(rt[key])
         mc, mt = statistics.median(c), statistics.median(t)
-        rows.append({"work": name, "convlab": mc, "pytorch": mt, "ratio": mc / mt, "unit": key})
+        rows.append({"work": name, "convlab": mc, "pytorch": mt, "ratio": mc / mt, "unit": key, **fields})
         print(f"{name:42s} convlab {mc:10.1f}  pytorch {mt:10.1f}  ratio {mc / mt:5.2f}", flush=True)
         save()
         return rc, rt
+
+    if "zoo" in parts:
+        run_zoo(a, rows, raw, fma, save, side_by_side, torch_py)
+        return
 
     for model in ["standard", "sumfirst"] if "train" in parts else []:
         for threads in [1, 2]:

@@ -2,6 +2,8 @@
 # One command for the benchmark: installs what is missing (python3-torch for the reference),
 # builds Release, runs convlab and PyTorch alternately on the same work, prints medians and ratios
 # and saves them to bench/results/latest.json.  Usage: bench/run.sh [--reps N] [--quick]
+# bench/run.sh --zoo [--only a,b]: the zoo of bench/zoo/ (tools/make_zoo.py), saved to
+# bench/results/zoo.json; networks of every shape class, trained and run, and their layers alone.
 # bench/run.sh --mpi: only the data-parallel comparison (1 process x 2 threads against mpirun -np 2
 # x 1 thread, convlab and PyTorch DDP alike), saved to bench/results/mpi.json.
 set -euo pipefail

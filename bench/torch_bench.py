@@ -6,6 +6,7 @@ fixed (GLIBC_TUNABLES), OPENBLAS_NUM_THREADS=1, torch.set_num_threads(T), the da
 one uint8 tensor and batched by index.
     torch_bench.py train --model standard --threads 2 [--images 50000] [--batch 64]
     torch_bench.py infer --model standard --threads 2 [--images 10000]
+    torch_bench.py layers --model M --threads 2 [--input C,H,W] [--batch 64]   each Conv2d/Linear alone
     torch_bench.py micro --threads 2
     torch_bench.py ddp --processes 2 --threads 1 [--images 50000]   DistributedDataParallel, gloo
 """
@@ -52,9 +53,9 @@ def build(name):
         return from_text(f.read())
 
 
-def synthetic(n):
+def synthetic(n, shape=(3, 32, 32)):
     g = torch.Generator().manual_seed(1)
-    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
+    images = torch.randint(0, 256, (n, *shape), dtype=torch.uint8, generator=g)
     labels = torch.randint(0, 10, (n,), generator=g)
     return images, labels
 
@@ -79,7 +80,7 @@ def step(model, opt, crit, images, labels, idx):
 
 def train(a):
     torch.manual_seed(0)
-    images, labels = synthetic(a.images)
+    images, labels = synthetic(a.images, a.input)
     model = build(a.model)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -107,7 +108,7 @@ def ddp_worker(rank, a, port, results):
     dist.init_process_group("gloo", init_method="tcp://127.0.0.1:%d" % port, rank=rank,
                             world_size=a.processes)
     torch.manual_seed(0)
-    images, labels = synthetic(a.images)
+    images, labels = synthetic(a.images, a.input)
     model = DistributedDataParallel(build(a.model))
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -148,7 +149,7 @@ def ddp(a):
 
 def infer(a):
     torch.manual_seed(0)
-    images, _ = synthetic(a.images)
+    images, _ = synthetic(a.images, a.input)
     model = build(a.model)
     model.eval()
     t0 = time.perf_counter()
@@ -162,14 +163,48 @@ def infer(a):
 
 
 def timed(fn, reps=30, warmup=5):
+    """Median ms of `reps` calls after `warmup`; reps=0: as many as fill 0.3 s (at least 5)."""
     for _ in range(warmup):
         fn()
     times = []
-    for _ in range(reps):
+    start = time.perf_counter()
+    while len(times) < (reps or 5) or (not reps and time.perf_counter() - start < 0.3):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times) * 1e3
+
+
+def layers(a):
+    """Each Conv2d and Linear alone at the input shape it sees in the network (convlab_bench
+    layers' twin, matched by dotted name): median ms of forward and of forward + backward."""
+    g = torch.Generator().manual_seed(3)
+    model = build(a.model)
+    model.train()
+    shapes, hooks = {}, []
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            hooks.append(m.register_forward_hook(
+                lambda mod, inp, out, name=name: shapes.__setitem__(name, tuple(inp[0].shape))))
+    with torch.no_grad():
+        model(torch.randn(a.batch, *a.input, generator=g))
+    for h in hooks:
+        h.remove()
+    out = []
+    for name, m in model.named_modules():
+        if name not in shapes:
+            continue
+        # The network's first layer computes no input gradient (nothing needs it), as in training.
+        x = torch.randn(*shapes[name], generator=g, requires_grad=bool(out))
+        with torch.no_grad():
+            y = m(x)
+            forward = timed(lambda: m(x), reps=0)
+        gy = torch.randn(*y.shape, generator=g)
+        out.append({"name": name, "type": type(m).__name__, "input": list(x.shape),
+                    "output": list(y.shape), "forward_ms": forward,
+                    "forward_backward_ms": timed(lambda: torch.autograd.backward(m(x), gy), reps=0)})
+    return {"lib": "pytorch", "mode": "layers", "model": a.model, "threads": a.threads,
+            "batch": a.batch, "layers": out}
 
 
 def micro(a):
@@ -197,15 +232,18 @@ def micro(a):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["train", "infer", "micro", "ddp"])
+    p.add_argument("mode", choices=["train", "infer", "layers", "micro", "ddp"])
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--model", default="standard")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--images", type=int, default=50000)
     p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--input", default="3,32,32", help="C,H,W of the synthetic images")
     a = p.parse_args()
+    a.input = tuple(int(v) for v in a.input.split(","))
     torch.set_num_threads(a.threads)
-    print(json.dumps({"train": train, "infer": infer, "micro": micro, "ddp": ddp}[a.mode](a)))
+    print(json.dumps({"train": train, "infer": infer, "layers": layers, "micro": micro,
+                      "ddp": ddp}[a.mode](a)))
 
 
 if __name__ == "__main__":
