@@ -391,8 +391,8 @@ int train_dp(const Args& a) {
 
 // Each Conv2d and Linear of a network alone, at the input shape it sees in the network (found by
 // one forward pass with hooks): median milliseconds of forward, and of forward + backward (weight,
-// bias and, past the first layer, input gradients), and the multiply-adds of one image's forward. What the zoo's
-// per-layer table compares with PyTorch's layers, by their dotted names.
+// bias and, past the first layer, input gradients), and the multiply-adds of one image's forward.
+// What the zoo's per-layer table compares with PyTorch's layers, by their dotted names.
 int layers(const Args& a) {
   Generator gen(0);
   auto model = nn::build_model(a.model, gen);
@@ -405,8 +405,9 @@ int layers(const Args& a) {
     const std::string type = m.module->type_name();
     if (type != "Conv2d" && type != "Linear") continue;
     timed.push_back(m);
-    m.module->set_forward_hook(
-        [&input_shape, mod = m.module](const Tensor& in, const Tensor&) { input_shape[mod] = in.shape(); });
+    m.module->set_forward_hook([&input_shape, mod = m.module](const Tensor& in, const Tensor&) {
+      input_shape[mod] = in.shape();
+    });
   }
   model->forward(filled({a.batch, a.channels, a.height, a.width}));
   nlohmann::json out = nlohmann::json::array();
@@ -426,7 +427,8 @@ int layers(const Args& a) {
         fn();
         ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
       }
-      std::nth_element(ms.begin(), ms.begin() + static_cast<std::ptrdiff_t>(ms.size() / 2), ms.end());
+      std::nth_element(ms.begin(), ms.begin() + static_cast<std::ptrdiff_t>(ms.size() / 2),
+                       ms.end());
       return ms[ms.size() / 2];
     };
     const double forward = median_ms([&] { m.module->forward(x, y); });

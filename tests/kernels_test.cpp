@@ -6,7 +6,9 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <vector>
 
+#include "../src/ops/gemm.h"  // the GEMM is internal to the kernels
 #include "convlab/ops/kernels.h"
 #include "convlab/ops/reference.h"
 #include "convlab/tensor/tensor.h"
@@ -107,4 +109,39 @@ TEST(KernelsFast, MaxPool2x2MatchesReferenceWithTiesNaNAndTails) {
     }
   }
   kernels::set_isa_limit(kernels::Isa::avx512);
+}
+
+// The GEMM's register blocks (full 4 x 64, and the edges of every size, masked on AVX-512) against
+// sums in k order: with FMA the same bits, since every element is one chain of fused multiply-adds.
+TEST(KernelsFast, GemmEveryBlockEdgeEqualsInOrderSums) {
+  const bool fused = __builtin_cpu_supports("avx512f");
+  std::mt19937 rng(11);
+  std::normal_distribution<float> d;
+  for (int64_t M : {1, 2, 3, 4, 5, 7, 9})
+    for (int64_t N : {1, 2, 9, 15, 16, 17, 31, 33, 48, 63, 64, 65, 80, 130})
+      for (bool accumulate : {false, true}) {
+        const int64_t K = 6, lda = K + 1, ldb = N + 3, ldc = N + 2;
+        std::vector<float> A(static_cast<size_t>(M * lda)), B(static_cast<size_t>(K * ldb)),
+            C(static_cast<size_t>(M * ldc)), expected;
+        for (auto* v : {&A, &B, &C})
+          for (float& x : *v) x = d(rng);
+        expected = C;
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j) {
+            float acc = accumulate ? C[static_cast<size_t>(i * ldc + j)] : 0.0f;
+            for (int64_t k = 0; k < K; ++k) {
+              const float a = A[static_cast<size_t>(i * lda + k)],
+                          b = B[static_cast<size_t>(k * ldb + j)];
+              acc = fused ? std::fma(a, b, acc) : acc + a * b;
+            }
+            expected[static_cast<size_t>(i * ldc + j)] = acc;
+          }
+        kernels::gemm_nn(M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, accumulate);
+        for (size_t i = 0; i < C.size(); ++i) {
+          if (fused)  // columns past N (ldc) are untouched too
+            ASSERT_EQ(C[i], expected[i]) << "M " << M << " N " << N << " at " << i;
+          else
+            ASSERT_NEAR(C[i], expected[i], 1e-5 * (1 + std::fabs(expected[i])));
+        }
+      }
 }

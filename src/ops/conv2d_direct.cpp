@@ -376,11 +376,11 @@ struct ImageKernels {
       const float* packed, const float* bias, float* out, uint8_t* arg) {                       \
     forward_image<VL>(p, f, flat, src, RS, packed, bias, out, arg);                             \
   }                                                                                             \
-  TARGET __attribute__((flatten)) void weight_grad_##NAME(                                        \
-      const Correlation& p, bool flat, int64_t count, const float* src, int64_t stride,           \
-      int64_t RS, const float* gout, int64_t gstride, int64_t GS, float* part) {                  \
-    weight_grad<VL>(p, flat, count, src, stride, RS, gout, gstride, GS, part);                    \
-  }                                                                                               \
+  TARGET __attribute__((flatten)) void weight_grad_##NAME(                                      \
+      const Correlation& p, bool flat, int64_t count, const float* src, int64_t stride,         \
+      int64_t RS, const float* gout, int64_t gstride, int64_t GS, float* part) {                \
+    weight_grad<VL>(p, flat, count, src, stride, RS, gout, gstride, GS, part);                  \
+  }                                                                                             \
   TARGET __attribute__((flatten)) void output_grad_##NAME(                                      \
       ConvFusion f, int64_t planes, int64_t H, int64_t W, const float* out, const uint8_t* arg, \
       const float* grad, float* gz) {                                                           \
@@ -471,18 +471,19 @@ void conv2d_backward_direct(const Conv2dGeometry& g, ConvFusion f, const float* 
   const bool want_params = gw || gb;
   // Flat weight gradients run on groups of images (weight_grad); otherwise one image per task.
   // The group size depends on the geometry only, so the sums do not depend on the thread count.
-  const int64_t group =
-      flat_wgrad ? std::clamp<int64_t>(2048 / (g.OH * RS_fwd), 1, 16) : 1;
+  const int64_t group = flat_wgrad ? std::clamp<int64_t>(2048 / (g.OH * RS_fwd), 1, 16) : 1;
   const int64_t groups = (g.N + group - 1) / group, plane_size = g.O * g.OH * g.OW;
   float* parts = want_params ? scratch(4, static_cast<size_t>(groups * part_size)) : nullptr;
   const float* packed = gin ? pack(k, bwd, w, true) : nullptr;
   // The gradients of the convolution's own outputs, when a fused ReLU [and pool] stands between
   // them and `grad`: per image, or for the whole batch when the weight gradient groups images.
-  float* batch_gz = f.relu && group > 1 ? scratch(7, static_cast<size_t>(g.N * plane_size)) : nullptr;
+  float* batch_gz =
+      f.relu && group > 1 ? scratch(7, static_cast<size_t>(g.N * plane_size)) : nullptr;
   parallel_for(g.N, [&](int64_t n) {
     const float* gz = grad + n * out_size;
     if (f.relu) {  // the gradient of the convolution's own output, from the fused chain's
-      float* buf = batch_gz ? batch_gz + n * plane_size : scratch(3, static_cast<size_t>(plane_size));
+      float* buf =
+          batch_gz ? batch_gz + n * plane_size : scratch(3, static_cast<size_t>(plane_size));
       k.output_grad(f, g.O, g.OH, g.OW, out + n * out_size,
                     f.pool ? argmax + n * out_size : nullptr, gz, buf);
       gz = buf;
@@ -504,13 +505,8 @@ void conv2d_backward_direct(const Conv2dGeometry& g, ConvFusion f, const float* 
   }
   if (!want_params) return;
   // Parts (per image, or per group) added in order: the same sums at any thread count.
-  for (int64_t t = 0; t < groups; ++t) {
-    const float* part = parts + t * part_size;
-    if (gw)
-      for (int64_t i = 0; i < wsize; ++i) gw[i] += part[i];
-    if (gb)
-      for (int64_t o = 0; o < g.O; ++o) gb[o] += part[wsize + o];
-  }
+  if (gw) add_parts_in_order(gw, parts, groups, part_size, wsize);
+  if (gb) add_parts_in_order(gb, parts + wsize, groups, part_size, g.O);
 }
 
 }  // namespace convlab::kernels

@@ -117,11 +117,7 @@ void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, c
       col2im_add(g, dcol, dst);
     }
   });
-  if (gw)
-    for (int64_t n = 0; n < g.N; ++n) {
-      const float* part = parts + n * g.O * KK;
-      for (int64_t i = 0; i < g.O * KK; ++i) gw[i] += part[i];
-    }
+  if (gw) add_parts_in_order(gw, parts, g.N, g.O * KK, g.O * KK);
 }
 
 bool conv2d_fusion_applies(const Conv2dGeometry& g, ConvFusion f) {

@@ -62,4 +62,10 @@ class PoolScope {
 // fn(0) .. fn(tasks - 1) on the active pool, or serially if there is none.
 void parallel_for(int64_t tasks, const std::function<void(int64_t)>& fn);
 
+// dst[i] += parts[t * stride + i] for t = 0, 1, .. count - 1 in that order, for every i < size:
+// the per-image (or per-group) parts of a parameter gradient summed in a fixed order, so the same
+// bits at any thread count; the elements are shared out in fixed blocks.
+void add_parts_in_order(float* dst, const float* parts, int64_t count, int64_t stride,
+                        int64_t size);
+
 }  // namespace convlab
