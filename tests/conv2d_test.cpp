@@ -2,11 +2,13 @@
 
 #include "test_util.h"
 
+#include <cstring>
 #include <random>
 
 #include "convlab/error.h"
 #include "convlab/nn/conv2d.h"
 #include "convlab/ops/kernels.h"
+#include "convlab/ops/parallel.h"
 #include "convlab/ops/reference.h"
 #include "fixture.h"
 
@@ -68,6 +70,63 @@ TEST(Conv2dFast, MatchesReferenceOnRandomShapes) {
     ASSERT_TRUE(allclose(gx, gx_ref, 1e-4, 1e-4)) << "trial " << trial;
     ASSERT_TRUE(allclose(gw, gw_ref, 1e-4, 1e-3)) << "trial " << trial;
     ASSERT_TRUE(allclose(gb, gb_ref, 1e-4, 1e-3)) << "trial " << trial;
+  }
+}
+
+// The shape classes the kernels are chosen by (AVX-512: channels in the vector lanes for strided,
+// 1x1 and small-plane convolutions; else the direct, polyphase and im2col paths) against the
+// reference: kernels 1 to 7, strides 1 to 3, padding 0 to 3, planes from 7 to 33, channels around
+// the 16- and 32-lane blocks, batches that do not divide into the weight-gradient groups; and the
+// same bits at 1 and 3 threads.
+TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
+  std::mt19937 rng(321);
+  struct Case {
+    int n, c, o, h, w, kh, kw, sh, sw, ph, pw;
+  };
+  const Case cases[] = {
+      {3, 3, 32, 32, 32, 3, 3, 2, 2, 1, 1},  {9, 32, 64, 16, 16, 3, 3, 2, 2, 1, 1},
+      {2, 3, 16, 23, 21, 7, 7, 2, 2, 3, 3},  {5, 16, 17, 14, 14, 1, 1, 2, 2, 0, 0},
+      {2, 40, 33, 7, 9, 3, 3, 2, 2, 1, 1},   {1, 8, 48, 17, 15, 5, 5, 3, 3, 2, 2},
+      {4, 1, 32, 28, 28, 3, 3, 2, 2, 1, 1},  {2, 17, 16, 8, 8, 4, 4, 2, 2, 0, 0},
+      {3, 20, 40, 11, 13, 3, 5, 2, 1, 1, 2}, {2, 6, 20, 33, 10, 2, 2, 2, 2, 0, 1},
+      {3, 32, 64, 8, 8, 3, 3, 1, 1, 1, 1},   {2, 16, 16, 16, 16, 1, 1, 1, 1, 0, 0},
+      {9, 20, 40, 7, 7, 3, 3, 1, 1, 1, 1},   {2, 24, 17, 12, 9, 5, 5, 1, 1, 2, 2},
+      {2, 16, 33, 16, 16, 3, 3, 1, 1, 0, 0}, {2, 48, 16, 20, 20, 1, 1, 1, 1, 0, 0},
+  };
+  for (const Case& k : cases) {
+    const Tensor x = random_tensor({k.n, k.c, k.h, k.w}, rng);
+    const Tensor wt = random_tensor({k.o, k.c, k.kh, k.kw}, rng), b = random_tensor({k.o}, rng);
+    const auto g = conv2d_geometry(x.shape(), wt.shape(), k.sh, k.sw, k.ph, k.pw, "test");
+    const std::string where = "case c" + std::to_string(k.c) + " o" + std::to_string(k.o) + " k" +
+                              std::to_string(k.kh) + "x" + std::to_string(k.kw) + " s" +
+                              std::to_string(k.sh) + " on " + std::to_string(k.h) + "x" +
+                              std::to_string(k.w);
+    const Tensor gy = random_tensor(g.output_shape(), rng);
+    Tensor ref(g.output_shape()), gx_ref(x.shape()), gw_ref(wt.shape(), 0.5f), gb_ref({k.o}, 0.25f);
+    reference::conv2d_forward(g, x.data(), wt.data(), b.data(), ref.data());
+    reference::conv2d_backward(g, x.data(), wt.data(), gy.data(), gx_ref.data(), gw_ref.data(),
+                               gb_ref.data());
+    std::vector<Tensor> runs;
+    for (int threads : {1, 3}) {
+      ThreadPool pool(threads);
+      PoolScope scope(&pool);
+      Tensor y(g.output_shape(), 1e30f), gx(x.shape(), 1e30f), gw(wt.shape(), 0.5f),
+          gb({k.o}, 0.25f);
+      kernels::conv2d_forward(g, x.data(), wt.data(), b.data(), y.data());
+      kernels::conv2d_backward(g, x.data(), wt.data(), gy.data(), gx.data(), gw.data(), gb.data());
+      const double tol = 1e-4 * std::sqrt(static_cast<double>(k.c * k.kh * k.kw));
+      ASSERT_TRUE(allclose(y, ref, 1e-4, tol)) << where << " max diff " << max_abs_diff(y, ref);
+      ASSERT_TRUE(allclose(gx, gx_ref, 1e-4, tol)) << where << " " << max_abs_diff(gx, gx_ref);
+      ASSERT_TRUE(allclose(gw, gw_ref, 1e-4, 1e-3 * k.n * k.h))
+          << where << " " << max_abs_diff(gw, gw_ref);
+      ASSERT_TRUE(allclose(gb, gb_ref, 1e-4, 1e-3 * k.n)) << where;
+      for (const Tensor* t : {&y, &gx, &gw, &gb}) runs.push_back(*t);
+    }
+    for (size_t i = 0; i < 4; ++i)
+      ASSERT_EQ(std::memcmp(runs[i].data(), runs[i + 4].data(),
+                            static_cast<size_t>(runs[i].numel()) * sizeof(float)),
+                0)
+          << where << ": output " << i << " differs between 1 and 3 threads";
   }
 }
 

@@ -145,3 +145,19 @@ TEST(KernelsFast, GemmEveryBlockEdgeEqualsInOrderSums) {
         }
       }
 }
+
+// The transpose (16 x 16 tiles in registers on AVX-512, scalar edges) moves every element exactly.
+TEST(KernelsFast, TransposeEveryTileAndEdge) {
+  for (int64_t rows : {1, 15, 16, 17, 33, 64})
+    for (int64_t cols : {1, 7, 16, 31, 48, 70}) {
+      const int64_t lds = cols + 5;
+      std::vector<float> src(static_cast<size_t>(rows * lds)),
+          dst(static_cast<size_t>(rows * cols));
+      for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<float>(i);
+      kernels::transpose(rows, cols, src.data(), lds, dst.data());
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < cols; ++j)
+          ASSERT_EQ(dst[static_cast<size_t>(j * rows + i)], src[static_cast<size_t>(i * lds + j)])
+              << rows << "x" << cols << " at " << i << "," << j;
+    }
+}

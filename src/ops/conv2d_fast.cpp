@@ -1,12 +1,16 @@
-// Convolution: stride 1 runs the direct kernels of conv2d_direct.cpp, other strides the same
-// kernels through the polyphase form of conv2d_polyphase.cpp where it pays; the rest runs as GEMM:
+// Convolution, by shape: channels in the vector lanes (conv2d_lanes.cpp, AVX-512: strided, 1x1 and
+// small-plane convolutions with 16 channels or more); else stride 1 runs the direct kernels of
+// conv2d_direct.cpp, other strides the same kernels through the polyphase form of
+// conv2d_polyphase.cpp where it pays; the rest runs as GEMM:
 // each image is unfolded (im2col) into a (C*KH*KW) x (OH*OW) matrix, so that forward is weight x
 // columns, the weight gradient is grad_output x columns^T and the input gradient is weight^T x
 // grad_output folded back (col2im).
 #include <algorithm>
 #include <stdexcept>
 
+#include "conv2d_bias_grad.h"
 #include "conv2d_direct.h"
+#include "conv2d_lanes.h"
 #include "conv2d_polyphase.h"
 #include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
@@ -66,6 +70,7 @@ void col2im_add(const Conv2dGeometry& g, const float* col, float* in) {
 
 void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* w, const float* bias,
                     float* out) {
+  if (lanes_conv_applies(g)) return conv2d_forward_lanes(g, in, w, bias, out);
   if (direct_conv_applies(g)) return conv2d_forward_direct(g, {}, in, w, bias, out, nullptr);
   if (polyphase_conv_applies(g)) return conv2d_forward_polyphase(g, in, w, bias, out);
   const int64_t KK = g.C * g.KH * g.KW, P = g.OH * g.OW;
@@ -80,21 +85,12 @@ void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* w, co
 
 void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, const float* gout,
                      float* gin, float* gw, float* gb) {
+  if (lanes_conv_applies(g)) return conv2d_backward_lanes(g, in, w, gout, gin, gw, gb);
   if (direct_conv_applies(g))
     return conv2d_backward_direct(g, {}, in, w, nullptr, nullptr, gout, gin, gw, gb);
   if (polyphase_conv_applies(g)) return conv2d_backward_polyphase(g, in, w, gout, gin, gw, gb);
   const int64_t KK = g.C * g.KH * g.KW, P = g.OH * g.OW;
-  if (gb)
-    for (int64_t o = 0; o < g.O; ++o) {
-      double acc = 0;
-      for (int64_t n = 0; n < g.N; ++n) {
-        const float* src = gout + (n * g.O + o) * P;
-        float part = 0;
-        for (int64_t p = 0; p < P; ++p) part += src[p];
-        acc += part;
-      }
-      gb[o] += static_cast<float>(acc);
-    }
+  if (gb) conv2d_bias_grad(g, gout, gb);
   // Per image: its weight-gradient part (summed below in image order, whatever thread made it)
   // and its input gradient. The buffers belong to the calling thread.
   float* parts = gw ? scratch(4, static_cast<size_t>(g.N * g.O * KK)) : nullptr;
@@ -121,7 +117,7 @@ void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, c
 }
 
 bool conv2d_fusion_applies(const Conv2dGeometry& g, ConvFusion f) {
-  return direct_conv_applies(g) && (!f.pool || f.relu);
+  return !lanes_conv_applies(g) && direct_conv_applies(g) && (!f.pool || f.relu);
 }
 
 void conv2d_forward_fused(const Conv2dGeometry& g, ConvFusion f, const float* in, const float* w,

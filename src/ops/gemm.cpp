@@ -165,12 +165,56 @@ void gemm_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const
   }
 }
 
+namespace {
+
+// GCC 12's unpack intrinsics start from _mm512_undefined_ps() and warn about it (a false positive).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+// One 16 x 16 tile: dst[j * ldd + i] = src[i * lds + j], in registers (unpack 32- and 64-bit
+// pairs inside 128-bit lanes, then gather the lanes with two rounds of shuffle_f32x4).
+__attribute__((target("avx512f"))) void transpose_tile_avx512(const float* src, int64_t lds,
+                                                              float* dst, int64_t ldd) {
+  __m512 r[16], t[16], u[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * lds);
+  for (int k = 0; k < 16; k += 2) {
+    t[k] = _mm512_unpacklo_ps(r[k], r[k + 1]);
+    t[k + 1] = _mm512_unpackhi_ps(r[k], r[k + 1]);
+  }
+  for (int k = 0; k < 16; k += 4) {  // u[k + m]: column 4L + m of rows k..k+3 in 128-bit lane L
+    const __m512d a = _mm512_castps_pd(t[k]), b = _mm512_castps_pd(t[k + 1]),
+                  c = _mm512_castps_pd(t[k + 2]), d = _mm512_castps_pd(t[k + 3]);
+    u[k] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    u[k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    u[k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    u[k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  for (int m = 0; m < 4; ++m) {
+    const __m512 v0 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x88),
+                 v1 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xDD),
+                 w0 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x88),
+                 w1 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xDD);
+    _mm512_storeu_ps(dst + (0 + m) * ldd, _mm512_shuffle_f32x4(v0, w0, 0x88));
+    _mm512_storeu_ps(dst + (4 + m) * ldd, _mm512_shuffle_f32x4(v1, w1, 0x88));
+    _mm512_storeu_ps(dst + (8 + m) * ldd, _mm512_shuffle_f32x4(v0, w0, 0xDD));
+    _mm512_storeu_ps(dst + (12 + m) * ldd, _mm512_shuffle_f32x4(v1, w1, 0xDD));
+  }
+}
+#pragma GCC diagnostic pop
+
+}  // namespace
+
 void transpose(int64_t rows, int64_t cols, const float* src, int64_t lds, float* dst) {
+  static const bool has_avx512 = __builtin_cpu_supports("avx512f");
   constexpr int64_t T = 16;  // tiles keep both sides in cache
   for (int64_t i0 = 0; i0 < rows; i0 += T)
-    for (int64_t j0 = 0; j0 < cols; j0 += T)
+    for (int64_t j0 = 0; j0 < cols; j0 += T) {
+      if (has_avx512 && i0 + T <= rows && j0 + T <= cols) {
+        transpose_tile_avx512(src + i0 * lds + j0, lds, dst + j0 * rows + i0, rows);
+        continue;
+      }
       for (int64_t i = i0; i < rows && i < i0 + T; ++i)
         for (int64_t j = j0; j < cols && j < j0 + T; ++j) dst[j * rows + i] = src[i * lds + j];
+    }
 }
 
 }  // namespace convlab::kernels

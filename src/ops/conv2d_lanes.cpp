@@ -1,0 +1,325 @@
+// Convolution with channels in the vector lanes, for the shapes the row-vector kernels of
+// conv2d_direct.cpp serve badly: strided convolutions, 1x1 convolutions and small planes. The
+// direct kernels put neighbouring output pixels of one channel in a vector; at stride 2 they need
+// the polyphase form (zero taps: 16 for 9 at 3x3) and on planes of 8x8 or 7x7 most of each vector
+// is padding. Here a vector holds 16 channels of one pixel instead (oneDNN's blocked layouts do the
+// same), so any stride, kernel, padding and plane size fills every lane, and a register block of
+// kPixels pixels x 2 vectors reuses each loaded weight vector kPixels times and each broadcast
+// input value twice.
+//
+//   forward      out[o][y][x] = b[o] + sum_{c,i,j} w[o][c][i][j] * in[c][y*SH-PH+i][x*SW-PW+j]
+//                lanes over o; pixels in raster order; taps as offsets into a zero-bordered copy.
+//   input grad   gin[c][iy][ix] = sum_{o,(i,j)} w[o][c][i][j] * gout[o][oy][ox] over the taps
+//                with oy*SH = iy+PH-i: the input pixels fall into SH x SW phases by
+//                (iy+PH) mod SH, each phase meets only its own taps (no zero taps), lanes over c.
+//   weight grad  gw[o][c][i][j] = sum_{n,y,x} gout[o][y][x] * in[c][y*SH-PH+i][x*SW-PW+j]
+//                lanes over o, a block of 12 (c, tap) pairs; images in fixed groups.
+//
+// Results go through a pixel-major scratch and are transposed into NCHW. Every sum runs in an
+// order fixed by the geometry (taps in order, images grouped by the batch size alone, group parts
+// added in order), so results are the same at any thread count. AVX-512 only: other instruction
+// sets keep the direct and polyphase paths.
+#include "conv2d_lanes.h"
+
+#include "conv2d_bias_grad.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "convlab/ops/kernels.h"
+#include "convlab/ops/parallel.h"
+#include "gemm.h"
+#include "scratch.h"
+
+namespace convlab::kernels {
+
+namespace {
+
+constexpr int64_t kLanes = 16;
+constexpr int64_t kBlock = 2 * kLanes;  // channels per register block: two vectors
+constexpr int kPixels = 12;             // pixels per forward / input-gradient block
+constexpr int kPairs = 12;              // (channel, tap) pairs per weight-gradient block
+
+int64_t round_up(int64_t x, int64_t m) {
+  return (x + m - 1) / m * m;
+}
+
+// One image (C, H, W) copied into a zeroed (C, H + 2PH, W + 2PW) buffer at (PH, PW).
+void pad_image(const Conv2dGeometry& g, const float* src, float* dst) {
+  const int64_t Wp = g.W + 2 * g.PW, Hp = g.H + 2 * g.PH;
+  for (int64_t c = 0; c < g.C; ++c) {
+    float* plane = dst + c * Hp * Wp;
+    std::fill(plane, plane + g.PH * Wp, 0.0f);
+    for (int64_t y = 0; y < g.H; ++y) {
+      float* row = plane + (g.PH + y) * Wp;
+      std::fill(row, row + g.PW, 0.0f);
+      std::memcpy(row + g.PW, src + (c * g.H + y) * g.W, static_cast<size_t>(g.W) * sizeof(float));
+      std::fill(row + g.PW + g.W, row + Wp, 0.0f);
+    }
+    std::fill(plane + (g.PH + g.H) * Wp, plane + Hp * Wp, 0.0f);
+  }
+}
+
+// (rows x cols, leading dimension ld) -> (cols x rows): the pixel-major results into NCHW.
+void to_planes(int64_t rows, int64_t cols, const float* src, int64_t ld, float* dst) {
+  transpose(rows, cols, src, ld, dst);
+}
+
+// kPixels pixels x 2 vectors of channels, summed over `pairs` (input offset, weight row) pairs:
+// acc[p] += in[base[p] + offset[k]] * w[k * kBlock ..]. The core of forward and input gradient.
+__attribute__((target("avx512f"))) inline void pixel_block(const float* const* base,
+                                                           const int64_t* offset, const float* w,
+                                                           int64_t pairs, const float* init,
+                                                           float* out, int64_t ld) {
+  __m512 acc[kPixels][2];
+  const __m512 i0 = init ? _mm512_loadu_ps(init) : _mm512_setzero_ps();
+  const __m512 i1 = init ? _mm512_loadu_ps(init + kLanes) : _mm512_setzero_ps();
+  for (int p = 0; p < kPixels; ++p) {
+    acc[p][0] = i0;
+    acc[p][1] = i1;
+  }
+  for (int64_t k = 0; k < pairs; ++k) {
+    const __m512 w0 = _mm512_load_ps(w + k * kBlock), w1 = _mm512_load_ps(w + k * kBlock + kLanes);
+    const int64_t o = offset[k];
+#pragma GCC unroll 12
+    for (int p = 0; p < kPixels; ++p) {
+      const __m512 x = _mm512_set1_ps(base[p][o]);
+      acc[p][0] = _mm512_fmadd_ps(x, w0, acc[p][0]);
+      acc[p][1] = _mm512_fmadd_ps(x, w1, acc[p][1]);
+    }
+  }
+  for (int p = 0; p < kPixels; ++p) {
+    _mm512_storeu_ps(out + p * ld, acc[p][0]);
+    _mm512_storeu_ps(out + p * ld + kLanes, acc[p][1]);
+  }
+}
+
+// Weights as blocks of kBlock lanes: packed[(b * K + k) * kBlock + l] = value(k, b * kBlock + l)
+// for lanes < lanes_total, zero past them.
+template <typename F>
+float* pack_lanes(int64_t K, int64_t lanes_total, F value, int slot) {
+  const int64_t blocks = round_up(lanes_total, kBlock) / kBlock;
+  float* packed = scratch(slot, static_cast<size_t>(blocks * K * kBlock));
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t l = 0; l < kBlock; ++l) {
+        const int64_t lane = b * kBlock + l;
+        packed[(b * K + k) * kBlock + l] = lane < lanes_total ? value(k, lane) : 0.0f;
+      }
+  return packed;
+}
+
+// One group's weight-gradient part (K x Op, pairs-major) from its padded images and pixel-major
+// gradients: a block of kPairs (channel, tap) pairs x 2 vectors of output channels summed over
+// every pixel of every image of the group, in order.
+__attribute__((target("avx512f"))) void weight_grad_group(const Conv2dGeometry& g,
+                                                          const float* pads, const float* gT,
+                                                          int64_t count, const int64_t* offset,
+                                                          int64_t blocks, float* part) {
+  const int64_t K = g.C * g.KH * g.KW, Op = round_up(g.O, kBlock), pixels = g.OH * g.OW;
+  const int64_t Wp = g.W + 2 * g.PW, plane = (g.H + 2 * g.PH) * Wp;
+  for (int64_t ob = 0; ob < Op / kBlock; ++ob)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t* off = offset + b * kPairs;
+      __m512 acc[kPairs][2];
+      for (auto& a : acc) a[0] = a[1] = _mm512_setzero_ps();
+      for (int64_t k = 0; k < count; ++k) {
+        const float* img = pads + k * g.C * plane;
+        const float* gk = gT + k * pixels * Op + ob * kBlock;
+        for (int64_t y = 0; y < g.OH; ++y)
+          for (int64_t x = 0; x < g.OW; ++x) {
+            const float* src = img + y * g.SH * Wp + x * g.SW;
+            const float* gp = gk + (y * g.OW + x) * Op;
+            const __m512 g0 = _mm512_loadu_ps(gp), g1 = _mm512_loadu_ps(gp + kLanes);
+#pragma GCC unroll 12
+            for (int r = 0; r < kPairs; ++r) {
+              const __m512 v = _mm512_set1_ps(src[off[r]]);
+              acc[r][0] = _mm512_fmadd_ps(v, g0, acc[r][0]);
+              acc[r][1] = _mm512_fmadd_ps(v, g1, acc[r][1]);
+            }
+          }
+      }
+      for (int r = 0; r < kPairs && b * kPairs + r < K; ++r) {
+        float* dst = part + (b * kPairs + r) * Op + ob * kBlock;
+        _mm512_storeu_ps(dst, acc[r][0]);
+        _mm512_storeu_ps(dst + kLanes, acc[r][1]);
+      }
+    }
+}
+
+}  // namespace
+
+bool lanes_conv_applies(const Conv2dGeometry& g) {
+  // Rules from bench/run.sh --zoo's layer tables (2026-12-01): lanes need 16 output channels to
+  // fill; strided convolutions always gain (no zero taps); at stride 1, 1x1 convolutions and planes
+  // of 16 columns or fewer gain when the input has 16 channels or more (the input gradient's lanes
+  // run over them), e.g. ResNet-20's 8x8 and 16x16 stages. Wide planes and few channels stay with
+  // the row-vector kernels, which also fuse ReLU and pooling.
+  if (active_isa() != Isa::avx512 || g.O < kLanes) return false;
+  if (g.SH > 1 || g.SW > 1) return true;
+  return g.C >= kLanes && ((g.KH == 1 && g.KW == 1) || g.OW <= 16);
+}
+
+__attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometry& g,
+                                                             const float* in, const float* w,
+                                                             const float* bias, float* out) {
+  const int64_t T = g.KH * g.KW, K = g.C * T, Op = round_up(g.O, kBlock);
+  const int64_t Hp = g.H + 2 * g.PH, Wp = g.W + 2 * g.PW, plane = Hp * Wp, pixels = g.OH * g.OW;
+  // (pair k = c * T + tap) -> weight lanes over o; input offset of the pair.
+  const float* packed = pack_lanes(
+      K, g.O, [&](int64_t k, int64_t o) { return w[o * K + k]; }, 5);
+  std::vector<int64_t> offset(static_cast<size_t>(K));
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t i = 0; i < g.KH; ++i)
+      for (int64_t j = 0; j < g.KW; ++j)
+        offset[static_cast<size_t>((c * g.KH + i) * g.KW + j)] = c * plane + i * Wp + j;
+  std::vector<float> bias_lanes(static_cast<size_t>(Op), 0.0f);
+  if (bias) std::copy(bias, bias + g.O, bias_lanes.begin());
+  parallel_for(g.N, [&](int64_t n) {
+    float* pad = scratch(0, static_cast<size_t>(g.C * plane));
+    pad_image(g, in + n * g.C * g.H * g.W, pad);
+    float* outT = scratch(1, static_cast<size_t>(round_up(pixels, kPixels) * Op));
+    for (int64_t p0 = 0; p0 < pixels; p0 += kPixels) {
+      const float* base[kPixels];
+      for (int p = 0; p < kPixels; ++p) {  // past the last pixel: recompute it, never stored
+        const int64_t q = std::min(p0 + p, pixels - 1), y = q / g.OW, x = q % g.OW;
+        base[p] = pad + y * g.SH * Wp + x * g.SW;
+      }
+      for (int64_t b = 0; b < Op / kBlock; ++b)
+        pixel_block(base, offset.data(), packed + b * K * kBlock, K, bias_lanes.data() + b * kBlock,
+                    outT + p0 * Op + b * kBlock, Op);
+    }
+    to_planes(pixels, g.O, outT, Op, out + n * g.O * pixels);
+  });
+}
+
+__attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeometry& g,
+                                                              const float* in, const float* w,
+                                                              const float* gout, float* gin,
+                                                              float* gw, float* gb) {
+  const int64_t T = g.KH * g.KW, K = g.C * T, pixels = g.OH * g.OW;
+  if (gb) conv2d_bias_grad(g, gout, gb);
+
+  if (gin) {
+    // gout zero-bordered: row Y holds output row Y - AH, so that an input pixel's taps reach
+    // rows qy - a >= -AH and past the last output row without tests.
+    const int64_t AH = (g.KH - 1) / g.SH, AW = (g.KW - 1) / g.SW;
+    const int64_t qh = (g.H - 1 + g.PH) / g.SH + 1, qw = (g.W - 1 + g.PW) / g.SW + 1;
+    const int64_t GH = std::max(g.OH, qh) + AH, GW = std::max(g.OW, qw) + AW, gplane = GH * GW;
+    const int64_t Cp = round_up(g.C, kBlock), inputs = g.H * g.W;
+    // Pairs (o, tap) -> weight lanes over c: w[o][c][tap].
+    const float* packed = pack_lanes(
+        g.O * T, g.C, [&](int64_t k, int64_t c) { return w[((k / T) * g.C + c) * T + k % T]; }, 5);
+    // Each phase: its input pixels in raster order, its taps' offsets into gpad, and its rows of
+    // the packed weights, contiguous per block of channels.
+    struct Phase {
+      std::vector<int64_t> pixels, offset;
+      const float* rows;
+    };
+    std::vector<Phase> phases;
+    std::vector<int64_t> pair;
+    float* rows = scratch(6, static_cast<size_t>(g.O * T * Cp));
+    for (int64_t ry = 0; ry < g.SH; ++ry)
+      for (int64_t rx = 0; rx < g.SW; ++rx) {
+        Phase ph;
+        for (int64_t iy = 0; iy < g.H; ++iy)
+          if ((iy + g.PH) % g.SH == ry)
+            for (int64_t ix = 0; ix < g.W; ++ix)
+              if ((ix + g.PW) % g.SW == rx) ph.pixels.push_back(iy * g.W + ix);
+        if (ph.pixels.empty()) continue;
+        pair.clear();
+        for (int64_t o = 0; o < g.O; ++o)
+          for (int64_t i = ry; i < g.KH; i += g.SH)
+            for (int64_t j = rx; j < g.KW; j += g.SW) {
+              ph.offset.push_back(o * gplane - ((i - ry) / g.SH) * GW - (j - rx) / g.SW);
+              pair.push_back(o * T + i * g.KW + j);
+            }
+        ph.rows = rows;
+        const int64_t pairs = static_cast<int64_t>(pair.size());
+        for (int64_t b = 0; b < Cp / kBlock; ++b)
+          for (int64_t k = 0; k < pairs; ++k, rows += kBlock)
+            std::memcpy(rows, packed + (b * g.O * T + pair[static_cast<size_t>(k)]) * kBlock,
+                        kBlock * sizeof(float));
+        phases.push_back(std::move(ph));
+      }
+    parallel_for(g.N, [&](int64_t n) {
+      float* gpad = scratch(0, static_cast<size_t>(g.O * gplane));
+      std::fill(gpad, gpad + g.O * gplane, 0.0f);
+      for (int64_t o = 0; o < g.O; ++o)
+        for (int64_t y = 0; y < g.OH; ++y)
+          std::memcpy(gpad + o * gplane + (y + AH) * GW + AW,
+                      gout + ((n * g.O + o) * g.OH + y) * g.OW,
+                      static_cast<size_t>(g.OW) * sizeof(float));
+      // Pixels no phase reaches (a phase without taps, e.g. 1x1 at stride 2) stay zero.
+      float* ginT = scratch(1, static_cast<size_t>(inputs * Cp));
+      std::fill(ginT, ginT + inputs * Cp, 0.0f);
+      for (const Phase& ph : phases) {
+        const int64_t count = static_cast<int64_t>(ph.pixels.size());
+        const int64_t pairs = static_cast<int64_t>(ph.offset.size());
+        if (pairs == 0) continue;
+        for (int64_t p0 = 0; p0 < count; p0 += kPixels) {
+          const float* base[kPixels];
+          for (int p = 0; p < kPixels; ++p) {
+            const int64_t q = ph.pixels[static_cast<size_t>(std::min(p0 + p, count - 1))];
+            const int64_t qy = (q / g.W + g.PH) / g.SH, qx = (q % g.W + g.PW) / g.SW;
+            base[p] = gpad + (qy + AH) * GW + qx + AW;
+          }
+          for (int64_t b = 0; b < Cp / kBlock; ++b) {
+            alignas(64) float tile[kPixels * kBlock];
+            pixel_block(base, ph.offset.data(), ph.rows + b * pairs * kBlock, pairs, nullptr, tile,
+                        kBlock);
+            for (int p = 0; p < kPixels && p0 + p < count; ++p)
+              std::memcpy(ginT + ph.pixels[static_cast<size_t>(p0 + p)] * Cp + b * kBlock,
+                          tile + p * kBlock, kBlock * sizeof(float));
+          }
+        }
+      }
+      to_planes(inputs, g.C, ginT, Cp, gin + n * g.C * inputs);
+    });
+  }
+
+  if (gw) {
+    const int64_t Hp = g.H + 2 * g.PH, Wp = g.W + 2 * g.PW, plane = Hp * Wp;
+    const int64_t Op = round_up(g.O, kBlock), blocks = (K + kPairs - 1) / kPairs;
+    // Images in groups fixed by the batch size alone (at most 8 groups): the sums do not depend on
+    // the thread count. Each group's part is (K x Op), pairs-major.
+    const int64_t group = (g.N + 7) / 8, groups = (g.N + group - 1) / group;
+    std::vector<int64_t> offset(static_cast<size_t>(blocks * kPairs));
+    for (int64_t k = 0; k < blocks * kPairs; ++k) {
+      const int64_t kk = std::min(k, K - 1), c = kk / T, t = kk % T;  // past K: repeat, dropped
+      offset[static_cast<size_t>(k)] = c * plane + (t / g.KW) * Wp + t % g.KW;
+    }
+    float* parts = scratch(4, static_cast<size_t>(groups * K * Op));
+    parallel_for(groups, [&](int64_t t) {
+      const int64_t n0 = t * group, count = std::min(group, g.N - n0);
+      float* pads = scratch(0, static_cast<size_t>(count * g.C * plane));
+      float* gT = scratch(1, static_cast<size_t>(count * pixels * Op));
+      for (int64_t k = 0; k < count; ++k) {
+        pad_image(g, in + (n0 + k) * g.C * g.H * g.W, pads + k * g.C * plane);
+        // gout of the image pixel-major, rows of Op with zero lanes past O.
+        const float* src = gout + (n0 + k) * g.O * pixels;
+        float* dst = gT + k * pixels * Op;
+        for (int64_t p = 0; p < pixels; ++p)
+          std::fill(dst + p * Op + g.O, dst + (p + 1) * Op, 0.0f);
+        constexpr int64_t kTile = 16;
+        for (int64_t o0 = 0; o0 < g.O; o0 += kTile)
+          for (int64_t p0 = 0; p0 < pixels; p0 += kTile)
+            for (int64_t o = o0; o < std::min(o0 + kTile, g.O); ++o)
+              for (int64_t p = p0; p < std::min(p0 + kTile, pixels); ++p)
+                dst[p * Op + o] = src[o * pixels + p];
+      }
+      weight_grad_group(g, pads, gT, count, offset.data(), blocks, parts + t * K * Op);
+    });
+    // The groups' parts in order, then (K x Op) added into gw (O x K).
+    float* total = scratch(6, static_cast<size_t>(K * Op));
+    std::fill(total, total + K * Op, 0.0f);
+    add_parts_in_order(total, parts, groups, K * Op, K * Op);
+    for (int64_t o = 0; o < g.O; ++o)
+      for (int64_t k = 0; k < K; ++k) gw[o * K + k] += total[k * Op + o];
+  }
+}
+
+}  // namespace convlab::kernels

@@ -1,0 +1,19 @@
+// Convolution with channels in the vector lanes (conv2d_lanes.cpp), on AVX-512: strided
+// convolutions without the polyphase form's zero taps, 1x1 convolutions and small planes.
+#pragma once
+
+#include "convlab/ops/conv2d.h"
+
+namespace convlab::kernels {
+
+// AVX-512 active, at least 16 output channels to fill the lanes, and a stride above 1, or 16 input
+// channels or more with a 1x1 kernel or output rows of at most 16 (the rule is the shape's alone).
+bool lanes_conv_applies(const Conv2dGeometry& g);
+
+// The contracts of kernels::conv2d_forward / conv2d_backward.
+void conv2d_forward_lanes(const Conv2dGeometry& g, const float* in, const float* w,
+                          const float* bias, float* out);
+void conv2d_backward_lanes(const Conv2dGeometry& g, const float* in, const float* w,
+                           const float* gout, float* gin, float* gw, float* gb);
+
+}  // namespace convlab::kernels
