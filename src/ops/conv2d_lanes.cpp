@@ -68,33 +68,37 @@ void to_planes(int64_t rows, int64_t cols, const float* src, int64_t ld, float* 
   transpose(rows, cols, src, ld, dst);
 }
 
-// kPixels pixels x 2 vectors of channels, summed over `pairs` (input offset, weight row) pairs:
-// acc[p] += in[base[p] + offset[k]] * w[k * kBlock ..]. The core of forward and input gradient.
+// P pixels x NB blocks of 2 vectors of channels, summed over `pairs` (input offset, weight row)
+// pairs: acc[p][b] += in[base[p] + offset[k]] * w_b[k * kBlock ..], w_b = w + b * wstride. The core
+// of forward and input gradient. Two blocks of 6 pixels load 4 weight vectors and 6 broadcasts per
+// 24 multiply-adds, one block of 12 pixels 2 and 12.
+template <int P, int NB>
 __attribute__((target("avx512f"))) inline void pixel_block(const float* const* base,
                                                            const int64_t* offset, const float* w,
-                                                           int64_t pairs, const float* init,
-                                                           float* out, int64_t ld) {
-  __m512 acc[kPixels][2];
-  const __m512 i0 = init ? _mm512_loadu_ps(init) : _mm512_setzero_ps();
-  const __m512 i1 = init ? _mm512_loadu_ps(init + kLanes) : _mm512_setzero_ps();
-  for (int p = 0; p < kPixels; ++p) {
-    acc[p][0] = i0;
-    acc[p][1] = i1;
+                                                           int64_t wstride, int64_t pairs,
+                                                           const float* init, float* out,
+                                                           int64_t ld) {
+  __m512 acc[P][2 * NB];
+  for (int v = 0; v < 2 * NB; ++v) {
+    const __m512 i =
+        init ? _mm512_loadu_ps(init + (v / 2) * kBlock + (v % 2) * kLanes) : _mm512_setzero_ps();
+    for (int p = 0; p < P; ++p) acc[p][v] = i;
   }
   for (int64_t k = 0; k < pairs; ++k) {
-    const __m512 w0 = _mm512_load_ps(w + k * kBlock), w1 = _mm512_load_ps(w + k * kBlock + kLanes);
+    __m512 wv[2 * NB];
+    for (int v = 0; v < 2 * NB; ++v)
+      wv[v] = _mm512_load_ps(w + (v / 2) * wstride + k * kBlock + (v % 2) * kLanes);
     const int64_t o = offset[k];
 #pragma GCC unroll 12
-    for (int p = 0; p < kPixels; ++p) {
+    for (int p = 0; p < P; ++p) {
       const __m512 x = _mm512_set1_ps(base[p][o]);
-      acc[p][0] = _mm512_fmadd_ps(x, w0, acc[p][0]);
-      acc[p][1] = _mm512_fmadd_ps(x, w1, acc[p][1]);
+#pragma GCC unroll 4
+      for (int v = 0; v < 2 * NB; ++v) acc[p][v] = _mm512_fmadd_ps(x, wv[v], acc[p][v]);
     }
   }
-  for (int p = 0; p < kPixels; ++p) {
-    _mm512_storeu_ps(out + p * ld, acc[p][0]);
-    _mm512_storeu_ps(out + p * ld + kLanes, acc[p][1]);
-  }
+  for (int p = 0; p < P; ++p)
+    for (int v = 0; v < 2 * NB; ++v)
+      _mm512_storeu_ps(out + p * ld + (v / 2) * kBlock + (v % 2) * kLanes, acc[p][v]);
 }
 
 // Weights as blocks of kBlock lanes: packed[(b * K + k) * kBlock + l] = value(k, b * kBlock + l)
@@ -113,41 +117,52 @@ float* pack_lanes(int64_t K, int64_t lanes_total, F value, int slot) {
 }
 
 // One group's weight-gradient part (K x Op, pairs-major) from its padded images and pixel-major
-// gradients: a block of kPairs (channel, tap) pairs x 2 vectors of output channels summed over
-// every pixel of every image of the group, in order.
-__attribute__((target("avx512f"))) void weight_grad_group(const Conv2dGeometry& g,
+// gradients: a block of R (channel, tap) pairs x NB blocks of 2 vectors of output channels summed
+// over every pixel of every image of the group, in order. R = 12, NB = 1 loads 2 gradient vectors
+// and 12 broadcasts per 24 multiply-adds; R = 6, NB = 2 loads 4 and 6.
+template <int R, int NB>
+__attribute__((target("avx512f"))) void weight_grad_block(const Conv2dGeometry& g,
                                                           const float* pads, const float* gT,
-                                                          int64_t count, const int64_t* offset,
-                                                          int64_t blocks, float* part) {
+                                                          int64_t count, const int64_t* off,
+                                                          int64_t first_pair, int64_t ob,
+                                                          float* part) {
   const int64_t K = g.C * g.KH * g.KW, Op = round_up(g.O, kBlock), pixels = g.OH * g.OW;
   const int64_t Wp = g.W + 2 * g.PW, plane = (g.H + 2 * g.PH) * Wp;
-  for (int64_t ob = 0; ob < Op / kBlock; ++ob)
-    for (int64_t b = 0; b < blocks; ++b) {
-      const int64_t* off = offset + b * kPairs;
-      __m512 acc[kPairs][2];
-      for (auto& a : acc) a[0] = a[1] = _mm512_setzero_ps();
-      for (int64_t k = 0; k < count; ++k) {
-        const float* img = pads + k * g.C * plane;
-        const float* gk = gT + k * pixels * Op + ob * kBlock;
-        for (int64_t y = 0; y < g.OH; ++y)
-          for (int64_t x = 0; x < g.OW; ++x) {
-            const float* src = img + y * g.SH * Wp + x * g.SW;
-            const float* gp = gk + (y * g.OW + x) * Op;
-            const __m512 g0 = _mm512_loadu_ps(gp), g1 = _mm512_loadu_ps(gp + kLanes);
+  __m512 acc[R][2 * NB];
+  for (auto& a : acc)
+    for (auto& v : a) v = _mm512_setzero_ps();
+  for (int64_t k = 0; k < count; ++k) {
+    const float* img = pads + k * g.C * plane;
+    const float* gk = gT + k * pixels * Op + ob * kBlock;
+    for (int64_t y = 0; y < g.OH; ++y)
+      for (int64_t x = 0; x < g.OW; ++x) {
+        const float* src = img + y * g.SH * Wp + x * g.SW;
+        const float* gp = gk + (y * g.OW + x) * Op;
+        __m512 gv[2 * NB];
+        for (int v = 0; v < 2 * NB; ++v) gv[v] = _mm512_loadu_ps(gp + v * kLanes);
 #pragma GCC unroll 12
-            for (int r = 0; r < kPairs; ++r) {
-              const __m512 v = _mm512_set1_ps(src[off[r]]);
-              acc[r][0] = _mm512_fmadd_ps(v, g0, acc[r][0]);
-              acc[r][1] = _mm512_fmadd_ps(v, g1, acc[r][1]);
-            }
-          }
+        for (int r = 0; r < R; ++r) {
+          const __m512 xv = _mm512_set1_ps(src[off[r]]);
+#pragma GCC unroll 4
+          for (int v = 0; v < 2 * NB; ++v) acc[r][v] = _mm512_fmadd_ps(xv, gv[v], acc[r][v]);
+        }
       }
-      for (int r = 0; r < kPairs && b * kPairs + r < K; ++r) {
-        float* dst = part + (b * kPairs + r) * Op + ob * kBlock;
-        _mm512_storeu_ps(dst, acc[r][0]);
-        _mm512_storeu_ps(dst + kLanes, acc[r][1]);
-      }
-    }
+  }
+  for (int r = 0; r < R && first_pair + r < K; ++r)
+    for (int v = 0; v < 2 * NB; ++v)
+      _mm512_storeu_ps(part + (first_pair + r) * Op + ob * kBlock + v * kLanes, acc[r][v]);
+}
+
+void weight_grad_group(const Conv2dGeometry& g, const float* pads, const float* gT, int64_t count,
+                       const int64_t* offset, float* part) {
+  const int64_t K = g.C * g.KH * g.KW, blocks = round_up(g.O, kBlock) / kBlock;
+  int64_t ob = 0;  // pairs of blocks of output channels first
+  for (; ob + 1 < blocks; ob += 2)
+    for (int64_t k0 = 0; k0 < K; k0 += kPairs / 2)
+      weight_grad_block<kPairs / 2, 2>(g, pads, gT, count, offset + k0, k0, ob, part);
+  for (; ob < blocks; ++ob)
+    for (int64_t k0 = 0; k0 < K; k0 += kPairs)
+      weight_grad_block<kPairs, 1>(g, pads, gT, count, offset + k0, k0, ob, part);
 }
 
 }  // namespace
@@ -182,15 +197,23 @@ __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometr
     float* pad = scratch(0, static_cast<size_t>(g.C * plane));
     pad_image(g, in + n * g.C * g.H * g.W, pad);
     float* outT = scratch(1, static_cast<size_t>(round_up(pixels, kPixels) * Op));
+    const int64_t blocks = Op / kBlock;
     for (int64_t p0 = 0; p0 < pixels; p0 += kPixels) {
       const float* base[kPixels];
       for (int p = 0; p < kPixels; ++p) {  // past the last pixel: recompute it, never stored
         const int64_t q = std::min(p0 + p, pixels - 1), y = q / g.OW, x = q % g.OW;
         base[p] = pad + y * g.SH * Wp + x * g.SW;
       }
-      for (int64_t b = 0; b < Op / kBlock; ++b)
-        pixel_block(base, offset.data(), packed + b * K * kBlock, K, bias_lanes.data() + b * kBlock,
-                    outT + p0 * Op + b * kBlock, Op);
+      int64_t b = 0;
+      for (; b + 1 < blocks; b += 2)
+        for (int half = 0; half < 2; ++half)
+          pixel_block<kPixels / 2, 2>(base + half * (kPixels / 2), offset.data(),
+                                      packed + b * K * kBlock, K * kBlock, K,
+                                      bias_lanes.data() + b * kBlock,
+                                      outT + (p0 + half * (kPixels / 2)) * Op + b * kBlock, Op);
+      for (; b < blocks; ++b)
+        pixel_block<kPixels, 1>(base, offset.data(), packed + b * K * kBlock, 0, K,
+                                bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op);
     }
     to_planes(pixels, g.O, outT, Op, out + n * g.O * pixels);
   });
@@ -269,8 +292,8 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
           }
           for (int64_t b = 0; b < Cp / kBlock; ++b) {
             alignas(64) float tile[kPixels * kBlock];
-            pixel_block(base, ph.offset.data(), ph.rows + b * pairs * kBlock, pairs, nullptr, tile,
-                        kBlock);
+            pixel_block<kPixels, 1>(base, ph.offset.data(), ph.rows + b * pairs * kBlock, 0, pairs,
+                                    nullptr, tile, kBlock);
             for (int p = 0; p < kPixels && p0 + p < count; ++p)
               std::memcpy(ginT + ph.pixels[static_cast<size_t>(p0 + p)] * Cp + b * kBlock,
                           tile + p * kBlock, kBlock * sizeof(float));
@@ -302,16 +325,18 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
         // gout of the image pixel-major, rows of Op with zero lanes past O.
         const float* src = gout + (n0 + k) * g.O * pixels;
         float* dst = gT + k * pixels * Op;
-        for (int64_t p = 0; p < pixels; ++p)
-          std::fill(dst + p * Op + g.O, dst + (p + 1) * Op, 0.0f);
-        constexpr int64_t kTile = 16;
-        for (int64_t o0 = 0; o0 < g.O; o0 += kTile)
-          for (int64_t p0 = 0; p0 < pixels; p0 += kTile)
-            for (int64_t o = o0; o < std::min(o0 + kTile, g.O); ++o)
-              for (int64_t p = p0; p < std::min(p0 + kTile, pixels); ++p)
-                dst[p * Op + o] = src[o * pixels + p];
+        if (Op == g.O) {
+          transpose(g.O, pixels, src, pixels, dst);
+        } else {
+          float* dense = scratch(2, static_cast<size_t>(pixels * g.O));
+          transpose(g.O, pixels, src, pixels, dense);
+          for (int64_t p = 0; p < pixels; ++p) {
+            std::memcpy(dst + p * Op, dense + p * g.O, static_cast<size_t>(g.O) * sizeof(float));
+            std::fill(dst + p * Op + g.O, dst + (p + 1) * Op, 0.0f);
+          }
+        }
       }
-      weight_grad_group(g, pads, gT, count, offset.data(), blocks, parts + t * K * Op);
+      weight_grad_group(g, pads, gT, count, offset.data(), parts + t * K * Op);
     });
     // The groups' parts in order, then (K x Op) added into gw (O x K).
     float* total = scratch(6, static_cast<size_t>(K * Op));
