@@ -194,8 +194,13 @@ __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometr
   std::vector<float> bias_lanes(static_cast<size_t>(Op), 0.0f);
   if (bias) std::copy(bias, bias + g.O, bias_lanes.begin());
   parallel_for(g.N, [&](int64_t n) {
-    float* pad = scratch(0, static_cast<size_t>(g.C * plane));
-    pad_image(g, in + n * g.C * g.H * g.W, pad);
+    // Without padding the image itself is the zero-bordered copy.
+    const float* pad = in + n * g.C * g.H * g.W;
+    if (g.PH || g.PW) {
+      float* buf = scratch(0, static_cast<size_t>(g.C * plane));
+      pad_image(g, pad, buf);
+      pad = buf;
+    }
     float* outT = scratch(1, static_cast<size_t>(round_up(pixels, kPixels) * Op));
     const int64_t blocks = Op / kBlock;
     for (int64_t p0 = 0; p0 < pixels; p0 += kPixels) {
@@ -318,10 +323,12 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
     float* parts = scratch(4, static_cast<size_t>(groups * K * Op));
     parallel_for(groups, [&](int64_t t) {
       const int64_t n0 = t * group, count = std::min(group, g.N - n0);
-      float* pads = scratch(0, static_cast<size_t>(count * g.C * plane));
+      // Without padding the images themselves are the zero-bordered copies, C * plane apart.
+      float* copies = g.PH || g.PW ? scratch(0, static_cast<size_t>(count * g.C * plane)) : nullptr;
+      const float* pads = copies ? copies : in + n0 * g.C * g.H * g.W;
       float* gT = scratch(1, static_cast<size_t>(count * pixels * Op));
       for (int64_t k = 0; k < count; ++k) {
-        pad_image(g, in + (n0 + k) * g.C * g.H * g.W, pads + k * g.C * plane);
+        if (copies) pad_image(g, in + (n0 + k) * g.C * g.H * g.W, copies + k * g.C * plane);
         // gout of the image pixel-major, rows of Op with zero lanes past O.
         const float* src = gout + (n0 + k) * g.O * pixels;
         float* dst = gT + k * pixels * Op;
