@@ -68,36 +68,37 @@ void to_planes(int64_t rows, int64_t cols, const float* src, int64_t ld, float* 
   transpose(rows, cols, src, ld, dst);
 }
 
-// P pixels x NB blocks of 2 vectors of channels, summed over `pairs` (input offset, weight row)
-// pairs: acc[p][b] += in[base[p] + offset[k]] * w_b[k * kBlock ..], w_b = w + b * wstride. The core
-// of forward and input gradient. Two blocks of 6 pixels load 4 weight vectors and 6 broadcasts per
-// 24 multiply-adds, one block of 12 pixels 2 and 12.
-template <int P, int NB>
+// P pixels x NV vectors of channels, summed over `pairs` (input offset, weight row) pairs:
+// acc[p][v] += in[base[p] + offset[k]] * w[(v / 2) * wstride + k * kBlock + (v % 2) * kLanes]:
+// NV = 1 is the first 16 lanes of a block (16 channels or fewer), 2 one block, 4 two blocks
+// wstride apart. The core of forward and input gradient. Two blocks at 6 pixels load 4 weight
+// vectors and 6 broadcasts per 24 multiply-adds, one block at 12 pixels 2 and 12.
+template <int P, int NV>
 __attribute__((target("avx512f"))) inline void pixel_block(const float* const* base,
                                                            const int64_t* offset, const float* w,
                                                            int64_t wstride, int64_t pairs,
                                                            const float* init, float* out,
                                                            int64_t ld) {
-  __m512 acc[P][2 * NB];
-  for (int v = 0; v < 2 * NB; ++v) {
+  __m512 acc[P][NV];
+  for (int v = 0; v < NV; ++v) {
     const __m512 i =
         init ? _mm512_loadu_ps(init + (v / 2) * kBlock + (v % 2) * kLanes) : _mm512_setzero_ps();
     for (int p = 0; p < P; ++p) acc[p][v] = i;
   }
   for (int64_t k = 0; k < pairs; ++k) {
-    __m512 wv[2 * NB];
-    for (int v = 0; v < 2 * NB; ++v)
+    __m512 wv[NV];
+    for (int v = 0; v < NV; ++v)
       wv[v] = _mm512_load_ps(w + (v / 2) * wstride + k * kBlock + (v % 2) * kLanes);
     const int64_t o = offset[k];
 #pragma GCC unroll 12
     for (int p = 0; p < P; ++p) {
       const __m512 x = _mm512_set1_ps(base[p][o]);
 #pragma GCC unroll 4
-      for (int v = 0; v < 2 * NB; ++v) acc[p][v] = _mm512_fmadd_ps(x, wv[v], acc[p][v]);
+      for (int v = 0; v < NV; ++v) acc[p][v] = _mm512_fmadd_ps(x, wv[v], acc[p][v]);
     }
   }
   for (int p = 0; p < P; ++p)
-    for (int v = 0; v < 2 * NB; ++v)
+    for (int v = 0; v < NV; ++v)
       _mm512_storeu_ps(out + p * ld + (v / 2) * kBlock + (v % 2) * kLanes, acc[p][v]);
 }
 
@@ -212,13 +213,17 @@ __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometr
       int64_t b = 0;
       for (; b + 1 < blocks; b += 2)
         for (int half = 0; half < 2; ++half)
-          pixel_block<kPixels / 2, 2>(base + half * (kPixels / 2), offset.data(),
+          pixel_block<kPixels / 2, 4>(base + half * (kPixels / 2), offset.data(),
                                       packed + b * K * kBlock, K * kBlock, K,
                                       bias_lanes.data() + b * kBlock,
                                       outT + (p0 + half * (kPixels / 2)) * Op + b * kBlock, Op);
       for (; b < blocks; ++b)
-        pixel_block<kPixels, 1>(base, offset.data(), packed + b * K * kBlock, 0, K,
-                                bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op);
+        if (g.O - b * kBlock <= kLanes)  // the block's second vector would be all zeros
+          pixel_block<kPixels, 1>(base, offset.data(), packed + b * K * kBlock, 0, K,
+                                  bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op);
+        else
+          pixel_block<kPixels, 2>(base, offset.data(), packed + b * K * kBlock, 0, K,
+                                  bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op);
     }
     to_planes(pixels, g.O, outT, Op, out + n * g.O * pixels);
   });
@@ -297,11 +302,16 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
           }
           for (int64_t b = 0; b < Cp / kBlock; ++b) {
             alignas(64) float tile[kPixels * kBlock];
-            pixel_block<kPixels, 1>(base, ph.offset.data(), ph.rows + b * pairs * kBlock, 0, pairs,
-                                    nullptr, tile, kBlock);
+            if (g.C - b * kBlock <= kLanes)  // the block's second vector would be all zeros
+              pixel_block<kPixels, 1>(base, ph.offset.data(), ph.rows + b * pairs * kBlock, 0,
+                                      pairs, nullptr, tile, kBlock);
+            else
+              pixel_block<kPixels, 2>(base, ph.offset.data(), ph.rows + b * pairs * kBlock, 0,
+                                      pairs, nullptr, tile, kBlock);
+            const int64_t lanes = std::min(kBlock, g.C - b * kBlock);  // the real channels
             for (int p = 0; p < kPixels && p0 + p < count; ++p)
               std::memcpy(ginT + ph.pixels[static_cast<size_t>(p0 + p)] * Cp + b * kBlock,
-                          tile + p * kBlock, kBlock * sizeof(float));
+                          tile + p * kBlock, static_cast<size_t>(lanes) * sizeof(float));
           }
         }
       }
