@@ -218,6 +218,55 @@ TEST(ConvFusion, SequentialTrainsIdenticallyFusedOrNot) {
     EXPECT_TRUE(same_bits(finals[0][i], finals[1][i])) << "parameter " << i;
 }
 
+// The channel-lane convolutions (strided, 1x1 and small-plane layers of 16 channels or more) fuse
+// a following ReLU (pooling runs separately) and, in inference, a BatchNorm: training fused and
+// unfused gives the same bits, and so does the folded evaluation.
+TEST(ConvFusion, ChannelLaneLayersFuseReluAndBatchNormBitForBit) {
+  const std::string text =
+      "Sequential(\n"
+      "  (0): Conv2d(3, 16, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1))\n"
+      "  (1): ReLU()\n"
+      "  (2): Conv2d(16, 24, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))\n"
+      "  (3): ReLU()\n"
+      "  (4): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)\n"
+      "  (5): Conv2d(24, 20, kernel_size=(1, 1), stride=(1, 1), bias=False)\n"
+      "  (6): BatchNorm2d(20)\n"
+      "  (7): ReLU()\n"
+      "  (8): Flatten(start_dim=1, end_dim=-1)\n"
+      "  (9): Linear(in_features=120, out_features=10, bias=True)\n"
+      ")\n";
+  const Shape input{6, 3, 8, 12};  // planes 4x6 after the stride-2 layer, 2x3 after pooling
+  const auto g0 = conv2d_geometry({6, 3, 8, 12}, {16, 3, 3, 3}, 2, 2, 1, 1, "test");
+  const auto g1 = conv2d_geometry({6, 16, 4, 6}, {24, 16, 3, 3}, 1, 1, 1, 1, "test");
+  if (kernels::active_isa() == kernels::Isa::avx512) {  // the layers this test is about
+    ASSERT_TRUE(kernels::conv2d_fusion_applies(g0, {true, false}));
+    ASSERT_TRUE(kernels::conv2d_fusion_applies(g1, {true, false}));
+    ASSERT_FALSE(kernels::conv2d_fusion_applies(g1, {true, true}));
+  }
+  std::vector<std::vector<Tensor>> finals;
+  for (bool fused : {false, true}) {
+    Generator gen(5);
+    auto model = nn::parse_model(text, "m.txt", gen);
+    model->set_fusion(fused);
+    train_three_steps(*model, 1e-2, input);
+    std::vector<Tensor> params;
+    for (const auto& t : nn::state_dict(*model)) params.push_back(*t.value);
+    finals.push_back(params);
+    if (fused) {  // evaluation: Conv2d -> BatchNorm -> ReLU folded, the same bits as separate
+      model->eval();
+      std::mt19937 rng(4);
+      const Tensor x = random_tensor(input, rng);
+      model->set_fusion(false);
+      const Tensor plain = model->forward(x);
+      nn::InferenceScope inference(*model);
+      EXPECT_TRUE(same_bits(model->forward(x), plain));
+    }
+  }
+  ASSERT_EQ(finals[0].size(), finals[1].size());
+  for (size_t i = 0; i < finals[0].size(); ++i)
+    EXPECT_TRUE(same_bits(finals[0][i], finals[1][i])) << "state " << i;
+}
+
 // BatchNorm's kernels (lane-ordered double sums, batchnorm_fast.cpp) against the plain reference
 // on every instruction set, at plane sizes that leave lane tails (L = 1 is BatchNorm1d on (N, C)),
 // with batch and running statistics, with and without affine parameters; and the same bits on

@@ -70,7 +70,7 @@ void col2im_add(const Conv2dGeometry& g, const float* col, float* in) {
 
 void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* w, const float* bias,
                     float* out) {
-  if (lanes_conv_applies(g)) return conv2d_forward_lanes(g, in, w, bias, out);
+  if (lanes_conv_applies(g)) return conv2d_forward_lanes(g, {}, in, w, bias, out);
   if (direct_conv_applies(g)) return conv2d_forward_direct(g, {}, in, w, bias, out, nullptr);
   if (polyphase_conv_applies(g)) return conv2d_forward_polyphase(g, in, w, bias, out);
   const int64_t KK = g.C * g.KH * g.KW, P = g.OH * g.OW;
@@ -117,13 +117,15 @@ void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, c
 }
 
 bool conv2d_fusion_applies(const Conv2dGeometry& g, ConvFusion f) {
-  return !lanes_conv_applies(g) && direct_conv_applies(g) && (!f.pool || f.relu);
+  if (lanes_conv_applies(g)) return !f.pool;  // ReLU and BatchNorm, not pooling
+  return direct_conv_applies(g) && (!f.pool || f.relu);
 }
 
 void conv2d_forward_fused(const Conv2dGeometry& g, ConvFusion f, const float* in, const float* w,
                           const float* bias, float* out, uint8_t* argmax) {
   if (!conv2d_fusion_applies(g, f))
     throw std::logic_error("conv2d_forward_fused: fusion does not apply to this geometry");
+  if (lanes_conv_applies(g)) return conv2d_forward_lanes(g, f, in, w, bias, out);
   conv2d_forward_direct(g, f, in, w, bias, out, argmax);
 }
 
@@ -132,6 +134,17 @@ void conv2d_backward_fused(const Conv2dGeometry& g, ConvFusion f, const float* i
                            float* gw, float* gb) {
   if (!conv2d_fusion_applies(g, f))
     throw std::logic_error("conv2d_backward_fused: fusion does not apply to this geometry");
+  if (lanes_conv_applies(g)) {
+    if (f.bn_scale)
+      throw std::logic_error("conv2d_backward_fused: a fused BatchNorm is inference only");
+    if (!f.relu) return conv2d_backward_lanes(g, in, w, gout, gin, gw, gb);
+    // The gradient of the convolution's own output: ReLU's backward from the fused output (the
+    // output is positive exactly where the convolution's was).
+    const int64_t size = g.N * g.O * g.OH * g.OW;
+    float* gz = scratch(7, static_cast<size_t>(size));
+    relu_backward(size, out, gout, gz);
+    return conv2d_backward_lanes(g, in, w, gz, gin, gw, gb);
+  }
   conv2d_backward_direct(g, f, in, w, out, argmax, gout, gin, gw, gb);
 }
 

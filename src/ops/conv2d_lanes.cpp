@@ -179,7 +179,7 @@ bool lanes_conv_applies(const Conv2dGeometry& g) {
   return g.C >= kLanes && ((g.KH == 1 && g.KW == 1) || g.OW <= 16);
 }
 
-__attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometry& g,
+__attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometry& g, ConvFusion f,
                                                              const float* in, const float* w,
                                                              const float* bias, float* out) {
   const int64_t T = g.KH * g.KW, K = g.C * T, Op = round_up(g.O, kBlock);
@@ -225,7 +225,19 @@ __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometr
           pixel_block<kPixels, 2>(base, offset.data(), packed + b * K * kBlock, 0, K,
                                   bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op);
     }
-    to_planes(pixels, g.O, outT, Op, out + n * g.O * pixels);
+    float* y = out + n * g.O * pixels;
+    to_planes(pixels, g.O, outT, Op, y);
+    // Fused BatchNorm (evaluation) and ReLU while the image is in cache, with the separate
+    // layers' own formulas: the same bits.
+    if (f.bn_scale)
+      for (int64_t o = 0; o < g.O; ++o) {
+        const double m = f.bn_mean[o], scale = f.bn_scale[o], shift = f.bn_shift[o];
+        float* yo = y + o * pixels;
+        for (int64_t i = 0; i < pixels; ++i)
+          yo[i] = static_cast<float>((static_cast<double>(yo[i]) - m) * scale + shift);
+      }
+    if (f.relu)
+      for (int64_t i = 0; i < g.O * pixels; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
   });
 }
 

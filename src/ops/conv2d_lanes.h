@@ -3,6 +3,7 @@
 #pragma once
 
 #include "convlab/ops/conv2d.h"
+#include "convlab/ops/kernels.h"
 
 namespace convlab::kernels {
 
@@ -10,8 +11,9 @@ namespace convlab::kernels {
 // channels or more with a 1x1 kernel or output rows of at most 16 (the rule is the shape's alone).
 bool lanes_conv_applies(const Conv2dGeometry& g);
 
-// The contracts of kernels::conv2d_forward / conv2d_backward.
-void conv2d_forward_lanes(const Conv2dGeometry& g, const float* in, const float* w,
+// The contracts of kernels::conv2d_forward / conv2d_backward; forward also runs a fused ReLU and
+// an evaluation-mode BatchNorm (f.pool must be false: pooling is not fused here).
+void conv2d_forward_lanes(const Conv2dGeometry& g, ConvFusion f, const float* in, const float* w,
                           const float* bias, float* out);
 void conv2d_backward_lanes(const Conv2dGeometry& g, const float* in, const float* w,
                            const float* gout, float* gin, float* gw, float* gb);
