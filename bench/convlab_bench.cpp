@@ -460,7 +460,7 @@ int layers(const Args& a) {
   return 0;
 }
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "train") return train_epoch(parse(argc, argv));
   if (mode == "train-dp") return train_dp(parse(argc, argv));
@@ -477,4 +477,13 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr, "usage: convlab_bench train|infer|layers|fma|micro [options]\n");
   return 2;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // a bad flag value or model file: one line, not an abort
+    std::fprintf(stderr, "convlab_bench: error: %s\n", e.what());
+    return 2;
+  }
 }

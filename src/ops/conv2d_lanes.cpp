@@ -63,11 +63,6 @@ void pad_image(const Conv2dGeometry& g, const float* src, float* dst) {
   }
 }
 
-// (rows x cols, leading dimension ld) -> (cols x rows): the pixel-major results into NCHW.
-void to_planes(int64_t rows, int64_t cols, const float* src, int64_t ld, float* dst) {
-  transpose(rows, cols, src, ld, dst);
-}
-
 // P pixels x NV vectors of channels, summed over `pairs` (input offset, weight row) pairs:
 // acc[p][v] += in[base[p] + offset[k]] * w[(v / 2) * wstride + k * kBlock + (v % 2) * kLanes]:
 // NV = 1 is the first 16 lanes of a block (16 channels or fewer), 2 one block, 4 two blocks
@@ -226,7 +221,7 @@ __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometr
                                   bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op);
     }
     float* y = out + n * g.O * pixels;
-    to_planes(pixels, g.O, outT, Op, y);
+    transpose(pixels, g.O, outT, Op, y);  // pixel-major into NCHW
     // Fused BatchNorm (evaluation) and ReLU while the image is in cache, with the separate
     // layers' own formulas: the same bits.
     if (f.bn_scale)
@@ -327,7 +322,7 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
           }
         }
       }
-      to_planes(inputs, g.C, ginT, Cp, gin + n * g.C * inputs);
+      transpose(inputs, g.C, ginT, Cp, gin + n * g.C * inputs);  // pixel-major into NCHW
     });
   }
 
