@@ -3,9 +3,12 @@
 
 #include "test_util.h"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "../src/ops/gemm.h"  // the GEMM is internal to the kernels
@@ -80,33 +83,53 @@ TEST(KernelsFast, MaxPoolTiesAndNaNFollowPyTorch) {
   EXPECT_TRUE(std::isnan(y.data()[0]));
 }
 
-// The 2x2 pooling kernels on widths that use whole vectors of windows and leave tails, with many
-// ties (few distinct values), NaNs and infinities at random places, at every instruction set:
-// values and gradients equal the reference exactly.
-TEST(KernelsFast, MaxPool2x2MatchesReferenceWithTiesNaNAndTails) {
+// The max-pooling kernels (2x2 stride 2's rows, and the phase buffer for every other window) on
+// widths that use whole vectors of windows and leave tails, with many ties (few distinct values),
+// NaNs, infinities and signed zeros at random places, planes of -inf (windows where only the
+// padding could win), padding and ceil mode, at every instruction set: values and gradients equal
+// the reference's exactly.
+TEST(KernelsFast, MaxPoolMatchesReferenceWithTiesNaNAndTails) {
   std::mt19937 rng(31);
   const float specials[] = {std::nanf(""), INFINITY, -INFINITY, 0.0f, -0.0f};
+  struct Window {
+    int64_t kh, kw, sh, sw, ph, pw;
+    bool ceil;
+  };
+  const Window windows[] = {
+      {2, 2, 2, 2, 0, 0, false}, {3, 3, 2, 2, 1, 1, false}, {3, 3, 2, 2, 1, 1, true},
+      {3, 3, 1, 1, 1, 1, false}, {2, 2, 1, 1, 0, 0, false}, {3, 2, 3, 1, 0, 1, true},
+      {5, 5, 3, 3, 2, 2, false}, {1, 1, 1, 1, 0, 0, false}, {4, 3, 2, 3, 2, 1, true}};
   for (auto isa : {kernels::Isa::generic, kernels::Isa::avx512}) {
     kernels::set_isa_limit(isa);
-    for (auto [h, w] : {std::array<int64_t, 2>{4, 32}, {5, 37}, {6, 70}, {3, 96}, {2, 2}}) {
-      Tensor x({2, 3, h, w});
-      for (int64_t i = 0; i < x.numel(); ++i) {
-        const auto r = rng() % 100;
-        x.data()[i] = r < 3 ? specials[rng() % 5] : static_cast<float>(static_cast<int>(r % 4));
+    for (const Window& k : windows)
+      for (auto [h, w] : std::vector<std::array<int64_t, 2>>{
+               {4, 32}, {5, 37}, {6, 70}, {3, 96}, {5, 5}, {9, 8}, {7, 16}}) {
+        if (h < k.kh || w < k.kw) continue;
+        Tensor x({2, 3, h, w});
+        for (int64_t i = 0; i < x.numel(); ++i) {
+          const auto r = rng() % 100;
+          x.data()[i] = r < 3 ? specials[rng() % 5] : static_cast<float>(static_cast<int>(r % 4));
+        }
+        std::fill(x.data(), x.data() + h * w, -INFINITY);  // one plane of -inf
+        const auto g =
+            pool2d_geometry(x.shape(), k.kh, k.kw, k.sh, k.sw, k.ph, k.pw, "test", k.ceil);
+        const std::string where =
+            std::string(kernels::isa_name(isa)) + " window " + std::to_string(k.kh) + "x" +
+            std::to_string(k.kw) + "/" + std::to_string(k.sh) + "," + std::to_string(k.sw) +
+            " pad " + std::to_string(k.ph) + "," + std::to_string(k.pw) +
+            (k.ceil ? " ceil " : " ") + std::to_string(h) + "x" + std::to_string(w);
+        Tensor y_ref(g.output_shape()), y(g.output_shape(), 1e30f);
+        reference::max_pool2d_forward(g, x.data(), y_ref.data());
+        kernels::max_pool2d_forward(g, x.data(), y.data());
+        ASSERT_EQ(std::memcmp(y.data(), y_ref.data(), static_cast<size_t>(y.numel()) * 4), 0)
+            << where;
+        const Tensor gy = random_tensor(g.output_shape(), rng);
+        Tensor gx_ref(x.shape()), gx(x.shape(), 1e30f);
+        reference::max_pool2d_backward(g, x.data(), gy.data(), gx_ref.data());
+        kernels::max_pool2d_backward(g, x.data(), gy.data(), gx.data());
+        ASSERT_EQ(std::memcmp(gx.data(), gx_ref.data(), static_cast<size_t>(gx.numel()) * 4), 0)
+            << where;
       }
-      const auto g = pool2d_geometry(x.shape(), 2, 2, 2, 2, 0, 0, "test");
-      Tensor y_ref(g.output_shape()), y(g.output_shape(), 1e30f);
-      reference::max_pool2d_forward(g, x.data(), y_ref.data());
-      kernels::max_pool2d_forward(g, x.data(), y.data());
-      ASSERT_EQ(std::memcmp(y.data(), y_ref.data(), static_cast<size_t>(y.numel()) * 4), 0)
-          << kernels::isa_name(isa) << " " << h << "x" << w;
-      const Tensor gy = random_tensor(g.output_shape(), rng);
-      Tensor gx_ref(x.shape()), gx(x.shape(), 1e30f);
-      reference::max_pool2d_backward(g, x.data(), gy.data(), gx_ref.data());
-      kernels::max_pool2d_backward(g, x.data(), gy.data(), gx.data());
-      ASSERT_EQ(std::memcmp(gx.data(), gx_ref.data(), static_cast<size_t>(gx.numel()) * 4), 0)
-          << kernels::isa_name(isa) << " " << h << "x" << w;
-    }
   }
   kernels::set_isa_limit(kernels::Isa::avx512);
 }
