@@ -97,6 +97,32 @@ __attribute__((target("avx512f"))) inline void pixel_block(const float* const* b
       _mm512_storeu_ps(out + p * ld + (v / 2) * kBlock + (v % 2) * kLanes, acc[p][v]);
 }
 
+// pixel_block over a run of `count` pixels (at most kPixels), in blocks of at most kPixels / 2
+// (NV = 4) or kPixels: the last block of a plane has its own size instead of recomputing pixels
+// that are dropped (a 7x7 plane is 4 blocks of 12 and one of 1, not 5 of 12).
+template <int NV, int P = (NV == 4 ? kPixels / 2 : kPixels)>
+__attribute__((target("avx512f"))) inline void pixel_block_of(int count, const float* const* base,
+                                                              const int64_t* offset, const float* w,
+                                                              int64_t wstride, int64_t pairs,
+                                                              const float* init, float* out,
+                                                              int64_t ld) {
+  if constexpr (P >= 1) {
+    if (count == P) return pixel_block<P, NV>(base, offset, w, wstride, pairs, init, out, ld);
+    pixel_block_of<NV, P - 1>(count, base, offset, w, wstride, pairs, init, out, ld);
+  }
+}
+
+template <int NV>
+__attribute__((target("avx512f"))) void pixel_run(int64_t count, const float* const* base,
+                                                  const int64_t* offset, const float* w,
+                                                  int64_t wstride, int64_t pairs, const float* init,
+                                                  float* out, int64_t ld) {
+  constexpr int64_t most = NV == 4 ? kPixels / 2 : kPixels;
+  for (int64_t p = 0; p < count; p += most)
+    pixel_block_of<NV>(static_cast<int>(std::min(most, count - p)), base + p, offset, w, wstride,
+                       pairs, init, out + p * ld, ld);
+}
+
 // Weights as blocks of kBlock lanes: packed[(b * K + k) * kBlock + l] = value(k, b * kBlock + l)
 // for lanes < lanes_total, zero past them.
 template <typename F>
@@ -149,16 +175,29 @@ __attribute__((target("avx512f"))) void weight_grad_block(const Conv2dGeometry& 
       _mm512_storeu_ps(part + (first_pair + r) * Op + ob * kBlock + v * kLanes, acc[r][v]);
 }
 
+// weight_grad_block for the `rows` pairs left (R at most): the last block of pairs has its own
+// size instead of repeating pairs that are dropped (27 pairs of a 3-channel 3x3 are 2 blocks of 12
+// and one of 3, not 3 of 12).
+template <int NB, int R>
+void weight_grad_block_of(int64_t rows, const Conv2dGeometry& g, const float* pads, const float* gT,
+                          int64_t count, const int64_t* off, int64_t first_pair, int64_t ob,
+                          float* part) {
+  if constexpr (R >= 1) {
+    if (rows >= R) return weight_grad_block<R, NB>(g, pads, gT, count, off, first_pair, ob, part);
+    weight_grad_block_of<NB, R - 1>(rows, g, pads, gT, count, off, first_pair, ob, part);
+  }
+}
+
 void weight_grad_group(const Conv2dGeometry& g, const float* pads, const float* gT, int64_t count,
                        const int64_t* offset, float* part) {
   const int64_t K = g.C * g.KH * g.KW, blocks = round_up(g.O, kBlock) / kBlock;
   int64_t ob = 0;  // pairs of blocks of output channels first
   for (; ob + 1 < blocks; ob += 2)
     for (int64_t k0 = 0; k0 < K; k0 += kPairs / 2)
-      weight_grad_block<kPairs / 2, 2>(g, pads, gT, count, offset + k0, k0, ob, part);
+      weight_grad_block_of<2, kPairs / 2>(K - k0, g, pads, gT, count, offset + k0, k0, ob, part);
   for (; ob < blocks; ++ob)
     for (int64_t k0 = 0; k0 < K; k0 += kPairs)
-      weight_grad_block<kPairs, 1>(g, pads, gT, count, offset + k0, k0, ob, part);
+      weight_grad_block_of<1, kPairs>(K - k0, g, pads, gT, count, offset + k0, k0, ob, part);
 }
 
 }  // namespace
@@ -200,25 +239,23 @@ __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometr
     float* outT = scratch(1, static_cast<size_t>(round_up(pixels, kPixels) * Op));
     const int64_t blocks = Op / kBlock;
     for (int64_t p0 = 0; p0 < pixels; p0 += kPixels) {
+      const int64_t count = std::min<int64_t>(kPixels, pixels - p0);
       const float* base[kPixels];
-      for (int p = 0; p < kPixels; ++p) {  // past the last pixel: recompute it, never stored
-        const int64_t q = std::min(p0 + p, pixels - 1), y = q / g.OW, x = q % g.OW;
+      for (int64_t p = 0; p < count; ++p) {
+        const int64_t y = (p0 + p) / g.OW, x = (p0 + p) % g.OW;
         base[p] = pad + y * g.SH * Wp + x * g.SW;
       }
       int64_t b = 0;
       for (; b + 1 < blocks; b += 2)
-        for (int half = 0; half < 2; ++half)
-          pixel_block<kPixels / 2, 4>(base + half * (kPixels / 2), offset.data(),
-                                      packed + b * K * kBlock, K * kBlock, K,
-                                      bias_lanes.data() + b * kBlock,
-                                      outT + (p0 + half * (kPixels / 2)) * Op + b * kBlock, Op);
+        pixel_run<4>(count, base, offset.data(), packed + b * K * kBlock, K * kBlock, K,
+                     bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op);
       for (; b < blocks; ++b)
         if (g.O - b * kBlock <= kLanes)  // the block's second vector would be all zeros
-          pixel_block<kPixels, 1>(base, offset.data(), packed + b * K * kBlock, 0, K,
-                                  bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op);
+          pixel_run<1>(count, base, offset.data(), packed + b * K * kBlock, 0, K,
+                       bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op);
         else
-          pixel_block<kPixels, 2>(base, offset.data(), packed + b * K * kBlock, 0, K,
-                                  bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op);
+          pixel_run<2>(count, base, offset.data(), packed + b * K * kBlock, 0, K,
+                       bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op);
     }
     float* y = out + n * g.O * pixels;
     transpose(pixels, g.O, outT, Op, y);  // pixel-major into NCHW
@@ -301,22 +338,23 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
         const int64_t pairs = static_cast<int64_t>(ph.offset.size());
         if (pairs == 0) continue;
         for (int64_t p0 = 0; p0 < count; p0 += kPixels) {
+          const int64_t run = std::min<int64_t>(kPixels, count - p0);
           const float* base[kPixels];
-          for (int p = 0; p < kPixels; ++p) {
-            const int64_t q = ph.pixels[static_cast<size_t>(std::min(p0 + p, count - 1))];
+          for (int64_t p = 0; p < run; ++p) {
+            const int64_t q = ph.pixels[static_cast<size_t>(p0 + p)];
             const int64_t qy = (q / g.W + g.PH) / g.SH, qx = (q % g.W + g.PW) / g.SW;
             base[p] = gpad + (qy + AH) * GW + qx + AW;
           }
           for (int64_t b = 0; b < Cp / kBlock; ++b) {
             alignas(64) float tile[kPixels * kBlock];
             if (g.C - b * kBlock <= kLanes)  // the block's second vector would be all zeros
-              pixel_block<kPixels, 1>(base, ph.offset.data(), ph.rows + b * pairs * kBlock, 0,
-                                      pairs, nullptr, tile, kBlock);
+              pixel_run<1>(run, base, ph.offset.data(), ph.rows + b * pairs * kBlock, 0, pairs,
+                           nullptr, tile, kBlock);
             else
-              pixel_block<kPixels, 2>(base, ph.offset.data(), ph.rows + b * pairs * kBlock, 0,
-                                      pairs, nullptr, tile, kBlock);
+              pixel_run<2>(run, base, ph.offset.data(), ph.rows + b * pairs * kBlock, 0, pairs,
+                           nullptr, tile, kBlock);
             const int64_t lanes = std::min(kBlock, g.C - b * kBlock);  // the real channels
-            for (int p = 0; p < kPixels && p0 + p < count; ++p)
+            for (int64_t p = 0; p < run; ++p)
               std::memcpy(ginT + ph.pixels[static_cast<size_t>(p0 + p)] * Cp + b * kBlock,
                           tile + p * kBlock, static_cast<size_t>(lanes) * sizeof(float));
           }
