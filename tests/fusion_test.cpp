@@ -255,11 +255,14 @@ TEST(ConvFusion, ChannelLaneLayersFuseReluAndBatchNormBitForBit) {
     if (fused) {  // evaluation: Conv2d -> BatchNorm -> ReLU folded, the same bits as separate
       model->eval();
       std::mt19937 rng(4);
-      const Tensor x = random_tensor(input, rng);
-      model->set_fusion(false);
-      const Tensor plain = model->forward(x);
-      nn::InferenceScope inference(*model);
-      EXPECT_TRUE(same_bits(model->forward(x), plain));
+      for (bool special : {false, true}) {  // a NaN input pixel: fused ReLUs must zero it too
+        Tensor x = random_tensor(input, rng);
+        if (special) x.data()[40] = std::nanf("");
+        model->set_fusion(false);
+        const Tensor plain = model->forward(x);
+        nn::InferenceScope inference(*model);
+        EXPECT_TRUE(same_bits(model->forward(x), plain)) << "NaN input: " << special;
+      }
     }
   }
   ASSERT_EQ(finals[0].size(), finals[1].size());

@@ -34,6 +34,10 @@
 #include "gemm.h"
 #include "scratch.h"
 
+// GCC 12's AVX-512 headers leave a placeholder operand undefined in some intrinsics
+// (_mm512_max_ps, _mm512_cvtps_pd, ...) and then warn about it once inlined (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 namespace convlab::kernels {
 
 namespace {
@@ -121,6 +125,35 @@ __attribute__((target("avx512f"))) void pixel_run(int64_t count, const float* co
   for (int64_t p = 0; p < count; p += most)
     pixel_block_of<NV>(static_cast<int>(std::min(most, count - p)), base + p, offset, w, wstride,
                        pairs, init, out + p * ld, ld);
+}
+
+// A fused BatchNorm (evaluation; bn: mean, scale and shift, ld apart, or null) and ReLU on
+// pixel-major rows of ld lanes, while the image is in cache, with the separate layers' own
+// formulas: float((double(z) - mean) * scale + shift) rounded once per operation, then
+// max(z, 0), which gives ReLU's results for NaN (0) and -0 (+0) too. The same bits.
+__attribute__((target("avx512f"))) void epilogue(int64_t pixels, int64_t O, const double* bn,
+                                                 bool relu, float* rows, int64_t ld) {
+  for (int64_t p = 0; p < pixels; ++p)
+    for (int64_t o = 0; o < O; o += kLanes) {
+      float* r = rows + p * ld + o;
+      __m512 z = _mm512_loadu_ps(r);
+      if (bn) {
+        __m512d half[2] = {
+            _mm512_cvtps_pd(_mm512_castps512_ps256(z)),
+            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(z), 1)))};
+        for (int h = 0; h < 2; ++h) {
+          const int64_t c = o + 8 * h;
+          half[h] = _mm512_add_pd(_mm512_mul_pd(_mm512_sub_pd(half[h], _mm512_loadu_pd(bn + c)),
+                                                _mm512_loadu_pd(bn + ld + c)),
+                                  _mm512_loadu_pd(bn + 2 * ld + c));
+        }
+        z = _mm512_castpd_ps(
+            _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm512_cvtpd_ps(half[0]))),
+                               _mm256_castps_pd(_mm512_cvtpd_ps(half[1])), 1));
+      }
+      if (relu) z = _mm512_max_ps(z, _mm512_setzero_ps());
+      _mm512_storeu_ps(r, z);
+    }
 }
 
 // Weights as blocks of kBlock lanes: packed[(b * K + k) * kBlock + l] = value(k, b * kBlock + l)
@@ -228,6 +261,14 @@ __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometr
         offset[static_cast<size_t>((c * g.KH + i) * g.KW + j)] = c * plane + i * Wp + j;
   std::vector<float> bias_lanes(static_cast<size_t>(Op), 0.0f);
   if (bias) std::copy(bias, bias + g.O, bias_lanes.begin());
+  // A fused BatchNorm's mean, scale and shift, each Op long (zero past O).
+  std::vector<double> bn_lanes(f.bn_scale ? static_cast<size_t>(3 * Op) : 0, 0.0);
+  const double* bn = f.bn_scale ? bn_lanes.data() : nullptr;
+  if (f.bn_scale) {
+    std::copy(f.bn_mean, f.bn_mean + g.O, bn_lanes.begin());
+    std::copy(f.bn_scale, f.bn_scale + g.O, bn_lanes.begin() + Op);
+    std::copy(f.bn_shift, f.bn_shift + g.O, bn_lanes.begin() + 2 * Op);
+  }
   parallel_for(g.N, [&](int64_t n) {
     // Without padding the image itself is the zero-bordered copy.
     const float* pad = in + n * g.C * g.H * g.W;
@@ -257,19 +298,8 @@ __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometr
           pixel_run<2>(count, base, offset.data(), packed + b * K * kBlock, 0, K,
                        bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op);
     }
-    float* y = out + n * g.O * pixels;
-    transpose(pixels, g.O, outT, Op, y);  // pixel-major into NCHW
-    // Fused BatchNorm (evaluation) and ReLU while the image is in cache, with the separate
-    // layers' own formulas: the same bits.
-    if (f.bn_scale)
-      for (int64_t o = 0; o < g.O; ++o) {
-        const double m = f.bn_mean[o], scale = f.bn_scale[o], shift = f.bn_shift[o];
-        float* yo = y + o * pixels;
-        for (int64_t i = 0; i < pixels; ++i)
-          yo[i] = static_cast<float>((static_cast<double>(yo[i]) - m) * scale + shift);
-      }
-    if (f.relu)
-      for (int64_t i = 0; i < g.O * pixels; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+    if (f.bn_scale || f.relu) epilogue(pixels, g.O, bn, f.relu, outT, Op);
+    transpose(pixels, g.O, outT, Op, out + n * g.O * pixels);  // pixel-major into NCHW
   });
 }
 
