@@ -227,8 +227,8 @@ void batch_norm_normalize(int64_t N, int64_t C, int64_t L, const float* x, const
                           const double* invstd, const float* gamma, const float* beta, bool relu,
                           float* y) {
   const auto& k = bn_kernels();
-  parallel_for(N * C,
-               [&](int64_t p) { k.normalize(C, L, x, mean, invstd, gamma, beta, relu, p, y); });
+  parallel_for_items(
+      N * C, L, [&](int64_t p) { k.normalize(C, L, x, mean, invstd, gamma, beta, relu, p, y); });
 }
 
 void batch_norm_backward(int64_t N, int64_t C, int64_t L, const float* x, const double* mean,

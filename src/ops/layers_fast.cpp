@@ -31,7 +31,7 @@ void avg_pool2d_forward(const Pool2dGeometry& g, bool count_include_pad, const f
                         float* out) {
   Pool2dGeometry plane = g;
   plane.N = plane.C = 1;
-  parallel_for(g.N * g.C, [&](int64_t p) {
+  parallel_for_items(g.N * g.C, g.H * g.W, [&](int64_t p) {
     reference::avg_pool2d_forward(plane, count_include_pad, in + p * g.H * g.W,
                                   out + p * g.OH * g.OW);
   });
@@ -41,7 +41,7 @@ void avg_pool2d_backward(const Pool2dGeometry& g, bool count_include_pad, const 
                          float* gin) {
   Pool2dGeometry plane = g;
   plane.N = plane.C = 1;
-  parallel_for(g.N * g.C, [&](int64_t p) {
+  parallel_for_items(g.N * g.C, g.H * g.W, [&](int64_t p) {
     reference::avg_pool2d_backward(plane, count_include_pad, gout + p * g.OH * g.OW,
                                    gin + p * g.H * g.W);
   });
@@ -49,14 +49,14 @@ void avg_pool2d_backward(const Pool2dGeometry& g, bool count_include_pad, const 
 
 void adaptive_avg_pool2d_forward(int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW,
                                  const float* in, float* out) {
-  parallel_for(NC, [&](int64_t p) {
+  parallel_for_items(NC, H * W, [&](int64_t p) {
     reference::adaptive_avg_pool2d_forward(1, H, W, OH, OW, in + p * H * W, out + p * OH * OW);
   });
 }
 
 void adaptive_avg_pool2d_backward(int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW,
                                   const float* gout, float* gin) {
-  parallel_for(NC, [&](int64_t p) {
+  parallel_for_items(NC, H * W, [&](int64_t p) {
     reference::adaptive_avg_pool2d_backward(1, H, W, OH, OW, gout + p * OH * OW, gin + p * H * W);
   });
 }

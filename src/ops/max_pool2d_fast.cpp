@@ -230,11 +230,11 @@ void backward_plane_scalar(const Pool2dGeometry& g, const PhaseRows& rows, const
   }
 }
 
-// Calls f(rows, p, buf) for every plane p, one task each, with buf its phase rows.
+// Calls f(rows, p, buf) for every plane p, with buf its phase rows.
 template <typename F>
 void for_each_plane(const Pool2dGeometry& g, const float* in, F f) {
   const PhaseRows rows(g);
-  parallel_for(g.N * g.C, [&](int64_t p) {
+  parallel_for_items(g.N * g.C, g.H * g.W, [&](int64_t p) {
     float* buf = scratch(0, static_cast<size_t>(rows.floats(g)));
     fill_phases(g, rows, in + p * g.H * g.W, buf);
     f(rows, p, buf);

@@ -133,6 +133,14 @@ void parallel_for(int64_t tasks, const std::function<void(int64_t)>& fn) {
   }
 }
 
+void parallel_for_items(int64_t items, int64_t item_size, const std::function<void(int64_t)>& fn) {
+  constexpr int64_t kTaskSize = 16384;
+  const int64_t per_task = std::max<int64_t>(1, kTaskSize / std::max<int64_t>(1, item_size));
+  parallel_for((items + per_task - 1) / per_task, [&](int64_t t) {
+    for (int64_t i = t * per_task; i < std::min(items, (t + 1) * per_task); ++i) fn(i);
+  });
+}
+
 void add_parts_in_order(float* dst, const float* parts, int64_t count, int64_t stride,
                         int64_t size) {
   constexpr int64_t kBlock = 4096;  // floats per task: 16 KiB of dst stays in L1 across the parts

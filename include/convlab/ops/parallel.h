@@ -62,6 +62,11 @@ class PoolScope {
 // fn(0) .. fn(tasks - 1) on the active pool, or serially if there is none.
 void parallel_for(int64_t tasks, const std::function<void(int64_t)>& fn);
 
+// fn(0) .. fn(items - 1) where each item is `item_size` elements of work (a plane, say): items
+// share a task up to about 16k elements, so that small items do not cost more in hand-offs
+// between threads than in work. Which items share a task depends on the sizes alone.
+void parallel_for_items(int64_t items, int64_t item_size, const std::function<void(int64_t)>& fn);
+
 // dst[i] += parts[t * stride + i] for t = 0, 1, .. count - 1 in that order, for every i < size:
 // the per-image (or per-group) parts of a parameter gradient summed in a fixed order, so the same
 // bits at any thread count; the elements are shared out in fixed blocks.
