@@ -32,11 +32,12 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::work_on_current_job(int self) {
   const size_t me = static_cast<size_t>(self);
   for (;;) {
-    int64_t task;
+    int64_t task, tasks;
     const std::function<void(int64_t)>* job;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!job_) return;
+      tasks = tasks_;
       if (lo_[me] < hi_[me]) {
         task = lo_[me]++;
       } else {
@@ -49,12 +50,12 @@ void ThreadPool::work_on_current_job(int self) {
       job = job_;
     }
     (*job)(task);
-    bool all_done;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      all_done = ++finished_ == tasks_;
+    // Counted without the mutex (one hand-off per task, not two); only the last task takes it,
+    // so that run() cannot miss the notification between its test and its wait.
+    if (finished_.fetch_add(1, std::memory_order_acq_rel) + 1 == tasks) {
+      { std::lock_guard<std::mutex> lock(mutex_); }
+      done_.notify_all();
     }
-    if (all_done) done_.notify_all();
   }
 }
 

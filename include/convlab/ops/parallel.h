@@ -44,7 +44,7 @@ class ThreadPool {
   // The same thread thus gets the same images in every kernel of a step while the machine is
   // quiet (they stay in its cache), and a thread slowed by other work is relieved.
   std::vector<int64_t> lo_, hi_;
-  std::atomic<int64_t> finished_{0};     // tasks completed (written under mutex_)
+  std::atomic<int64_t> finished_{0};     // tasks completed (reset under mutex_)
   std::atomic<uint64_t> generation_{0};  // written under mutex_, polled without it
   bool stop_ = false;
 };
