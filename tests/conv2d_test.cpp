@@ -5,6 +5,7 @@
 #include <cstring>
 #include <random>
 
+#include "../src/ops/conv2d_winograd.h"  // the choice of kernel is internal
 #include "convlab/error.h"
 #include "convlab/nn/conv2d.h"
 #include "convlab/ops/kernels.h"
@@ -84,14 +85,30 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
     int n, c, o, h, w, kh, kw, sh, sw, ph, pw;
   };
   const Case cases[] = {
-      {3, 3, 32, 32, 32, 3, 3, 2, 2, 1, 1},  {9, 32, 64, 16, 16, 3, 3, 2, 2, 1, 1},
-      {2, 3, 16, 23, 21, 7, 7, 2, 2, 3, 3},  {5, 16, 17, 14, 14, 1, 1, 2, 2, 0, 0},
-      {2, 40, 33, 7, 9, 3, 3, 2, 2, 1, 1},   {1, 8, 48, 17, 15, 5, 5, 3, 3, 2, 2},
-      {4, 1, 32, 28, 28, 3, 3, 2, 2, 1, 1},  {2, 17, 16, 8, 8, 4, 4, 2, 2, 0, 0},
-      {3, 20, 40, 11, 13, 3, 5, 2, 1, 1, 2}, {2, 6, 20, 33, 10, 2, 2, 2, 2, 0, 1},
-      {3, 32, 64, 8, 8, 3, 3, 1, 1, 1, 1},   {2, 16, 16, 16, 16, 1, 1, 1, 1, 0, 0},
-      {9, 20, 40, 7, 7, 3, 3, 1, 1, 1, 1},   {2, 24, 17, 12, 9, 5, 5, 1, 1, 2, 2},
-      {2, 16, 33, 16, 16, 3, 3, 1, 1, 0, 0}, {2, 48, 16, 20, 20, 1, 1, 1, 1, 0, 0},
+      {3, 3, 32, 32, 32, 3, 3, 2, 2, 1, 1},
+      {9, 32, 64, 16, 16, 3, 3, 2, 2, 1, 1},
+      {2, 3, 16, 23, 21, 7, 7, 2, 2, 3, 3},
+      {5, 16, 17, 14, 14, 1, 1, 2, 2, 0, 0},
+      {2, 40, 33, 7, 9, 3, 3, 2, 2, 1, 1},
+      {1, 8, 48, 17, 15, 5, 5, 3, 3, 2, 2},
+      {4, 1, 32, 28, 28, 3, 3, 2, 2, 1, 1},
+      {2, 17, 16, 8, 8, 4, 4, 2, 2, 0, 0},
+      {3, 20, 40, 11, 13, 3, 5, 2, 1, 1, 2},
+      {2, 6, 20, 33, 10, 2, 2, 2, 2, 0, 1},
+      {3, 32, 64, 8, 8, 3, 3, 1, 1, 1, 1},
+      {2, 16, 16, 16, 16, 1, 1, 1, 1, 0, 0},
+      {9, 20, 40, 7, 7, 3, 3, 1, 1, 1, 1},
+      {2, 24, 17, 12, 9, 5, 5, 1, 1, 2, 2},
+      {2, 16, 33, 16, 16, 3, 3, 1, 1, 0, 0},
+      {2, 48, 16, 20, 20, 1, 1, 1, 1, 0, 0},
+      // Winograd F(2x2, 3x3) (3x3 stride 1, 32 channels and more): odd planes, rows of more than
+      // 16 tiles, padding 0 to 2 and unequal, 10 images in weight-gradient groups
+      {3, 32, 40, 9, 11, 3, 3, 1, 1, 1, 1},
+      {2, 33, 32, 35, 70, 3, 3, 1, 1, 0, 0},
+      {10, 40, 48, 7, 7, 3, 3, 1, 1, 2, 2},
+      {2, 64, 32, 16, 16, 3, 3, 1, 1, 1, 1},
+      {1, 32, 32, 3, 3, 3, 3, 1, 1, 0, 0},
+      {2, 32, 33, 5, 40, 3, 3, 1, 1, 1, 0},
   };
   for (const Case& k : cases) {
     const Tensor x = random_tensor({k.n, k.c, k.h, k.w}, rng);
@@ -128,6 +145,25 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
                 0)
           << where << ": output " << i << " differs between 1 and 3 threads";
   }
+}
+
+// Winograd F(2x2, 3x3) is chosen by the shape alone: 3x3 at stride 1, 32 channels in and out,
+// planes of 8 x 8 or more, on AVX-512 (the cases above with those shapes run through it).
+TEST(Conv2dFast, WinogradChosenByShapeAlone) {
+  const bool avx512 = kernels::active_isa() == kernels::Isa::avx512;
+  auto applies = [](int64_t c, int64_t o, int64_t h, int64_t k, int64_t s, int64_t p) {
+    return kernels::winograd_conv_applies(
+        conv2d_geometry({2, c, h, h}, {o, c, k, k}, s, s, p, p, "test"));
+  };
+  EXPECT_EQ(applies(32, 32, 32, 3, 1, 1), avx512);
+  EXPECT_EQ(applies(64, 128, 8, 3, 1, 1), avx512);
+  EXPECT_EQ(applies(40, 33, 10, 3, 1, 0), avx512);
+  EXPECT_FALSE(applies(16, 32, 32, 3, 1, 1));  // few input channels
+  EXPECT_FALSE(applies(32, 16, 32, 3, 1, 1));  // few output channels
+  EXPECT_FALSE(applies(64, 128, 7, 3, 1, 1));  // a 7 x 7 plane
+  EXPECT_FALSE(applies(32, 32, 32, 3, 2, 1));  // stride 2
+  EXPECT_FALSE(applies(32, 32, 32, 5, 1, 2));  // 5 x 5
+  EXPECT_FALSE(applies(32, 32, 32, 3, 1, 3));  // padding 3
 }
 
 TEST(Conv2dLayer, PrintsLikePyTorch) {

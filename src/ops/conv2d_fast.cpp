@@ -1,6 +1,7 @@
-// Convolution, by shape: channels in the vector lanes (conv2d_lanes.cpp, AVX-512: strided, 1x1 and
-// small-plane convolutions with 16 channels or more); else stride 1 runs the direct kernels of
-// conv2d_direct.cpp, other strides the same kernels through the polyphase form of
+// Convolution, by shape: Winograd F(2x2, 3x3) for 3x3 stride-1 layers of 32 channels and more
+// (conv2d_winograd.cpp, AVX-512); channels in the vector lanes (conv2d_lanes.cpp, AVX-512: strided,
+// 1x1 and small-plane convolutions with 16 channels or more); else stride 1 runs the direct kernels
+// of conv2d_direct.cpp, other strides the same kernels through the polyphase form of
 // conv2d_polyphase.cpp where it pays; the rest runs as GEMM:
 // each image is unfolded (im2col) into a (C*KH*KW) x (OH*OW) matrix, so that forward is weight x
 // columns, the weight gradient is grad_output x columns^T and the input gradient is weight^T x
@@ -12,6 +13,7 @@
 #include "conv2d_direct.h"
 #include "conv2d_lanes.h"
 #include "conv2d_polyphase.h"
+#include "conv2d_winograd.h"
 #include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
 #include "gemm.h"
@@ -70,6 +72,7 @@ void col2im_add(const Conv2dGeometry& g, const float* col, float* in) {
 
 void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* w, const float* bias,
                     float* out) {
+  if (winograd_conv_applies(g)) return conv2d_forward_winograd(g, in, w, bias, out);
   if (lanes_conv_applies(g)) return conv2d_forward_lanes(g, {}, in, w, bias, out);
   if (direct_conv_applies(g)) return conv2d_forward_direct(g, {}, in, w, bias, out, nullptr);
   if (polyphase_conv_applies(g)) return conv2d_forward_polyphase(g, in, w, bias, out);
@@ -85,6 +88,7 @@ void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* w, co
 
 void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, const float* gout,
                      float* gin, float* gw, float* gb) {
+  if (winograd_conv_applies(g)) return conv2d_backward_winograd(g, in, w, gout, gin, gw, gb);
   if (lanes_conv_applies(g)) return conv2d_backward_lanes(g, in, w, gout, gin, gw, gb);
   if (direct_conv_applies(g))
     return conv2d_backward_direct(g, {}, in, w, nullptr, nullptr, gout, gin, gw, gb);
@@ -117,6 +121,7 @@ void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, c
 }
 
 bool conv2d_fusion_applies(const Conv2dGeometry& g, ConvFusion f) {
+  if (winograd_conv_applies(g)) return false;
   if (lanes_conv_applies(g)) return !f.pool;  // ReLU and BatchNorm, not pooling
   return direct_conv_applies(g) && (!f.pool || f.relu);
 }
