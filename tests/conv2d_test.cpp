@@ -148,22 +148,26 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
 }
 
 // Winograd F(2x2, 3x3) is chosen by the shape alone: 3x3 at stride 1, 32 channels in and out,
-// planes of 8 x 8 or more, on AVX-512 (the cases above with those shapes run through it).
+// planes of 8 x 8 or more, 64 tiles in the batch, on AVX-512 (the cases above with those shapes run
+// through it).
 TEST(Conv2dFast, WinogradChosenByShapeAlone) {
   const bool avx512 = kernels::active_isa() == kernels::Isa::avx512;
-  auto applies = [](int64_t c, int64_t o, int64_t h, int64_t k, int64_t s, int64_t p) {
+  auto applies = [](int64_t c, int64_t o, int64_t h, int64_t k, int64_t s, int64_t p,
+                    int64_t n = 4) {
     return kernels::winograd_conv_applies(
-        conv2d_geometry({2, c, h, h}, {o, c, k, k}, s, s, p, p, "test"));
+        conv2d_geometry({n, c, h, h}, {o, c, k, k}, s, s, p, p, "test"));
   };
   EXPECT_EQ(applies(32, 32, 32, 3, 1, 1), avx512);
   EXPECT_EQ(applies(64, 128, 8, 3, 1, 1), avx512);
   EXPECT_EQ(applies(40, 33, 10, 3, 1, 0), avx512);
-  EXPECT_FALSE(applies(16, 32, 32, 3, 1, 1));  // few input channels
-  EXPECT_FALSE(applies(32, 16, 32, 3, 1, 1));  // few output channels
-  EXPECT_FALSE(applies(64, 128, 7, 3, 1, 1));  // a 7 x 7 plane
-  EXPECT_FALSE(applies(32, 32, 32, 3, 2, 1));  // stride 2
-  EXPECT_FALSE(applies(32, 32, 32, 5, 1, 2));  // 5 x 5
-  EXPECT_FALSE(applies(32, 32, 32, 3, 1, 3));  // padding 3
+  EXPECT_FALSE(applies(16, 32, 32, 3, 1, 1));          // few input channels
+  EXPECT_FALSE(applies(32, 16, 32, 3, 1, 1));          // few output channels
+  EXPECT_FALSE(applies(64, 128, 7, 3, 1, 1));          // a 7 x 7 plane
+  EXPECT_FALSE(applies(32, 32, 32, 3, 2, 1));          // stride 2
+  EXPECT_FALSE(applies(32, 32, 32, 5, 1, 2));          // 5 x 5
+  EXPECT_FALSE(applies(32, 32, 32, 3, 1, 3));          // padding 3
+  EXPECT_FALSE(applies(64, 64, 8, 3, 1, 1, 1));        // 16 tiles in the batch
+  EXPECT_EQ(applies(64, 64, 16, 3, 1, 1, 1), avx512);  // 64
 }
 
 TEST(Conv2dLayer, PrintsLikePyTorch) {

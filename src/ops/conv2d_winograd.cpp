@@ -201,25 +201,42 @@ CONVLAB_WINO void gradient_transform(int64_t O, int64_t OH, int64_t OW, const Ti
       }
 }
 
-// U[(xi * O + o) * C + c] = (G g G^T)[xi] for the 3x3 kernels g = at(o, c, i, j).
+// U[xi * xs + c] = (G g_c G^T)[xi] for C kernels given tap-major (g_c[k] = taps[k * C + c]), 16
+// kernels per vector.
+CONVLAB_WINO void transform_kernels(int64_t C, const float* taps, float* U, int64_t xs) {
+  const __m512 half = _mm512_set1_ps(0.5f);
+  for (int64_t c = 0; c < C; c += kLanes) {
+    const __mmask16 m = lanes_mask(C - c);
+    __m512 g[9], gg[4][3];  // g, then G g
+    for (int k = 0; k < 9; ++k) g[k] = _mm512_maskz_loadu_ps(m, taps + k * C + c);
+    for (int j = 0; j < 3; ++j) {
+      const __m512 g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
+      gg[0][j] = g0;
+      gg[1][j] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(g0, g1), g2));
+      gg[2][j] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(g0, g1), g2));
+      gg[3][j] = g2;
+    }
+    for (int i = 0; i < 4; ++i) {  // (G g) G^T
+      const __m512 r0 = gg[i][0], r1 = gg[i][1], r2 = gg[i][2];
+      const __m512 u[4] = {r0, _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(r0, r1), r2)),
+                           _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(r0, r1), r2)), r2};
+      for (int j = 0; j < 4; ++j) _mm512_mask_storeu_ps(U + (4 * i + j) * xs + c, m, u[j]);
+    }
+  }
+}
+
+// U[(xi * O + o) * C + c] = (G g G^T)[xi] for the 3x3 kernels g = at(o, c, i, j): per o, its C
+// kernels gathered tap-major, then transformed 16 at a time. (Once per call, not per image: at
+// batch 1 a scalar transform cost more than the convolution.) Uses the caller's scratch slot 0,
+// free between the tasks' uses.
 template <typename At>
 void weight_transform(int64_t O, int64_t C, At at, float* U) {
-  for (int64_t o = 0; o < O; ++o)
-    for (int64_t c = 0; c < C; ++c) {
-      float gg[4][3];  // G g
-      for (int j = 0; j < 3; ++j) {
-        const float g0 = at(o, c, 0, j), g1 = at(o, c, 1, j), g2 = at(o, c, 2, j);
-        gg[0][j] = g0;
-        gg[1][j] = 0.5f * (g0 + g1 + g2);
-        gg[2][j] = 0.5f * (g0 - g1 + g2);
-        gg[3][j] = g2;
-      }
-      for (int i = 0; i < 4; ++i) {  // (G g) G^T
-        const float r0 = gg[i][0], r1 = gg[i][1], r2 = gg[i][2];
-        const float u[4] = {r0, 0.5f * (r0 + r1 + r2), 0.5f * (r0 - r1 + r2), r2};
-        for (int j = 0; j < 4; ++j) U[((4 * i + j) * O + o) * C + c] = u[j];
-      }
-    }
+  float* taps = scratch(0, static_cast<size_t>(9 * C));
+  for (int64_t o = 0; o < O; ++o) {
+    for (int64_t c = 0; c < C; ++c)
+      for (int k = 0; k < 9; ++k) taps[k * C + c] = at(o, c, k / 3, k % 3);
+    transform_kernels(C, taps, U + o * C, O * C);
+  }
 }
 
 // The tiles of one matrix product: enough to fill a few 64-column blocks of the GEMM while its
@@ -280,7 +297,8 @@ void forward_transformed(const Conv2dGeometry& g, const float* U, const float* b
 
 bool winograd_conv_applies(const Conv2dGeometry& g) {
   return active_isa() == Isa::avx512 && g.KH == 3 && g.KW == 3 && g.SH == 1 && g.SW == 1 &&
-         g.PH <= 2 && g.PW <= 2 && g.C >= 32 && g.O >= 32 && g.OH >= 8 && g.OW >= 8;
+         g.PH <= 2 && g.PW <= 2 && g.C >= 32 && g.O >= 32 && g.OH >= 8 && g.OW >= 8 &&
+         g.N * ((g.OH + 1) / 2) * ((g.OW + 1) / 2) >= 64;
 }
 
 void conv2d_forward_winograd(const Conv2dGeometry& g, const float* in, const float* w,

@@ -7,11 +7,12 @@
 namespace convlab::kernels {
 
 // AVX-512 active, a 3x3 kernel at stride 1 with padding of at most 2, 32 channels or more in and
-// out (where the transforms cost little beside the multiplications they save) and output planes of
+// out (where the transforms cost little beside the multiplications they save), output planes of
 // 8 x 8 or more (on 7 x 7 a quarter of the tiles' outputs fall outside and the lanes kernels keep
-// up). From bench/run.sh's layer tables, 2026-12-02: 64 -> 64 channels on 16 x 16 1.57x the
-// direct kernel forward + backward, 32 -> 64 1.45x, ResNet-20's 8 x 8 and 16 x 16 stages
-// 1.1-1.2x, 32 -> 32 on 32 x 32 1.07x, 64 -> 128 on 7 x 7 0.98x.
+// up) and 64 tiles or more in the batch (fewer leave the matrix products' columns half empty: an
+// 8 x 8 plane at batch 1 has 16). From bench/run.sh's layer tables, 2026-12-02: 64 -> 64 channels
+// on 16 x 16 1.57x the direct kernel forward + backward, 32 -> 64 1.45x, ResNet-20's 8 x 8 and 16 x
+// 16 stages 1.1-1.2x, 32 -> 32 on 32 x 32 1.07x, 64 -> 128 on 7 x 7 0.98x.
 bool winograd_conv_applies(const Conv2dGeometry& g);
 
 // The contracts of kernels::conv2d_forward / conv2d_backward (no fusion).
