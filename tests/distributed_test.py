@@ -8,8 +8,9 @@ Checks, on a small CIFAR-10 subset and a model with BatchNorm and Dropout (so th
 statistics, the running estimates and the dropout masks are all exercised), with batches that
 do not divide into the chunks nor the chunks among the processes:
   1. `convlab train --chunk-size 8` in one process without mpirun, and `mpirun -np 1, 2, 3`
-     (one thread per process, and two at -np 3) write byte-identical checkpoint.bin files, and
-     report the same test accuracy;
+     (one thread per process, and two at -np 3; exchanging through shared memory, and through
+     MPI_Allgatherv at -np 2 and 3) write byte-identical checkpoint.bin files, and report the
+     same test accuracy;
   2. a run of one epoch at -np 2 resumed to two epochs at -np 3 equals the uninterrupted run;
      compare at -np 2 equals compare in one process with the same chunk size;
   3. processes that read different data, or were given another recipe, stop with one error
@@ -76,8 +77,10 @@ class Job:
                            timeout=limit * self.scale)
         return p.returncode, p.stdout, p.stderr
 
-    def train(self, out, n=None, threads=1, epochs=2, extra=()):
-        argv = ([] if n is None else self.mpi(n)) + [
+    def train(self, out, n=None, threads=1, epochs=2, extra=(), shared=True):
+        mpi = self.mpi(n) if shared or n is None else (
+            self.mpi(n)[:1] + ["-x", "CONVLAB_MPI_SHARED=0"] + self.mpi(n)[1:])
+        argv = ([] if n is None else mpi) + [
             self.cli, "train", "--model", self.model, "--data", self.data, "--out", out,
             "--epochs", str(epochs), "--threads", str(threads)] + RECIPE + list(extra)
         return self.run(argv)
@@ -108,14 +111,19 @@ def main():
         code, out, err = job.train("plain", threads=2)
         check(code == 0, "one process without mpirun trains (exit %d) %s" % (code, err.strip()))
         reference = read(os.path.join(tmp, "plain", "checkpoint.bin"))
-        for n, threads in ((1, 1), (2, 1), (3, 1), (3, 2)):
-            code, out2, err = job.train("np%d_t%d" % (n, threads), n=n, threads=threads)
-            check(code == 0, "mpirun -np %d (%d thread each) trains (exit %d) %s"
-                  % (n, threads, code, err.strip()[-300:]))
+        # Processes on one machine exchange through shared memory; CONVLAB_MPI_SHARED=0 makes
+        # them use MPI_Allgatherv, as processes on different machines do.
+        for n, threads, shared in ((1, 1, True), (2, 1, True), (2, 1, False), (3, 1, True),
+                                   (3, 2, True), (3, 1, False)):
+            how = "" if shared else ", allgather"
+            name = "np%d_t%d%s" % (n, threads, "" if shared else "_allgather")
+            code, out2, err = job.train(name, n=n, threads=threads, shared=shared)
+            check(code == 0, "mpirun -np %d (%d thread each%s) trains (exit %d) %s"
+                  % (n, threads, how, code, err.strip()[-300:]))
             if code == 0:
-                got = read(os.path.join(tmp, "np%d_t%d" % (n, threads), "checkpoint.bin"))
-                check(got == reference, "mpirun -np %d, %d thread(s): checkpoint.bin equals the "
-                      "one-process run byte for byte (%d bytes)" % (n, threads, len(got)))
+                got = read(os.path.join(tmp, name, "checkpoint.bin"))
+                check(got == reference, "mpirun -np %d, %d thread(s)%s: checkpoint.bin equals the "
+                      "one-process run byte for byte (%d bytes)" % (n, threads, how, len(got)))
                 check(accuracy_line(out2) == accuracy_line(out),
                       "mpirun -np %d reports the same test accuracy: %s"
                       % (n, accuracy_line(out2)))

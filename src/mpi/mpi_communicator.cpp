@@ -8,6 +8,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <string>
 
 #include "convlab/error.h"
 
@@ -34,8 +35,21 @@ class MpiCommunicator final : public Communicator {
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     check(MPI_Comm_rank(MPI_COMM_WORLD, &rank_), "MPI_Comm_rank");
     check(MPI_Comm_size(MPI_COMM_WORLD, &size_), "MPI_Comm_size");
+    // Processes that share one machine exchange through shared memory (see outbox()), unless
+    // CONVLAB_MPI_SHARED=0 asks for MPI's allgather (as across machines).
+    MPI_Comm node;
+    check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node),
+          "MPI_Comm_split_type");
+    int node_size = 0;
+    MPI_Comm_size(node, &node_size);
+    MPI_Comm_free(&node);
+    const char* shared = std::getenv("CONVLAB_MPI_SHARED");
+    shared_ = size_ > 1 && node_size == size_ && !(shared && std::string(shared) == "0");
   }
-  ~MpiCommunicator() override { MPI_Finalize(); }
+  ~MpiCommunicator() override {
+    free_windows();
+    MPI_Finalize();
+  }
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -75,6 +89,29 @@ class MpiCommunicator final : public Communicator {
     }
   }
 
+  char* outbox(const std::vector<int64_t>& counts) override {
+    if (!shared_) return Communicator::outbox(counts);
+    if (counts.size() != static_cast<size_t>(size_))
+      throw Error("outbox: one count per process expected");
+    const int64_t need = *std::max_element(counts.begin(), counts.end());
+    if (need > capacity_ && !allocate_windows(need)) return Communicator::outbox(counts);
+    return segments_[parity_][static_cast<size_t>(rank_)];
+  }
+
+  std::vector<const char*> share() override {
+    if (!shared_) return Communicator::share();
+    // The passive-target idiom for shared windows: sync (this process's writes are visible),
+    // barrier (everyone's are), sync (nothing read below was read before the barrier).
+    check(MPI_Win_sync(windows_[parity_]), "MPI_Win_sync");
+    wait_for_everyone();
+    check(MPI_Win_sync(windows_[parity_]), "MPI_Win_sync");
+    std::vector<const char*> parts(segments_[parity_].begin(), segments_[parity_].end());
+    // The next exchange writes the other window. A process writes into this one again only
+    // after everyone has passed the next share(), i.e. has finished reading this exchange.
+    parity_ ^= 1;
+    return parts;
+  }
+
   void sum(int64_t* values, int64_t count) override {
     if (count <= 0) return;
     if (count > INT_MAX) throw Error("sum: too many values for one MPI message");
@@ -107,6 +144,68 @@ class MpiCommunicator final : public Communicator {
     }
   }
   static constexpr int kSpinMicroseconds = 50;
+
+  // Two shared windows (one per parity) of `need` bytes or more per process, allocated together
+  // by every process (same counts, same decision). False, on every process, if some process
+  // could not allocate: the exchange then stays with allgather for the rest of the run.
+  bool allocate_windows(int64_t need) {
+    wait_for_everyone();  // nobody still reads the windows about to go
+    free_windows();
+    const int64_t capacity = (need + (1 << 16) - 1) & ~int64_t((1 << 16) - 1);
+    MPI_Info info;
+    MPI_Info_create(&info);
+    MPI_Info_set(info, "alloc_shared_noncontig", "true");  // each process's part on its own pages
+    int ok = 1;
+    for (int w = 0; w < 2; ++w) {
+      void* base = nullptr;
+      windows_[w] = MPI_WIN_NULL;
+      if (ok && MPI_Win_allocate_shared(capacity, 1, info, MPI_COMM_WORLD, &base, &windows_[w]) !=
+                    MPI_SUCCESS) {
+        windows_[w] = MPI_WIN_NULL;
+        ok = 0;
+      }
+      if (windows_[w] != MPI_WIN_NULL) MPI_Win_set_errhandler(windows_[w], MPI_ERRORS_RETURN);
+    }
+    MPI_Info_free(&info);
+    check(MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
+    if (!ok) {
+      free_windows();
+      shared_ = false;
+      return false;
+    }
+    for (int w = 0; w < 2; ++w) {
+      segments_[w].assign(static_cast<size_t>(size_), nullptr);
+      for (int q = 0; q < size_; ++q) {
+        MPI_Aint bytes = 0;
+        int unit = 0;
+        void* at = nullptr;
+        check(MPI_Win_shared_query(windows_[w], q, &bytes, &unit, &at), "MPI_Win_shared_query");
+        segments_[w][static_cast<size_t>(q)] = static_cast<char*>(at);
+      }
+    }
+    for (int w = 0; w < 2; ++w)
+      check(MPI_Win_lock_all(MPI_MODE_NOCHECK, windows_[w]), "MPI_Win_lock_all");
+    locked_ = true;
+    capacity_ = capacity;
+    return true;
+  }
+
+  void free_windows() {
+    for (MPI_Win& w : windows_)
+      if (w != MPI_WIN_NULL) {
+        if (locked_) MPI_Win_unlock_all(w);
+        MPI_Win_free(&w);
+        w = MPI_WIN_NULL;
+      }
+    locked_ = false;
+    capacity_ = 0;
+  }
+
+  bool shared_ = false, locked_ = false;
+  int64_t capacity_ = 0;  // bytes per process in each window
+  MPI_Win windows_[2] = {MPI_WIN_NULL, MPI_WIN_NULL};
+  std::vector<char*> segments_[2];
+  int parity_ = 0;
 
   int rank_ = 0, size_ = 1;
 };

@@ -16,6 +16,28 @@ void SingleProcess::allgather(const void* mine, const std::vector<int64_t>& coun
   if (counts[0] > 0) std::memmove(all, mine, static_cast<size_t>(counts[0]));
 }
 
+char* Communicator::outbox(const std::vector<int64_t>& counts) {
+  if (counts.size() != static_cast<size_t>(size()))
+    throw Error("outbox: one count per process expected");
+  share_counts_ = counts;
+  outbox_.resize(static_cast<size_t>(counts[static_cast<size_t>(rank())]));
+  return outbox_.data();
+}
+
+std::vector<const char*> Communicator::share() {
+  int64_t total = 0;
+  for (int64_t c : share_counts_) total += c;
+  gathered_.resize(static_cast<size_t>(total));
+  allgather(outbox_.data(), share_counts_, gathered_.data());
+  std::vector<const char*> parts;
+  const char* at = gathered_.data();
+  for (int64_t c : share_counts_) {
+    parts.push_back(at);
+    at += c;
+  }
+  return parts;
+}
+
 void SingleProcess::abort(int exit_code) {
   std::_Exit(exit_code);
 }

@@ -271,8 +271,7 @@ double DataParallelStep::compute(const Tensor& images, const std::vector<int64_t
           (l - f) * E * int64_t(sizeof(double)) +
           static_cast<int64_t>(nodes_of[static_cast<size_t>(q)].size()) * node_bytes;
     }
-    packed_.resize(static_cast<size_t>(counts[static_cast<size_t>(me)]));
-    char* p = packed_.data();
+    char* p = comm_.outbox(counts);
     const size_t extra_bytes = static_cast<size_t>((last - first) * E) * sizeof(double);
     if (extra_bytes) std::memcpy(p, extras.data() + first * E, extra_bytes);
     p += extra_bytes;
@@ -281,14 +280,11 @@ double DataParallelStep::compute(const Tensor& images, const std::vector<int64_t
       if (const Grad v = node_value(lo, hi, dest, 0); v != dest) copy(v, dest);
       p += node_bytes;
     }
-    int64_t total = 0;
-    for (int64_t c : counts) total += c;
-    gathered_.resize(static_cast<size_t>(total));
-    comm_.allgather(packed_.data(), counts, gathered_.data());
+    const std::vector<const char*> parts = comm_.share();
     node_keys_.clear();
     node_values_.clear();
-    const char* q_at = gathered_.data();
     for (int q = 0; q < N; ++q) {
+      const char* q_at = parts[static_cast<size_t>(q)];
       const auto [f, l] = owned_chunks(K, q, N);
       const size_t bytes = static_cast<size_t>((l - f) * E) * sizeof(double);
       std::memcpy(extras.data() + f * E, q_at, bytes);
@@ -299,7 +295,6 @@ double DataParallelStep::compute(const Tensor& images, const std::vector<int64_t
         node_values_.push_back(in(reinterpret_cast<float*>(const_cast<char*>(v))));
         v += node_bytes;
       }
-      q_at += counts[static_cast<size_t>(q)];
     }
   }
   lap(times_.exchange);

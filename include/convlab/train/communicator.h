@@ -20,11 +20,23 @@ class Communicator {
   // bytes, concatenated in rank order, in `all` (the sum of counts). Every process passes the same
   // counts.
   virtual void allgather(const void* mine, const std::vector<int64_t>& counts, void* all) = 0;
+  // The same exchange without copies where the processes share a machine. Every process calls
+  // outbox(counts) (the same counts everywhere), writes its counts[rank()] bytes there, then
+  // calls share(), which returns where each process's bytes are, in rank order, once all have
+  // written. They stay readable, and unchanged, until this process's next share(): writing the
+  // next outbox does not touch them, here or on another process still reading. This default is
+  // allgather into buffers of its own.
+  virtual char* outbox(const std::vector<int64_t>& counts);
+  virtual std::vector<const char*> share();
   // Element-wise sum over the processes, in place. Integers: exact, whatever the order.
   virtual void sum(int64_t* values, int64_t count) = 0;
   // Ends every process of the job at once (MPI_Abort); for an error that only this process saw,
   // which would otherwise leave the others waiting in a collective.
   [[noreturn]] virtual void abort(int exit_code) = 0;
+
+ private:
+  std::vector<int64_t> share_counts_;
+  std::vector<char> outbox_, gathered_;
 };
 
 // One process: rank 0 of 1.

@@ -6,10 +6,10 @@
 // sum of the chunk gradients over a fixed binary tree keyed by chunk index (node [lo, hi) is
 // [lo, mid) + [mid, hi), mid = lo + (hi - lo) / 2). Process r of N owns the contiguous chunks
 // [r*K/N, (r+1)*K/N); it sums the largest subtrees wholly its own, every process receives every
-// process's subtree sums (one allgather), and all finish the tree the same way. Each float
-// addition thus has the same operands in the same order whatever N is: the gradient, the
-// optimizer step and the checkpoint are bit-identical at any process count, as every kernel
-// already is at any thread count.
+// process's subtree sums (one allgather; shared memory on one machine), and all finish the tree the
+// same way. Each float addition thus has the same operands in the same order whatever N is: the
+// gradient, the optimizer step and the checkpoint are bit-identical at any process count, as every
+// kernel already is at any thread count.
 //
 // BatchNorm normalises each chunk by the chunk's statistics (as PyTorch's DDP normalises by each
 // process's share of a batch; here the share is fixed by the chunk size, not by N), and its
@@ -102,7 +102,6 @@ class DataParallelStep {
   std::vector<std::vector<float>> scratch_;
   std::vector<std::pair<int64_t, int64_t>> node_keys_;
   std::vector<Grad> node_values_;
-  std::vector<char> packed_, gathered_;
   Times times_;
 };
 
