@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "convlab/data/dataloader.h"
@@ -45,6 +46,44 @@ TEST(Recipe, AdamWMatchesPyTorch) {
         EXPECT_NEAR(p.value.data()[i], want.data()[i], 1e-6) << "step " << step << " element " << i;
     }
   }
+}
+
+// Adam's update runs as AVX-512, AVX2 or baseline code, whatever the CPU has: each must give the
+// formula's float bits (PyTorch's order of operations), element by element, vector bodies and
+// tails alike, for Adam, Adam with L2 weight decay and AdamW.
+TEST(Recipe, AdamUpdateGivesTheFormulasBitsAtEverySize) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const auto& [wd, decoupled] : {std::pair{0.0, false}, {0.01, false}, {0.01, true}})
+    for (int64_t n : {1, 15, 16, 33, 16384 + 37}) {
+      Tensor w(Shape{n}), m(Shape{n}), v(Shape{n});
+      for (int64_t k = 0; k < n; ++k) w.data()[k] = normal(rng);
+      nn::Parameter p{"w", w, Tensor(Shape{n})};
+      const optim::AdamOptions o{.lr = 3e-3, .weight_decay = wd, .decoupled = decoupled};
+      optim::Adam opt({&p}, o);
+      for (int step = 1; step <= 3; ++step) {
+        for (int64_t k = 0; k < n; ++k) p.grad.data()[k] = normal(rng) * (k % 7 == 0 ? 1e-20f : 1);
+        opt.step();
+        const float step_size = static_cast<float>(o.lr / (1.0 - std::pow(o.beta1, step)));
+        const float bc2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(o.beta2, step)));
+        const float b1 = static_cast<float>(o.beta1), b2 = static_cast<float>(o.beta2);
+        const float c1 = static_cast<float>(1.0 - o.beta1), c2 = static_cast<float>(1.0 - o.beta2);
+        const float l2 = decoupled ? 0.0f : static_cast<float>(wd);
+        const float decay = static_cast<float>(1.0 - o.lr * wd);
+        for (int64_t k = 0; k < n; ++k) {
+          float& x = w.data()[k];
+          if (decoupled) x = x * decay;
+          const float g = l2 != 0 ? p.grad.data()[k] + l2 * x : p.grad.data()[k];
+          m.data()[k] = m.data()[k] * b1 + c1 * g;
+          v.data()[k] = v.data()[k] * b2 + c2 * g * g;
+          x = x + (-step_size) * (m.data()[k] /
+                                  (std::sqrt(v.data()[k]) / bc2_sqrt + static_cast<float>(o.eps)));
+        }
+        ASSERT_EQ(std::memcmp(w.data(), p.value.data(), static_cast<size_t>(n) * sizeof(float)), 0)
+            << "n " << n << " weight decay " << wd << (decoupled ? " (AdamW)" : "") << " step "
+            << step;
+      }
+    }
 }
 
 namespace {

@@ -30,6 +30,31 @@ const Tensor& state_entry(const std::map<std::string, Tensor>& state, const std:
   return it->second;
 }
 
+// Adam's element-wise update. Each element gets the same IEEE operations in the same order
+// whatever instruction set runs it (no fused multiply-add: -ffp-contract=off; square root and
+// division round exactly), so the AVX-512 and AVX2 clones give the baseline's bits, faster.
+struct AdamScalars {
+  float step_size, bc2_sqrt, b1, b2, one_minus_b1, one_minus_b2, eps, wd, decay;
+  bool decoupled;
+};
+
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void adam_update(
+    const AdamScalars& a, int64_t n, float* __restrict w, const float* __restrict gp,
+    float* __restrict m, float* __restrict v) {
+  const AdamScalars s = a;  // by value: the loop's scalars stay in registers
+  if (s.decoupled)
+    for (int64_t k = 0; k < n; ++k) w[k] = w[k] * s.decay;  // param.mul_(1 - lr * weight_decay)
+  for (int64_t k = 0; k < n; ++k) {
+    const float g = s.wd != 0 ? gp[k] + s.wd * w[k] : gp[k];
+    m[k] = m[k] * s.b1 + s.one_minus_b1 * g;  // exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
+    // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    v[k] = v[k] * s.b2 + s.one_minus_b2 * g * g;
+    const float denom = std::sqrt(v[k]) / s.bc2_sqrt + s.eps;  // eps outside the square root
+    // param.addcdiv_(exp_avg, denom, value=-step_size)
+    w[k] = w[k] + (-s.step_size) * (m[k] / denom);
+  }
+}
+
 }  // namespace
 
 void Optimizer::zero_grad() {
@@ -118,20 +143,8 @@ void Adam::step() {
   const float wd = o_.decoupled ? 0.0f : static_cast<float>(o_.weight_decay);
   const float decay = static_cast<float>(1.0 - o_.lr * o_.weight_decay);
   const bool decoupled = o_.decoupled && o_.weight_decay != 0;
-  // Element by element, so chunks across threads change nothing; __restrict lets it vectorise.
-  auto update = [=](int64_t n, float* __restrict w, const float* __restrict gp, float* __restrict m,
-                    float* __restrict v) {
-    for (int64_t k = 0; k < n; ++k) {
-      if (decoupled) w[k] = w[k] * decay;  // param.mul_(1 - lr * weight_decay)
-      const float g = wd != 0 ? gp[k] + wd * w[k] : gp[k];
-      m[k] = m[k] * b1 + one_minus_b1 * g;  // exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
-      v[k] = v[k] * b2 +
-             one_minus_b2 * g * g;  // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-      const float denom = std::sqrt(v[k]) / bc2_sqrt + eps;  // eps outside the square root
-      w[k] =
-          w[k] + (-step_size) * (m[k] / denom);  // param.addcdiv_(exp_avg, denom, value=-step_size)
-    }
-  };
+  const AdamScalars scalars{step_size,    bc2_sqrt, b1, b2,    one_minus_b1,
+                            one_minus_b2, eps,      wd, decay, decoupled};
   constexpr int64_t kChunk = 16384;
   for (size_t i = 0; i < params_.size(); ++i) {
     const int64_t n = params_[i]->value.numel();
@@ -141,7 +154,7 @@ void Adam::step() {
     float* v = exp_avg_sq_[i].data();
     parallel_for((n + kChunk - 1) / kChunk, [&](int64_t c) {
       const int64_t s = c * kChunk;
-      update(std::min(kChunk, n - s), w + s, gp + s, m + s, v + s);
+      adam_update(scalars, std::min(kChunk, n - s), w + s, gp + s, m + s, v + s);
     });
   }
 }
