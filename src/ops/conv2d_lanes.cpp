@@ -434,8 +434,10 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
     float* total = scratch(6, static_cast<size_t>(K * Op));
     std::fill(total, total + K * Op, 0.0f);
     add_parts_in_order(total, parts, groups, K * Op, K * Op);
-    for (int64_t o = 0; o < g.O; ++o)
-      for (int64_t k = 0; k < K; ++k) gw[o * K + k] += total[k * Op + o];
+    // Transposed into (O x K) where the parts were (done with them), then one addition each.
+    float* dense = scratch(4, static_cast<size_t>(g.O * K));
+    transpose(K, g.O, total, Op, dense);
+    for (int64_t i = 0; i < g.O * K; ++i) gw[i] += dense[i];
   }
 }
 

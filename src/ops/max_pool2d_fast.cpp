@@ -98,18 +98,45 @@ struct PhaseRows {
   }
 };
 
-void fill_phases(const Pool2dGeometry& g, const PhaseRows& rows, const float* plane, float* buf) {
+// Phase r of one input row: out[j] = in[j * SW + r - PW] where that column is inside the row,
+// -inf elsewhere. The columns inside are the positions [lo, hi); stride 1 is a copy, stride 2 a
+// deinterleave (16 positions from two vectors with AVX-512), any other stride element by element.
+__attribute__((target("avx512f"))) int64_t deinterleave2_avx512(const float* src, int64_t count,
+                                                                int64_t readable, float* out) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  int64_t j = 0;
+  for (; j + 16 <= count && 2 * j + 32 <= readable; j += 16)  // never reads past the row
+    _mm512_storeu_ps(out + j, _mm512_permutex2var_ps(_mm512_loadu_ps(src + 2 * j), even,
+                                                     _mm512_loadu_ps(src + 2 * j + 16)));
+  return j;
+}
+
+void fill_phase_row(const Pool2dGeometry& g, int64_t r, int64_t length, const float* in, float* out,
+                    bool avx512) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-  for (int64_t iy = 0; iy < g.H; ++iy) {
-    const float* in = plane + iy * g.W;
-    for (int64_t r = 0; r < g.SW; ++r) {
-      float* out = buf + (iy * g.SW + r) * rows.length;
-      for (int64_t j = 0; j < rows.length; ++j) {
-        const int64_t ix = j * g.SW + r - g.PW;
-        out[j] = ix >= 0 && ix < g.W ? in[ix] : kNegInf;
-      }
-    }
+  const int64_t first = r - g.PW;  // the input column of position 0
+  const int64_t lo = std::min(length, first >= 0 ? 0 : (-first + g.SW - 1) / g.SW);
+  const int64_t last = g.W - 1 - first;  // position j reads column first + j * SW <= W - 1
+  const int64_t hi = std::max(lo, std::min(length, last >= 0 ? last / g.SW + 1 : 0));
+  std::fill(out, out + lo, kNegInf);
+  int64_t j = 0;
+  const float* src = hi > lo ? in + first + lo * g.SW : in;
+  if (g.SW == 1) {
+    std::copy(src, src + (hi - lo), out + lo);
+    j = hi - lo;
+  } else if (g.SW == 2 && avx512) {
+    j = deinterleave2_avx512(src, hi - lo, in + g.W - src, out + lo);
   }
+  for (; j < hi - lo; ++j) out[lo + j] = src[j * g.SW];
+  std::fill(out + hi, out + length, kNegInf);
+}
+
+void fill_phases(const Pool2dGeometry& g, const PhaseRows& rows, const float* plane, float* buf) {
+  const bool avx512 = active_isa() == Isa::avx512;
+  for (int64_t iy = 0; iy < g.H; ++iy)
+    for (int64_t r = 0; r < g.SW; ++r)
+      fill_phase_row(g, r, rows.length, plane + iy * g.W, buf + (iy * g.SW + r) * rows.length,
+                     avx512);
 }
 
 // The rows ky of output row y's windows that lie inside the input: [first, last).
