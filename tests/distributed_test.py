@@ -77,12 +77,14 @@ class Job:
                            timeout=limit * self.scale)
         return p.returncode, p.stdout, p.stderr
 
-    def train(self, out, n=None, threads=1, epochs=2, extra=(), shared=True):
-        mpi = self.mpi(n) if shared or n is None else (
-            self.mpi(n)[:1] + ["-x", "CONVLAB_MPI_SHARED=0"] + self.mpi(n)[1:])
-        argv = ([] if n is None else mpi) + [
+    def train(self, out, n=None, threads=1, epochs=2, extra=(), shared=True, recipe=RECIPE):
+        # Shared memory required (CONVLAB_MPI_SHARED=1: an error if it cannot be used), or MPI's
+        # allgather (=0), as processes on several machines exchange.
+        mpi = [] if n is None else (self.mpi(n)[:1] + ["-x", "CONVLAB_MPI_SHARED=%d" % shared] +
+                                    self.mpi(n)[1:])
+        argv = mpi + [
             self.cli, "train", "--model", self.model, "--data", self.data, "--out", out,
-            "--epochs", str(epochs), "--threads", str(threads)] + RECIPE + list(extra)
+            "--epochs", str(epochs), "--threads", str(threads)] + list(recipe) + list(extra)
         return self.run(argv)
 
 
@@ -127,6 +129,25 @@ def main():
                 check(accuracy_line(out2) == accuracy_line(out),
                       "mpirun -np %d reports the same test accuracy: %s"
                       % (n, accuracy_line(out2)))
+
+        # 1b. Batches of 72 in chunks of 5 at -np 3: the epoch's last batch (67 images, 14 chunks)
+        # gives one process more subtree sums to share than the full batches (15 chunks) do, so
+        # the shared windows grow mid-epoch.
+        grow = ["--batch-size", "72", "--chunk-size", "5", "--seed", "7"]
+        code, _, err = job.train("grow_plain", epochs=1, recipe=grow)
+        check(code == 0, "one process, batches of 72 in chunks of 5 (exit %d) %s" % (code, err))
+        code, _, err = job.train("grow_np3", n=3, epochs=1, recipe=grow)
+        check(code == 0, "mpirun -np 3, batches of 72 in chunks of 5 (exit %d) %s"
+              % (code, err.strip()[-300:]))
+        if code == 0:
+            check(read(os.path.join(tmp, "grow_np3", "checkpoint.bin")) ==
+                  read(os.path.join(tmp, "grow_plain", "checkpoint.bin")),
+                  "... equals one process byte for byte, though the exchange grew mid-epoch")
+        code, _, err = job.run(job.mpi(2)[:1] + ["-x", "CONVLAB_MPI_SHARED=2"] + job.mpi(2)[1:] + [
+            job.cli, "train", "--model", job.model, "--data", job.data, "--out", "bad-env",
+            "--epochs", "1"] + RECIPE)
+        check(code != 0 and "CONVLAB_MPI_SHARED must be 0 or 1" in err,
+              "CONVLAB_MPI_SHARED=2 is refused (exit %d)" % code)
 
         # 2. Resume with another process count.
         code, _, err = job.train("resumed", n=2, epochs=1)

@@ -8,6 +8,7 @@
 
 #include "convlab/data/dataloader.h"
 #include "convlab/error.h"
+#include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
 #include "convlab/optim/optimizer.h"
 #include "convlab/train/schedule.h"
@@ -48,42 +49,52 @@ TEST(Recipe, AdamWMatchesPyTorch) {
   }
 }
 
-// Adam's update runs as AVX-512, AVX2 or baseline code, whatever the CPU has: each must give the
-// formula's float bits (PyTorch's order of operations), element by element, vector bodies and
-// tails alike, for Adam, Adam with L2 weight decay and AdamW.
-TEST(Recipe, AdamUpdateGivesTheFormulasBitsAtEverySize) {
+// Adam's update runs as AVX-512, AVX2 or baseline code (the active instruction set): each must
+// give the formula's float bits (PyTorch's order of operations), element by element, vector
+// bodies and tails alike, for Adam, Adam with L2 weight decay and AdamW.
+TEST(Recipe, AdamUpdateGivesTheFormulasBitsAtEveryInstructionSetAndSize) {
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (const auto& [wd, decoupled] : {std::pair{0.0, false}, {0.01, false}, {0.01, true}})
-    for (int64_t n : {1, 15, 16, 33, 16384 + 37}) {
-      Tensor w(Shape{n}), m(Shape{n}), v(Shape{n});
-      for (int64_t k = 0; k < n; ++k) w.data()[k] = normal(rng);
-      nn::Parameter p{"w", w, Tensor(Shape{n})};
-      const optim::AdamOptions o{.lr = 3e-3, .weight_decay = wd, .decoupled = decoupled};
-      optim::Adam opt({&p}, o);
-      for (int step = 1; step <= 3; ++step) {
-        for (int64_t k = 0; k < n; ++k) p.grad.data()[k] = normal(rng) * (k % 7 == 0 ? 1e-20f : 1);
-        opt.step();
-        const float step_size = static_cast<float>(o.lr / (1.0 - std::pow(o.beta1, step)));
-        const float bc2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(o.beta2, step)));
-        const float b1 = static_cast<float>(o.beta1), b2 = static_cast<float>(o.beta2);
-        const float c1 = static_cast<float>(1.0 - o.beta1), c2 = static_cast<float>(1.0 - o.beta2);
-        const float l2 = decoupled ? 0.0f : static_cast<float>(wd);
-        const float decay = static_cast<float>(1.0 - o.lr * wd);
-        for (int64_t k = 0; k < n; ++k) {
-          float& x = w.data()[k];
-          if (decoupled) x = x * decay;
-          const float g = l2 != 0 ? p.grad.data()[k] + l2 * x : p.grad.data()[k];
-          m.data()[k] = m.data()[k] * b1 + c1 * g;
-          v.data()[k] = v.data()[k] * b2 + c2 * g * g;
-          x = x + (-step_size) * (m.data()[k] /
-                                  (std::sqrt(v.data()[k]) / bc2_sqrt + static_cast<float>(o.eps)));
+  const kernels::Isa best = kernels::best_isa();
+  struct Restore {
+    kernels::Isa isa;
+    ~Restore() { kernels::set_isa_limit(isa); }
+  } restore{best};
+  for (kernels::Isa isa : {kernels::Isa::generic, kernels::Isa::avx2, kernels::Isa::avx512})
+    for (const auto& [wd, decoupled] : {std::pair{0.0, false}, {0.01, false}, {0.01, true}})
+      for (int64_t n : {1, 15, 16, 33, 16384 + 37}) {
+        Tensor w(Shape{n}), m(Shape{n}), v(Shape{n});
+        for (int64_t k = 0; k < n; ++k) w.data()[k] = normal(rng);
+        nn::Parameter p{"w", w, Tensor(Shape{n})};
+        const optim::AdamOptions o{.lr = 3e-3, .weight_decay = wd, .decoupled = decoupled};
+        optim::Adam opt({&p}, o);
+        kernels::set_isa_limit(isa);
+        for (int step = 1; step <= 3; ++step) {
+          for (int64_t k = 0; k < n; ++k)
+            p.grad.data()[k] = normal(rng) * (k % 7 == 0 ? 1e-20f : 1);
+          opt.step();
+          const float step_size = static_cast<float>(o.lr / (1.0 - std::pow(o.beta1, step)));
+          const float bc2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(o.beta2, step)));
+          const float b1 = static_cast<float>(o.beta1), b2 = static_cast<float>(o.beta2);
+          const float c1 = static_cast<float>(1.0 - o.beta1),
+                      c2 = static_cast<float>(1.0 - o.beta2);
+          const float l2 = decoupled ? 0.0f : static_cast<float>(wd);
+          const float decay = static_cast<float>(1.0 - o.lr * wd);
+          for (int64_t k = 0; k < n; ++k) {
+            float& x = w.data()[k];
+            if (decoupled) x = x * decay;
+            const float g = l2 != 0 ? p.grad.data()[k] + l2 * x : p.grad.data()[k];
+            m.data()[k] = m.data()[k] * b1 + c1 * g;
+            v.data()[k] = v.data()[k] * b2 + c2 * g * g;
+            x = x + (-step_size) * (m.data()[k] / (std::sqrt(v.data()[k]) / bc2_sqrt +
+                                                   static_cast<float>(o.eps)));
+          }
+          ASSERT_EQ(std::memcmp(w.data(), p.value.data(), static_cast<size_t>(n) * sizeof(float)),
+                    0)
+              << "ISA " << static_cast<int>(kernels::active_isa()) << " n " << n << " weight decay "
+              << wd << (decoupled ? " (AdamW)" : "") << " step " << step;
         }
-        ASSERT_EQ(std::memcmp(w.data(), p.value.data(), static_cast<size_t>(n) * sizeof(float)), 0)
-            << "n " << n << " weight decay " << wd << (decoupled ? " (AdamW)" : "") << " step "
-            << step;
       }
-    }
 }
 
 namespace {

@@ -35,16 +35,31 @@ class MpiCommunicator final : public Communicator {
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     check(MPI_Comm_rank(MPI_COMM_WORLD, &rank_), "MPI_Comm_rank");
     check(MPI_Comm_size(MPI_COMM_WORLD, &size_), "MPI_Comm_size");
-    // Processes that share one machine exchange through shared memory (see outbox()), unless
-    // CONVLAB_MPI_SHARED=0 asks for MPI's allgather (as across machines).
+    // Processes that share one machine exchange through shared memory (see outbox()).
+    // CONVLAB_MPI_SHARED=0 asks for MPI's allgather instead (as across machines); =1 makes it an
+    // error not to use shared memory. Every process must take the same path: they agree on it.
     MPI_Comm node;
     check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node),
           "MPI_Comm_split_type");
     int node_size = 0;
     MPI_Comm_size(node, &node_size);
     MPI_Comm_free(&node);
-    const char* shared = std::getenv("CONVLAB_MPI_SHARED");
-    shared_ = size_ > 1 && node_size == size_ && !(shared && std::string(shared) == "0");
+    const char* env = std::getenv("CONVLAB_MPI_SHARED");
+    const std::string choice = env ? env : "";
+    if (!choice.empty() && choice != "0" && choice != "1")
+      throw Error("CONVLAB_MPI_SHARED must be 0 or 1; got '" + excerpt(choice, 20) + "'");
+    required_ = choice == "1";
+    int shared = size_ > 1 && node_size == size_ && choice != "0";
+    check(MPI_Allreduce(MPI_IN_PLACE, &shared, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD),
+          "MPI_Allreduce");
+    shared_ = shared;
+    if (required_ && !shared_ && size_ > 1)
+      throw Error("CONVLAB_MPI_SHARED=1, but the " + std::to_string(size_) +
+                  " processes cannot share memory (" +
+                  (node_size == size_
+                       ? std::string("another process was given CONVLAB_MPI_SHARED=0")
+                       : std::to_string(node_size) + " of them are on this machine") +
+                  ")");
   }
   ~MpiCommunicator() override {
     free_windows();
@@ -151,16 +166,18 @@ class MpiCommunicator final : public Communicator {
   bool allocate_windows(int64_t need) {
     wait_for_everyone();  // nobody still reads the windows about to go
     free_windows();
-    const int64_t capacity = (need + (1 << 16) - 1) & ~int64_t((1 << 16) - 1);
+    const int64_t capacity = (need + 4095) & ~int64_t{4095};  // whole pages
     MPI_Info info;
     MPI_Info_create(&info);
     MPI_Info_set(info, "alloc_shared_noncontig", "true");  // each process's part on its own pages
+    // Both allocations are collective: every process makes both, whatever the first gave, and
+    // only then do they agree whether all succeeded.
     int ok = 1;
     for (int w = 0; w < 2; ++w) {
       void* base = nullptr;
       windows_[w] = MPI_WIN_NULL;
-      if (ok && MPI_Win_allocate_shared(capacity, 1, info, MPI_COMM_WORLD, &base, &windows_[w]) !=
-                    MPI_SUCCESS) {
+      if (MPI_Win_allocate_shared(capacity, 1, info, MPI_COMM_WORLD, &base, &windows_[w]) !=
+          MPI_SUCCESS) {
         windows_[w] = MPI_WIN_NULL;
         ok = 0;
       }
@@ -169,7 +186,16 @@ class MpiCommunicator final : public Communicator {
     MPI_Info_free(&info);
     check(MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
     if (!ok) {
+      // (Freeing is collective too: a window some process lacks is not freed anywhere.)
+      int have[2] = {windows_[0] != MPI_WIN_NULL, windows_[1] != MPI_WIN_NULL};
+      check(MPI_Allreduce(MPI_IN_PLACE, have, 2, MPI_INT, MPI_MIN, MPI_COMM_WORLD),
+            "MPI_Allreduce");
+      for (int w = 0; w < 2; ++w)
+        if (!have[w]) windows_[w] = MPI_WIN_NULL;
       free_windows();
+      if (required_)
+        throw Error("CONVLAB_MPI_SHARED=1, but a shared-memory window of " +
+                    std::to_string(capacity) + " bytes per process could not be allocated");
       shared_ = false;
       return false;
     }
@@ -201,7 +227,7 @@ class MpiCommunicator final : public Communicator {
     capacity_ = 0;
   }
 
-  bool shared_ = false, locked_ = false;
+  bool shared_ = false, required_ = false, locked_ = false;
   int64_t capacity_ = 0;  // bytes per process in each window
   MPI_Win windows_[2] = {MPI_WIN_NULL, MPI_WIN_NULL};
   std::vector<char*> segments_[2];

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "convlab/error.h"
+#include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
 
 namespace convlab::optim {
@@ -30,17 +31,18 @@ const Tensor& state_entry(const std::map<std::string, Tensor>& state, const std:
   return it->second;
 }
 
-// Adam's element-wise update. Each element gets the same IEEE operations in the same order
-// whatever instruction set runs it (no fused multiply-add: -ffp-contract=off; square root and
-// division round exactly), so the AVX-512 and AVX2 clones give the baseline's bits, faster.
+// Adam's element-wise update, compiled for each instruction set and chosen by active_isa(), as
+// the kernels are. Each element gets the same IEEE operations in the same order whatever set runs
+// it (no fused multiply-add: -ffp-contract=off; square root and division round exactly), so every
+// set gives the baseline's bits (tests/recipe_test.cpp runs each).
 struct AdamScalars {
   float step_size, bc2_sqrt, b1, b2, one_minus_b1, one_minus_b2, eps, wd, decay;
   bool decoupled;
 };
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void adam_update(
-    const AdamScalars& a, int64_t n, float* __restrict w, const float* __restrict gp,
-    float* __restrict m, float* __restrict v) {
+[[gnu::always_inline]] inline void adam_update_body(const AdamScalars& a, int64_t n,
+                                                    float* __restrict w, const float* __restrict gp,
+                                                    float* __restrict m, float* __restrict v) {
   const AdamScalars s = a;  // by value: the loop's scalars stay in registers
   if (s.decoupled)
     for (int64_t k = 0; k < n; ++k) w[k] = w[k] * s.decay;  // param.mul_(1 - lr * weight_decay)
@@ -52,6 +54,28 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
     const float denom = std::sqrt(v[k]) / s.bc2_sqrt + s.eps;  // eps outside the square root
     // param.addcdiv_(exp_avg, denom, value=-step_size)
     w[k] = w[k] + (-s.step_size) * (m[k] / denom);
+  }
+}
+
+#define CONVLAB_ADAM_UPDATE(name, attributes)                                                  \
+  attributes void name(const AdamScalars& a, int64_t n, float* __restrict w,                   \
+                       const float* __restrict gp, float* __restrict m, float* __restrict v) { \
+    adam_update_body(a, n, w, gp, m, v);                                                       \
+  }
+CONVLAB_ADAM_UPDATE(adam_update_avx512, __attribute__((target("arch=x86-64-v4"))))
+CONVLAB_ADAM_UPDATE(adam_update_avx2, __attribute__((target("arch=x86-64-v3"))))
+CONVLAB_ADAM_UPDATE(adam_update_generic, )
+#undef CONVLAB_ADAM_UPDATE
+
+using AdamUpdate = void (*)(const AdamScalars&, int64_t, float*, const float*, float*, float*);
+AdamUpdate adam_update_for(kernels::Isa isa) {
+  switch (isa) {
+    case kernels::Isa::avx512:
+      return adam_update_avx512;
+    case kernels::Isa::avx2:
+      return adam_update_avx2;
+    default:
+      return adam_update_generic;
   }
 }
 
@@ -145,6 +169,7 @@ void Adam::step() {
   const bool decoupled = o_.decoupled && o_.weight_decay != 0;
   const AdamScalars scalars{step_size,    bc2_sqrt, b1, b2,    one_minus_b1,
                             one_minus_b2, eps,      wd, decay, decoupled};
+  const AdamUpdate adam_update = adam_update_for(kernels::active_isa());
   constexpr int64_t kChunk = 16384;
   for (size_t i = 0; i < params_.size(); ++i) {
     const int64_t n = params_[i]->value.numel();

@@ -23,9 +23,9 @@ class Communicator {
   // The same exchange without copies where the processes share a machine. Every process calls
   // outbox(counts) (the same counts everywhere), writes its counts[rank()] bytes there, then
   // calls share(), which returns where each process's bytes are, in rank order, once all have
-  // written. They stay readable, and unchanged, until this process's next share(): writing the
-  // next outbox does not touch them, here or on another process still reading. This default is
-  // allgather into buffers of its own.
+  // written. They stay readable, and unchanged, until this process calls outbox() again; another
+  // process writing its next outbox meanwhile does not touch them (a process may run one exchange
+  // ahead of another still reading). This default is allgather into buffers of its own.
   virtual char* outbox(const std::vector<int64_t>& counts);
   virtual std::vector<const char*> share();
   // Element-wise sum over the processes, in place. Integers: exact, whatever the order.
