@@ -140,8 +140,8 @@ TEST(KernelsFast, GemmEveryBlockEdgeEqualsInOrderSums) {
   const bool fused = __builtin_cpu_supports("avx512f");
   std::mt19937 rng(11);
   std::normal_distribution<float> d;
-  for (int64_t M : {1, 2, 3, 4, 5, 7, 9})
-    for (int64_t N : {1, 2, 9, 15, 16, 17, 31, 33, 48, 63, 64, 65, 80, 130})
+  for (int64_t M : {1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 19})
+    for (int64_t N : {1, 2, 9, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 80, 96, 130})
       for (bool accumulate : {false, true}) {
         const int64_t K = 6, lda = K + 1, ldb = N + 3, ldc = N + 2;
         std::vector<float> A(static_cast<size_t>(M * lda)), B(static_cast<size_t>(K * ldb)),

@@ -129,6 +129,31 @@ __attribute__((target("avx512f"))) void block_edge_avx512(int64_t m, int64_t n, 
     for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(C + r * ldc + 16 * v, mask[v], c[r][v]);
 }
 
+// 8 rows x 32 columns (2 vectors), for matrices 32 columns wide (a Winograd weight gradient of a
+// 32-channel layer), where block_edge_avx512<2> would keep 8 accumulators for 4 rows and load
+// both B vectors per 4 rows: 16 accumulators, 8 broadcasts and 2 loads per 16 multiply-adds. The
+// same fused multiply-adds in the same order per element, so the same bits.
+__attribute__((target("avx512f"))) void block8x32_avx512(int64_t K, const float* A, int64_t lda,
+                                                         const float* B, int64_t ldb, float* C,
+                                                         int64_t ldc, bool accumulate) {
+  __m512 c[8][2];
+  for (int r = 0; r < 8; ++r)
+    for (int v = 0; v < 2; ++v)
+      c[r][v] = accumulate ? _mm512_loadu_ps(C + r * ldc + 16 * v) : _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    const float* b = B + k * ldb;
+    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; ++r) {
+      const __m512 x = _mm512_set1_ps(A[r * lda + k]);
+      c[r][0] = _mm512_fmadd_ps(x, b0, c[r][0]);
+      c[r][1] = _mm512_fmadd_ps(x, b1, c[r][1]);
+    }
+  }
+  for (int r = 0; r < 8; ++r)
+    for (int v = 0; v < 2; ++v) _mm512_storeu_ps(C + r * ldc + 16 * v, c[r][v]);
+}
+
 void block_edge_any(int64_t m, int64_t n, int64_t K, const float* A, int64_t lda, const float* B,
                     int64_t ldb, float* C, int64_t ldc, bool accumulate, bool avx512) {
   static_assert(MR == 4 && NR == 64, "the AVX-512 edge kernel is written for 4 x 64 blocks");
@@ -152,7 +177,11 @@ void gemm_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const
   static const bool has_avx512 = __builtin_cpu_supports("avx512f");
   for (int64_t j0 = 0; j0 < N; j0 += NR) {
     const int64_t n = N - j0 < NR ? N - j0 : NR;
-    for (int64_t i0 = 0; i0 < M; i0 += MR) {
+    int64_t i0 = 0;
+    if (n == 32 && has_avx512)
+      for (; i0 + 8 <= M; i0 += 8)
+        block8x32_avx512(K, A + i0 * lda, lda, B + j0, ldb, C + i0 * ldc + j0, ldc, accumulate);
+    for (; i0 < M; i0 += MR) {
       const int64_t m = M - i0 < MR ? M - i0 : MR;
       if (m == MR && n == NR && has_avx512)
         block_full_avx512(K, A + i0 * lda, lda, B + j0, ldb, C + i0 * ldc + j0, ldc, accumulate);
