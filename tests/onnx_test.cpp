@@ -127,6 +127,15 @@ TEST(OnnxImport, UnsupportedOpsAndMisfitWeightsAreNamed) {
     t.set_dims(0, t.dims(0) * 2);
   });
   EXPECT_TRUE(has(short_data, "bytes of data; its shape needs")) << short_data;
+  // A shape of 2^40 floats backed by a few hundred bytes (found by fuzz_onnx as 528,350,192 x 1,
+  // which allocated 2 GB before the check): refused before anything is allocated.
+  const std::string unbacked = import_edited([](onnx::ModelProto& m) {
+    auto& t = *m.mutable_graph()->mutable_initializer(0);
+    t.clear_dims();
+    t.add_dims(int64_t{1} << 40);
+    t.add_dims(1);
+  });
+  EXPECT_TRUE(has(unbacked, "its shape needs 4398046511104")) << unbacked;
   // Asymmetric padding, a grouped convolution, data kept in an external file.
   const std::string pads = import_edited([](onnx::ModelProto& m) {
     for (auto& a : *first_node(m, "Conv")->mutable_attribute())

@@ -172,23 +172,26 @@ class Importer {
       // the file does not back with bytes.
       const bool from_raw = t.has_raw_data() || count == 0;
       const uint64_t have = from_raw ? raw.size() : static_cast<uint64_t>(count) * size;
-      if (have != n * size && !(n == 0 && have == 0))
+      if (n > UINT64_MAX / size || have != n * size)
         fail(what + " (" + type + ", shape " + to_string(Shape(c.dims)) + ") holds " +
              std::to_string(have) + " bytes of data; its shape needs " + std::to_string(n * size));
       return from_raw;
     };
+    bool from_raw = false;
     switch (t.data_type()) {
       case onnx::TensorProto::FLOAT:
+        from_raw = take(t.float_data_size(), 4, "FLOAT");  // before anything is allocated
         c.f.resize(n);
-        if (take(t.float_data_size(), 4, "FLOAT")) {
+        if (from_raw) {
           if (n) std::memcpy(c.f.data(), raw.data(), n * 4);
         } else {
           for (uint64_t k = 0; k < n; ++k) c.f[k] = t.float_data(static_cast<int>(k));
         }
         break;
       case onnx::TensorProto::DOUBLE:
+        from_raw = take(t.double_data_size(), 8, "DOUBLE");  // before anything is allocated
         c.f.resize(n);
-        if (take(t.double_data_size(), 8, "DOUBLE")) {
+        if (from_raw) {
           for (uint64_t k = 0; k < n; ++k) {
             double v;
             std::memcpy(&v, raw.data() + 8 * k, 8);
@@ -201,8 +204,9 @@ class Importer {
         break;
       case onnx::TensorProto::INT64:
         c.is_int = true;
+        from_raw = take(t.int64_data_size(), 8, "INT64");  // before anything is allocated
         c.i.resize(n);
-        if (take(t.int64_data_size(), 8, "INT64")) {
+        if (from_raw) {
           if (n) std::memcpy(c.i.data(), raw.data(), n * 8);
         } else {
           for (uint64_t k = 0; k < n; ++k) c.i[k] = t.int64_data(static_cast<int>(k));
@@ -210,8 +214,9 @@ class Importer {
         break;
       case onnx::TensorProto::INT32:
         c.is_int = true;
+        from_raw = take(t.int32_data_size(), 4, "INT32");  // before anything is allocated
         c.i.resize(n);
-        if (take(t.int32_data_size(), 4, "INT32")) {
+        if (from_raw) {
           for (uint64_t k = 0; k < n; ++k) {
             int32_t v;
             std::memcpy(&v, raw.data() + 4 * k, 4);
