@@ -299,7 +299,7 @@ def main():
              [mpirun, "-np", "2", a.bench, "train-dp", "--threads", "1", "--chunk", "16"] + base,
              torch_py + ["ddp", "--processes", "2", "--threads", "1"] + base),
         ]
-        # Each core alone (one thread pinned there), measured between the rows: on a virtual
+        # Each core alone (one thread pinned there), measured in every repetition: on a virtual
         # machine one core can be much slower than the other for minutes. Two processes each own
         # half of every batch and wait for the slower; one process's threads share out the work.
         core_speed = {0: [], 1: []}
@@ -308,52 +308,67 @@ def main():
             for core in core_speed:
                 core_speed[core].append(run(["taskset", "-c", str(core), a.bench, "train", "--threads",
                                              "1", "--images", "10000"])["images_per_second"])
-        got = {}
-        for name, env, conv_cmd, torch_cmd in configs:
+        # The configurations alternate within each repetition (as every other part of the bench
+        # does), so a core that slows down for a minute hits the rows it runs beside alike; the
+        # headline is the median of each repetition's own ratio.
+        c = {name: [] for name, *_ in configs}
+        t = {name: [] for name, *_ in configs}
+        exchange = {name: [] for name, *_ in configs}
+        for _ in range(a.reps):
             probe_cores()
-            c, t, exchange = [], [], []
-            for _ in range(a.reps):
+            for name, env, conv_cmd, torch_cmd in configs:
                 rc = run(conv_cmd, env)
                 raw.append(rc)
-                c.append(rc["images_per_second"])
+                c[name].append(rc["images_per_second"])
                 if "ms_per_step" in rc and "exchange" in rc["ms_per_step"]:
-                    exchange.append(rc["ms_per_step"]["exchange"])
+                    exchange[name].append(rc["ms_per_step"]["exchange"])
                 if torch_cmd:
                     rt = run(torch_cmd, TORCH_ENV)
                     raw.append(rt)
-                    t.append(rt["images_per_second"])
-            row = {"work": f"train standard images/s, {name}", "convlab": statistics.median(c),
-                   "unit": "images_per_second"}
-            if t:
-                row["pytorch"] = statistics.median(t)
+                    t[name].append(rt["images_per_second"])
+        got = {}
+        for name, *_ in configs:
+            row = {"work": f"train standard images/s, {name}", "convlab": statistics.median(c[name]),
+                   "convlab_runs": c[name], "unit": "images_per_second"}
+            if t[name]:
+                row["pytorch"] = statistics.median(t[name])
+                row["pytorch_runs"] = t[name]
                 row["ratio"] = row["convlab"] / row["pytorch"]
-            if exchange:
-                row["convlab_exchange_ms_per_step"] = statistics.median(exchange)
+            if exchange[name]:
+                row["convlab_exchange_ms_per_step"] = statistics.median(exchange[name])
             got[name] = row
             rows.append(row)
             print(f"{row['work']:58s} convlab {row['convlab']:9.1f}"
-                  + (f"  pytorch {row['pytorch']:9.1f}  ratio {row['ratio']:5.2f}" if t else "")
-                  + (f"  exchange {row['convlab_exchange_ms_per_step']:.3f} ms/step" if exchange else ""),
+                  + (f"  pytorch {row['pytorch']:9.1f}  ratio {row['ratio']:5.2f}" if t[name] else "")
+                  + (f"  exchange {row['convlab_exchange_ms_per_step']:.3f} ms/step" if exchange[name] else ""),
                   flush=True)
-            save()
-        probe_cores()
-        fast, slow = (statistics.median(core_speed[c]) for c in (0, 1))
+        fast, slow = (statistics.median(core_speed[k]) for k in (0, 1))
         fast, slow = max(fast, slow), min(fast, slow)
         rows.append({"work": "one thread on each core alone", "core_images_per_second": core_speed,
                      "slow_over_fast": slow / fast, "unit": "images_per_second"})
         print(f"one thread alone: {fast:.0f} images/s on the faster core, {slow:.0f} on the slower "
               f"({slow / fast:.0%}); a static half each can reach at most "
               f"{2 * slow / (fast + slow):.0%} of what both cores give together", flush=True)
-        one, two = got["1 process x 2 threads"], got["2 processes x 1 thread"]
-        chunked = got["1 process x 2 threads, chunks of 16"]
+        one_name, two_name = "1 process x 2 threads", "2 processes x 1 thread"
+        chunked_name = "1 process x 2 threads, chunks of 16"
+
+        def paired(lib, num, den):
+            return [x / y for x, y in zip(lib[num], lib[den])]
         scaling = {"work": "2 processes x 1 thread / 1 process x 2 threads",
-                   "convlab": two["convlab"] / one["convlab"],
-                   "convlab_vs_chunked": two["convlab"] / chunked["convlab"],
-                   "pytorch": two["pytorch"] / one["pytorch"], "unit": "share of throughput"}
+                   "convlab": statistics.median(paired(c, two_name, one_name)),
+                   "convlab_runs": paired(c, two_name, one_name),
+                   "convlab_ratio_of_medians": got[two_name]["convlab"] / got[one_name]["convlab"],
+                   "convlab_vs_chunked": statistics.median(paired(c, two_name, chunked_name)),
+                   "pytorch": statistics.median(paired(t, two_name, one_name)),
+                   "pytorch_runs": paired(t, two_name, one_name),
+                   "unit": "share of throughput (median of the repetitions' own ratios)"}
         rows.append(scaling)
-        print(f"2 processes x 1 thread keep: convlab {scaling['convlab']:.1%} of 1 x 2 threads "
-              f"({scaling['convlab_vs_chunked']:.1%} of the same chunks on 1 x 2), "
-              f"PyTorch DDP {scaling['pytorch']:.1%}", flush=True)
+        print("2 processes x 1 thread / 1 process x 2 threads, each repetition: convlab "
+              + " ".join(f"{x:.1%}" for x in scaling["convlab_runs"]) + ", PyTorch DDP "
+              + " ".join(f"{x:.1%}" for x in scaling["pytorch_runs"]), flush=True)
+        print(f"2 processes x 1 thread keep (median): convlab {scaling['convlab']:.1%} of 1 x 2 threads "
+              f"({scaling['convlab_vs_chunked']:.1%} of the same chunks on 1 x 2; ratio of medians "
+              f"{scaling['convlab_ratio_of_medians']:.1%}), PyTorch DDP {scaling['pytorch']:.1%}", flush=True)
         save()
         print(f"saved {path}")
         return
