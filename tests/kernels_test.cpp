@@ -134,8 +134,9 @@ TEST(KernelsFast, MaxPoolMatchesReferenceWithTiesNaNAndTails) {
   kernels::set_isa_limit(kernels::Isa::avx512);
 }
 
-// The GEMM's register blocks (full 4 x 64, and the edges of every size, masked on AVX-512) against
-// sums in k order: with FMA the same bits, since every element is one chain of fused multiply-adds.
+// The GEMM's register blocks (full 4 x 64, 8 rows of matrices up to 32 wide, and the edges of every
+// size, masked on AVX-512) against sums in k order: with FMA the same bits, since every element is
+// one chain of fused multiply-adds.
 TEST(KernelsFast, GemmEveryBlockEdgeEqualsInOrderSums) {
   const bool fused = __builtin_cpu_supports("avx512f");
   std::mt19937 rng(11);

@@ -51,25 +51,33 @@ int64_t round_up(int64_t x, int64_t m) {
   return (x + m - 1) / m * m;
 }
 
-// One image (C, H, W) copied into a zeroed (C, H + 2PH, W + 2PW) buffer at (PH, PW): the buffer
-// zeroed whole, then each row copied in place, 16 floats a masked load and store (rows are 7 to 64
-// floats: memcpy and fill per row took 19 % of a 32 -> 64 stride-2 layer's forward and backward).
-__attribute__((target("avx512f"))) void pad_image(const Conv2dGeometry& g, const float* src,
-                                                  float* dst) {
-  const int64_t Wp = g.W + 2 * g.PW, Hp = g.H + 2 * g.PH, total = g.C * Hp * Wp;
+// `planes` planes of rows x cols floats copied into a zeroed buffer of planes x (dst_rows x
+// dst_cols) at (top, left): the buffer zeroed whole, then each row copied in place, 16 floats a
+// masked load and store (rows are 7 to 64 floats: memcpy and fill per row took 19 % of a 32 -> 64
+// stride-2 layer's forward and backward).
+__attribute__((target("avx512f"))) void copy_into_zeroed(const float* src, int64_t planes,
+                                                         int64_t rows, int64_t cols, float* dst,
+                                                         int64_t dst_rows, int64_t dst_cols,
+                                                         int64_t top, int64_t left) {
+  const int64_t total = planes * dst_rows * dst_cols;
   const __m512 zero = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + kLanes <= total; i += kLanes) _mm512_storeu_ps(dst + i, zero);
   _mm512_mask_storeu_ps(dst + i, static_cast<__mmask16>((1u << (total - i)) - 1), zero);
-  const __mmask16 tail = static_cast<__mmask16>((1u << (g.W % kLanes)) - 1);
-  for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t y = 0; y < g.H; ++y) {
-      const float* from = src + (c * g.H + y) * g.W;
-      float* to = dst + (c * Hp + g.PH + y) * Wp + g.PW;
+  const __mmask16 tail = static_cast<__mmask16>((1u << (cols % kLanes)) - 1);
+  for (int64_t c = 0; c < planes; ++c)
+    for (int64_t y = 0; y < rows; ++y) {
+      const float* from = src + (c * rows + y) * cols;
+      float* to = dst + (c * dst_rows + top + y) * dst_cols + left;
       int64_t x = 0;
-      for (; x + kLanes <= g.W; x += kLanes) _mm512_storeu_ps(to + x, _mm512_loadu_ps(from + x));
+      for (; x + kLanes <= cols; x += kLanes) _mm512_storeu_ps(to + x, _mm512_loadu_ps(from + x));
       if (tail) _mm512_mask_storeu_ps(to + x, tail, _mm512_maskz_loadu_ps(tail, from + x));
     }
+}
+
+// One image (C, H, W) copied into a zeroed (C, H + 2PH, W + 2PW) buffer at (PH, PW).
+void pad_image(const Conv2dGeometry& g, const float* src, float* dst) {
+  copy_into_zeroed(src, g.C, g.H, g.W, dst, g.H + 2 * g.PH, g.W + 2 * g.PW, g.PH, g.PW);
 }
 
 // P pixels x NV vectors of channels, summed over `pairs` (input offset, weight row) pairs:
@@ -365,12 +373,7 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
       }
     parallel_for(g.N, [&](int64_t n) {
       float* gpad = scratch(0, static_cast<size_t>(g.O * gplane));
-      std::fill(gpad, gpad + g.O * gplane, 0.0f);
-      for (int64_t o = 0; o < g.O; ++o)
-        for (int64_t y = 0; y < g.OH; ++y)
-          std::memcpy(gpad + o * gplane + (y + AH) * GW + AW,
-                      gout + ((n * g.O + o) * g.OH + y) * g.OW,
-                      static_cast<size_t>(g.OW) * sizeof(float));
+      copy_into_zeroed(gout + n * g.O * pixels, g.O, g.OH, g.OW, gpad, GH, GW, AH, AW);
       // Pixels no phase reaches (a phase without taps, e.g. 1x1 at stride 2) stay zero.
       float* ginT = scratch(1, static_cast<size_t>(inputs * Cp));
       std::fill(ginT, ginT + inputs * Cp, 0.0f);

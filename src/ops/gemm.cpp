@@ -129,29 +129,36 @@ __attribute__((target("avx512f"))) void block_edge_avx512(int64_t m, int64_t n, 
     for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(C + r * ldc + 16 * v, mask[v], c[r][v]);
 }
 
-// 8 rows x 32 columns (2 vectors), for matrices 32 columns wide (a Winograd weight gradient of a
-// 32-channel layer), where block_edge_avx512<2> would keep 8 accumulators for 4 rows and load
-// both B vectors per 4 rows: 16 accumulators, 8 broadcasts and 2 loads per 16 multiply-adds. The
-// same fused multiply-adds in the same order per element, so the same bits.
-__attribute__((target("avx512f"))) void block8x32_avx512(int64_t K, const float* A, int64_t lda,
-                                                         const float* B, int64_t ldb, float* C,
-                                                         int64_t ldc, bool accumulate) {
-  __m512 c[8][2];
+// 8 rows x up to 32 columns (NV masked vectors), for matrices at most 32 columns wide: a
+// Winograd weight gradient of a 32-channel layer (N = 32), Linear(4096, 10)'s forward (N = 10).
+// block_edge_avx512 keeps 4 rows x NV accumulators there: 4 or 8 chains of dependent multiply-adds,
+// too few to hide their latency, and it loads the B vectors once per 4 rows. Here 8 x NV
+// accumulators, 8 broadcasts and NV loads per 8 x NV multiply-adds. The same fused multiply-adds in
+// the same order per element, so the same bits.
+template <int NV>
+__attribute__((target("avx512f"))) void block8_avx512(int64_t n, int64_t K, const float* A,
+                                                      int64_t lda, const float* B, int64_t ldb,
+                                                      float* C, int64_t ldc, bool accumulate) {
+  __mmask16 mask[NV];
+  for (int v = 0; v < NV; ++v)
+    mask[v] = static_cast<__mmask16>((uint32_t{1} << std::clamp<int64_t>(n - 16 * v, 0, 16)) - 1);
+  __m512 c[8][NV];
   for (int r = 0; r < 8; ++r)
-    for (int v = 0; v < 2; ++v)
-      c[r][v] = accumulate ? _mm512_loadu_ps(C + r * ldc + 16 * v) : _mm512_setzero_ps();
+    for (int v = 0; v < NV; ++v)
+      c[r][v] =
+          accumulate ? _mm512_maskz_loadu_ps(mask[v], C + r * ldc + 16 * v) : _mm512_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
     const float* b = B + k * ldb;
-    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+    __m512 bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_ps(mask[v], b + 16 * v);
 #pragma GCC unroll 8
     for (int r = 0; r < 8; ++r) {
       const __m512 x = _mm512_set1_ps(A[r * lda + k]);
-      c[r][0] = _mm512_fmadd_ps(x, b0, c[r][0]);
-      c[r][1] = _mm512_fmadd_ps(x, b1, c[r][1]);
+      for (int v = 0; v < NV; ++v) c[r][v] = _mm512_fmadd_ps(x, bv[v], c[r][v]);
     }
   }
   for (int r = 0; r < 8; ++r)
-    for (int v = 0; v < 2; ++v) _mm512_storeu_ps(C + r * ldc + 16 * v, c[r][v]);
+    for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(C + r * ldc + 16 * v, mask[v], c[r][v]);
 }
 
 void block_edge_any(int64_t m, int64_t n, int64_t K, const float* A, int64_t lda, const float* B,
@@ -178,9 +185,10 @@ void gemm_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const
   for (int64_t j0 = 0; j0 < N; j0 += NR) {
     const int64_t n = N - j0 < NR ? N - j0 : NR;
     int64_t i0 = 0;
-    if (n == 32 && has_avx512)
+    if (n <= 32 && has_avx512)
       for (; i0 + 8 <= M; i0 += 8)
-        block8x32_avx512(K, A + i0 * lda, lda, B + j0, ldb, C + i0 * ldc + j0, ldc, accumulate);
+        (n <= 16 ? block8_avx512<1> : block8_avx512<2>)(n, K, A + i0 * lda, lda, B + j0, ldb,
+                                                        C + i0 * ldc + j0, ldc, accumulate);
     for (; i0 < M; i0 += MR) {
       const int64_t m = M - i0 < MR ? M - i0 : MR;
       if (m == MR && n == NR && has_avx512)
