@@ -30,6 +30,7 @@
 #include <utility>
 
 #include "convlab/ops/parallel.h"
+#include "copy_rows.h"
 #include "pool2x2.h"
 #include "scratch.h"
 #include "simd.h"
@@ -57,19 +58,6 @@ int64_t flat_slack(int64_t RS) {
   return 4 * RS + 128;
 }
 
-// One (H, W) plane into a zeroed (H + 2PH, RS) one at (PH, PW).
-void pad_plane(const Correlation& p, const float* src, int64_t RS, float* dst) {
-  const int64_t plane = (p.H + 2 * p.PH) * RS;
-  std::fill(dst, dst + p.PH * RS, 0.0f);
-  for (int64_t y = 0; y < p.H; ++y) {
-    float* row = dst + (p.PH + y) * RS;
-    std::fill(row, row + p.PW, 0.0f);
-    std::memcpy(row + p.PW, src + y * p.W, static_cast<size_t>(p.W) * sizeof(float));
-    std::fill(row + p.PW + p.W, row + RS, 0.0f);
-  }
-  std::fill(dst + (p.PH + p.H) * RS, dst + plane, 0.0f);
-}
-
 // `count` images (C, H, W), `stride` floats apart, copied into a zeroed (C, count, H + 2PH, RS)
 // buffer at (PH, PW): each channel's padded planes one after another. RS is long enough for the
 // widest vector load of any output chunk (or, flat, at least W + 2PW, and zeros follow the last
@@ -79,10 +67,11 @@ float* padded_copy(const Correlation& p, const float* src, int64_t RS, int slot,
   const int64_t plane = (p.H + 2 * p.PH) * RS, slack = flat_slack(RS);
   const int64_t total = p.C * count * plane;
   float* buf = scratch(slot, static_cast<size_t>(total + slack));
-  std::fill(buf + total, buf + total + slack, 0.0f);
+  std::fill(buf, buf + total + slack, 0.0f);
   for (int64_t c = 0; c < p.C; ++c)
     for (int64_t k = 0; k < count; ++k)
-      pad_plane(p, src + k * stride + c * p.H * p.W, RS, buf + (c * count + k) * plane);
+      copy_rows(src + k * stride + c * p.H * p.W, p.W,
+                buf + (c * count + k) * plane + p.PH * RS + p.PW, RS, p.H, p.W);
   return buf;
 }
 
@@ -273,9 +262,7 @@ CONVLAB_INLINE void forward_image(const Correlation& p, ConvFusion f, bool flat,
     float* wide = scratch(6, static_cast<size_t>(p.O * q.OW));
     correlate_image<VL, B::CB, B::NV>(q, pad, RS, packed, bias, wide);
     for (int64_t o = 0; o < p.O; ++o)
-      for (int64_t y = 0; y < p.OH; ++y)
-        std::memcpy(z + (o * p.OH + y) * p.OW, wide + o * q.OW + y * RS,
-                    static_cast<size_t>(p.OW) * sizeof(float));
+      copy_rows(wide + o * q.OW, RS, z + o * p.OH * p.OW, p.OW, p.OH, p.OW);
   } else {
     correlate_image<VL, B::CB, B::NV>(p, pad, RS, packed, bias, z);
   }
@@ -338,22 +325,17 @@ CONVLAB_INLINE void weight_grad(const Correlation& p, bool flat, int64_t count, 
     q.OW = (count - 1) * plane + p.OH * RS;  // up to the last image's last output row
     const int64_t FS = round_up(q.OW, VL);
     float* buf = scratch(1, static_cast<size_t>(p.O * FS));
-    for (int64_t o = 0; o < p.O; ++o) {
-      float* dst = buf + o * FS;
-      std::fill(dst, dst + FS, 0.0f);
+    std::fill(buf, buf + p.O * FS, 0.0f);
+    for (int64_t o = 0; o < p.O; ++o)
       for (int64_t k = 0; k < count; ++k)
-        for (int64_t y = 0; y < p.OH; ++y)
-          std::memcpy(dst + k * plane + y * RS, gout + k * gstride + (o * p.OH + y) * p.OW,
-                      static_cast<size_t>(p.OW) * sizeof(float));
-    }
+        copy_rows(gout + k * gstride + o * p.OH * p.OW, p.OW, buf + o * FS + k * plane, RS, p.OH,
+                  p.OW);
     return weight_grad_width<VL>(q, pad, RS, buf, FS, part);
   }
   if (GS != p.OW) {  // rows padded to whole vectors, zero past OW
     float* buf = scratch(1, static_cast<size_t>(p.O * p.OH * GS));
-    for (int64_t r = 0; r < p.O * p.OH; ++r) {
-      std::memcpy(buf + r * GS, gout + r * p.OW, static_cast<size_t>(p.OW) * sizeof(float));
-      std::fill(buf + r * GS + p.OW, buf + (r + 1) * GS, 0.0f);
-    }
+    std::fill(buf, buf + p.O * p.OH * GS, 0.0f);
+    copy_rows(gout, p.OW, buf, GS, p.O * p.OH, p.OW);
     g = buf;
   }
   weight_grad_width<VL>(p, pad, RS, g, GS, part);

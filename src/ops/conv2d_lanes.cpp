@@ -22,6 +22,7 @@
 #include "conv2d_lanes.h"
 
 #include "conv2d_bias_grad.h"
+#include "copy_rows.h"
 
 #include <immintrin.h>
 
@@ -52,27 +53,13 @@ int64_t round_up(int64_t x, int64_t m) {
 }
 
 // `planes` planes of rows x cols floats copied into a zeroed buffer of planes x (dst_rows x
-// dst_cols) at (top, left): the buffer zeroed whole, then each row copied in place, 16 floats a
-// masked load and store (rows are 7 to 64 floats: memcpy and fill per row took 19 % of a 32 -> 64
-// stride-2 layer's forward and backward).
-__attribute__((target("avx512f"))) void copy_into_zeroed(const float* src, int64_t planes,
-                                                         int64_t rows, int64_t cols, float* dst,
-                                                         int64_t dst_rows, int64_t dst_cols,
-                                                         int64_t top, int64_t left) {
-  const int64_t total = planes * dst_rows * dst_cols;
-  const __m512 zero = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + kLanes <= total; i += kLanes) _mm512_storeu_ps(dst + i, zero);
-  _mm512_mask_storeu_ps(dst + i, static_cast<__mmask16>((1u << (total - i)) - 1), zero);
-  const __mmask16 tail = static_cast<__mmask16>((1u << (cols % kLanes)) - 1);
+// dst_cols) at (top, left).
+void copy_into_zeroed(const float* src, int64_t planes, int64_t rows, int64_t cols, float* dst,
+                      int64_t dst_rows, int64_t dst_cols, int64_t top, int64_t left) {
+  std::fill(dst, dst + planes * dst_rows * dst_cols, 0.0f);
   for (int64_t c = 0; c < planes; ++c)
-    for (int64_t y = 0; y < rows; ++y) {
-      const float* from = src + (c * rows + y) * cols;
-      float* to = dst + (c * dst_rows + top + y) * dst_cols + left;
-      int64_t x = 0;
-      for (; x + kLanes <= cols; x += kLanes) _mm512_storeu_ps(to + x, _mm512_loadu_ps(from + x));
-      if (tail) _mm512_mask_storeu_ps(to + x, tail, _mm512_maskz_loadu_ps(tail, from + x));
-    }
+    copy_rows(src + c * rows * cols, cols, dst + (c * dst_rows + top) * dst_cols + left, dst_cols,
+              rows, cols);
 }
 
 // One image (C, H, W) copied into a zeroed (C, H + 2PH, W + 2PW) buffer at (PH, PW).

@@ -35,6 +35,7 @@
 #include "conv2d_bias_grad.h"
 #include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
+#include "copy_rows.h"
 #include "gemm.h"
 #include "scratch.h"
 
@@ -69,9 +70,7 @@ void pad_planes(int64_t C, int64_t H, int64_t W, int64_t PH, int64_t PW, const T
                 const float* src, float* dst) {
   std::fill(dst, dst + C * tl.Hp * tl.Wp, 0.0f);
   for (int64_t c = 0; c < C; ++c)
-    for (int64_t y = 0; y < H; ++y)
-      std::memcpy(dst + (c * tl.Hp + y + PH) * tl.Wp + PW, src + (c * H + y) * W,
-                  static_cast<size_t>(W) * sizeof(float));
+    copy_rows(src + c * H * W, W, dst + (c * tl.Hp + PH) * tl.Wp + PW, tl.Wp, H, W);
 }
 
 CONVLAB_WINO inline __mmask16 lanes_mask(int64_t n) {

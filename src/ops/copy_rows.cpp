@@ -1,0 +1,32 @@
+#include "copy_rows.h"
+
+#include <immintrin.h>
+
+#include <cstring>
+
+namespace convlab::kernels {
+
+namespace {
+
+__attribute__((target("avx512f"))) void copy_rows_avx512(const float* src, int64_t src_ld,
+                                                         float* dst, int64_t dst_ld, int64_t rows,
+                                                         int64_t cols) {
+  const __mmask16 tail = static_cast<__mmask16>((1u << (cols % 16)) - 1);
+  for (int64_t y = 0; y < rows; ++y, src += src_ld, dst += dst_ld) {
+    int64_t x = 0;
+    for (; x + 16 <= cols; x += 16) _mm512_storeu_ps(dst + x, _mm512_loadu_ps(src + x));
+    if (tail) _mm512_mask_storeu_ps(dst + x, tail, _mm512_maskz_loadu_ps(tail, src + x));
+  }
+}
+
+}  // namespace
+
+void copy_rows(const float* src, int64_t src_ld, float* dst, int64_t dst_ld, int64_t rows,
+               int64_t cols) {
+  static const bool has_avx512 = __builtin_cpu_supports("avx512f");
+  if (has_avx512) return copy_rows_avx512(src, src_ld, dst, dst_ld, rows, cols);
+  for (int64_t y = 0; y < rows; ++y)
+    std::memcpy(dst + y * dst_ld, src + y * src_ld, static_cast<size_t>(cols) * sizeof(float));
+}
+
+}  // namespace convlab::kernels
