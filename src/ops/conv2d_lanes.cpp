@@ -156,6 +156,20 @@ __attribute__((target("avx512f"))) void epilogue(int64_t pixels, int64_t O, cons
     }
 }
 
+// The first `lanes` floats (at most kBlock: the real channels) of `count` tile rows, kBlock
+// apart, into rows pixels[p] of dst (ld apart). A memcpy call per pixel cost more than the copy.
+__attribute__((target("avx512f"))) void scatter_rows(int64_t count, const float* tile,
+                                                     int64_t lanes, const int64_t* pixels,
+                                                     float* dst, int64_t ld) {
+  const __mmask16 low = lanes >= kLanes ? 0xFFFF : (1u << lanes) - 1,
+                  high = lanes > kLanes ? (1u << (lanes - kLanes)) - 1 : 0;
+  for (int64_t p = 0; p < count; ++p, tile += kBlock) {
+    float* row = dst + pixels[p] * ld;
+    _mm512_mask_storeu_ps(row, low, _mm512_maskz_loadu_ps(low, tile));
+    if (high) _mm512_mask_storeu_ps(row + kLanes, high, _mm512_maskz_loadu_ps(high, tile + kLanes));
+  }
+}
+
 // Weights as blocks of kBlock lanes: packed[(b * K + k) * kBlock + l] = value(k, b * kBlock + l)
 // for lanes < lanes_total, zero past them.
 template <typename F>
@@ -358,12 +372,15 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
                         kBlock * sizeof(float));
         phases.push_back(std::move(ph));
       }
+    // Every input pixel is in one phase; pixels of a phase without taps (1x1 at stride 2) get
+    // zeros, the others their sums.
+    const bool tapless = std::any_of(phases.begin(), phases.end(),
+                                     [](const Phase& ph) { return ph.offset.empty(); });
     parallel_for(g.N, [&](int64_t n) {
       float* gpad = scratch(0, static_cast<size_t>(g.O * gplane));
       copy_into_zeroed(gout + n * g.O * pixels, g.O, g.OH, g.OW, gpad, GH, GW, AH, AW);
-      // Pixels no phase reaches (a phase without taps, e.g. 1x1 at stride 2) stay zero.
       float* ginT = scratch(1, static_cast<size_t>(inputs * Cp));
-      std::fill(ginT, ginT + inputs * Cp, 0.0f);
+      if (tapless) std::fill(ginT, ginT + inputs * Cp, 0.0f);
       for (const Phase& ph : phases) {
         const int64_t count = static_cast<int64_t>(ph.pixels.size());
         const int64_t pairs = static_cast<int64_t>(ph.offset.size());
@@ -380,10 +397,8 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
             else
               pixel_run<2>(run, base, ph.offset.data(), ph.rows + b * pairs * kBlock, 0, pairs,
                            nullptr, tile, kBlock);
-            const int64_t lanes = std::min(kBlock, g.C - b * kBlock);  // the real channels
-            for (int64_t p = 0; p < run; ++p)
-              std::memcpy(ginT + ph.pixels[static_cast<size_t>(p0 + p)] * Cp + b * kBlock,
-                          tile + p * kBlock, static_cast<size_t>(lanes) * sizeof(float));
+            scatter_rows(run, tile, std::min(kBlock, g.C - b * kBlock), ph.pixels.data() + p0,
+                         ginT + b * kBlock, Cp);
           }
         }
       }
