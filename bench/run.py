@@ -91,14 +91,16 @@ def run_zoo(a, rows, raw, fma, save, side_by_side, torch_py):
             for mode, batch, images, flops in work:
                 args = base + t + ["--batch", str(batch), "--images", str(images)]
                 side_by_side(f"zoo {name} {mode} batch {batch}, {threads} thread(s)", [a.bench, mode] + args,
-                             torch_py + [mode] + args, "images_per_second", zoo=name, mode=mode,
-                             batch=batch, threads=threads)
+                             torch_py + [mode] + args, "images_per_second", one_core=threads == 1, zoo=name,
+                             mode=mode, batch=batch, threads=threads)
                 r = rows[-1]
                 r["convlab_gflops"], r["pytorch_gflops"] = r["convlab"] * flops / 1e9, r["pytorch"] * flops / 1e9
                 r["convlab_share_of_peak"] = r["convlab_gflops"] / peak[threads] if threads in peak else None
-            # The layers alone, at the network's batch: forward + backward.
-            lc = run([a.bench, "layers"] + base + t + ["--batch", str(net["batch"])])
-            lt = run(torch_py + ["layers"] + base + t + ["--batch", str(net["batch"])], TORCH_ENV)
+            # The layers alone, at the network's batch: forward + backward (one thread: both on
+            # core 0, as side_by_side pins).
+            pin = ["taskset", "-c", "0"] if threads == 1 else []
+            lc = run(pin + [a.bench, "layers"] + base + t + ["--batch", str(net["batch"])])
+            lt = run(pin + torch_py + ["layers"] + base + t + ["--batch", str(net["batch"])], TORCH_ENV)
             raw.extend([lc, lt])
             theirs = {l["name"]: l for l in lt["layers"]}
             for l in lc["layers"]:
@@ -166,6 +168,8 @@ def main():
     p.add_argument("--parts", default="train,models,infer,micro,busy",
                    help="comma-separated: train, models (the files in models/), infer, micro, busy")
     a = p.parse_args()
+    if a.reps < 1:
+        p.error(f"--reps must be at least 1; got {a.reps}")
     if a.from_json:
         try:
             with open(a.from_json) as f:
@@ -195,11 +199,17 @@ def main():
             json.dump(result, f, indent=1)
         os.replace(path + ".tmp", path)
 
-    def side_by_side(name, conv_cmd, torch_cmd, key, **fields):
+    def side_by_side(name, conv_cmd, torch_cmd, key, one_core=False, **fields):
         c, t = [], []
-        for _ in range(a.reps):  # alternate, so drifts in machine load hit both alike
-            rc = run(conv_cmd)
-            rt = run(torch_cmd, TORCH_ENV)
+        for rep in range(a.reps):  # alternate, so drifts in machine load hit both alike
+            # One thread: both libraries pinned to the same core, core after core across the
+            # repetitions. On this virtual machine one core ran 20 % slower than the other for
+            # hours (strided, 1 thread: 10,600-11,000 images/s on core 0, 13,300-13,500 on core 1),
+            # and an unpinned process lands on either, so a ratio measured unpinned could be off
+            # by a fifth either way.
+            pin = ["taskset", "-c", str(rep % (os.cpu_count() or 1))] if one_core else []
+            rc = run(pin + conv_cmd)
+            rt = run(pin + torch_cmd, TORCH_ENV)
             raw.extend([rc, rt])
             c.append(rc[key])
             t.append(rt[key])
@@ -217,7 +227,7 @@ def main():
         for threads in [1, 2]:
             args = ["--model", model, "--threads", str(threads), "--images", str(images)]
             rc, rt = side_by_side(f"train {model} images/s, {threads} thread(s)", [a.bench, "train"] + args,
-                                  torch_py + ["train"] + args, "images_per_second")
+                                  torch_py + ["train"] + args, "images_per_second", one_core=threads == 1)
             rows[-1]["convlab_minor_faults_after_first_batch"] = rc["minor_faults_after_first_batch"]
             rows[-1]["pytorch_minor_faults_after_first_batch"] = rt["minor_faults_after_first_batch"]
             rows[-1]["convlab_peak_rss_mb"] = rc["peak_rss_mb"]
@@ -229,11 +239,11 @@ def main():
             args = ["--model", os.path.join(root, "models", name + ".txt"), "--threads", str(threads),
                     "--images", str(images // 10)]
             side_by_side(f"train {name} images/s, {threads} thread(s)", [a.bench, "train"] + args,
-                         torch_py + ["train"] + args, "images_per_second")
+                         torch_py + ["train"] + args, "images_per_second", one_core=threads == 1)
     for threads in [1, 2] if "infer" in parts else []:
         args = ["--model", "standard", "--threads", str(threads), "--images", "10000"]
         side_by_side(f"infer standard images/s, {threads} thread(s)", [a.bench, "infer"] + args,
-                     torch_py + ["infer"] + args, "images_per_second")
+                     torch_py + ["infer"] + args, "images_per_second", one_core=threads == 1)
 
     # Microbenchmarks: convlab through Google Benchmark, PyTorch by median wall time.
     conv_ms = {}
@@ -309,14 +319,16 @@ def main():
                 core_speed[core].append(run(["taskset", "-c", str(core), a.bench, "train", "--threads",
                                              "1", "--images", "10000"])["images_per_second"])
         # The configurations alternate within each repetition (as every other part of the bench
-        # does), so a core that slows down for a minute hits the rows it runs beside alike; the
-        # headline is the median of each repetition's own ratio.
+        # does), so a core that slows down for a minute hits the rows it runs beside alike, and
+        # their order rotates, so that no configuration always runs first after the probes; the
+        # headline is the median of each repetition's own ratio. The raw runs are saved after
+        # every repetition, so an interrupted run keeps what it measured.
         c = {name: [] for name, *_ in configs}
         t = {name: [] for name, *_ in configs}
         exchange = {name: [] for name, *_ in configs}
-        for _ in range(a.reps):
+        for rep in range(a.reps):
             probe_cores()
-            for name, env, conv_cmd, torch_cmd in configs:
+            for name, env, conv_cmd, torch_cmd in configs[rep % 3:] + configs[:rep % 3]:
                 rc = run(conv_cmd, env)
                 raw.append(rc)
                 c[name].append(rc["images_per_second"])
@@ -326,6 +338,7 @@ def main():
                     rt = run(torch_cmd, TORCH_ENV)
                     raw.append(rt)
                     t[name].append(rt["images_per_second"])
+            save()
         got = {}
         for name, *_ in configs:
             row = {"work": f"train standard images/s, {name}", "convlab": statistics.median(c[name]),
@@ -353,7 +366,7 @@ def main():
         chunked_name = "1 process x 2 threads, chunks of 16"
 
         def paired(lib, num, den):
-            return [x / y for x, y in zip(lib[num], lib[den])]
+            return [x / y for x, y in zip(lib[num], lib[den], strict=True)]
         scaling = {"work": "2 processes x 1 thread / 1 process x 2 threads",
                    "convlab": statistics.median(paired(c, two_name, one_name)),
                    "convlab_runs": paired(c, two_name, one_name),

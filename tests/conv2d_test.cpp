@@ -3,9 +3,11 @@
 #include "test_util.h"
 
 #include <cstring>
+#include <limits>
 #include <random>
 
 #include "../src/ops/conv2d_winograd.h"  // the choice of kernel is internal
+#include "../src/ops/scratch.h"          // poisoned below
 #include "convlab/error.h"
 #include "convlab/nn/conv2d.h"
 #include "convlab/ops/kernels.h"
@@ -74,11 +76,25 @@ TEST(Conv2dFast, MatchesReferenceOnRandomShapes) {
   }
 }
 
+// Every scratch slot of this thread filled with NaN: a kernel that reads scratch it did not write
+// (a zero fill it skipped) then gives NaN, which the comparisons catch; without this, what earlier
+// cases left there could hide it.
+namespace {
+void poison_scratch() {
+  constexpr size_t kFloats = size_t{1} << 20;  // more than any case below uses
+  for (int slot = 0; slot < 8; ++slot) {
+    float* p = kernels::scratch(slot, kFloats);
+    std::fill(p, p + kFloats, std::numeric_limits<float>::quiet_NaN());
+  }
+}
+}  // namespace
+
 // The shape classes the kernels are chosen by (AVX-512: channels in the vector lanes for strided,
 // 1x1 and small-plane convolutions; else the direct, polyphase and im2col paths) against the
 // reference: kernels 1 to 7, strides 1 to 3, padding 0 to 3, planes from 7 to 33, channels around
 // the 16- and 32-lane blocks, batches that do not divide into the weight-gradient groups; and the
-// same bits at 1 and 3 threads.
+// same bits at 1 and 3 threads. At 1 thread the kernels run on this thread, after its scratch is
+// poisoned.
 TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
   std::mt19937 rng(321);
   struct Case {
@@ -129,7 +145,9 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       PoolScope scope(&pool);
       Tensor y(g.output_shape(), 1e30f), gx(x.shape(), 1e30f), gw(wt.shape(), 0.5f),
           gb({k.o}, 0.25f);
+      if (threads == 1) poison_scratch();
       kernels::conv2d_forward(g, x.data(), wt.data(), b.data(), y.data());
+      if (threads == 1) poison_scratch();
       kernels::conv2d_backward(g, x.data(), wt.data(), gy.data(), gx.data(), gw.data(), gb.data());
       const double tol = 1e-4 * std::sqrt(static_cast<double>(k.c * k.kh * k.kw));
       ASSERT_TRUE(allclose(y, ref, 1e-4, tol)) << where << " max diff " << max_abs_diff(y, ref);

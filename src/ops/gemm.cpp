@@ -129,8 +129,9 @@ __attribute__((target("avx512f"))) void block_edge_avx512(int64_t m, int64_t n, 
     for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(C + r * ldc + 16 * v, mask[v], c[r][v]);
 }
 
-// 8 rows x up to 32 columns (NV masked vectors), for matrices at most 32 columns wide: a
-// Winograd weight gradient of a 32-channel layer (N = 32), Linear(4096, 10)'s forward (N = 10).
+// 8 rows x up to 32 columns (NV masked vectors), for column blocks at most 32 wide (a matrix that
+// narrow, or the last columns of a wider one): a Winograd weight gradient of a 32-channel layer
+// (N = 32), Linear(4096, 10)'s forward (N = 10).
 // block_edge_avx512 keeps 4 rows x NV accumulators there: 4 or 8 chains of dependent multiply-adds,
 // too few to hide their latency, and it loads the B vectors once per 4 rows. Here 8 x NV
 // accumulators, 8 broadcasts and NV loads per 8 x NV multiply-adds. The same fused multiply-adds in
