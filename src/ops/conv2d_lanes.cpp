@@ -52,16 +52,6 @@ int64_t round_up(int64_t x, int64_t m) {
   return (x + m - 1) / m * m;
 }
 
-// `planes` planes of rows x cols floats copied into a zeroed buffer of planes x (dst_rows x
-// dst_cols) at (top, left).
-void copy_into_zeroed(const float* src, int64_t planes, int64_t rows, int64_t cols, float* dst,
-                      int64_t dst_rows, int64_t dst_cols, int64_t top, int64_t left) {
-  std::fill(dst, dst + planes * dst_rows * dst_cols, 0.0f);
-  for (int64_t c = 0; c < planes; ++c)
-    copy_rows(src + c * rows * cols, cols, dst + (c * dst_rows + top) * dst_cols + left, dst_cols,
-              rows, cols);
-}
-
 // One image (C, H, W) copied into a zeroed (C, H + 2PH, W + 2PW) buffer at (PH, PW).
 void pad_image(const Conv2dGeometry& g, const float* src, float* dst) {
   copy_into_zeroed(src, g.C, g.H, g.W, dst, g.H + 2 * g.PH, g.W + 2 * g.PW, g.PH, g.PW);

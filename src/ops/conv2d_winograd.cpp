@@ -68,9 +68,7 @@ struct Tiles {
 
 void pad_planes(int64_t C, int64_t H, int64_t W, int64_t PH, int64_t PW, const Tiles& tl,
                 const float* src, float* dst) {
-  std::fill(dst, dst + C * tl.Hp * tl.Wp, 0.0f);
-  for (int64_t c = 0; c < C; ++c)
-    copy_rows(src + c * H * W, W, dst + (c * tl.Hp + PH) * tl.Wp + PW, tl.Wp, H, W);
+  copy_into_zeroed(src, C, H, W, dst, tl.Hp, tl.Wp, PH, PW);
 }
 
 CONVLAB_WINO inline __mmask16 lanes_mask(int64_t n) {

@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "convlab/ops/kernels.h"
@@ -29,6 +30,14 @@ void copy_rows(const float* src, int64_t src_ld, float* dst, int64_t dst_ld, int
   if (active_isa() == Isa::avx512) return copy_rows_avx512(src, src_ld, dst, dst_ld, rows, cols);
   for (int64_t y = 0; y < rows; ++y)
     std::memcpy(dst + y * dst_ld, src + y * src_ld, static_cast<size_t>(cols) * sizeof(float));
+}
+
+void copy_into_zeroed(const float* src, int64_t planes, int64_t rows, int64_t cols, float* dst,
+                      int64_t dst_rows, int64_t dst_cols, int64_t top, int64_t left) {
+  std::fill(dst, dst + planes * dst_rows * dst_cols, 0.0f);
+  for (int64_t c = 0; c < planes; ++c)
+    copy_rows(src + c * rows * cols, cols, dst + (c * dst_rows + top) * dst_cols + left, dst_cols,
+              rows, cols);
 }
 
 }  // namespace convlab::kernels

@@ -13,4 +13,9 @@ namespace convlab::kernels {
 void copy_rows(const float* src, int64_t src_ld, float* dst, int64_t dst_ld, int64_t rows,
                int64_t cols);
 
+// `planes` planes of rows x cols floats (contiguous) copied into a zeroed buffer of planes x
+// (dst_rows x dst_cols) at (top, left): one fill, then the rows.
+void copy_into_zeroed(const float* src, int64_t planes, int64_t rows, int64_t cols, float* dst,
+                      int64_t dst_rows, int64_t dst_cols, int64_t top, int64_t left);
+
 }  // namespace convlab::kernels
