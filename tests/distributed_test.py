@@ -190,7 +190,10 @@ def main():
                     [":", "-np", "1"] + second)
             code, _, err = job.run(argv)
             lines = [l for l in err.splitlines() if l.startswith("convlab: error:")]
-            check(code != 0 and any(expect in l for l in lines),
+            # Each process's line whole: written piece by piece, two processes' pieces once
+            # interleaved into "convlab: error: convlab: error: process 0 of 2: process 1 ...".
+            check(code != 0 and any(expect in l for l in lines) and
+                  all(l.count("convlab: error:") == 1 for l in lines),
                   "processes given different %s stop with an error naming it (exit %d): %s"
                   % (what, code, lines[:1]))
             check(not os.path.exists(os.path.join(tmp, "mismatch", "checkpoint.bin")),

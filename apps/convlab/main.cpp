@@ -4,6 +4,7 @@
 // mpirun, every process joins the job first; train and compare share their work among the
 // processes, process 0 alone prints to stdout, and any process's error ends the whole job (every
 // other process stops with one line too, never waits).
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdio>
@@ -25,11 +26,20 @@ std::unique_ptr<convlab::train::Communicator> g_job;  // set when mpirun started
 int fail(const std::string& message, int code) {
   std::cout.flush();
   const bool job = g_job && g_job->size() > 1;
-  std::cerr << "convlab: error: "
-            << (job ? "process " + std::to_string(g_job->rank()) + " of " +
-                          std::to_string(g_job->size()) + ": "
-                    : "")
-            << convlab::one_line(message) << std::endl;
+  // One write for the whole line: std::cerr writes each piece at once, and under mpirun the
+  // processes' pieces interleaved on the shared stderr ("convlab: error: convlab: error: ...").
+  const std::string line = "convlab: error: " +
+                           (job ? "process " + std::to_string(g_job->rank()) + " of " +
+                                      std::to_string(g_job->size()) + ": "
+                                : std::string()) +
+                           convlab::one_line(message) + "\n";
+  std::cerr.flush();
+  for (size_t done = 0; done < line.size();) {
+    const ssize_t n = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // stderr is gone: nothing left to tell
+    done += static_cast<size_t>(n);
+  }
   // The other processes may be waiting for this one in a collective operation: end them all.
   if (job) g_job->abort(code);
   return code;
