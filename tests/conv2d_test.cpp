@@ -125,6 +125,13 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {2, 64, 32, 16, 16, 3, 3, 1, 1, 1, 1},
       {1, 32, 32, 3, 3, 3, 3, 1, 1, 0, 0},
       {2, 32, 33, 5, 40, 3, 3, 1, 1, 1, 0},
+      // Winograd F(2x2, 5x5) (5x5 stride 1, 32 channels and more): odd planes, rows of more than
+      // 16 tiles, padding 0 to 4 and unequal, 10 images in weight-gradient groups
+      {3, 32, 40, 9, 11, 5, 5, 1, 1, 2, 2},
+      {2, 33, 32, 20, 37, 5, 5, 1, 1, 0, 0},
+      {10, 40, 48, 6, 6, 5, 5, 1, 1, 4, 4},
+      {2, 64, 64, 16, 16, 5, 5, 1, 1, 2, 2},
+      {2, 32, 33, 9, 40, 5, 5, 1, 1, 3, 1},
   };
   for (const Case& k : cases) {
     const Tensor x = random_tensor({k.n, k.c, k.h, k.w}, rng);
@@ -165,7 +172,8 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
   }
 }
 
-// Winograd F(2x2, 3x3) is chosen by the shape alone: 3x3 at stride 1, 32 channels in and out,
+// Winograd F(2x2, 3x3) and F(2x2, 5x5) are chosen by the shape alone: 3x3 or 5x5 at stride 1,
+// padding at most the kernel's size - 1, 32 channels in and out,
 // planes of 8 x 8 or more, 64 tiles in the batch, on AVX-512 (the cases above with those shapes run
 // through it).
 TEST(Conv2dFast, WinogradChosenByShapeAlone) {
@@ -178,11 +186,16 @@ TEST(Conv2dFast, WinogradChosenByShapeAlone) {
   EXPECT_EQ(applies(32, 32, 32, 3, 1, 1), avx512);
   EXPECT_EQ(applies(64, 128, 8, 3, 1, 1), avx512);
   EXPECT_EQ(applies(40, 33, 10, 3, 1, 0), avx512);
-  EXPECT_FALSE(applies(16, 32, 32, 3, 1, 1));          // few input channels
-  EXPECT_FALSE(applies(32, 16, 32, 3, 1, 1));          // few output channels
-  EXPECT_FALSE(applies(64, 128, 7, 3, 1, 1));          // a 7 x 7 plane
-  EXPECT_FALSE(applies(32, 32, 32, 3, 2, 1));          // stride 2
-  EXPECT_FALSE(applies(32, 32, 32, 5, 1, 2));          // 5 x 5
+  EXPECT_FALSE(applies(16, 32, 32, 3, 1, 1));       // few input channels
+  EXPECT_FALSE(applies(32, 16, 32, 3, 1, 1));       // few output channels
+  EXPECT_FALSE(applies(64, 128, 7, 3, 1, 1));       // a 7 x 7 plane
+  EXPECT_FALSE(applies(32, 32, 32, 3, 2, 1));       // stride 2
+  EXPECT_EQ(applies(32, 32, 32, 5, 1, 2), avx512);  // 5 x 5
+  EXPECT_EQ(applies(64, 64, 8, 5, 1, 4), avx512);
+  EXPECT_FALSE(applies(32, 32, 32, 5, 1, 5));          // padding 5
+  EXPECT_FALSE(applies(32, 32, 32, 5, 2, 2));          // 5 x 5 at stride 2
+  EXPECT_FALSE(applies(16, 32, 32, 5, 1, 2));          // 5 x 5, few input channels
+  EXPECT_FALSE(applies(32, 32, 32, 7, 1, 3));          // 7 x 7
   EXPECT_FALSE(applies(32, 32, 32, 3, 1, 3));          // padding 3
   EXPECT_FALSE(applies(64, 64, 8, 3, 1, 1, 1));        // 16 tiles in the batch
   EXPECT_EQ(applies(64, 64, 16, 3, 1, 1, 1), avx512);  // 64

@@ -1,9 +1,9 @@
-// Convolution, by shape: Winograd F(2x2, 3x3) for 3x3 stride-1 layers of 32 channels and more
-// (conv2d_winograd.cpp, AVX-512); channels in the vector lanes (conv2d_lanes.cpp, AVX-512: strided,
-// 1x1 and small-plane convolutions with 16 channels or more); else stride 1 runs the direct kernels
-// of conv2d_direct.cpp, other strides the same kernels through the polyphase form of
-// conv2d_polyphase.cpp where it pays; the rest runs as GEMM:
-// each image is unfolded (im2col) into a (C*KH*KW) x (OH*OW) matrix, so that forward is weight x
+// Convolution, by shape: Winograd F(2x2, 3x3) and F(2x2, 5x5) for 3x3 and 5x5 stride-1 layers of
+// 32 channels and more (conv2d_winograd.cpp, AVX-512); channels in the vector lanes
+// (conv2d_lanes.cpp, AVX-512: strided, 1x1 and small-plane convolutions with 16 channels or more);
+// else stride 1 runs the direct kernels of conv2d_direct.cpp, other strides the same kernels
+// through the polyphase form of conv2d_polyphase.cpp where it pays; the rest runs as GEMM: each
+// image is unfolded (im2col) into a (C*KH*KW) x (OH*OW) matrix, so that forward is weight x
 // columns, the weight gradient is grad_output x columns^T and the input gradient is weight^T x
 // grad_output folded back (col2im).
 #include <algorithm>
