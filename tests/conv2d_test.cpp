@@ -7,7 +7,8 @@
 #include <random>
 
 #include "../src/ops/conv2d_winograd.h"  // the choice of kernel is internal
-#include "../src/ops/scratch.h"          // poisoned below
+#include "../src/ops/conv2d_winograd_small.h"
+#include "../src/ops/scratch.h"  // poisoned below
 #include "convlab/error.h"
 #include "convlab/nn/conv2d.h"
 #include "convlab/ops/kernels.h"
@@ -132,6 +133,13 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {10, 40, 48, 6, 6, 5, 5, 1, 1, 4, 4},
       {2, 64, 64, 16, 16, 5, 5, 1, 1, 2, 2},
       {2, 32, 33, 9, 40, 5, 5, 1, 1, 3, 1},
+      // Winograd F(4x4, 3x3), channels in the lanes (3x3 stride 1, 32 channels and more, planes of
+      // 4 x 4 to 8 x 8): channel counts past whole vectors, tiles past the plane, padding 0 to 2
+      // and unequal, 17 images in weight-gradient groups
+      {17, 33, 40, 7, 7, 3, 3, 1, 1, 1, 1},
+      {2, 64, 128, 7, 7, 3, 3, 1, 1, 1, 1},
+      {3, 40, 33, 5, 6, 3, 3, 1, 1, 2, 1},
+      {4, 32, 48, 6, 6, 3, 3, 1, 1, 0, 0},
   };
   for (const Case& k : cases) {
     const Tensor x = random_tensor({k.n, k.c, k.h, k.w}, rng);
@@ -199,6 +207,27 @@ TEST(Conv2dFast, WinogradChosenByShapeAlone) {
   EXPECT_FALSE(applies(32, 32, 32, 3, 1, 3));          // padding 3
   EXPECT_FALSE(applies(64, 64, 8, 3, 1, 1, 1));        // 16 tiles in the batch
   EXPECT_EQ(applies(64, 64, 16, 3, 1, 1, 1), avx512);  // 64
+}
+
+// F(4x4, 3x3) with channels in the lanes takes the small planes: 3x3 stride 1, 32 channels in and
+// out, 4 x 4 to 8 x 8, or up to 16 x 16 with 64 channels on one side; on AVX-512.
+TEST(Conv2dFast, WinogradSmallChosenByShapeAlone) {
+  const bool avx512 = kernels::active_isa() == kernels::Isa::avx512;
+  auto applies = [](int64_t c, int64_t o, int64_t h, int64_t k, int64_t s, int64_t p) {
+    return kernels::winograd_small_conv_applies(
+        conv2d_geometry({2, c, h, h}, {o, c, k, k}, s, s, p, p, "test"));
+  };
+  EXPECT_EQ(applies(64, 128, 7, 3, 1, 1), avx512);
+  EXPECT_EQ(applies(32, 32, 8, 3, 1, 1), avx512);
+  EXPECT_EQ(applies(32, 32, 4, 3, 1, 2), avx512);   // 6 x 6 out
+  EXPECT_EQ(applies(32, 64, 16, 3, 1, 1), avx512);  // 16 x 16, 64 channels out
+  EXPECT_FALSE(applies(32, 32, 16, 3, 1, 1));       // 16 x 16, 32 channels
+  EXPECT_FALSE(applies(64, 64, 17, 3, 1, 1));       // 17 x 17
+  EXPECT_FALSE(applies(64, 64, 3, 3, 1, 1));        // 3 x 3
+  EXPECT_FALSE(applies(16, 64, 8, 3, 1, 1));        // few input channels
+  EXPECT_FALSE(applies(64, 64, 16, 3, 2, 1));       // stride 2
+  EXPECT_FALSE(applies(64, 64, 8, 5, 1, 2));        // 5 x 5
+  EXPECT_FALSE(applies(64, 64, 8, 3, 1, 3));        // padding 3
 }
 
 TEST(Conv2dLayer, PrintsLikePyTorch) {

@@ -14,6 +14,7 @@
 #include "conv2d_lanes.h"
 #include "conv2d_polyphase.h"
 #include "conv2d_winograd.h"
+#include "conv2d_winograd_small.h"
 #include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
 #include "gemm.h"
@@ -72,6 +73,7 @@ void col2im_add(const Conv2dGeometry& g, const float* col, float* in) {
 
 void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* w, const float* bias,
                     float* out) {
+  if (winograd_small_conv_applies(g)) return conv2d_forward_winograd_small(g, in, w, bias, out);
   if (winograd_conv_applies(g)) return conv2d_forward_winograd(g, in, w, bias, out);
   if (lanes_conv_applies(g)) return conv2d_forward_lanes(g, {}, in, w, bias, out);
   if (direct_conv_applies(g)) return conv2d_forward_direct(g, {}, in, w, bias, out, nullptr);
@@ -88,6 +90,8 @@ void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* w, co
 
 void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, const float* gout,
                      float* gin, float* gw, float* gb) {
+  if (winograd_small_conv_applies(g))
+    return conv2d_backward_winograd_small(g, in, w, gout, gin, gw, gb);
   if (winograd_conv_applies(g)) return conv2d_backward_winograd(g, in, w, gout, gin, gw, gb);
   if (lanes_conv_applies(g)) return conv2d_backward_lanes(g, in, w, gout, gin, gw, gb);
   if (direct_conv_applies(g))
@@ -121,7 +125,7 @@ void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, c
 }
 
 bool conv2d_fusion_applies(const Conv2dGeometry& g, ConvFusion f) {
-  if (winograd_conv_applies(g)) return false;
+  if (winograd_small_conv_applies(g) || winograd_conv_applies(g)) return false;
   if (lanes_conv_applies(g)) return !f.pool;  // ReLU and BatchNorm, not pooling
   return direct_conv_applies(g) && (!f.pool || f.relu);
 }

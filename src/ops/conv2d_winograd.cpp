@@ -38,6 +38,7 @@
 #include "copy_rows.h"
 #include "gemm.h"
 #include "scratch.h"
+#include "winograd_transform.h"
 
 // GCC 12's AVX-512 headers leave a placeholder operand undefined in some intrinsics and then warn
 // about it once inlined (GCC bug 105593).
@@ -48,65 +49,6 @@ namespace convlab::kernels {
 namespace {
 
 constexpr int64_t kLanes = 16;
-
-#define CONVLAB_WINO __attribute__((target("avx512f")))
-#define CONVLAB_WINO_INLINE __attribute__((target("avx512f"), always_inline)) inline
-
-// The transform of F(2x2, RxR): B^T (a x a) for input patches, G (a x R) for kernels, A^T (2 x a)
-// for outputs.
-template <int R>
-struct Transform;
-
-template <>
-struct Transform<3> {
-  static constexpr int a = 4;
-  static constexpr float BT[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
-  static constexpr float G[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
-  static constexpr float AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
-};
-
-template <>
-struct Transform<5> {
-  static constexpr int a = 6;
-  static constexpr float BT[6][6] = {{1, 1.5f, -2, -1.5f, 1, 0}, {0, -1, -2.5f, -0.5f, 1, 0},
-                                     {0, 1, 0.5f, -2.5f, 1, 0},  {0, -0.5f, -1, 0.5f, 1, 0},
-                                     {0, 2, -1, -2, 1, 0},       {0, 1, 1.5f, -2, -1.5f, 1}};
-  static constexpr float G[6][5] = {{1, 0, 0, 0, 0},
-                                    {-1.f / 3, -1.f / 3, -1.f / 3, -1.f / 3, -1.f / 3},
-                                    {1.f / 3, -1.f / 3, 1.f / 3, -1.f / 3, 1.f / 3},
-                                    {1.f / 15, 2.f / 15, 4.f / 15, 8.f / 15, 16.f / 15},
-                                    {-16.f / 15, 8.f / 15, -4.f / 15, 2.f / 15, -1.f / 15},
-                                    {0, 0, 0, 0, 1}};
-  static constexpr float AT[2][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -0.5f, 1}};
-};
-
-// y[i] = sum over k of m[i][k] x[k] (m[k][i] when Transposed), for Rows x Cols constant entries:
-// unrolled, zeros skipped, ones added or subtracted, the rest multiply-added; the sum starts from
-// the first entry 1 (x2 - x1 rather than 0 - x1 + x2), then takes k in order.
-template <int Rows, int Cols, bool Transposed = false, typename Matrix>
-CONVLAB_WINO_INLINE void apply(const Matrix& m, const __m512* x, __m512* y) {
-#pragma GCC unroll 8
-  for (int i = 0; i < Rows; ++i) {
-    const auto at = [&](int k) { return Transposed ? m[k][i] : m[i][k]; };
-    int first = -1;
-#pragma GCC unroll 8
-    for (int k = Cols - 1; k >= 0; --k)
-      if (at(k) == 1.0f || (at(k) != 0.0f && (first < 0 || at(first) != 1.0f))) first = k;
-    const float c0 = at(first);
-    __m512 acc = c0 == 1.0f    ? x[first]
-                 : c0 == -1.0f ? _mm512_sub_ps(_mm512_setzero_ps(), x[first])
-                               : _mm512_mul_ps(_mm512_set1_ps(c0), x[first]);
-#pragma GCC unroll 8
-    for (int k = 0; k < Cols; ++k) {
-      const float c = at(k);
-      if (k == first || c == 0.0f) continue;
-      acc = c == 1.0f    ? _mm512_add_ps(acc, x[k])
-            : c == -1.0f ? _mm512_sub_ps(acc, x[k])
-                         : _mm512_fmadd_ps(_mm512_set1_ps(c), x[k], acc);
-    }
-    y[i] = acc;
-  }
-}
 
 // The tiles of an output plane (OH x OW) and the zero-bordered copy of an input plane they read:
 // tile (ty, tx) covers output rows 2ty, 2ty + 1 and columns 2tx, 2tx + 1 and reads padded rows
@@ -147,7 +89,7 @@ CONVLAB_WINO_INLINE void split(const float* p, __m512& even, __m512& odd) {
 template <int R>
 CONVLAB_WINO void input_transform(int64_t C, const Tiles<R>& tl, const float* pad, int64_t ty0,
                                   int64_t ty1, float* V, int64_t ld, int64_t xstride) {
-  using T = Transform<R>;
+  using T = Transform<2, R>;
   constexpr int a = T::a;
   for (int64_t c = 0; c < C; ++c)
     for (int64_t ty = ty0; ty < ty1; ++ty) {
@@ -175,7 +117,7 @@ template <int R>
 CONVLAB_WINO void output_transform(int64_t O, int64_t OH, int64_t OW, const Tiles<R>& tl,
                                    int64_t ty0, int64_t ty1, const float* M, int64_t ld,
                                    int64_t xstride, const float* bias, float* out) {
-  using T = Transform<R>;
+  using T = Transform<2, R>;
   constexpr int a = T::a;
   const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
@@ -214,7 +156,7 @@ template <int R>
 CONVLAB_WINO void gradient_transform(int64_t O, int64_t OH, int64_t OW, const Tiles<R>& tl,
                                      int64_t ty0, int64_t ty1, const float* gout, float* dM,
                                      int64_t ld, int64_t xstride) {
-  using T = Transform<R>;
+  using T = Transform<2, R>;
   constexpr int a = T::a;
   const __m512i e = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i od = _mm512_add_epi32(e, _mm512_set1_epi32(1));
@@ -252,7 +194,7 @@ CONVLAB_WINO void gradient_transform(int64_t O, int64_t OH, int64_t OW, const Ti
 // kernels per vector.
 template <int R>
 CONVLAB_WINO void transform_kernels(int64_t C, const float* taps, float* U, int64_t xs) {
-  using T = Transform<R>;
+  using T = Transform<2, R>;
   constexpr int a = T::a;
   for (int64_t c = 0; c < C; c += kLanes) {
     const __mmask16 m = lanes_mask(C - c);
@@ -314,7 +256,7 @@ void for_each_block(int64_t TH, const Blocks& b, int64_t n0, int64_t n1, F f) {
 template <int R>
 void forward_transformed(const Conv2dGeometry& g, const float* U, const float* bias,
                          const float* in, float* out) {
-  constexpr int xis = Transform<R>::a * Transform<R>::a;
+  constexpr int xis = Transform<2, R>::a * Transform<2, R>::a;
   const Tiles<R> tl(g.OH, g.OW);
   const Blocks blocks(tl.TH, tl.TW, kBlockTiles);
   const int64_t most = blocks.images * blocks.rows * tl.TW;
@@ -344,7 +286,7 @@ void forward_transformed(const Conv2dGeometry& g, const float* U, const float* b
 template <int R>
 void forward(const Conv2dGeometry& g, const float* in, const float* w, const float* bias,
              float* out) {
-  constexpr int xis = Transform<R>::a * Transform<R>::a;
+  constexpr int xis = Transform<2, R>::a * Transform<2, R>::a;
   float* U = scratch(5, static_cast<size_t>(xis * g.O * g.C));
   weight_transform<R>(
       g.O, g.C,
@@ -352,34 +294,10 @@ void forward(const Conv2dGeometry& g, const float* in, const float* w, const flo
   forward_transformed<R>(g, U, bias, in, out);
 }
 
-// gw[o][c] += G^T dL/dU G, dL/dU at position xi being total[(xi * C + c) * O + o].
-template <int R>
-void add_kernel_gradient(const Conv2dGeometry& g, const float* total, float* gw) {
-  using T = Transform<R>;
-  constexpr int a = T::a;
-  for (int64_t o = 0; o < g.O; ++o)
-    for (int64_t c = 0; c < g.C; ++c) {
-      float gu[R][a];  // G^T dL/dU
-      for (int j = 0; j < a; ++j)
-        for (int i = 0; i < R; ++i) {
-          float s = 0.0f;
-          for (int k = 0; k < a; ++k) s += T::G[k][i] * total[((a * k + j) * g.C + c) * g.O + o];
-          gu[i][j] = s;
-        }
-      float* dst = gw + (o * g.C + c) * R * R;
-      for (int i = 0; i < R; ++i)  // (G^T dL/dU) G
-        for (int j = 0; j < R; ++j) {
-          float s = 0.0f;
-          for (int k = 0; k < a; ++k) s += gu[i][k] * T::G[k][j];
-          dst[R * i + j] += s;
-        }
-    }
-}
-
 template <int R>
 void backward(const Conv2dGeometry& g, const float* in, const float* w, const float* gout,
               float* gin, float* gw, float* gb) {
-  constexpr int xis = Transform<R>::a * Transform<R>::a;
+  constexpr int xis = Transform<2, R>::a * Transform<2, R>::a;
   if (gb) conv2d_bias_grad(g, gout, gb);
   if (gin) {
     // gin = gout correlated with the kernel turned by 180 degrees, channels swapped, padded by
@@ -437,7 +355,7 @@ void backward(const Conv2dGeometry& g, const float* in, const float* w, const fl
     float* total = scratch(6, static_cast<size_t>(part_size));
     std::fill(total, total + part_size, 0.0f);
     add_parts_in_order(total, parts, groups, part_size, part_size);
-    add_kernel_gradient<R>(g, total, gw);
+    add_kernel_gradient<Transform<2, R>>(g.C, g.O, total, gw);
   }
 }
 

@@ -1,0 +1,290 @@
+// Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions on small planes, channels in the vector lanes.
+//
+// On a 7 x 7 or 8 x 8 plane the 2x2 tiles of conv2d_winograd.cpp are 16 per image, 4 to a row:
+// its transforms, 16 tiles of a row per vector, leave three quarters of the lanes idle, and F(2x2,
+// 3x3) saves only 2.25x of the multiplications (on 7 x 7, 1.7x after the tiles' overhang). Here a
+// tile is 4x4 (36 products per tile and channel pair instead of 144: 4x fewer; on 7 x 7, 3x after
+// the overhang) and the transforms take 16 channels of one tile per vector, from channels-last
+// copies of the planes:
+//
+//   forward       P (pixels x C, zero-bordered) -> V_xi (tiles x C) = (B^T d B)[xi] per tile
+//                 M_xi (tiles x O) = V_xi U_xi, U_xi (C x O) = (G g G^T)[xi]
+//                 out (pixels x O) = A^T M A + bias per tile, then turned to O x pixels
+//   input grad    the forward on the output gradient with the kernel turned by 180 degrees and
+//                 its channel axes swapped, padded by 2 - P
+//   weight grad   dM_xi (tiles x O) = (A dY A^T)[xi]; dL/dU_xi (C x O) = V_xi^T dM_xi summed over
+//                 fixed groups of images in order, then dL/dg = G^T dL/dU G
+//
+// The points are 0, 1, -1, 2, -1/2 (tools/winograd_points.py: the largest error of an output up to
+// 3.9 is 9.4e-6 in float, against 2.2e-5 at 0, +-1, +-2). The results are fixed by the geometry:
+// the same at any thread count.
+#include "conv2d_winograd_small.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "conv2d_bias_grad.h"
+#include "convlab/ops/kernels.h"
+#include "convlab/ops/parallel.h"
+#include "gemm.h"
+#include "scratch.h"
+#include "winograd_transform.h"
+
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC bug 105593, as conv2d_winograd.cpp
+
+namespace convlab::kernels {
+
+namespace {
+
+using T = Transform<4, 3>;
+constexpr int kA = T::a;             // 6: a transformed tile is 6 x 6
+constexpr int kXi = kA * kA;         // its positions
+constexpr int64_t kLanes = 16;       // channels per vector
+constexpr int64_t kSkew = 16;        // floats between the positions' matrices (cache sets)
+constexpr int64_t kBlockTiles = 64;  // tiles per matrix product, whole images
+
+CONVLAB_WINO inline __mmask16 channel_mask(int64_t n) {
+  return n >= kLanes ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << n) - 1);
+}
+
+// The 4x4 tiles of an OH x OW output and the padded plane they read: tile (ty, tx) covers output
+// rows 4ty .. 4ty + 3 (those inside), columns 4tx .. 4tx + 3, and reads padded rows 4ty .. 4ty + 5,
+// columns 4tx .. 4tx + 5 (padded (r, q) is input (r - PH, q - PW)).
+struct Tiles {
+  int64_t TH, TW, T, Hp, Wp;
+  Tiles(int64_t OH, int64_t OW)
+      : TH((OH + 3) / 4), TW((OW + 3) / 4), T(TH * TW), Hp(4 * TH + 2), Wp(4 * TW + 2) {}
+};
+
+// P[(r * Wp + q) * C + c] = the image's channel c at padded (r, q), zero outside; `work` holds
+// the C x H x W image turned channels-last on the way.
+void pad_channels_last(const Conv2dGeometry& g, const Tiles& tl, const float* src, float* work,
+                       float* P) {
+  std::fill(P, P + tl.Hp * tl.Wp * g.C, 0.0f);
+  transpose(g.C, g.H * g.W, src, g.H * g.W, work);  // (H * W) x C
+  for (int64_t y = 0; y < g.H; ++y)
+    std::memcpy(P + ((y + g.PH) * tl.Wp + g.PW) * g.C, work + y * g.W * g.C,
+                static_cast<size_t>(g.W * g.C) * sizeof(float));
+}
+
+// V[xi * vx + t * C + c] = (B^T d B)[xi] for the tiles t of one image (P channels-last, padded),
+// 16 channels at a time.
+CONVLAB_WINO void input_transform(int64_t C, const Tiles& tl, const float* P, float* V,
+                                  int64_t vx) {
+  for (int64_t t = 0; t < tl.T; ++t) {
+    const float* corner = P + (4 * (t / tl.TW) * tl.Wp + 4 * (t % tl.TW)) * C;
+    for (int64_t c = 0; c < C; c += kLanes) {
+      const __mmask16 m = channel_mask(C - c);
+      __m512 x[kA][kA], e[kA][kA];  // x[column][row], then B^T d
+      for (int i = 0; i < kA; ++i)
+        for (int j = 0; j < kA; ++j)
+          x[j][i] = _mm512_maskz_loadu_ps(m, corner + (i * tl.Wp + j) * C + c);
+      for (int j = 0; j < kA; ++j) apply<kA, kA>(T::BT, x[j], e[j]);
+      float* dst = V + t * C + c;
+      for (int i = 0; i < kA; ++i) {  // (B^T d) B, row by row
+        __m512 row[kA], v[kA];
+        for (int j = 0; j < kA; ++j) row[j] = e[j][i];
+        apply<kA, kA>(T::BT, row, v);
+        for (int j = 0; j < kA; ++j) _mm512_mask_storeu_ps(dst + (kA * i + j) * vx, m, v[j]);
+      }
+    }
+  }
+}
+
+// Y[(y * OW + x) * O + o] = (A^T M A + bias)[o] at the pixels of one image's tiles inside the
+// plane, M[xi * mx + t * O + o].
+CONVLAB_WINO void output_transform(int64_t O, int64_t OH, int64_t OW, const Tiles& tl,
+                                   const float* M, int64_t mx, const float* bias, float* Y) {
+  for (int64_t t = 0; t < tl.T; ++t) {
+    const int64_t y0 = 4 * (t / tl.TW), x0 = 4 * (t % tl.TW);
+    const int rows = static_cast<int>(std::min<int64_t>(4, OH - y0));
+    const int cols = static_cast<int>(std::min<int64_t>(4, OW - x0));
+    for (int64_t o = 0; o < O; o += kLanes) {
+      const __mmask16 m = channel_mask(O - o);
+      const __m512 b = bias ? _mm512_maskz_loadu_ps(m, bias + o) : _mm512_setzero_ps();
+      __m512 s[kA][4];  // A^T M, column by column
+      for (int j = 0; j < kA; ++j) {
+        __m512 col[kA];
+        for (int i = 0; i < kA; ++i)
+          col[i] = _mm512_maskz_loadu_ps(m, M + (kA * i + j) * mx + t * O + o);
+        apply<4, kA>(T::AT, col, s[j]);
+      }
+      for (int i = 0; i < rows; ++i) {  // (A^T M) A
+        __m512 row[kA], y[4];
+        for (int j = 0; j < kA; ++j) row[j] = s[j][i];
+        apply<4, kA>(T::AT, row, y);
+        float* dst = Y + ((y0 + i) * OW + x0) * O + o;
+        for (int j = 0; j < cols; ++j)
+          _mm512_mask_storeu_ps(dst + j * O, m, _mm512_add_ps(y[j], b));
+      }
+    }
+  }
+}
+
+// dM[xi * mx + t * O + o] = (A dY A^T)[xi] for the tiles of one image's output gradient, given
+// channels-last (G[(y * OW + x) * O + o]; dY zero past the plane).
+CONVLAB_WINO void gradient_transform(int64_t O, int64_t OH, int64_t OW, const Tiles& tl,
+                                     const float* G, float* dM, int64_t mx) {
+  for (int64_t t = 0; t < tl.T; ++t) {
+    const int64_t y0 = 4 * (t / tl.TW), x0 = 4 * (t % tl.TW);
+    const int rows = static_cast<int>(std::min<int64_t>(4, OH - y0));
+    const int cols = static_cast<int>(std::min<int64_t>(4, OW - x0));
+    for (int64_t o = 0; o < O; o += kLanes) {
+      const __mmask16 m = channel_mask(O - o);
+      __m512 d[4][4];  // d[column][row]
+      for (int j = 0; j < 4; ++j)
+        for (int i = 0; i < 4; ++i)
+          d[j][i] = i < rows && j < cols
+                        ? _mm512_maskz_loadu_ps(m, G + ((y0 + i) * OW + x0 + j) * O + o)
+                        : _mm512_setzero_ps();
+      __m512 e[4][kA];  // A dY, column by column
+      for (int j = 0; j < 4; ++j) apply<kA, 4, true>(T::AT, d[j], e[j]);
+      float* dst = dM + t * O + o;
+      for (int i = 0; i < kA; ++i) {  // (A dY) A^T, row by row
+        __m512 row[4], v[kA];
+        for (int j = 0; j < 4; ++j) row[j] = e[j][i];
+        apply<kA, 4, true>(T::AT, row, v);
+        for (int j = 0; j < kA; ++j) _mm512_mask_storeu_ps(dst + (kA * i + j) * mx, m, v[j]);
+      }
+    }
+  }
+}
+
+// U[(xi * C + c) * O + o] = (G g G^T)[xi] for the 3x3 kernels g = at(o, c, i, j), 16 output
+// channels per vector. Uses the caller's scratch slot 0.
+template <typename At>
+CONVLAB_WINO void weight_transform(int64_t O, int64_t C, At at, float* U) {
+  float* taps = scratch(0, static_cast<size_t>(9 * O));
+  for (int64_t c = 0; c < C; ++c) {
+    for (int64_t o = 0; o < O; ++o)
+      for (int k = 0; k < 9; ++k) taps[k * O + o] = at(o, c, k / 3, k % 3);
+    for (int64_t o = 0; o < O; o += kLanes) {
+      const __mmask16 m = channel_mask(O - o);
+      __m512 gg[3][kA];  // G g, column by column
+      for (int j = 0; j < 3; ++j) {
+        __m512 col[3];
+        for (int k = 0; k < 3; ++k) col[k] = _mm512_maskz_loadu_ps(m, taps + (3 * k + j) * O + o);
+        apply<kA, 3>(T::G, col, gg[j]);
+      }
+      for (int i = 0; i < kA; ++i) {  // (G g) G^T
+        __m512 row[3], u[kA];
+        for (int j = 0; j < 3; ++j) row[j] = gg[j][i];
+        apply<kA, 3>(T::G, row, u);
+        for (int j = 0; j < kA; ++j)
+          _mm512_mask_storeu_ps(U + ((kA * i + j) * C + c) * O + o, m, u[j]);
+      }
+    }
+  }
+}
+
+// Images per matrix product: about 64 tiles, whole images.
+int64_t block_images(const Tiles& tl) {
+  return std::max<int64_t>(1, kBlockTiles / tl.T);
+}
+
+// The forward algorithm with the kernel transformed (U): one block of images per task.
+void forward_transformed(const Conv2dGeometry& g, const float* U, const float* bias,
+                         const float* in, float* out) {
+  const Tiles tl(g.OH, g.OW);
+  const int64_t images = block_images(tl), most = images * tl.T;
+  parallel_for((g.N + images - 1) / images, [&](int64_t task) {
+    const int64_t n0 = task * images, n1 = std::min(g.N, n0 + images), count = n1 - n0;
+    const int64_t pixels = std::max(g.H * g.W, g.OH * g.OW);
+    float* work = scratch(0, static_cast<size_t>(pixels * std::max(g.C, g.O)));
+    float* P = scratch(1, static_cast<size_t>(tl.Hp * tl.Wp * g.C));
+    float* V = scratch(2, static_cast<size_t>(kXi * (most * g.C + kSkew)));
+    float* M = scratch(3, static_cast<size_t>(kXi * (most * g.O + kSkew)));
+    const int64_t vx = count * tl.T * g.C + kSkew, mx = count * tl.T * g.O + kSkew;
+    for (int64_t k = 0; k < count; ++k) {
+      pad_channels_last(g, tl, in + (n0 + k) * g.C * g.H * g.W, work, P);
+      input_transform(g.C, tl, P, V + k * tl.T * g.C, vx);
+    }
+    for (int xi = 0; xi < kXi; ++xi)
+      gemm_nn(count * tl.T, g.O, g.C, V + xi * vx, g.C, U + xi * g.C * g.O, g.O, M + xi * mx, g.O,
+              /*accumulate=*/false);
+    for (int64_t k = 0; k < count; ++k) {
+      output_transform(g.O, g.OH, g.OW, tl, M + k * tl.T * g.O, mx, bias, work);
+      transpose(g.OH * g.OW, g.O, work, g.O, out + (n0 + k) * g.O * g.OH * g.OW);
+    }
+  });
+}
+
+}  // namespace
+
+bool winograd_small_conv_applies(const Conv2dGeometry& g) {
+  const bool small = g.OH <= 8 && g.OW <= 8;
+  const bool medium = g.OH <= 16 && g.OW <= 16 && std::max(g.C, g.O) >= 64;
+  return active_isa() == Isa::avx512 && g.KH == 3 && g.KW == 3 && g.SH == 1 && g.SW == 1 &&
+         g.PH <= 2 && g.PW <= 2 && g.C >= 32 && g.O >= 32 && g.OH >= 4 && g.OW >= 4 &&
+         (small || medium);
+}
+
+void conv2d_forward_winograd_small(const Conv2dGeometry& g, const float* in, const float* w,
+                                   const float* bias, float* out) {
+  float* U = scratch(5, static_cast<size_t>(kXi * g.C * g.O));
+  weight_transform(
+      g.O, g.C,
+      [&](int64_t o, int64_t c, int i, int j) { return w[((o * g.C + c) * 3 + i) * 3 + j]; }, U);
+  forward_transformed(g, U, bias, in, out);
+}
+
+void conv2d_backward_winograd_small(const Conv2dGeometry& g, const float* in, const float* w,
+                                    const float* gout, float* gin, float* gw, float* gb) {
+  if (gb) conv2d_bias_grad(g, gout, gb);
+  if (gin) {
+    // gin = gout correlated with the kernel turned by 180 degrees, channels swapped, padded by
+    // 2 - P: a forward convolution from O channels of OH x OW to C channels of H x W.
+    const Conv2dGeometry t{g.N, g.O, g.OH, g.OW, g.C, 3, 3, 1, 1, 2 - g.PH, 2 - g.PW, g.H, g.W};
+    float* U = scratch(5, static_cast<size_t>(kXi * g.O * g.C));
+    weight_transform(
+        g.C, g.O,
+        [&](int64_t c, int64_t o, int i, int j) {
+          return w[((o * g.C + c) * 3 + 2 - i) * 3 + 2 - j];
+        },
+        U);
+    forward_transformed(t, U, nullptr, gout, gin);
+  }
+  if (gw) {
+    // Images in groups fixed by the batch size alone (at most 8): each group's dL/dU part, summed
+    // over its blocks of images in order.
+    const Tiles tl(g.OH, g.OW);
+    const int64_t group = (g.N + 7) / 8, groups = (g.N + group - 1) / group;
+    const int64_t part_size = kXi * g.C * g.O;
+    float* parts = scratch(4, static_cast<size_t>(groups * part_size));
+    const int64_t images = block_images(tl), most = images * tl.T;
+    parallel_for(groups, [&](int64_t task) {
+      const int64_t n0 = task * group, n1 = std::min(g.N, n0 + group);
+      const int64_t pixels = std::max(g.H * g.W, g.OH * g.OW);
+      // work: a channels-last image or output gradient, then a position's V turned (C x tiles)
+      float* work =
+          scratch(0, static_cast<size_t>(std::max(pixels * std::max(g.C, g.O), most * g.C)));
+      float* P = scratch(1, static_cast<size_t>(tl.Hp * tl.Wp * g.C));
+      float* V = scratch(2, static_cast<size_t>(kXi * (most * g.C + kSkew)));
+      float* dM = scratch(3, static_cast<size_t>(kXi * (most * g.O + kSkew)));
+      float* part = parts + task * part_size;
+      for (int64_t n = n0; n < n1; n += images) {
+        const int64_t count = std::min(images, n1 - n), tiles = count * tl.T;
+        const int64_t vx = tiles * g.C + kSkew, mx = tiles * g.O + kSkew;
+        for (int64_t k = 0; k < count; ++k) {
+          pad_channels_last(g, tl, in + (n + k) * g.C * g.H * g.W, work, P);
+          input_transform(g.C, tl, P, V + k * tl.T * g.C, vx);
+          transpose(g.O, g.OH * g.OW, gout + (n + k) * g.O * g.OH * g.OW, g.OH * g.OW, work);
+          gradient_transform(g.O, g.OH, g.OW, tl, work, dM + k * tl.T * g.O, mx);
+        }
+        for (int xi = 0; xi < kXi; ++xi) {
+          transpose(tiles, g.C, V + xi * vx, g.C, work);  // (C x tiles)
+          gemm_nn(g.C, g.O, tiles, work, tiles, dM + xi * mx, g.O, part + xi * g.C * g.O, g.O,
+                  /*accumulate=*/n != n0);
+        }
+      }
+    });
+    float* total = scratch(6, static_cast<size_t>(part_size));
+    std::fill(total, total + part_size, 0.0f);
+    add_parts_in_order(total, parts, groups, part_size, part_size);
+    add_kernel_gradient<T>(g.C, g.O, total, gw);
+  }
+}
+
+}  // namespace convlab::kernels

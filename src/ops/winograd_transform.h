@@ -1,0 +1,118 @@
+// The transforms of Winograd's minimal filtering F(MxM, RxR) (Lavin & Gray, "Fast Algorithms for
+// Convolutional Neural Networks", 2016), y = A^T [(G g G^T) . (B^T d B)] A, as constant matrices,
+// and their application to 16 tiles or channels at a time on AVX-512; shared by the tile-lane
+// kernels (conv2d_winograd.cpp) and the channel-lane kernels for small planes
+// (conv2d_winograd_small.cpp).
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace convlab::kernels {
+
+#define CONVLAB_WINO __attribute__((target("avx512f")))
+#define CONVLAB_WINO_INLINE __attribute__((target("avx512f"), always_inline)) inline
+
+// The transform of F(MxM, RxR): B^T (a x a, a = M + R - 1) for input patches, G (a x R) for
+// kernels, A^T (M x a) for outputs; from the Toom-Cook construction (tools/winograd_points.py) at
+// the points 0, 1, -1 (F(2x2, 3x3), with Lavin & Gray's signs) and 0, 1, -1, 2, -1/2 (the others),
+// and infinity.
+template <int M, int R>
+struct Transform;
+
+template <>
+struct Transform<2, 3> {
+  static constexpr int m = 2, r = 3;
+  static constexpr int a = 4;
+  static constexpr float BT[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+  static constexpr float G[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+  static constexpr float AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+};
+
+template <>
+struct Transform<2, 5> {
+  static constexpr int m = 2, r = 5;
+  static constexpr int a = 6;
+  static constexpr float BT[6][6] = {{1, 1.5f, -2, -1.5f, 1, 0}, {0, -1, -2.5f, -0.5f, 1, 0},
+                                     {0, 1, 0.5f, -2.5f, 1, 0},  {0, -0.5f, -1, 0.5f, 1, 0},
+                                     {0, 2, -1, -2, 1, 0},       {0, 1, 1.5f, -2, -1.5f, 1}};
+  static constexpr float G[6][5] = {{1, 0, 0, 0, 0},
+                                    {-1.f / 3, -1.f / 3, -1.f / 3, -1.f / 3, -1.f / 3},
+                                    {1.f / 3, -1.f / 3, 1.f / 3, -1.f / 3, 1.f / 3},
+                                    {1.f / 15, 2.f / 15, 4.f / 15, 8.f / 15, 16.f / 15},
+                                    {-16.f / 15, 8.f / 15, -4.f / 15, 2.f / 15, -1.f / 15},
+                                    {0, 0, 0, 0, 1}};
+  static constexpr float AT[2][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -0.5f, 1}};
+};
+
+// B^T depends on the points alone: F(4x4, 3x3)'s is F(2x2, 5x5)'s.
+template <>
+struct Transform<4, 3> {
+  static constexpr int m = 4, r = 3, a = 6;
+  static constexpr const float (&BT)[6][6] = Transform<2, 5>::BT;
+  static constexpr float G[6][3] = {{1, 0, 0},
+                                    {-1.f / 3, -1.f / 3, -1.f / 3},
+                                    {1.f / 3, -1.f / 3, 1.f / 3},
+                                    {1.f / 15, 2.f / 15, 4.f / 15},
+                                    {-16.f / 15, 8.f / 15, -4.f / 15},
+                                    {0, 0, 1}};
+  static constexpr float AT[4][6] = {{1, 1, 1, 1, 1, 0},
+                                     {0, 1, -1, 2, -0.5f, 0},
+                                     {0, 1, 1, 4, 0.25f, 0},
+                                     {0, 1, -1, 8, -0.125f, 1}};
+};
+
+// y[i] = sum over k of m[i][k] x[k] (m[k][i] when Transposed), for Rows x Cols constant entries:
+// unrolled, zeros skipped, ones added or subtracted, the rest multiply-added; the sum starts from
+// the first entry 1 (x2 - x1 rather than 0 - x1 + x2), then takes k in order.
+template <int Rows, int Cols, bool Transposed = false, typename Matrix>
+CONVLAB_WINO_INLINE void apply(const Matrix& m, const __m512* x, __m512* y) {
+#pragma GCC unroll 8
+  for (int i = 0; i < Rows; ++i) {
+    const auto at = [&](int k) { return Transposed ? m[k][i] : m[i][k]; };
+    int first = -1;
+#pragma GCC unroll 8
+    for (int k = Cols - 1; k >= 0; --k)
+      if (at(k) == 1.0f || (at(k) != 0.0f && (first < 0 || at(first) != 1.0f))) first = k;
+    const float c0 = at(first);
+    __m512 acc = c0 == 1.0f    ? x[first]
+                 : c0 == -1.0f ? _mm512_sub_ps(_mm512_setzero_ps(), x[first])
+                               : _mm512_mul_ps(_mm512_set1_ps(c0), x[first]);
+#pragma GCC unroll 8
+    for (int k = 0; k < Cols; ++k) {
+      const float c = at(k);
+      if (k == first || c == 0.0f) continue;
+      acc = c == 1.0f    ? _mm512_add_ps(acc, x[k])
+            : c == -1.0f ? _mm512_sub_ps(acc, x[k])
+                         : _mm512_fmadd_ps(_mm512_set1_ps(c), x[k], acc);
+    }
+    y[i] = acc;
+  }
+}
+
+// gw[o][c] += G^T dL/dU G for every (o, c) of C x O kernels, dL/dU at position xi being
+// total[(xi * C + c) * O + o].
+template <typename T>
+void add_kernel_gradient(int64_t C, int64_t O, const float* total, float* gw) {
+  constexpr int a = T::a, R = T::r;
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t c = 0; c < C; ++c) {
+      float gu[R][a];  // G^T dL/dU
+      for (int j = 0; j < a; ++j)
+        for (int i = 0; i < R; ++i) {
+          float s = 0.0f;
+          for (int k = 0; k < a; ++k) s += T::G[k][i] * total[((a * k + j) * C + c) * O + o];
+          gu[i][j] = s;
+        }
+      float* dst = gw + (o * C + c) * R * R;
+      for (int i = 0; i < R; ++i)  // (G^T dL/dU) G
+        for (int j = 0; j < R; ++j) {
+          float s = 0.0f;
+          for (int k = 0; k < a; ++k) s += gu[i][k] * T::G[k][j];
+          dst[R * i + j] += s;
+        }
+    }
+}
+
+}  // namespace convlab::kernels
