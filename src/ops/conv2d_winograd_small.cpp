@@ -56,6 +56,16 @@ struct Tiles {
   int64_t TH, TW, T, Hp, Wp;
   Tiles(int64_t OH, int64_t OW)
       : TH((OH + 3) / 4), TW((OW + 3) / 4), T(TH * TW), Hp(4 * TH + 2), Wp(4 * TW + 2) {}
+  // Tile t's first output row and column, and how many of its rows and columns are inside.
+  struct OutputTile {
+    int64_t y0, x0;
+    int rows, cols;
+  };
+  OutputTile output_tile(int64_t t, int64_t OH, int64_t OW) const {
+    const int64_t y0 = 4 * (t / TW), x0 = 4 * (t % TW);
+    return {y0, x0, static_cast<int>(std::min<int64_t>(4, OH - y0)),
+            static_cast<int>(std::min<int64_t>(4, OW - x0))};
+  }
 };
 
 // P[(r * Wp + q) * C + c] = the image's channel c at padded (r, q), zero outside; `work` holds
@@ -98,9 +108,7 @@ CONVLAB_WINO void input_transform(int64_t C, const Tiles& tl, const float* P, fl
 CONVLAB_WINO void output_transform(int64_t O, int64_t OH, int64_t OW, const Tiles& tl,
                                    const float* M, int64_t mx, const float* bias, float* Y) {
   for (int64_t t = 0; t < tl.T; ++t) {
-    const int64_t y0 = 4 * (t / tl.TW), x0 = 4 * (t % tl.TW);
-    const int rows = static_cast<int>(std::min<int64_t>(4, OH - y0));
-    const int cols = static_cast<int>(std::min<int64_t>(4, OW - x0));
+    const auto [y0, x0, rows, cols] = tl.output_tile(t, OH, OW);
     for (int64_t o = 0; o < O; o += kLanes) {
       const __mmask16 m = channel_mask(O - o);
       const __m512 b = bias ? _mm512_maskz_loadu_ps(m, bias + o) : _mm512_setzero_ps();
@@ -128,9 +136,7 @@ CONVLAB_WINO void output_transform(int64_t O, int64_t OH, int64_t OW, const Tile
 CONVLAB_WINO void gradient_transform(int64_t O, int64_t OH, int64_t OW, const Tiles& tl,
                                      const float* G, float* dM, int64_t mx) {
   for (int64_t t = 0; t < tl.T; ++t) {
-    const int64_t y0 = 4 * (t / tl.TW), x0 = 4 * (t % tl.TW);
-    const int rows = static_cast<int>(std::min<int64_t>(4, OH - y0));
-    const int cols = static_cast<int>(std::min<int64_t>(4, OW - x0));
+    const auto [y0, x0, rows, cols] = tl.output_tile(t, OH, OW);
     for (int64_t o = 0; o < O; o += kLanes) {
       const __mmask16 m = channel_mask(O - o);
       __m512 d[4][4];  // d[column][row]
