@@ -158,12 +158,12 @@ CONVLAB_WINO void gradient_transform(int64_t O, int64_t OH, int64_t OW, const Ti
   }
 }
 
-// U[(xi * C + c) * O + o] = (G g G^T)[xi] for the 3x3 kernels g = at(o, c, i, j), 16 output
-// channels per vector. Uses the caller's scratch slot 0.
+// U[(xi * C + c) * O + o] = (G g G^T)[xi] for the 3x3 kernels g = at(o, c, i, j) of input
+// channels [c0, c1), 16 output channels per vector.
 template <typename At>
-CONVLAB_WINO void weight_transform(int64_t O, int64_t C, At at, float* U) {
+CONVLAB_WINO void transform_kernels(int64_t O, int64_t C, int64_t c0, int64_t c1, At at, float* U) {
   float* taps = scratch(0, static_cast<size_t>(9 * O));
-  for (int64_t c = 0; c < C; ++c) {
+  for (int64_t c = c0; c < c1; ++c) {
     for (int64_t o = 0; o < O; ++o)
       for (int k = 0; k < 9; ++k) taps[k * O + o] = at(o, c, k / 3, k % 3);
     for (int64_t o = 0; o < O; o += kLanes) {
@@ -183,6 +183,17 @@ CONVLAB_WINO void weight_transform(int64_t O, int64_t C, At at, float* U) {
       }
     }
   }
+}
+
+// All C x O kernels transformed, 8 input channels per task: a transform per call, not per image,
+// yet at 2 threads run serially it held back a 64 -> 128 layer's forward pass by a tenth. Tasks
+// use their scratch slot 0, free between the kernels' uses.
+template <typename At>
+void weight_transform(int64_t O, int64_t C, At at, float* U) {
+  constexpr int64_t kPerTask = 8;
+  parallel_for((C + kPerTask - 1) / kPerTask, [&](int64_t task) {
+    transform_kernels(O, C, task * kPerTask, std::min(C, (task + 1) * kPerTask), at, U);
+  });
 }
 
 // Images per matrix product: about 64 tiles, whole images.
@@ -253,13 +264,15 @@ void conv2d_backward_winograd_small(const Conv2dGeometry& g, const float* in, co
     forward_transformed(t, U, nullptr, gout, gin);
   }
   if (gw) {
-    // Images in groups fixed by the batch size alone (at most 8): each group's dL/dU part, summed
-    // over its blocks of images in order.
+    // Images in groups fixed by the shape alone, at most 8 and at least a block of images each:
+    // each group's dL/dU part, summed over its blocks of images in order. (Groups of 8 images on
+    // 7 x 7 planes halved the matrix products' depth and, at 36 x C x O floats a part, made the
+    // parts' sum slower than the products it combined: 2 threads ran 1.26x faster than 1.)
     const Tiles tl(g.OH, g.OW);
-    const int64_t group = (g.N + 7) / 8, groups = (g.N + group - 1) / group;
+    const int64_t images = block_images(tl), most = images * tl.T;
+    const int64_t group = std::max(images, (g.N + 7) / 8), groups = (g.N + group - 1) / group;
     const int64_t part_size = kXi * g.C * g.O;
     float* parts = scratch(4, static_cast<size_t>(groups * part_size));
-    const int64_t images = block_images(tl), most = images * tl.T;
     parallel_for(groups, [&](int64_t task) {
       const int64_t n0 = task * group, n1 = std::min(g.N, n0 + group);
       const int64_t pixels = std::max(g.H * g.W, g.OH * g.OW);
