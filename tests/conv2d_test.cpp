@@ -118,12 +118,14 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {2, 24, 17, 12, 9, 5, 5, 1, 1, 2, 2},
       {2, 16, 33, 16, 16, 3, 3, 1, 1, 0, 0},
       {2, 48, 16, 20, 20, 1, 1, 1, 1, 0, 0},
-      // Winograd F(2x2, 3x3) (3x3 stride 1, 32 channels and more): odd planes, rows of more than
-      // 16 tiles, padding 0 to 2 and unequal, 10 images in weight-gradient groups
+      // Winograd F(2x2, 3x3) (3x3 stride 1, 32 channels and more, planes past 8 x 8 or, with 64
+      // channels, past 16 x 16): odd planes, rows of more than 16 tiles, padding 0 to 2 and
+      // unequal, 10 images in weight-gradient groups
       {3, 32, 40, 9, 11, 3, 3, 1, 1, 1, 1},
       {2, 33, 32, 35, 70, 3, 3, 1, 1, 0, 0},
       {10, 40, 48, 7, 7, 3, 3, 1, 1, 2, 2},
-      {2, 64, 32, 16, 16, 3, 3, 1, 1, 1, 1},
+      {2, 64, 64, 20, 20, 3, 3, 1, 1, 1, 1},
+      {2, 64, 32, 16, 16, 3, 3, 1, 1, 1, 1},  // F(4x4, 3x3) below: 16 x 16 with 64 channels
       {1, 32, 32, 3, 3, 3, 3, 1, 1, 0, 0},
       {2, 32, 33, 5, 40, 3, 3, 1, 1, 1, 0},
       // Winograd F(2x2, 5x5) (5x5 stride 1, 32 channels and more): odd planes, rows of more than
@@ -140,6 +142,11 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {2, 64, 128, 7, 7, 3, 3, 1, 1, 1, 1},
       {3, 40, 33, 5, 6, 3, 3, 1, 1, 2, 1},
       {4, 32, 48, 6, 6, 3, 3, 1, 1, 0, 0},
+      // ... whose input gradient runs on a 2 x 2 plane, on an 18 x 18 one (2 images a block), and
+      // 16 x 16 outputs padded by 2
+      {2, 32, 64, 2, 2, 3, 3, 1, 1, 2, 2},
+      {2, 64, 32, 18, 18, 3, 3, 1, 1, 0, 0},
+      {2, 64, 48, 14, 14, 3, 3, 1, 1, 2, 2},
   };
   for (const Case& k : cases) {
     const Tensor x = random_tensor({k.n, k.c, k.h, k.w}, rng);
@@ -181,9 +188,9 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
 }
 
 // Winograd F(2x2, 3x3) and F(2x2, 5x5) are chosen by the shape alone: 3x3 or 5x5 at stride 1,
-// padding at most the kernel's size - 1, 32 channels in and out,
-// planes of 8 x 8 or more, 64 tiles in the batch, on AVX-512 (the cases above with those shapes run
-// through it).
+// padding at most the kernel's size - 1, 32 channels in and out, planes of 8 x 8 or more, 64
+// tiles in the batch, on AVX-512 (the cases above with those shapes run through it, unless
+// F(4x4, 3x3) below takes them first: conv2d_fast.cpp asks it first).
 TEST(Conv2dFast, WinogradChosenByShapeAlone) {
   const bool avx512 = kernels::active_isa() == kernels::Isa::avx512;
   auto applies = [](int64_t c, int64_t o, int64_t h, int64_t k, int64_t s, int64_t p,

@@ -70,7 +70,12 @@ template <int Rows, int Cols, bool Transposed = false, typename Matrix>
 CONVLAB_WINO_INLINE void apply(const Matrix& m, const __m512* x, __m512* y) {
 #pragma GCC unroll 8
   for (int i = 0; i < Rows; ++i) {
-    const auto at = [&](int k) { return Transposed ? m[k][i] : m[i][k]; };
+    const auto at = [&](int k) {
+      if constexpr (Transposed)
+        return m[k][i];
+      else
+        return m[i][k];
+    };
     int first = -1;
 #pragma GCC unroll 8
     for (int k = Cols - 1; k >= 0; --k)
