@@ -71,10 +71,6 @@ void pad_planes(int64_t C, int64_t H, int64_t W, int64_t PH, int64_t PW, const T
   copy_into_zeroed(src, C, H, W, dst, tl.Hp, tl.Wp, PH, PW);
 }
 
-CONVLAB_WINO inline __mmask16 lanes_mask(int64_t n) {
-  return n >= kLanes ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << n) - 1);
-}
-
 // 32 floats at p as their even and odd elements.
 CONVLAB_WINO_INLINE void split(const float* p, __m512& even, __m512& odd) {
   const __m512i e = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);

@@ -45,10 +45,6 @@ constexpr int64_t kLanes = 16;       // channels per vector
 constexpr int64_t kSkew = 16;        // floats between the positions' matrices (cache sets)
 constexpr int64_t kBlockTiles = 64;  // tiles per matrix product, whole images
 
-CONVLAB_WINO inline __mmask16 channel_mask(int64_t n) {
-  return n >= kLanes ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << n) - 1);
-}
-
 // The 4x4 tiles of an OH x OW output and the padded plane they read: tile (ty, tx) covers output
 // rows 4ty .. 4ty + 3 (those inside), columns 4tx .. 4tx + 3, and reads padded rows 4ty .. 4ty + 5,
 // columns 4tx .. 4tx + 5 (padded (r, q) is input (r - PH, q - PW)).
@@ -86,7 +82,7 @@ CONVLAB_WINO void input_transform(int64_t C, const Tiles& tl, const float* P, fl
   for (int64_t t = 0; t < tl.T; ++t) {
     const float* corner = P + (4 * (t / tl.TW) * tl.Wp + 4 * (t % tl.TW)) * C;
     for (int64_t c = 0; c < C; c += kLanes) {
-      const __mmask16 m = channel_mask(C - c);
+      const __mmask16 m = lanes_mask(C - c);
       __m512 x[kA][kA], e[kA][kA];  // x[column][row], then B^T d
       for (int i = 0; i < kA; ++i)
         for (int j = 0; j < kA; ++j)
@@ -110,7 +106,7 @@ CONVLAB_WINO void output_transform(int64_t O, int64_t OH, int64_t OW, const Tile
   for (int64_t t = 0; t < tl.T; ++t) {
     const auto [y0, x0, rows, cols] = tl.output_tile(t, OH, OW);
     for (int64_t o = 0; o < O; o += kLanes) {
-      const __mmask16 m = channel_mask(O - o);
+      const __mmask16 m = lanes_mask(O - o);
       const __m512 b = bias ? _mm512_maskz_loadu_ps(m, bias + o) : _mm512_setzero_ps();
       __m512 s[kA][4];  // A^T M, column by column
       for (int j = 0; j < kA; ++j) {
@@ -138,7 +134,7 @@ CONVLAB_WINO void gradient_transform(int64_t O, int64_t OH, int64_t OW, const Ti
   for (int64_t t = 0; t < tl.T; ++t) {
     const auto [y0, x0, rows, cols] = tl.output_tile(t, OH, OW);
     for (int64_t o = 0; o < O; o += kLanes) {
-      const __mmask16 m = channel_mask(O - o);
+      const __mmask16 m = lanes_mask(O - o);
       __m512 d[4][4];  // d[column][row]
       for (int j = 0; j < 4; ++j)
         for (int i = 0; i < 4; ++i)
@@ -167,7 +163,7 @@ CONVLAB_WINO void transform_kernels(int64_t O, int64_t C, int64_t c0, int64_t c1
     for (int64_t o = 0; o < O; ++o)
       for (int k = 0; k < 9; ++k) taps[k * O + o] = at(o, c, k / 3, k % 3);
     for (int64_t o = 0; o < O; o += kLanes) {
-      const __mmask16 m = channel_mask(O - o);
+      const __mmask16 m = lanes_mask(O - o);
       __m512 gg[3][kA];  // G g, column by column
       for (int j = 0; j < 3; ++j) {
         __m512 col[3];
