@@ -134,32 +134,63 @@ __attribute__((target("avx512f"))) void block_edge_avx512(int64_t m, int64_t n, 
 // (N = 32), Linear(4096, 10)'s forward (N = 10).
 // block_edge_avx512 keeps 4 rows x NV accumulators there: 4 or 8 chains of dependent multiply-adds,
 // too few to hide their latency, and it loads the B vectors once per 4 rows. Here 8 x NV
-// accumulators, 8 broadcasts and NV loads per 8 x NV multiply-adds. The same fused multiply-adds in
-// the same order per element, so the same bits.
+// accumulators, 8 broadcasts and NV loads per 8 x NV multiply-adds. The accumulators are named
+// variables: held in an array (c[8][NV]), GCC kept them on the stack and stored all of them in
+// every iteration. The same fused multiply-adds in the same order per element, so the same bits.
 template <int NV>
 __attribute__((target("avx512f"))) void block8_avx512(int64_t n, int64_t K, const float* A,
                                                       int64_t lda, const float* B, int64_t ldb,
                                                       float* C, int64_t ldc, bool accumulate) {
-  __mmask16 mask[NV];
-  for (int v = 0; v < NV; ++v)
-    mask[v] = static_cast<__mmask16>((uint32_t{1} << std::clamp<int64_t>(n - 16 * v, 0, 16)) - 1);
-  __m512 c[8][NV];
-  for (int r = 0; r < 8; ++r)
-    for (int v = 0; v < NV; ++v)
-      c[r][v] =
-          accumulate ? _mm512_maskz_loadu_ps(mask[v], C + r * ldc + 16 * v) : _mm512_setzero_ps();
+  static_assert(NV == 1 || NV == 2);
+  const __mmask16 m0 = static_cast<__mmask16>((uint32_t{1} << std::clamp<int64_t>(n, 0, 16)) - 1);
+  const __mmask16 m1 =
+      static_cast<__mmask16>((uint32_t{1} << std::clamp<int64_t>(n - 16, 0, 16)) - 1);
+  const __m512 z = _mm512_setzero_ps();
+#define CONVLAB_ROW_INIT(r)                                                 \
+  const float* a##r = A + r * lda;                                          \
+  __m512 c##r##0 = accumulate ? _mm512_maskz_loadu_ps(m0, C + r * ldc) : z; \
+  __m512 c##r##1 = NV == 2 && accumulate ? _mm512_maskz_loadu_ps(m1, C + r * ldc + 16) : z
+#define CONVLAB_ROW_FMA(r)                                            \
+  {                                                                   \
+    const __m512 x = _mm512_set1_ps(a##r[k]);                         \
+    c##r##0 = _mm512_fmadd_ps(x, b0, c##r##0);                        \
+    if constexpr (NV == 2) c##r##1 = _mm512_fmadd_ps(x, b1, c##r##1); \
+  }
+#define CONVLAB_ROW_STORE(r)                       \
+  _mm512_mask_storeu_ps(C + r * ldc, m0, c##r##0); \
+  if constexpr (NV == 2) _mm512_mask_storeu_ps(C + r * ldc + 16, m1, c##r##1)
+  CONVLAB_ROW_INIT(0);
+  CONVLAB_ROW_INIT(1);
+  CONVLAB_ROW_INIT(2);
+  CONVLAB_ROW_INIT(3);
+  CONVLAB_ROW_INIT(4);
+  CONVLAB_ROW_INIT(5);
+  CONVLAB_ROW_INIT(6);
+  CONVLAB_ROW_INIT(7);
   for (int64_t k = 0; k < K; ++k) {
     const float* b = B + k * ldb;
-    __m512 bv[NV];
-    for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_ps(mask[v], b + 16 * v);
-#pragma GCC unroll 8
-    for (int r = 0; r < 8; ++r) {
-      const __m512 x = _mm512_set1_ps(A[r * lda + k]);
-      for (int v = 0; v < NV; ++v) c[r][v] = _mm512_fmadd_ps(x, bv[v], c[r][v]);
-    }
+    const __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
+    const __m512 b1 = NV == 2 ? _mm512_maskz_loadu_ps(m1, b + 16) : z;
+    CONVLAB_ROW_FMA(0);
+    CONVLAB_ROW_FMA(1);
+    CONVLAB_ROW_FMA(2);
+    CONVLAB_ROW_FMA(3);
+    CONVLAB_ROW_FMA(4);
+    CONVLAB_ROW_FMA(5);
+    CONVLAB_ROW_FMA(6);
+    CONVLAB_ROW_FMA(7);
   }
-  for (int r = 0; r < 8; ++r)
-    for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(C + r * ldc + 16 * v, mask[v], c[r][v]);
+  CONVLAB_ROW_STORE(0);
+  CONVLAB_ROW_STORE(1);
+  CONVLAB_ROW_STORE(2);
+  CONVLAB_ROW_STORE(3);
+  CONVLAB_ROW_STORE(4);
+  CONVLAB_ROW_STORE(5);
+  CONVLAB_ROW_STORE(6);
+  CONVLAB_ROW_STORE(7);
+#undef CONVLAB_ROW_INIT
+#undef CONVLAB_ROW_FMA
+#undef CONVLAB_ROW_STORE
 }
 
 void block_edge_any(int64_t m, int64_t n, int64_t K, const float* A, int64_t lda, const float* B,
