@@ -102,31 +102,64 @@ __attribute__((target("avx512f"))) void block_edge_avx512(int64_t m, int64_t n, 
                                                           const float* A, int64_t lda,
                                                           const float* B, int64_t ldb, float* C,
                                                           int64_t ldc, bool accumulate) {
-  __mmask16 mask[NV];
-  for (int v = 0; v < NV; ++v) {
-    const int64_t lanes = std::clamp<int64_t>(n - 16 * v, 0, 16);
-    mask[v] = static_cast<__mmask16>((uint32_t{1} << lanes) - 1);
-  }
+  static_assert(MR == 4 && NV >= 1 && NV <= 4);
+  // Accumulators in named variables, as block8_avx512's (an array of them was stored to the
+  // stack in every iteration).
+  const auto lane_mask = [n](int v) {
+    return static_cast<__mmask16>((uint32_t{1} << std::clamp<int64_t>(n - 16 * v, 0, 16)) - 1);
+  };
+  const __mmask16 k0 = lane_mask(0), k1 = lane_mask(1), k2 = lane_mask(2), k3 = lane_mask(3);
+  const __m512 z = _mm512_setzero_ps();
   const float* a[MR];
-  __m512 c[MR][NV];
-  for (int r = 0; r < MR; ++r) {
-    const int64_t row = std::min<int64_t>(r, m - 1);
-    a[r] = A + row * lda;
-    for (int v = 0; v < NV; ++v)
-      c[r][v] =
-          accumulate ? _mm512_maskz_loadu_ps(mask[v], C + row * ldc + 16 * v) : _mm512_setzero_ps();
+  for (int r = 0; r < MR; ++r) a[r] = A + std::min<int64_t>(r, m - 1) * lda;
+  const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
+#define CONVLAB_EDGE_INIT(r, v) \
+  __m512 c##r##v = z;           \
+  if (NV > v && accumulate)     \
+  c##r##v = _mm512_maskz_loadu_ps(k##v, C + std::min<int64_t>(r, m - 1) * ldc + 16 * v)
+#define CONVLAB_EDGE_ROW_INIT(r) \
+  CONVLAB_EDGE_INIT(r, 0);       \
+  CONVLAB_EDGE_INIT(r, 1);       \
+  CONVLAB_EDGE_INIT(r, 2);       \
+  CONVLAB_EDGE_INIT(r, 3)
+#define CONVLAB_EDGE_FMA(r)                                          \
+  {                                                                  \
+    const __m512 x = _mm512_set1_ps(a##r[k]);                        \
+    c##r##0 = _mm512_fmadd_ps(x, b0, c##r##0);                       \
+    if constexpr (NV > 1) c##r##1 = _mm512_fmadd_ps(x, b1, c##r##1); \
+    if constexpr (NV > 2) c##r##2 = _mm512_fmadd_ps(x, b2, c##r##2); \
+    if constexpr (NV > 3) c##r##3 = _mm512_fmadd_ps(x, b3, c##r##3); \
   }
+#define CONVLAB_EDGE_STORE(r)                                                   \
+  if (r < m) {                                                                  \
+    _mm512_mask_storeu_ps(C + r * ldc, k0, c##r##0);                            \
+    if constexpr (NV > 1) _mm512_mask_storeu_ps(C + r * ldc + 16, k1, c##r##1); \
+    if constexpr (NV > 2) _mm512_mask_storeu_ps(C + r * ldc + 32, k2, c##r##2); \
+    if constexpr (NV > 3) _mm512_mask_storeu_ps(C + r * ldc + 48, k3, c##r##3); \
+  }
+  CONVLAB_EDGE_ROW_INIT(0);
+  CONVLAB_EDGE_ROW_INIT(1);
+  CONVLAB_EDGE_ROW_INIT(2);
+  CONVLAB_EDGE_ROW_INIT(3);
   for (int64_t k = 0; k < K; ++k) {
     const float* b = B + k * ldb;
-    __m512 bv[NV];
-    for (int v = 0; v < NV; ++v) bv[v] = _mm512_maskz_loadu_ps(mask[v], b + 16 * v);
-    for (int r = 0; r < MR; ++r) {
-      const __m512 x = _mm512_set1_ps(a[r][k]);
-      for (int v = 0; v < NV; ++v) c[r][v] = _mm512_fmadd_ps(x, bv[v], c[r][v]);
-    }
+    const __m512 b0 = _mm512_maskz_loadu_ps(k0, b);
+    const __m512 b1 = NV > 1 ? _mm512_maskz_loadu_ps(k1, b + 16) : z;
+    const __m512 b2 = NV > 2 ? _mm512_maskz_loadu_ps(k2, b + 32) : z;
+    const __m512 b3 = NV > 3 ? _mm512_maskz_loadu_ps(k3, b + 48) : z;
+    CONVLAB_EDGE_FMA(0);
+    CONVLAB_EDGE_FMA(1);
+    CONVLAB_EDGE_FMA(2);
+    CONVLAB_EDGE_FMA(3);
   }
-  for (int r = 0; r < m; ++r)
-    for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(C + r * ldc + 16 * v, mask[v], c[r][v]);
+  CONVLAB_EDGE_STORE(0);
+  CONVLAB_EDGE_STORE(1);
+  CONVLAB_EDGE_STORE(2);
+  CONVLAB_EDGE_STORE(3);
+#undef CONVLAB_EDGE_INIT
+#undef CONVLAB_EDGE_ROW_INIT
+#undef CONVLAB_EDGE_FMA
+#undef CONVLAB_EDGE_STORE
 }
 
 // 8 rows x up to 32 columns (NV masked vectors), for column blocks at most 32 wide (a matrix that
