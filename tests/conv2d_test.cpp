@@ -6,9 +6,9 @@
 #include <limits>
 #include <random>
 
-#include "../src/ops/conv2d_winograd.h"  // the choice of kernel is internal
-#include "../src/ops/conv2d_winograd_small.h"
-#include "../src/ops/scratch.h"  // poisoned below
+#include "../src/ops/conv2d_winograd3x3.h"
+#include "../src/ops/conv2d_winograd5x5.h"  // the choice of kernel is internal
+#include "../src/ops/scratch.h"             // poisoned below
 #include "convlab/error.h"
 #include "convlab/nn/conv2d.h"
 #include "convlab/ops/kernels.h"
@@ -118,16 +118,21 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {2, 24, 17, 12, 9, 5, 5, 1, 1, 2, 2},
       {2, 16, 33, 16, 16, 3, 3, 1, 1, 0, 0},
       {2, 48, 16, 20, 20, 1, 1, 1, 1, 0, 0},
-      // Winograd F(2x2, 3x3) (3x3 stride 1, 32 channels and more, planes past 8 x 8 or, with 64
-      // channels, past 16 x 16): odd planes, rows of more than 16 tiles, padding 0 to 2 and
-      // unequal, 10 images in weight-gradient groups
+      // 3x3 stride 1 on planes of fewer than 4 rows (channel lanes, not Winograd)
+      {1, 32, 32, 3, 3, 3, 3, 1, 1, 0, 0},
+      {3, 32, 48, 3, 9, 3, 3, 1, 1, 1, 1},
+      // Winograd F(4x4, 3x3), channels in the lanes, on larger planes: odd planes, rows of 18
+      // tiles, padding 0 to 2 and unequal, 16 to 24 channels (one vector, masked), 10 images in
+      // weight-gradient groups
       {3, 32, 40, 9, 11, 3, 3, 1, 1, 1, 1},
       {2, 33, 32, 35, 70, 3, 3, 1, 1, 0, 0},
       {10, 40, 48, 7, 7, 3, 3, 1, 1, 2, 2},
       {2, 64, 64, 20, 20, 3, 3, 1, 1, 1, 1},
-      {2, 64, 32, 16, 16, 3, 3, 1, 1, 1, 1},  // F(4x4, 3x3) below: 16 x 16 with 64 channels
-      {1, 32, 32, 3, 3, 3, 3, 1, 1, 0, 0},
+      {2, 64, 32, 16, 16, 3, 3, 1, 1, 1, 1},
       {2, 32, 33, 5, 40, 3, 3, 1, 1, 1, 0},
+      {3, 16, 16, 32, 32, 3, 3, 1, 1, 1, 1},
+      {2, 20, 17, 13, 30, 3, 3, 1, 1, 1, 0},
+      {2, 16, 24, 64, 9, 3, 3, 1, 1, 2, 1},
       // Winograd F(2x2, 5x5) (5x5 stride 1, 32 channels and more): odd planes, rows of more than
       // 16 tiles, padding 0 to 4 and unequal, 10 images in weight-gradient groups
       {3, 32, 40, 9, 11, 5, 5, 1, 1, 2, 2},
@@ -135,9 +140,8 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {10, 40, 48, 6, 6, 5, 5, 1, 1, 4, 4},
       {2, 64, 64, 16, 16, 5, 5, 1, 1, 2, 2},
       {2, 32, 33, 9, 40, 5, 5, 1, 1, 3, 1},
-      // Winograd F(4x4, 3x3), channels in the lanes (3x3 stride 1, 32 channels and more, planes of
-      // 4 x 4 to 8 x 8): channel counts past whole vectors, tiles past the plane, padding 0 to 2
-      // and unequal, 17 images in weight-gradient groups
+      // ... and on small planes: channel counts past whole vectors, tiles past the plane, padding
+      // 0 to 2 and unequal, 17 images in weight-gradient groups
       {17, 33, 40, 7, 7, 3, 3, 1, 1, 1, 1},
       {2, 64, 128, 7, 7, 3, 3, 1, 1, 1, 1},
       {3, 40, 33, 5, 6, 3, 3, 1, 1, 2, 1},
@@ -187,54 +191,51 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
   }
 }
 
-// Winograd F(2x2, 3x3) and F(2x2, 5x5) are chosen by the shape alone: 3x3 or 5x5 at stride 1,
-// padding at most the kernel's size - 1, 32 channels in and out, planes of 8 x 8 or more, 64
-// tiles in the batch, on AVX-512 (the cases above with those shapes run through it, unless
-// F(4x4, 3x3) below takes them first: conv2d_fast.cpp asks it first).
-TEST(Conv2dFast, WinogradChosenByShapeAlone) {
+// Winograd F(2x2, 5x5) is chosen by the shape alone: 5x5 at stride 1, padding at most 4, 32
+// channels in and out, planes of 8 x 8 or more, 64 tiles in the batch, on AVX-512 (the cases above
+// with those shapes run through it). 3x3 layers go to F(4x4, 3x3) below.
+TEST(Conv2dFast, Winograd5x5ChosenByShapeAlone) {
   const bool avx512 = kernels::active_isa() == kernels::Isa::avx512;
   auto applies = [](int64_t c, int64_t o, int64_t h, int64_t k, int64_t s, int64_t p,
                     int64_t n = 4) {
-    return kernels::winograd_conv_applies(
+    return kernels::winograd5x5_conv_applies(
         conv2d_geometry({n, c, h, h}, {o, c, k, k}, s, s, p, p, "test"));
   };
-  EXPECT_EQ(applies(32, 32, 32, 3, 1, 1), avx512);
-  EXPECT_EQ(applies(64, 128, 8, 3, 1, 1), avx512);
-  EXPECT_EQ(applies(40, 33, 10, 3, 1, 0), avx512);
-  EXPECT_FALSE(applies(16, 32, 32, 3, 1, 1));       // few input channels
-  EXPECT_FALSE(applies(32, 16, 32, 3, 1, 1));       // few output channels
-  EXPECT_FALSE(applies(64, 128, 7, 3, 1, 1));       // a 7 x 7 plane
-  EXPECT_FALSE(applies(32, 32, 32, 3, 2, 1));       // stride 2
-  EXPECT_EQ(applies(32, 32, 32, 5, 1, 2), avx512);  // 5 x 5
+  EXPECT_EQ(applies(32, 32, 32, 5, 1, 2), avx512);
   EXPECT_EQ(applies(64, 64, 8, 5, 1, 4), avx512);
+  EXPECT_EQ(applies(40, 33, 12, 5, 1, 0), avx512);
+  EXPECT_FALSE(applies(32, 32, 32, 3, 1, 1));          // 3 x 3
   EXPECT_FALSE(applies(32, 32, 32, 5, 1, 5));          // padding 5
-  EXPECT_FALSE(applies(32, 32, 32, 5, 2, 2));          // 5 x 5 at stride 2
-  EXPECT_FALSE(applies(16, 32, 32, 5, 1, 2));          // 5 x 5, few input channels
+  EXPECT_FALSE(applies(32, 32, 32, 5, 2, 2));          // stride 2
+  EXPECT_FALSE(applies(16, 32, 32, 5, 1, 2));          // few input channels
+  EXPECT_FALSE(applies(32, 16, 32, 5, 1, 2));          // few output channels
+  EXPECT_FALSE(applies(64, 64, 7, 5, 1, 1));           // a 3 x 3 plane
   EXPECT_FALSE(applies(32, 32, 32, 7, 1, 3));          // 7 x 7
-  EXPECT_FALSE(applies(32, 32, 32, 3, 1, 3));          // padding 3
-  EXPECT_FALSE(applies(64, 64, 8, 3, 1, 1, 1));        // 16 tiles in the batch
-  EXPECT_EQ(applies(64, 64, 16, 3, 1, 1, 1), avx512);  // 64
+  EXPECT_FALSE(applies(64, 64, 8, 5, 1, 2, 1));        // 16 tiles in the batch
+  EXPECT_EQ(applies(64, 64, 16, 5, 1, 2, 1), avx512);  // 64
 }
 
-// F(4x4, 3x3) with channels in the lanes takes the small planes: 3x3 stride 1, 32 channels in and
-// out, 4 x 4 to 8 x 8, or up to 16 x 16 with 64 channels on one side; on AVX-512.
-TEST(Conv2dFast, WinogradSmallChosenByShapeAlone) {
+// F(4x4, 3x3) with channels in the lanes takes every 3x3 stride-1 layer of 16 channels or more in
+// and out, padding at most 2, output planes of 4 x 4 or more; on AVX-512.
+TEST(Conv2dFast, Winograd3x3ChosenByShapeAlone) {
   const bool avx512 = kernels::active_isa() == kernels::Isa::avx512;
-  auto applies = [](int64_t c, int64_t o, int64_t h, int64_t k, int64_t s, int64_t p) {
-    return kernels::winograd_small_conv_applies(
-        conv2d_geometry({2, c, h, h}, {o, c, k, k}, s, s, p, p, "test"));
+  auto applies = [](int64_t c, int64_t o, int64_t h, int64_t k, int64_t s, int64_t p,
+                    int64_t n = 2) {
+    return kernels::winograd3x3_conv_applies(
+        conv2d_geometry({n, c, h, h}, {o, c, k, k}, s, s, p, p, "test"));
   };
   EXPECT_EQ(applies(64, 128, 7, 3, 1, 1), avx512);
   EXPECT_EQ(applies(32, 32, 8, 3, 1, 1), avx512);
-  EXPECT_EQ(applies(32, 32, 4, 3, 1, 2), avx512);   // 6 x 6 out
-  EXPECT_EQ(applies(32, 64, 16, 3, 1, 1), avx512);  // 16 x 16, 64 channels out
-  EXPECT_FALSE(applies(32, 32, 16, 3, 1, 1));       // 16 x 16, 32 channels
-  EXPECT_FALSE(applies(64, 64, 17, 3, 1, 1));       // 17 x 17
-  EXPECT_FALSE(applies(64, 64, 3, 3, 1, 1));        // 3 x 3
-  EXPECT_FALSE(applies(16, 64, 8, 3, 1, 1));        // few input channels
-  EXPECT_FALSE(applies(64, 64, 16, 3, 2, 1));       // stride 2
-  EXPECT_FALSE(applies(64, 64, 8, 5, 1, 2));        // 5 x 5
-  EXPECT_FALSE(applies(64, 64, 8, 3, 1, 3));        // padding 3
+  EXPECT_EQ(applies(32, 32, 4, 3, 1, 2), avx512);      // 6 x 6 out
+  EXPECT_EQ(applies(16, 16, 32, 3, 1, 1), avx512);     // 16 channels
+  EXPECT_EQ(applies(16, 24, 64, 3, 1, 0), avx512);     // 62 x 62 out
+  EXPECT_EQ(applies(32, 32, 16, 3, 1, 1, 1), avx512);  // one image
+  EXPECT_FALSE(applies(15, 64, 8, 3, 1, 1));           // few input channels
+  EXPECT_FALSE(applies(64, 15, 8, 3, 1, 1));           // few output channels
+  EXPECT_FALSE(applies(64, 64, 3, 3, 1, 1));           // 3 x 3 out
+  EXPECT_FALSE(applies(64, 64, 16, 3, 2, 1));          // stride 2
+  EXPECT_FALSE(applies(64, 64, 8, 5, 1, 2));           // 5 x 5
+  EXPECT_FALSE(applies(64, 64, 8, 3, 1, 3));           // padding 3
 }
 
 TEST(Conv2dLayer, PrintsLikePyTorch) {

@@ -1,5 +1,6 @@
-// Convolution, by shape: Winograd F(2x2, 3x3) and F(2x2, 5x5) for 3x3 and 5x5 stride-1 layers of
-// 32 channels and more (conv2d_winograd.cpp, AVX-512); channels in the vector lanes
+// Convolution, by shape: Winograd F(4x4, 3x3) for 3x3 stride-1 layers of 16 channels and more
+// (conv2d_winograd3x3.cpp) and F(2x2, 5x5) for 5x5 ones of 32 and more (conv2d_winograd5x5.cpp),
+// both AVX-512; channels in the vector lanes
 // (conv2d_lanes.cpp, AVX-512: strided, 1x1 and small-plane convolutions with 16 channels or more);
 // else stride 1 runs the direct kernels of conv2d_direct.cpp, other strides the same kernels
 // through the polyphase form of conv2d_polyphase.cpp where it pays; the rest runs as GEMM: each
@@ -13,8 +14,8 @@
 #include "conv2d_direct.h"
 #include "conv2d_lanes.h"
 #include "conv2d_polyphase.h"
-#include "conv2d_winograd.h"
-#include "conv2d_winograd_small.h"
+#include "conv2d_winograd3x3.h"
+#include "conv2d_winograd5x5.h"
 #include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
 #include "gemm.h"
@@ -73,8 +74,8 @@ void col2im_add(const Conv2dGeometry& g, const float* col, float* in) {
 
 void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* w, const float* bias,
                     float* out) {
-  if (winograd_small_conv_applies(g)) return conv2d_forward_winograd_small(g, in, w, bias, out);
-  if (winograd_conv_applies(g)) return conv2d_forward_winograd(g, in, w, bias, out);
+  if (winograd3x3_conv_applies(g)) return conv2d_forward_winograd3x3(g, in, w, bias, out);
+  if (winograd5x5_conv_applies(g)) return conv2d_forward_winograd5x5(g, in, w, bias, out);
   if (lanes_conv_applies(g)) return conv2d_forward_lanes(g, {}, in, w, bias, out);
   if (direct_conv_applies(g)) return conv2d_forward_direct(g, {}, in, w, bias, out, nullptr);
   if (polyphase_conv_applies(g)) return conv2d_forward_polyphase(g, in, w, bias, out);
@@ -90,9 +91,8 @@ void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* w, co
 
 void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, const float* gout,
                      float* gin, float* gw, float* gb) {
-  if (winograd_small_conv_applies(g))
-    return conv2d_backward_winograd_small(g, in, w, gout, gin, gw, gb);
-  if (winograd_conv_applies(g)) return conv2d_backward_winograd(g, in, w, gout, gin, gw, gb);
+  if (winograd3x3_conv_applies(g)) return conv2d_backward_winograd3x3(g, in, w, gout, gin, gw, gb);
+  if (winograd5x5_conv_applies(g)) return conv2d_backward_winograd5x5(g, in, w, gout, gin, gw, gb);
   if (lanes_conv_applies(g)) return conv2d_backward_lanes(g, in, w, gout, gin, gw, gb);
   if (direct_conv_applies(g))
     return conv2d_backward_direct(g, {}, in, w, nullptr, nullptr, gout, gin, gw, gb);
@@ -125,7 +125,7 @@ void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, c
 }
 
 bool conv2d_fusion_applies(const Conv2dGeometry& g, ConvFusion f) {
-  if (winograd_small_conv_applies(g) || winograd_conv_applies(g)) return false;
+  if (winograd3x3_conv_applies(g) || winograd5x5_conv_applies(g)) return false;
   if (lanes_conv_applies(g)) return !f.pool;  // ReLU and BatchNorm, not pooling
   return direct_conv_applies(g) && (!f.pool || f.relu);
 }

@@ -1,8 +1,8 @@
 // The transforms of Winograd's minimal filtering F(MxM, RxR) (Lavin & Gray, "Fast Algorithms for
 // Convolutional Neural Networks", 2016), y = A^T [(G g G^T) . (B^T d B)] A, as constant matrices,
 // and their application to 16 tiles or channels at a time on AVX-512; shared by the tile-lane
-// kernels (conv2d_winograd.cpp) and the channel-lane kernels for small planes
-// (conv2d_winograd_small.cpp).
+// kernels (conv2d_winograd5x5.cpp) and the channel-lane kernels for small planes
+// (conv2d_winograd3x3.cpp).
 #pragma once
 
 #include <immintrin.h>
@@ -21,19 +21,9 @@ CONVLAB_WINO inline __mmask16 lanes_mask(int64_t n) {
 
 // The transform of F(MxM, RxR): B^T (a x a, a = M + R - 1) for input patches, G (a x R) for
 // kernels, A^T (M x a) for outputs; from the Toom-Cook construction (tools/winograd_points.py) at
-// the points 0, 1, -1 (F(2x2, 3x3), with Lavin & Gray's signs) and 0, 1, -1, 2, -1/2 (the others),
-// and infinity.
+// the points 0, 1, -1, 2, -1/2 and infinity.
 template <int M, int R>
 struct Transform;
-
-template <>
-struct Transform<2, 3> {
-  static constexpr int m = 2, r = 3;
-  static constexpr int a = 4;
-  static constexpr float BT[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
-  static constexpr float G[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
-  static constexpr float AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
-};
 
 template <>
 struct Transform<2, 5> {

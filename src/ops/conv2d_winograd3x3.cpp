@@ -1,11 +1,10 @@
-// Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions on small planes, channels in the vector lanes.
+// Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions, channels in the vector lanes.
 //
-// On a 7 x 7 or 8 x 8 plane the 2x2 tiles of conv2d_winograd.cpp are 16 per image, 4 to a row:
-// its transforms, 16 tiles of a row per vector, leave three quarters of the lanes idle, and F(2x2,
-// 3x3) saves only 2.25x of the multiplications (on 7 x 7, 1.7x after the tiles' overhang). Here a
-// tile is 4x4 (36 products per tile and channel pair instead of 144: 4x fewer; on 7 x 7, 3x after
-// the overhang) and the transforms take 16 channels of one tile per vector, from channels-last
-// copies of the planes:
+// A tile is 4x4 (36 products per tile and channel pair instead of 144: 4x fewer; on 7 x 7, 3x
+// after the tiles' overhang) and the transforms take 16 channels of one tile per vector, from
+// channels-last copies of the planes. (F(2x2, 3x3) with 16 tiles of a row per vector, as
+// conv2d_winograd5x5.cpp does for 5x5, saves 2.25x, and on 7 x 7 or 8 x 8 planes, 4 tiles a row,
+// leaves three quarters of its lanes idle.)
 //
 //   forward       P (pixels x C, zero-bordered) -> V_xi (tiles x C) = (B^T d B)[xi] per tile
 //                 M_xi (tiles x O) = V_xi U_xi, U_xi (C x O) = (G g G^T)[xi]
@@ -18,7 +17,7 @@
 // The points are 0, 1, -1, 2, -1/2 (tools/winograd_points.py: the largest error of an output up to
 // 3.9 is 9.4e-6 in float, against 2.2e-5 at 0, +-1, +-2). The results are fixed by the geometry:
 // the same at any thread count.
-#include "conv2d_winograd_small.h"
+#include "conv2d_winograd3x3.h"
 
 #include <immintrin.h>
 
@@ -32,7 +31,7 @@
 #include "scratch.h"
 #include "winograd_transform.h"
 
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC bug 105593, as conv2d_winograd.cpp
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC bug 105593, as conv2d_winograd5x5.cpp
 
 namespace convlab::kernels {
 
@@ -226,16 +225,13 @@ void forward_transformed(const Conv2dGeometry& g, const float* U, const float* b
 
 }  // namespace
 
-bool winograd_small_conv_applies(const Conv2dGeometry& g) {
-  const bool small = g.OH <= 8 && g.OW <= 8;
-  const bool medium = g.OH <= 16 && g.OW <= 16 && std::max(g.C, g.O) >= 64;
+bool winograd3x3_conv_applies(const Conv2dGeometry& g) {
   return active_isa() == Isa::avx512 && g.KH == 3 && g.KW == 3 && g.SH == 1 && g.SW == 1 &&
-         g.PH <= 2 && g.PW <= 2 && g.C >= 32 && g.O >= 32 && g.OH >= 4 && g.OW >= 4 &&
-         (small || medium);
+         g.PH <= 2 && g.PW <= 2 && g.C >= 16 && g.O >= 16 && g.OH >= 4 && g.OW >= 4;
 }
 
-void conv2d_forward_winograd_small(const Conv2dGeometry& g, const float* in, const float* w,
-                                   const float* bias, float* out) {
+void conv2d_forward_winograd3x3(const Conv2dGeometry& g, const float* in, const float* w,
+                                const float* bias, float* out) {
   float* U = scratch(5, static_cast<size_t>(kXi * g.C * g.O));
   weight_transform(
       g.O, g.C,
@@ -243,8 +239,8 @@ void conv2d_forward_winograd_small(const Conv2dGeometry& g, const float* in, con
   forward_transformed(g, U, bias, in, out);
 }
 
-void conv2d_backward_winograd_small(const Conv2dGeometry& g, const float* in, const float* w,
-                                    const float* gout, float* gin, float* gw, float* gb) {
+void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const float* w,
+                                 const float* gout, float* gin, float* gw, float* gb) {
   if (gb) conv2d_bias_grad(g, gout, gb);
   if (gin) {
     // gin = gout correlated with the kernel turned by 180 degrees, channels swapped, padded by
