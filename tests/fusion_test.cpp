@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "../src/ops/conv2d_winograd3x3.h"  // which kernel a layer reaches is internal
 #include "convlab/nn/loss.h"
 #include "convlab/nn/models.h"
 #include "convlab/nn/sequential.h"
@@ -218,9 +219,41 @@ TEST(ConvFusion, SequentialTrainsIdenticallyFusedOrNot) {
     EXPECT_TRUE(same_bits(finals[0][i], finals[1][i])) << "parameter " << i;
 }
 
+namespace {
+// A model trained three steps with fusion off and on ends with the same bits, and so does its
+// evaluation with the folded Conv2d -> BatchNorm -> ReLU, also on an input with a NaN pixel
+// (fused ReLUs must zero it too).
+void expect_fusion_keeps_bits(const std::string& text, const Shape& input) {
+  std::vector<std::vector<Tensor>> finals;
+  for (bool fused : {false, true}) {
+    Generator gen(5);
+    auto model = nn::parse_model(text, "m.txt", gen);
+    model->set_fusion(fused);
+    train_three_steps(*model, 1e-2, input);
+    std::vector<Tensor> params;
+    for (const auto& t : nn::state_dict(*model)) params.push_back(*t.value);
+    finals.push_back(params);
+    if (fused) {
+      model->eval();
+      std::mt19937 rng(4);
+      for (bool special : {false, true}) {
+        Tensor x = random_tensor(input, rng);
+        if (special) x.data()[40] = std::nanf("");
+        model->set_fusion(false);
+        const Tensor plain = model->forward(x);
+        nn::InferenceScope inference(*model);
+        EXPECT_TRUE(same_bits(model->forward(x), plain)) << "NaN input: " << special;
+      }
+    }
+  }
+  ASSERT_EQ(finals[0].size(), finals[1].size());
+  for (size_t i = 0; i < finals[0].size(); ++i)
+    EXPECT_TRUE(same_bits(finals[0][i], finals[1][i])) << "state " << i;
+}
+}  // namespace
+
 // The channel-lane convolutions (strided, 1x1 and small-plane layers of 16 channels or more) fuse
-// a following ReLU (pooling runs separately) and, in inference, a BatchNorm: training fused and
-// unfused gives the same bits, and so does the folded evaluation.
+// a following ReLU (pooling runs separately) and, in inference, a BatchNorm.
 TEST(ConvFusion, ChannelLaneLayersFuseReluAndBatchNormBitForBit) {
   const std::string text =
       "Sequential(\n"
@@ -236,8 +269,7 @@ TEST(ConvFusion, ChannelLaneLayersFuseReluAndBatchNormBitForBit) {
       "  (9): Linear(in_features=60, out_features=10, bias=True)\n"
       ")\n";
   // Planes 3x6 after the stride-2 layer (3x3 stride-1 layers of 4 rows and more go to Winograd,
-  // which fuses nothing), 1x3 after pooling.
-  const Shape input{6, 3, 6, 12};
+  // below), 1x3 after pooling.
   const auto g0 = conv2d_geometry({6, 3, 6, 12}, {16, 3, 3, 3}, 2, 2, 1, 1, "test");
   const auto g1 = conv2d_geometry({6, 16, 3, 6}, {24, 16, 3, 3}, 1, 1, 1, 1, "test");
   if (kernels::active_isa() == kernels::Isa::avx512) {  // the layers this test is about
@@ -245,31 +277,33 @@ TEST(ConvFusion, ChannelLaneLayersFuseReluAndBatchNormBitForBit) {
     ASSERT_TRUE(kernels::conv2d_fusion_applies(g1, {true, false}));
     ASSERT_FALSE(kernels::conv2d_fusion_applies(g1, {true, true}));
   }
-  std::vector<std::vector<Tensor>> finals;
-  for (bool fused : {false, true}) {
-    Generator gen(5);
-    auto model = nn::parse_model(text, "m.txt", gen);
-    model->set_fusion(fused);
-    train_three_steps(*model, 1e-2, input);
-    std::vector<Tensor> params;
-    for (const auto& t : nn::state_dict(*model)) params.push_back(*t.value);
-    finals.push_back(params);
-    if (fused) {  // evaluation: Conv2d -> BatchNorm -> ReLU folded, the same bits as separate
-      model->eval();
-      std::mt19937 rng(4);
-      for (bool special : {false, true}) {  // a NaN input pixel: fused ReLUs must zero it too
-        Tensor x = random_tensor(input, rng);
-        if (special) x.data()[40] = std::nanf("");
-        model->set_fusion(false);
-        const Tensor plain = model->forward(x);
-        nn::InferenceScope inference(*model);
-        EXPECT_TRUE(same_bits(model->forward(x), plain)) << "NaN input: " << special;
-      }
-    }
+  expect_fusion_keeps_bits(text, {6, 3, 6, 12});
+}
+
+// Winograd F(4x4, 3x3) (3x3 stride-1 layers of 16 channels and more) fuses a following ReLU and,
+// in inference, a BatchNorm, on channel counts that fill one vector and part of one.
+TEST(ConvFusion, Winograd3x3LayersFuseReluAndBatchNormBitForBit) {
+  const std::string text =
+      "Sequential(\n"
+      "  (0): Conv2d(3, 16, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))\n"
+      "  (1): ReLU()\n"
+      "  (2): Conv2d(16, 24, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))\n"
+      "  (3): ReLU()\n"
+      "  (4): Conv2d(24, 20, kernel_size=(3, 3), stride=(1, 1), bias=False)\n"
+      "  (5): BatchNorm2d(20)\n"
+      "  (6): ReLU()\n"
+      "  (7): Flatten(start_dim=1, end_dim=-1)\n"
+      "  (8): Linear(in_features=480, out_features=10, bias=True)\n"
+      ")\n";
+  const auto g2 = conv2d_geometry({6, 16, 6, 8}, {24, 16, 3, 3}, 1, 1, 1, 1, "test");
+  const auto g4 = conv2d_geometry({6, 24, 6, 8}, {20, 24, 3, 3}, 1, 1, 0, 0, "test");
+  if (kernels::active_isa() == kernels::Isa::avx512) {  // the layers this test is about
+    ASSERT_TRUE(kernels::winograd3x3_conv_applies(g2));
+    ASSERT_TRUE(kernels::winograd3x3_conv_applies(g4));
+    ASSERT_TRUE(kernels::conv2d_fusion_applies(g2, {true, false}));
+    ASSERT_FALSE(kernels::conv2d_fusion_applies(g2, {true, true}));
   }
-  ASSERT_EQ(finals[0].size(), finals[1].size());
-  for (size_t i = 0; i < finals[0].size(); ++i)
-    EXPECT_TRUE(same_bits(finals[0][i], finals[1][i])) << "state " << i;
+  expect_fusion_keeps_bits(text, {6, 3, 6, 8});
 }
 
 // BatchNorm's kernels (lane-ordered double sums, batchnorm_fast.cpp) against the plain reference

@@ -150,8 +150,8 @@ TEST(RunDirectory, BothFilesSwitchTogetherAndOldEpochsGo) {
   EXPECT_EQ(epoch_dirs, 1);
   EXPECT_TRUE(train::holds_run(run.string()));
   // A new run refuses the directory, naming both ways forward; the run stays as it was.
-  const std::string msg =
-      error_of([&] { (void)train::prepare_run_directory(run.string(), train::RunMode::fresh, "--out"); });
+  const std::string msg = error_of(
+      [&] { (void)train::prepare_run_directory(run.string(), train::RunMode::fresh, "--out"); });
   EXPECT_NE(msg.find("--resume"), std::string::npos) << msg;
   EXPECT_NE(msg.find("--overwrite"), std::string::npos) << msg;
   EXPECT_EQ(saved_epoch(run), 3);

@@ -74,7 +74,7 @@ void col2im_add(const Conv2dGeometry& g, const float* col, float* in) {
 
 void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* w, const float* bias,
                     float* out) {
-  if (winograd3x3_conv_applies(g)) return conv2d_forward_winograd3x3(g, in, w, bias, out);
+  if (winograd3x3_conv_applies(g)) return conv2d_forward_winograd3x3(g, {}, in, w, bias, out);
   if (winograd5x5_conv_applies(g)) return conv2d_forward_winograd5x5(g, in, w, bias, out);
   if (lanes_conv_applies(g)) return conv2d_forward_lanes(g, {}, in, w, bias, out);
   if (direct_conv_applies(g)) return conv2d_forward_direct(g, {}, in, w, bias, out, nullptr);
@@ -125,8 +125,9 @@ void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, c
 }
 
 bool conv2d_fusion_applies(const Conv2dGeometry& g, ConvFusion f) {
-  if (winograd3x3_conv_applies(g) || winograd5x5_conv_applies(g)) return false;
-  if (lanes_conv_applies(g)) return !f.pool;  // ReLU and BatchNorm, not pooling
+  // Winograd F(4x4, 3x3) and the channel-lane kernels fuse ReLU and BatchNorm, not pooling.
+  if (winograd3x3_conv_applies(g) || lanes_conv_applies(g)) return !f.pool;
+  if (winograd5x5_conv_applies(g)) return false;
   return direct_conv_applies(g) && (!f.pool || f.relu);
 }
 
@@ -134,6 +135,7 @@ void conv2d_forward_fused(const Conv2dGeometry& g, ConvFusion f, const float* in
                           const float* bias, float* out, uint8_t* argmax) {
   if (!conv2d_fusion_applies(g, f))
     throw std::logic_error("conv2d_forward_fused: fusion does not apply to this geometry");
+  if (winograd3x3_conv_applies(g)) return conv2d_forward_winograd3x3(g, f, in, w, bias, out);
   if (lanes_conv_applies(g)) return conv2d_forward_lanes(g, f, in, w, bias, out);
   conv2d_forward_direct(g, f, in, w, bias, out, argmax);
 }
@@ -143,16 +145,21 @@ void conv2d_backward_fused(const Conv2dGeometry& g, ConvFusion f, const float* i
                            float* gw, float* gb) {
   if (!conv2d_fusion_applies(g, f))
     throw std::logic_error("conv2d_backward_fused: fusion does not apply to this geometry");
-  if (lanes_conv_applies(g)) {
+  const bool winograd = winograd3x3_conv_applies(g);
+  if (winograd || lanes_conv_applies(g)) {
     if (f.bn_scale)
       throw std::logic_error("conv2d_backward_fused: a fused BatchNorm is inference only");
-    if (!f.relu) return conv2d_backward_lanes(g, in, w, gout, gin, gw, gb);
+    const auto backward = [&](const float* gz) {
+      if (winograd) return conv2d_backward_winograd3x3(g, in, w, gz, gin, gw, gb);
+      conv2d_backward_lanes(g, in, w, gz, gin, gw, gb);
+    };
+    if (!f.relu) return backward(gout);
     // The gradient of the convolution's own output: ReLU's backward from the fused output (the
     // output is positive exactly where the convolution's was).
     const int64_t size = g.N * g.O * g.OH * g.OW;
     float* gz = scratch(7, static_cast<size_t>(size));
     relu_backward(size, out, gout, gz);
-    return conv2d_backward_lanes(g, in, w, gz, gin, gw, gb);
+    return backward(gz);
   }
   conv2d_backward_direct(g, f, in, w, out, argmax, gout, gin, gw, gb);
 }

@@ -22,6 +22,7 @@
 #include "conv2d_lanes.h"
 
 #include "conv2d_bias_grad.h"
+#include "conv_epilogue.h"
 #include "copy_rows.h"
 
 #include <immintrin.h>
@@ -115,35 +116,6 @@ __attribute__((target("avx512f"))) void pixel_run(int64_t count, const float* co
   for (int64_t p = 0; p < count; p += most)
     pixel_block_of<NV>(static_cast<int>(std::min(most, count - p)), base + p, offset, w, wstride,
                        pairs, init, out + p * ld, ld);
-}
-
-// A fused BatchNorm (evaluation; bn: mean, scale and shift, ld apart, or null) and ReLU on
-// pixel-major rows of ld lanes, while the image is in cache, with the separate layers' own
-// formulas: float((double(z) - mean) * scale + shift) rounded once per operation, then
-// max(z, 0), which gives ReLU's results for NaN (0) and -0 (+0) too. The same bits.
-__attribute__((target("avx512f"))) void epilogue(int64_t pixels, int64_t O, const double* bn,
-                                                 bool relu, float* rows, int64_t ld) {
-  for (int64_t p = 0; p < pixels; ++p)
-    for (int64_t o = 0; o < O; o += kLanes) {
-      float* r = rows + p * ld + o;
-      __m512 z = _mm512_loadu_ps(r);
-      if (bn) {
-        __m512d half[2] = {
-            _mm512_cvtps_pd(_mm512_castps512_ps256(z)),
-            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(z), 1)))};
-        for (int h = 0; h < 2; ++h) {
-          const int64_t c = o + 8 * h;
-          half[h] = _mm512_add_pd(_mm512_mul_pd(_mm512_sub_pd(half[h], _mm512_loadu_pd(bn + c)),
-                                                _mm512_loadu_pd(bn + ld + c)),
-                                  _mm512_loadu_pd(bn + 2 * ld + c));
-        }
-        z = _mm512_castpd_ps(
-            _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm512_cvtpd_ps(half[0]))),
-                               _mm256_castps_pd(_mm512_cvtpd_ps(half[1])), 1));
-      }
-      if (relu) z = _mm512_max_ps(z, _mm512_setzero_ps());
-      _mm512_storeu_ps(r, z);
-    }
 }
 
 // The first `lanes` floats (at most kBlock: the real channels) of `count` tile rows, kBlock
@@ -305,7 +277,7 @@ __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometr
           pixel_run<2>(count, base, offset.data(), packed + b * K * kBlock, 0, K,
                        bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op);
     }
-    if (f.bn_scale || f.relu) epilogue(pixels, g.O, bn, f.relu, outT, Op);
+    if (f.bn_scale || f.relu) conv_epilogue(pixels, g.O, bn, Op, f.relu, outT, Op);
     transpose(pixels, g.O, outT, Op, out + n * g.O * pixels);  // pixel-major into NCHW
   });
 }

@@ -23,8 +23,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "conv2d_bias_grad.h"
+#include "conv_epilogue.h"
 #include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
 #include "gemm.h"
@@ -196,9 +198,11 @@ int64_t block_images(const Tiles& tl) {
   return std::max<int64_t>(1, kBlockTiles / tl.T);
 }
 
-// The forward algorithm with the kernel transformed (U): one block of images per task.
+// The forward algorithm with the kernel transformed (U): one block of images per task. A fused
+// BatchNorm (bn: mean, scale and shift, O doubles apart, or null) and ReLU apply to each image's
+// output while it is pixel-major, in cache.
 void forward_transformed(const Conv2dGeometry& g, const float* U, const float* bias,
-                         const float* in, float* out) {
+                         const double* bn, bool relu, const float* in, float* out) {
   const Tiles tl(g.OH, g.OW);
   const int64_t images = block_images(tl), most = images * tl.T;
   parallel_for((g.N + images - 1) / images, [&](int64_t task) {
@@ -218,6 +222,7 @@ void forward_transformed(const Conv2dGeometry& g, const float* U, const float* b
               /*accumulate=*/false);
     for (int64_t k = 0; k < count; ++k) {
       output_transform(g.O, g.OH, g.OW, tl, M + k * tl.T * g.O, mx, bias, work);
+      if (bn || relu) conv_epilogue(g.OH * g.OW, g.O, bn, g.O, relu, work, g.O);
       transpose(g.OH * g.OW, g.O, work, g.O, out + (n0 + k) * g.O * g.OH * g.OW);
     }
   });
@@ -230,13 +235,20 @@ bool winograd3x3_conv_applies(const Conv2dGeometry& g) {
          g.PH <= 2 && g.PW <= 2 && g.C >= 16 && g.O >= 16 && g.OH >= 4 && g.OW >= 4;
 }
 
-void conv2d_forward_winograd3x3(const Conv2dGeometry& g, const float* in, const float* w,
-                                const float* bias, float* out) {
+void conv2d_forward_winograd3x3(const Conv2dGeometry& g, ConvFusion f, const float* in,
+                                const float* w, const float* bias, float* out) {
   float* U = scratch(5, static_cast<size_t>(kXi * g.C * g.O));
   weight_transform(
       g.O, g.C,
       [&](int64_t o, int64_t c, int i, int j) { return w[((o * g.C + c) * 3 + i) * 3 + j]; }, U);
-  forward_transformed(g, U, bias, in, out);
+  // A fused BatchNorm's mean, scale and shift, O doubles each.
+  std::vector<double> bn(f.bn_scale ? static_cast<size_t>(3 * g.O) : 0);
+  if (f.bn_scale) {
+    std::copy(f.bn_mean, f.bn_mean + g.O, bn.begin());
+    std::copy(f.bn_scale, f.bn_scale + g.O, bn.begin() + g.O);
+    std::copy(f.bn_shift, f.bn_shift + g.O, bn.begin() + 2 * g.O);
+  }
+  forward_transformed(g, U, bias, f.bn_scale ? bn.data() : nullptr, f.relu, in, out);
 }
 
 void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const float* w,
@@ -253,7 +265,7 @@ void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const
           return w[((o * g.C + c) * 3 + 2 - i) * 3 + 2 - j];
         },
         U);
-    forward_transformed(t, U, nullptr, gout, gin);
+    forward_transformed(t, U, nullptr, nullptr, false, gout, gin);
   }
   if (gw) {
     // Images in groups fixed by the shape alone, at most 8 and at least a block of images each:

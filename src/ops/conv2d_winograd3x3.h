@@ -4,6 +4,7 @@
 #pragma once
 
 #include "convlab/ops/conv2d.h"
+#include "convlab/ops/kernels.h"
 
 namespace convlab::kernels {
 
@@ -18,9 +19,10 @@ namespace convlab::kernels {
 // 16.5 -> 9.8 ms; at 2 threads likewise; at batch 1 forward 10-35 % faster.
 bool winograd3x3_conv_applies(const Conv2dGeometry& g);
 
-// The contracts of kernels::conv2d_forward / conv2d_backward (no fusion).
-void conv2d_forward_winograd3x3(const Conv2dGeometry& g, const float* in, const float* w,
-                                const float* bias, float* out);
+// The contracts of kernels::conv2d_forward (with a fused ReLU or evaluation BatchNorm, not
+// pooling) and conv2d_backward (no fusion).
+void conv2d_forward_winograd3x3(const Conv2dGeometry& g, ConvFusion f, const float* in,
+                                const float* w, const float* bias, float* out);
 void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const float* w,
                                  const float* gout, float* gin, float* gw, float* gb);
 
