@@ -108,15 +108,19 @@ __attribute__((target("avx512f"))) void block_edge_avx512(int64_t m, int64_t n, 
   const auto lane_mask = [n](int v) {
     return static_cast<__mmask16>((uint32_t{1} << std::clamp<int64_t>(n - 16 * v, 0, 16)) - 1);
   };
-  const __mmask16 k0 = lane_mask(0), k1 = lane_mask(1), k2 = lane_mask(2), k3 = lane_mask(3);
+  const __mmask16 m0 = lane_mask(0), m1 = lane_mask(1), m2 = lane_mask(2), m3 = lane_mask(3);
   const __m512 z = _mm512_setzero_ps();
-  const float* a[MR];
-  for (int r = 0; r < MR; ++r) a[r] = A + std::min<int64_t>(r, m - 1) * lda;
-  const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
-#define CONVLAB_EDGE_INIT(r, v) \
-  __m512 c##r##v = z;           \
-  if (NV > v && accumulate)     \
-  c##r##v = _mm512_maskz_loadu_ps(k##v, C + std::min<int64_t>(r, m - 1) * ldc + 16 * v)
+  // Rows past m repeat row m - 1 and are not stored.
+  const float *a0 = A, *a1 = A + std::min<int64_t>(1, m - 1) * lda,
+              *a2 = A + std::min<int64_t>(2, m - 1) * lda,
+              *a3 = A + std::min<int64_t>(3, m - 1) * lda;
+#define CONVLAB_EDGE_INIT(r, v)                                                              \
+  __m512 c##r##v = z;                                                                        \
+  if constexpr (NV > v) {                                                                    \
+    if (accumulate)                                                                          \
+      c##r##v = _mm512_maskz_loadu_ps(m##v, C + std::min<int64_t>(r, m - 1) * ldc + 16 * v); \
+  }                                                                                          \
+  static_assert(true)
 #define CONVLAB_EDGE_ROW_INIT(r) \
   CONVLAB_EDGE_INIT(r, 0);       \
   CONVLAB_EDGE_INIT(r, 1);       \
@@ -132,10 +136,10 @@ __attribute__((target("avx512f"))) void block_edge_avx512(int64_t m, int64_t n, 
   }
 #define CONVLAB_EDGE_STORE(r)                                                   \
   if (r < m) {                                                                  \
-    _mm512_mask_storeu_ps(C + r * ldc, k0, c##r##0);                            \
-    if constexpr (NV > 1) _mm512_mask_storeu_ps(C + r * ldc + 16, k1, c##r##1); \
-    if constexpr (NV > 2) _mm512_mask_storeu_ps(C + r * ldc + 32, k2, c##r##2); \
-    if constexpr (NV > 3) _mm512_mask_storeu_ps(C + r * ldc + 48, k3, c##r##3); \
+    _mm512_mask_storeu_ps(C + r * ldc, m0, c##r##0);                            \
+    if constexpr (NV > 1) _mm512_mask_storeu_ps(C + r * ldc + 16, m1, c##r##1); \
+    if constexpr (NV > 2) _mm512_mask_storeu_ps(C + r * ldc + 32, m2, c##r##2); \
+    if constexpr (NV > 3) _mm512_mask_storeu_ps(C + r * ldc + 48, m3, c##r##3); \
   }
   CONVLAB_EDGE_ROW_INIT(0);
   CONVLAB_EDGE_ROW_INIT(1);
@@ -143,10 +147,10 @@ __attribute__((target("avx512f"))) void block_edge_avx512(int64_t m, int64_t n, 
   CONVLAB_EDGE_ROW_INIT(3);
   for (int64_t k = 0; k < K; ++k) {
     const float* b = B + k * ldb;
-    const __m512 b0 = _mm512_maskz_loadu_ps(k0, b);
-    const __m512 b1 = NV > 1 ? _mm512_maskz_loadu_ps(k1, b + 16) : z;
-    const __m512 b2 = NV > 2 ? _mm512_maskz_loadu_ps(k2, b + 32) : z;
-    const __m512 b3 = NV > 3 ? _mm512_maskz_loadu_ps(k3, b + 48) : z;
+    const __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
+    const __m512 b1 = NV > 1 ? _mm512_maskz_loadu_ps(m1, b + 16) : z;
+    const __m512 b2 = NV > 2 ? _mm512_maskz_loadu_ps(m2, b + 32) : z;
+    const __m512 b3 = NV > 3 ? _mm512_maskz_loadu_ps(m3, b + 48) : z;
     CONVLAB_EDGE_FMA(0);
     CONVLAB_EDGE_FMA(1);
     CONVLAB_EDGE_FMA(2);
