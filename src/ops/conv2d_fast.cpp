@@ -125,9 +125,12 @@ void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, c
 }
 
 bool conv2d_fusion_applies(const Conv2dGeometry& g, ConvFusion f) {
-  // Winograd F(4x4, 3x3) and the channel-lane kernels fuse ReLU and BatchNorm, not pooling.
-  if (winograd3x3_conv_applies(g) || lanes_conv_applies(g)) return !f.pool;
+  // In the order conv2d_forward chooses kernels, so that a fused layer runs the kernel it would
+  // run unfused (a 5x5 layer on 16 columns also fits the channel-lane rule). Winograd F(4x4, 3x3)
+  // and the channel-lane kernels fuse ReLU and BatchNorm, not pooling; F(2x2, 5x5) nothing.
+  if (winograd3x3_conv_applies(g)) return !f.pool;
   if (winograd5x5_conv_applies(g)) return false;
+  if (lanes_conv_applies(g)) return !f.pool;
   return direct_conv_applies(g) && (!f.pool || f.relu);
 }
 
