@@ -90,8 +90,9 @@ void poison_scratch() {
 }
 }  // namespace
 
-// The shape classes the kernels are chosen by (AVX-512: channels in the vector lanes for strided,
-// 1x1 and small-plane convolutions; else the direct, polyphase and im2col paths) against the
+// The shape classes the kernels are chosen by (AVX-512: Winograd for 3x3 and 5x5 stride 1,
+// channels in the vector lanes for strided, 1x1 and small-plane convolutions; else the direct,
+// polyphase and im2col paths) against the
 // reference: kernels 1 to 7, strides 1 to 3, padding 0 to 3, planes from 7 to 33, channels around
 // the 16- and 32-lane blocks, batches that do not divide into the weight-gradient groups; and the
 // same bits at 1 and 3 threads. At 1 thread the kernels run on this thread, after its scratch is

@@ -1,7 +1,7 @@
 // The transforms of Winograd's minimal filtering F(MxM, RxR) (Lavin & Gray, "Fast Algorithms for
 // Convolutional Neural Networks", 2016), y = A^T [(G g G^T) . (B^T d B)] A, as constant matrices,
 // and their application to 16 tiles or channels at a time on AVX-512; shared by the tile-lane
-// kernels (conv2d_winograd5x5.cpp) and the channel-lane kernels for small planes
+// kernels for 5x5 (conv2d_winograd5x5.cpp) and the channel-lane kernels for 3x3
 // (conv2d_winograd3x3.cpp).
 #pragma once
 
