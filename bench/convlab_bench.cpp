@@ -277,15 +277,46 @@ void conv_backward_part(benchmark::State& st, int64_t cin, int64_t cout, bool in
   }
 }
 
-void maxpool(benchmark::State& st) {
+// Max pooling forward and backward: the notebook's 2x2 stride 2 on 16 channels, or a ResNet
+// stem's 3x3 stride 2 padding 1 on 64 channels (the zoo's stem7).
+void maxpool(benchmark::State& st, int64_t C, int64_t k, int64_t s, int64_t p) {
   ThreadPool pool(static_cast<int>(st.range(0)));
   PoolScope scope(&pool);
-  const Tensor x = filled({64, 16, 32, 32});
-  const auto g = pool2d_geometry(x.shape(), 2, 2, 2, 2, 0, 0, "bench");
+  const Tensor x = filled({64, C, 32, 32});
+  const auto g = pool2d_geometry(x.shape(), k, k, s, s, p, p, "bench");
   Tensor y(g.output_shape()), gx(x.shape());
   for (auto _ : st) {
     kernels::max_pool2d_forward(g, x.data(), y.data());
     kernels::max_pool2d_backward(g, x.data(), y.data(), gx.data());
+  }
+}
+
+// BatchNorm2d with a fused ReLU on ResNet-20's first stage (64 x 16 x 32 x 32), training mode:
+// the statistics and the normalisation, then the backward pass.
+void batchnorm(benchmark::State& st, bool backward) {
+  ThreadPool pool(static_cast<int>(st.range(0)));
+  PoolScope scope(&pool);
+  constexpr int64_t N = 64, C = 16, L = 32 * 32;
+  const Tensor x = filled({N, C, L}), gamma = filled({C}), beta = filled({C}),
+               gy = filled({N, C, L});
+  Tensor y({N, C, L}), gx({N, C, L}), ggamma({C}), gbeta({C});
+  std::vector<double> mean(C), var(C), invstd(C);
+  kernels::batch_norm_statistics(N, C, L, x.data(), mean.data(), var.data());
+  for (int64_t c = 0; c < C; ++c) invstd[c] = 1.0 / std::sqrt(var[c] + 1e-5);
+  kernels::batch_norm_normalize(N, C, L, x.data(), mean.data(), invstd.data(), gamma.data(),
+                                beta.data(), true, y.data());
+  for (auto _ : st) {
+    if (backward) {
+      kernels::batch_norm_backward(N, C, L, x.data(), mean.data(), invstd.data(), gamma.data(),
+                                   gy.data(), y.data(), true, gx.data(), ggamma.data(),
+                                   gbeta.data());
+    } else {
+      kernels::batch_norm_statistics(N, C, L, x.data(), mean.data(), var.data());
+      kernels::batch_norm_normalize(N, C, L, x.data(), mean.data(), invstd.data(), gamma.data(),
+                                    beta.data(), true, y.data());
+    }
+    benchmark::DoNotOptimize(y.data());
+    benchmark::DoNotOptimize(gx.data());
   }
 }
 
@@ -332,7 +363,26 @@ BENCHMARK_CAPTURE(conv_backward_part, conv_8_16_input_grad, 8, 16, true)
     ->Arg(1)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK(maxpool)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(maxpool, maxpool_2x2, 16, 2, 2, 0)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(maxpool, maxpool_3x3_stride2_pad1, 64, 3, 2, 1)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(batchnorm, batchnorm_forward, false)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(batchnorm, batchnorm_backward, true)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(linear)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Data-parallel training (train/data_parallel.h): one process, or each of `mpirun -np N`'s, the

@@ -141,33 +141,39 @@ TEST(KernelsFast, GemmEveryBlockEdgeEqualsInOrderSums) {
   const bool fused = __builtin_cpu_supports("avx512f");
   std::mt19937 rng(11);
   std::normal_distribution<float> d;
-  for (int64_t M : {1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 19})
-    for (int64_t N : {1, 2, 9, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 80, 96, 130})
-      for (bool accumulate : {false, true}) {
-        const int64_t K = 6, lda = K + 1, ldb = N + 3, ldc = N + 2;
-        std::vector<float> A(static_cast<size_t>(M * lda)), B(static_cast<size_t>(K * ldb)),
-            C(static_cast<size_t>(M * ldc)), expected;
-        for (auto* v : {&A, &B, &C})
-          for (float& x : *v) x = d(rng);
-        expected = C;
-        for (int64_t i = 0; i < M; ++i)
-          for (int64_t j = 0; j < N; ++j) {
-            float acc = accumulate ? C[static_cast<size_t>(i * ldc + j)] : 0.0f;
-            for (int64_t k = 0; k < K; ++k) {
-              const float a = A[static_cast<size_t>(i * lda + k)],
-                          b = B[static_cast<size_t>(k * ldb + j)];
-              acc = fused ? std::fma(a, b, acc) : acc + a * b;
+  // gemm_tn reads A turned (K x M, lda M + 1): the same sums, so the same expected values.
+  for (bool turned : {false, true})
+    for (int64_t M : {1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 19})
+      for (int64_t N : {1, 2, 9, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 80, 96, 130})
+        for (bool accumulate : {false, true}) {
+          const int64_t K = 6, lda = turned ? M + 1 : K + 1, ldb = N + 3, ldc = N + 2;
+          std::vector<float> A(static_cast<size_t>((turned ? K : M) * lda)),
+              B(static_cast<size_t>(K * ldb)), C(static_cast<size_t>(M * ldc)), expected;
+          for (auto* v : {&A, &B, &C})
+            for (float& x : *v) x = d(rng);
+          const auto a_at = [&](int64_t i, int64_t k) {
+            return A[static_cast<size_t>(turned ? k * lda + i : i * lda + k)];
+          };
+          expected = C;
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < N; ++j) {
+              float acc = accumulate ? C[static_cast<size_t>(i * ldc + j)] : 0.0f;
+              for (int64_t k = 0; k < K; ++k) {
+                const float a = a_at(i, k), b = B[static_cast<size_t>(k * ldb + j)];
+                acc = fused ? std::fma(a, b, acc) : acc + a * b;
+              }
+              expected[static_cast<size_t>(i * ldc + j)] = acc;
             }
-            expected[static_cast<size_t>(i * ldc + j)] = acc;
+          (turned ? kernels::gemm_tn : kernels::gemm_nn)(M, N, K, A.data(), lda, B.data(), ldb,
+                                                         C.data(), ldc, accumulate);
+          for (size_t i = 0; i < C.size(); ++i) {
+            if (fused)  // columns past N (ldc) are untouched too
+              ASSERT_EQ(C[i], expected[i])
+                  << (turned ? "gemm_tn" : "gemm_nn") << " M " << M << " N " << N << " at " << i;
+            else
+              ASSERT_NEAR(C[i], expected[i], 1e-5 * (1 + std::fabs(expected[i])));
           }
-        kernels::gemm_nn(M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, accumulate);
-        for (size_t i = 0; i < C.size(); ++i) {
-          if (fused)  // columns past N (ldc) are untouched too
-            ASSERT_EQ(C[i], expected[i]) << "M " << M << " N " << N << " at " << i;
-          else
-            ASSERT_NEAR(C[i], expected[i], 1e-5 * (1 + std::fabs(expected[i])));
         }
-      }
 }
 
 // The transpose (16 x 16 tiles in registers on AVX-512, scalar edges) moves every element exactly.

@@ -280,9 +280,8 @@ void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const
     parallel_for(groups, [&](int64_t task) {
       const int64_t n0 = task * group, n1 = std::min(g.N, n0 + group);
       const int64_t pixels = std::max(g.H * g.W, g.OH * g.OW);
-      // work: a channels-last image or output gradient, then a position's V turned (C x tiles)
-      float* work =
-          scratch(0, static_cast<size_t>(std::max(pixels * std::max(g.C, g.O), most * g.C)));
+      // work: a channels-last image or output gradient
+      float* work = scratch(0, static_cast<size_t>(pixels * std::max(g.C, g.O)));
       float* P = scratch(1, static_cast<size_t>(tl.Hp * tl.Wp * g.C));
       float* V = scratch(2, static_cast<size_t>(kXi * (most * g.C + kSkew)));
       float* dM = scratch(3, static_cast<size_t>(kXi * (most * g.O + kSkew)));
@@ -296,11 +295,9 @@ void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const
           transpose(g.O, g.OH * g.OW, gout + (n + k) * g.O * g.OH * g.OW, g.OH * g.OW, work);
           gradient_transform(g.O, g.OH, g.OW, tl, work, dM + k * tl.T * g.O, mx);
         }
-        for (int xi = 0; xi < kXi; ++xi) {
-          transpose(tiles, g.C, V + xi * vx, g.C, work);  // (C x tiles)
-          gemm_nn(g.C, g.O, tiles, work, tiles, dM + xi * mx, g.O, part + xi * g.C * g.O, g.O,
+        for (int xi = 0; xi < kXi; ++xi)
+          gemm_tn(g.C, g.O, tiles, V + xi * vx, g.C, dM + xi * mx, g.O, part + xi * g.C * g.O, g.O,
                   /*accumulate=*/n != n0);
-        }
       }
     });
     float* total = scratch(6, static_cast<size_t>(part_size));

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 namespace convlab::kernels {
 
@@ -40,21 +41,25 @@ void block_full(int64_t K, const float* A, int64_t lda, const float* B, int64_t 
 // block_full for AVX-512, written out: the compiler spills block_full's 16 accumulator vectors to
 // the stack in every iteration; here they stay in registers. The same fused multiply-adds in the
 // same order, so results equal block_full's (arch=x86-64-v4 clone) bit for bit.
+// kTransA (here and in the other AVX-512 kernels): A is given transposed, element (r, k) at
+// A[k * lda + r] (gemm_tn); the same multiply-adds in the same order.
+template <bool kTransA>
 __attribute__((target("avx512f"))) void block_full_avx512(int64_t K, const float* A, int64_t lda,
                                                           const float* B, int64_t ldb, float* C,
                                                           int64_t ldc, bool accumulate) {
   static_assert(MR == 4 && NR == 64, "the AVX-512 kernel is written for 4 x 64 blocks");
+  const int64_t rs = kTransA ? 1 : lda, ks = kTransA ? lda : 1;  // A's row and k strides
   __m512 c[4][4];
   for (int r = 0; r < 4; ++r)
     for (int v = 0; v < 4; ++v)
       c[r][v] = accumulate ? _mm512_loadu_ps(C + r * ldc + 16 * v) : _mm512_setzero_ps();
-  const float *a0 = A, *a1 = A + lda, *a2 = A + 2 * lda, *a3 = A + 3 * lda;
+  const float *a0 = A, *a1 = A + rs, *a2 = A + 2 * rs, *a3 = A + 3 * rs;
   for (int64_t k = 0; k < K; ++k) {
     const float* b = B + k * ldb;
     const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16),
                  b2 = _mm512_loadu_ps(b + 32), b3 = _mm512_loadu_ps(b + 48);
-    const __m512 x0 = _mm512_set1_ps(a0[k]), x1 = _mm512_set1_ps(a1[k]), x2 = _mm512_set1_ps(a2[k]),
-                 x3 = _mm512_set1_ps(a3[k]);
+    const __m512 x0 = _mm512_set1_ps(a0[k * ks]), x1 = _mm512_set1_ps(a1[k * ks]),
+                 x2 = _mm512_set1_ps(a2[k * ks]), x3 = _mm512_set1_ps(a3[k * ks]);
     c[0][0] = _mm512_fmadd_ps(x0, b0, c[0][0]);
     c[0][1] = _mm512_fmadd_ps(x0, b1, c[0][1]);
     c[0][2] = _mm512_fmadd_ps(x0, b2, c[0][2]);
@@ -97,7 +102,7 @@ void block_edge(int64_t m, int64_t n, int64_t K, const float* A, int64_t lda, co
 // order per element as block_edge's arch=x86-64-v4 clone, so the bits are the same; the compiler
 // cannot vectorise block_edge's loops of run-time length well (Linear(4096, 10) forward spent
 // 7 times PyTorch's time there).
-template <int NV>
+template <int NV, bool kTransA>
 __attribute__((target("avx512f"))) void block_edge_avx512(int64_t m, int64_t n, int64_t K,
                                                           const float* A, int64_t lda,
                                                           const float* B, int64_t ldb, float* C,
@@ -111,9 +116,10 @@ __attribute__((target("avx512f"))) void block_edge_avx512(int64_t m, int64_t n, 
   const __mmask16 m0 = lane_mask(0), m1 = lane_mask(1), m2 = lane_mask(2), m3 = lane_mask(3);
   const __m512 z = _mm512_setzero_ps();
   // Rows past m repeat row m - 1 and are not stored.
-  const float *a0 = A, *a1 = A + std::min<int64_t>(1, m - 1) * lda,
-              *a2 = A + std::min<int64_t>(2, m - 1) * lda,
-              *a3 = A + std::min<int64_t>(3, m - 1) * lda;
+  const int64_t rs = kTransA ? 1 : lda, ks = kTransA ? lda : 1;
+  const float *a0 = A, *a1 = A + std::min<int64_t>(1, m - 1) * rs,
+              *a2 = A + std::min<int64_t>(2, m - 1) * rs,
+              *a3 = A + std::min<int64_t>(3, m - 1) * rs;
 #define CONVLAB_EDGE_INIT(r, v)                                                              \
   __m512 c##r##v = z;                                                                        \
   if constexpr (NV > v) {                                                                    \
@@ -128,7 +134,7 @@ __attribute__((target("avx512f"))) void block_edge_avx512(int64_t m, int64_t n, 
   CONVLAB_EDGE_INIT(r, 3)
 #define CONVLAB_EDGE_FMA(r)                                          \
   {                                                                  \
-    const __m512 x = _mm512_set1_ps(a##r[k]);                        \
+    const __m512 x = _mm512_set1_ps(a##r[k * ks]);                   \
     c##r##0 = _mm512_fmadd_ps(x, b0, c##r##0);                       \
     if constexpr (NV > 1) c##r##1 = _mm512_fmadd_ps(x, b1, c##r##1); \
     if constexpr (NV > 2) c##r##2 = _mm512_fmadd_ps(x, b2, c##r##2); \
@@ -174,22 +180,23 @@ __attribute__((target("avx512f"))) void block_edge_avx512(int64_t m, int64_t n, 
 // accumulators, 8 broadcasts and NV loads per 8 x NV multiply-adds. The accumulators are named
 // variables: held in an array (c[8][NV]), GCC kept them on the stack and stored all of them in
 // every iteration. The same fused multiply-adds in the same order per element, so the same bits.
-template <int NV>
+template <int NV, bool kTransA>
 __attribute__((target("avx512f"))) void block8_avx512(int64_t n, int64_t K, const float* A,
                                                       int64_t lda, const float* B, int64_t ldb,
                                                       float* C, int64_t ldc, bool accumulate) {
   static_assert(NV == 1 || NV == 2);
+  const int64_t rs = kTransA ? 1 : lda, ks = kTransA ? lda : 1;
   const __mmask16 m0 = static_cast<__mmask16>((uint32_t{1} << std::clamp<int64_t>(n, 0, 16)) - 1);
   const __mmask16 m1 =
       static_cast<__mmask16>((uint32_t{1} << std::clamp<int64_t>(n - 16, 0, 16)) - 1);
   const __m512 z = _mm512_setzero_ps();
 #define CONVLAB_ROW_INIT(r)                                                 \
-  const float* a##r = A + r * lda;                                          \
+  const float* a##r = A + r * rs;                                           \
   __m512 c##r##0 = accumulate ? _mm512_maskz_loadu_ps(m0, C + r * ldc) : z; \
   __m512 c##r##1 = NV == 2 && accumulate ? _mm512_maskz_loadu_ps(m1, C + r * ldc + 16) : z
 #define CONVLAB_ROW_FMA(r)                                            \
   {                                                                   \
-    const __m512 x = _mm512_set1_ps(a##r[k]);                         \
+    const __m512 x = _mm512_set1_ps(a##r[k * ks]);                    \
     c##r##0 = _mm512_fmadd_ps(x, b0, c##r##0);                        \
     if constexpr (NV == 2) c##r##1 = _mm512_fmadd_ps(x, b1, c##r##1); \
   }
@@ -230,19 +237,48 @@ __attribute__((target("avx512f"))) void block8_avx512(int64_t n, int64_t K, cons
 #undef CONVLAB_ROW_STORE
 }
 
+template <bool kTransA>
 void block_edge_any(int64_t m, int64_t n, int64_t K, const float* A, int64_t lda, const float* B,
                     int64_t ldb, float* C, int64_t ldc, bool accumulate, bool avx512) {
   static_assert(MR == 4 && NR == 64, "the AVX-512 edge kernel is written for 4 x 64 blocks");
-  if (!avx512) return block_edge(m, n, K, A, lda, B, ldb, C, ldc, accumulate);
+  if constexpr (!kTransA)
+    if (!avx512) return block_edge(m, n, K, A, lda, B, ldb, C, ldc, accumulate);
   switch ((n + 15) / 16) {
     case 1:
-      return block_edge_avx512<1>(m, n, K, A, lda, B, ldb, C, ldc, accumulate);
+      return block_edge_avx512<1, kTransA>(m, n, K, A, lda, B, ldb, C, ldc, accumulate);
     case 2:
-      return block_edge_avx512<2>(m, n, K, A, lda, B, ldb, C, ldc, accumulate);
+      return block_edge_avx512<2, kTransA>(m, n, K, A, lda, B, ldb, C, ldc, accumulate);
     case 3:
-      return block_edge_avx512<3>(m, n, K, A, lda, B, ldb, C, ldc, accumulate);
+      return block_edge_avx512<3, kTransA>(m, n, K, A, lda, B, ldb, C, ldc, accumulate);
     default:
-      return block_edge_avx512<4>(m, n, K, A, lda, B, ldb, C, ldc, accumulate);
+      return block_edge_avx512<4, kTransA>(m, n, K, A, lda, B, ldb, C, ldc, accumulate);
+  }
+}
+
+// The blocks of C in a fixed order; kTransA (AVX-512 only): A given transposed.
+template <bool kTransA>
+void gemm_blocks(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                 int64_t ldb, float* C, int64_t ldc, bool accumulate, bool avx512) {
+  const int64_t rs = kTransA ? 1 : lda;  // from one row of A to the next
+  for (int64_t j0 = 0; j0 < N; j0 += NR) {
+    const int64_t n = N - j0 < NR ? N - j0 : NR;
+    int64_t i0 = 0;
+    if (n <= 32 && avx512)
+      for (; i0 + 8 <= M; i0 += 8)
+        (n <= 16 ? block8_avx512<1, kTransA>
+                 : block8_avx512<2, kTransA>)(n, K, A + i0 * rs, lda, B + j0, ldb,
+                                              C + i0 * ldc + j0, ldc, accumulate);
+    for (; i0 < M; i0 += MR) {
+      const int64_t m = M - i0 < MR ? M - i0 : MR;
+      if (m == MR && n == NR && avx512)
+        block_full_avx512<kTransA>(K, A + i0 * rs, lda, B + j0, ldb, C + i0 * ldc + j0, ldc,
+                                   accumulate);
+      else if (m == MR && n == NR && !kTransA)
+        block_full(K, A + i0 * rs, lda, B + j0, ldb, C + i0 * ldc + j0, ldc, accumulate);
+      else
+        block_edge_any<kTransA>(m, n, K, A + i0 * rs, lda, B + j0, ldb, C + i0 * ldc + j0, ldc,
+                                accumulate, avx512);
+    }
   }
 }
 
@@ -251,24 +287,19 @@ void block_edge_any(int64_t m, int64_t n, int64_t K, const float* A, int64_t lda
 void gemm_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
              int64_t ldb, float* C, int64_t ldc, bool accumulate) {
   static const bool has_avx512 = __builtin_cpu_supports("avx512f");
-  for (int64_t j0 = 0; j0 < N; j0 += NR) {
-    const int64_t n = N - j0 < NR ? N - j0 : NR;
-    int64_t i0 = 0;
-    if (n <= 32 && has_avx512)
-      for (; i0 + 8 <= M; i0 += 8)
-        (n <= 16 ? block8_avx512<1> : block8_avx512<2>)(n, K, A + i0 * lda, lda, B + j0, ldb,
-                                                        C + i0 * ldc + j0, ldc, accumulate);
-    for (; i0 < M; i0 += MR) {
-      const int64_t m = M - i0 < MR ? M - i0 : MR;
-      if (m == MR && n == NR && has_avx512)
-        block_full_avx512(K, A + i0 * lda, lda, B + j0, ldb, C + i0 * ldc + j0, ldc, accumulate);
-      else if (m == MR && n == NR)
-        block_full(K, A + i0 * lda, lda, B + j0, ldb, C + i0 * ldc + j0, ldc, accumulate);
-      else
-        block_edge_any(m, n, K, A + i0 * lda, lda, B + j0, ldb, C + i0 * ldc + j0, ldc, accumulate,
-                       has_avx512);
-    }
-  }
+  gemm_blocks<false>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, has_avx512);
+}
+
+void gemm_tn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+             int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  static const bool has_avx512 = __builtin_cpu_supports("avx512f");
+  if (has_avx512) return gemm_blocks<true>(M, N, K, A, lda, B, ldb, C, ldc, accumulate, true);
+  // Elsewhere A turned (M x K) and gemm_nn: the same sums in the same order.
+  thread_local std::vector<float> turned;
+  turned.resize(static_cast<size_t>(M * K));
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t r = 0; r < M; ++r) turned[static_cast<size_t>(r * K + k)] = A[k * lda + r];
+  gemm_blocks<false>(M, N, K, turned.data(), K, B, ldb, C, ldc, accumulate, false);
 }
 
 namespace {
