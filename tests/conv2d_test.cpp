@@ -119,6 +119,11 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {2, 24, 17, 12, 9, 5, 5, 1, 1, 2, 2},
       {2, 16, 33, 16, 16, 3, 3, 1, 1, 0, 0},
       {2, 48, 16, 20, 20, 1, 1, 1, 1, 0, 0},
+      // batches too small to fill the threads: each image's pixels in runs of 16 (the last one
+      // shorter), zero-bordered copies made first
+      {1, 16, 40, 66, 66, 3, 3, 2, 2, 1, 1},
+      {1, 3, 64, 48, 48, 7, 7, 2, 2, 3, 3},
+      {1, 64, 48, 33, 33, 1, 1, 1, 1, 0, 0},
       // 3x3 stride 1 on planes of fewer than 4 rows (channel lanes, not Winograd)
       {1, 32, 32, 3, 3, 3, 3, 1, 1, 0, 0},
       {3, 32, 48, 3, 9, 3, 3, 1, 1, 1, 1},

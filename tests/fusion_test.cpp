@@ -281,6 +281,25 @@ TEST(ConvFusion, ChannelLaneLayersFuseReluAndBatchNormBitForBit) {
   expect_fusion_keeps_bits(text, {6, 3, 6, 12});
 }
 
+// ... and so they do on a batch of one image split into runs of pixels across tasks (each run
+// applies its own part of the epilogue).
+TEST(ConvFusion, ChannelLaneRunsOfOneImageFuseBatchNormBitForBit) {
+  const std::string text =
+      "Sequential(\n"
+      "  (0): Conv2d(3, 40, kernel_size=(7, 7), stride=(2, 2), padding=(3, 3), bias=False)\n"
+      "  (1): BatchNorm2d(40)\n"
+      "  (2): ReLU()\n"
+      "  (3): AdaptiveAvgPool2d(output_size=(1, 1))\n"
+      "  (4): Flatten(start_dim=1, end_dim=-1)\n"
+      "  (5): Linear(in_features=40, out_features=10, bias=True)\n"
+      ")\n";
+  const auto g = conv2d_geometry({1, 3, 64, 64}, {40, 3, 7, 7}, 2, 2, 3, 3, "test");
+  if (kernels::active_isa() == kernels::Isa::avx512) {
+    ASSERT_TRUE(kernels::conv2d_fusion_applies(g, {true, false}));
+  }
+  expect_fusion_keeps_bits(text, {1, 3, 64, 64});
+}
+
 // Winograd F(4x4, 3x3) (3x3 stride-1 layers of 16 channels and more) fuses a following ReLU and,
 // in inference, a BatchNorm, on channel counts that fill one vector and part of one.
 TEST(ConvFusion, Winograd3x3LayersFuseReluAndBatchNormBitForBit) {

@@ -227,9 +227,17 @@ __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometr
                                                              const float* bias, float* out) {
   const int64_t T = g.KH * g.KW, K = g.C * T, Op = round_up(g.O, kBlock);
   const int64_t Hp = g.H + 2 * g.PH, Wp = g.W + 2 * g.PW, plane = Hp * Wp, pixels = g.OH * g.OW;
-  // (pair k = c * T + tap) -> weight lanes over o; input offset of the pair.
-  const float* packed = pack_lanes(
-      K, g.O, [&](int64_t k, int64_t o) { return w[o * K + k]; }, 5);
+  // (pair k = c * T + tap) -> weight lanes over o: each block of 32 output channels' rows of w
+  // turned (K x 32), zero lanes past O. Packed per call (a loop over the elements took 16 % of a
+  // batch-1 inference of stem7).
+  float* packed = scratch(5, static_cast<size_t>(K * Op));
+  parallel_for(Op / kBlock, [&](int64_t b) {
+    const int64_t rows = std::min(kBlock, g.O - b * kBlock);
+    transpose(rows, K, w + b * kBlock * K, K, packed + b * K * kBlock, kBlock);
+    if (rows < kBlock)
+      for (int64_t k = 0; k < K; ++k)
+        std::fill(packed + (b * K + k) * kBlock + rows, packed + (b * K + k + 1) * kBlock, 0.0f);
+  });
   std::vector<int64_t> offset(static_cast<size_t>(K));
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t i = 0; i < g.KH; ++i)
@@ -251,20 +259,40 @@ __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometr
   for (int64_t y = 0; y < g.OH; ++y)
     for (int64_t x = 0; x < g.OW; ++x)
       corner[static_cast<size_t>(y * g.OW + x)] = y * g.SH * Wp + x * g.SW;
-  parallel_for(g.N, [&](int64_t n) {
+  // A batch of fewer than kMinTasks images splits each image's pixels into runs of whole blocks,
+  // so that batch 1 keeps every thread busy; the split depends on the shape alone, and an output
+  // is the same sum whichever task computes it. The images are then padded first, once each.
+  // Runs are whole multiples of 16 pixels (the transpose's tiles) and of at least kRunMacs
+  // multiply-adds (a task of a few microseconds costs more in hand-offs than it saves).
+  constexpr int64_t kMinTasks = 8, kRunUnit = 16, kRunMacs = int64_t{1} << 21;
+  const int64_t wanted =
+      std::clamp<int64_t>(pixels * K * g.O / kRunMacs, 1, (kMinTasks + g.N - 1) / g.N);
+  const int64_t run_pixels = round_up((pixels + wanted - 1) / wanted, kRunUnit);
+  const int64_t runs = (pixels + run_pixels - 1) / run_pixels;
+  const bool pad = g.PH || g.PW;
+  float* padded = runs > 1 && pad ? scratch(6, static_cast<size_t>(g.N * g.C * plane)) : nullptr;
+  if (padded)
+    parallel_for(
+        g.N, [&](int64_t n) { pad_image(g, in + n * g.C * g.H * g.W, padded + n * g.C * plane); });
+  parallel_for(g.N * runs, [&](int64_t task) {
+    const int64_t n = task / runs, q0 = (task % runs) * run_pixels;
+    const int64_t q1 = std::min(pixels, q0 + run_pixels);
+    if (q0 >= q1) return;
     // Without padding the image itself is the zero-bordered copy.
-    const float* pad = in + n * g.C * g.H * g.W;
-    if (g.PH || g.PW) {
+    const float* image = in + n * g.C * g.H * g.W;
+    if (padded) {
+      image = padded + n * g.C * plane;
+    } else if (pad) {
       float* buf = scratch(0, static_cast<size_t>(g.C * plane));
-      pad_image(g, pad, buf);
-      pad = buf;
+      pad_image(g, image, buf);
+      image = buf;
     }
-    float* outT = scratch(1, static_cast<size_t>(round_up(pixels, kPixels) * Op));
+    float* outT = scratch(1, static_cast<size_t>(round_up(q1 - q0, kPixels) * Op)) - q0 * Op;
     const int64_t blocks = Op / kBlock;
-    for (int64_t p0 = 0; p0 < pixels; p0 += kPixels) {
-      const int64_t count = std::min<int64_t>(kPixels, pixels - p0);
+    for (int64_t p0 = q0; p0 < q1; p0 += kPixels) {
+      const int64_t count = std::min<int64_t>(kPixels, q1 - p0);
       const float* base[kPixels];
-      for (int64_t p = 0; p < count; ++p) base[p] = pad + corner[static_cast<size_t>(p0 + p)];
+      for (int64_t p = 0; p < count; ++p) base[p] = image + corner[static_cast<size_t>(p0 + p)];
       int64_t b = 0;
       for (; b + 1 < blocks; b += 2)
         pixel_run<4>(count, base, offset.data(), packed + b * K * kBlock, K * kBlock, K,
@@ -277,8 +305,9 @@ __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometr
           pixel_run<2>(count, base, offset.data(), packed + b * K * kBlock, 0, K,
                        bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op);
     }
-    if (f.bn_scale || f.relu) conv_epilogue(pixels, g.O, bn, Op, f.relu, outT, Op);
-    transpose(pixels, g.O, outT, Op, out + n * g.O * pixels);  // pixel-major into NCHW
+    if (f.bn_scale || f.relu) conv_epilogue(q1 - q0, g.O, bn, Op, f.relu, outT + q0 * Op, Op);
+    // pixel-major into NCHW
+    transpose(q1 - q0, g.O, outT + q0 * Op, Op, out + n * g.O * pixels + q0, pixels);
   });
 }
 

@@ -340,18 +340,22 @@ __attribute__((target("avx512f"))) void transpose_tile_avx512(const float* src, 
 
 }  // namespace
 
-void transpose(int64_t rows, int64_t cols, const float* src, int64_t lds, float* dst) {
+void transpose(int64_t rows, int64_t cols, const float* src, int64_t lds, float* dst, int64_t ldd) {
   static const bool has_avx512 = __builtin_cpu_supports("avx512f");
   constexpr int64_t T = 16;  // tiles keep both sides in cache
   for (int64_t i0 = 0; i0 < rows; i0 += T)
     for (int64_t j0 = 0; j0 < cols; j0 += T) {
       if (has_avx512 && i0 + T <= rows && j0 + T <= cols) {
-        transpose_tile_avx512(src + i0 * lds + j0, lds, dst + j0 * rows + i0, rows);
+        transpose_tile_avx512(src + i0 * lds + j0, lds, dst + j0 * ldd + i0, ldd);
         continue;
       }
       for (int64_t i = i0; i < rows && i < i0 + T; ++i)
-        for (int64_t j = j0; j < cols && j < j0 + T; ++j) dst[j * rows + i] = src[i * lds + j];
+        for (int64_t j = j0; j < cols && j < j0 + T; ++j) dst[j * ldd + i] = src[i * lds + j];
     }
+}
+
+void transpose(int64_t rows, int64_t cols, const float* src, int64_t lds, float* dst) {
+  transpose(rows, cols, src, lds, dst, rows);
 }
 
 }  // namespace convlab::kernels

@@ -17,7 +17,8 @@ void gemm_nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const
 void gemm_tn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
              int64_t ldb, float* C, int64_t ldc, bool accumulate);
 
-// dst[cols x rows] = src[rows x cols]^T (dst leading dimension rows).
+// dst[cols x rows] = src[rows x cols]^T (dst leading dimension rows, or ldd).
 void transpose(int64_t rows, int64_t cols, const float* src, int64_t lds, float* dst);
+void transpose(int64_t rows, int64_t cols, const float* src, int64_t lds, float* dst, int64_t ldd);
 
 }  // namespace convlab::kernels
