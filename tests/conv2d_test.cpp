@@ -146,6 +146,8 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {10, 40, 48, 6, 6, 5, 5, 1, 1, 4, 4},
       {2, 64, 64, 16, 16, 5, 5, 1, 1, 2, 2},
       {2, 32, 33, 9, 40, 5, 5, 1, 1, 3, 1},
+      // ... and on one image: blocks of tile rows as tasks (4, 4 and 2 rows of 9 tiles)
+      {1, 32, 40, 20, 18, 5, 5, 1, 1, 2, 2},
       // ... and on small planes: channel counts past whole vectors, tiles past the plane, padding
       // 0 to 2 and unequal, 17 images in weight-gradient groups
       {17, 33, 40, 7, 7, 3, 3, 1, 1, 1, 1},

@@ -208,17 +208,21 @@ CONVLAB_WINO void transform_kernels(int64_t C, const float* taps, float* U, int6
 }
 
 // U[(xi * O + o) * C + c] = (G g G^T)[xi] for the RxR kernels g = at(o, c, i, j): per o, its C
-// kernels gathered tap-major, then transformed 16 at a time. (Once per call, not per image: at
-// batch 1 a scalar transform cost more than the convolution.) Uses the caller's scratch slot 0,
-// free between the tasks' uses.
+// kernels gathered tap-major, then transformed 16 at a time; 4 output channels per task (run on
+// one thread it took a third of a batch-1 inference of conv5x5). Once per call, not per image:
+// at batch 1 a scalar transform cost more than the convolution. Tasks use their scratch slot 0,
+// free between the kernels' uses.
 template <int R, typename At>
 void weight_transform(int64_t O, int64_t C, At at, float* U) {
-  float* taps = scratch(0, static_cast<size_t>(R * R * C));
-  for (int64_t o = 0; o < O; ++o) {
-    for (int64_t c = 0; c < C; ++c)
-      for (int k = 0; k < R * R; ++k) taps[k * C + c] = at(o, c, k / R, k % R);
-    transform_kernels<R>(C, taps, U + o * C, O * C);
-  }
+  constexpr int64_t kPerTask = 4;
+  parallel_for((O + kPerTask - 1) / kPerTask, [&](int64_t task) {
+    float* taps = scratch(0, static_cast<size_t>(R * R * C));
+    for (int64_t o = task * kPerTask; o < std::min(O, (task + 1) * kPerTask); ++o) {
+      for (int64_t c = 0; c < C; ++c)
+        for (int k = 0; k < R * R; ++k) taps[k * C + c] = at(o, c, k / R, k % R);
+      transform_kernels<R>(C, taps, U + o * C, O * C);
+    }
+  });
 }
 
 // The tiles of one matrix product: enough to fill a few 64-column blocks of the GEMM while its
@@ -246,23 +250,29 @@ void for_each_block(int64_t TH, const Blocks& b, int64_t n0, int64_t n1, F f) {
 }
 
 // The forward algorithm with the kernel already transformed (U, O x C per position): one block of
-// images per task.
+// images per task, or below kSplitBelow images, one block of tile rows of an image per task
+// (blocks of 32 tiles, not 64), so that batch 1 keeps every thread busy. Each output is the same
+// sum whichever block computes it.
 template <int R>
 void forward_transformed(const Conv2dGeometry& g, const float* U, const float* bias,
                          const float* in, float* out) {
   constexpr int xis = Transform<2, R>::a * Transform<2, R>::a;
+  constexpr int64_t kSplitBelow = 8;
   const Tiles<R> tl(g.OH, g.OW);
-  const Blocks blocks(tl.TH, tl.TW, kBlockTiles);
+  const bool split = g.N < kSplitBelow;
+  const Blocks blocks(tl.TH, tl.TW, split ? kBlockTiles / 2 : kBlockTiles);
   const int64_t most = blocks.images * blocks.rows * tl.TW;
-  parallel_for((g.N + blocks.images - 1) / blocks.images, [&](int64_t task) {
-    float* pad = scratch(0, static_cast<size_t>(blocks.images * g.C * tl.Hp * tl.Wp));
+  const int64_t row_blocks = split ? (tl.TH + blocks.rows - 1) / blocks.rows : 1;
+  const int64_t images = split ? 1 : blocks.images;  // per task
+  parallel_for((g.N + images - 1) / images * row_blocks, [&](int64_t task) {
+    float* pad = scratch(0, static_cast<size_t>(images * g.C * tl.Hp * tl.Wp));
     float* V = scratch(1, static_cast<size_t>(xis * (g.C * most + kSkew)));
     float* M = scratch(2, static_cast<size_t>(xis * (g.O * most + kSkew)));
-    const int64_t n0 = task * blocks.images, n1 = std::min(g.N, n0 + blocks.images);
+    const int64_t n0 = task / row_blocks * images, n1 = std::min(g.N, n0 + images);
     const int64_t plane = g.C * tl.Hp * tl.Wp;
     for (int64_t n = n0; n < n1; ++n)
       pad_planes(g.C, g.H, g.W, g.PH, g.PW, tl, in + n * g.C * g.H * g.W, pad + (n - n0) * plane);
-    for_each_block(tl.TH, blocks, n0, n1, [&](int64_t n, int64_t count, int64_t ty0, int64_t ty1) {
+    const auto block = [&](int64_t n, int64_t count, int64_t ty0, int64_t ty1) {
       const int64_t per_image = (ty1 - ty0) * tl.TW, ld = count * per_image;
       const int64_t vx = g.C * ld + kSkew, mx = g.O * ld + kSkew;
       for (int64_t k = 0; k < count; ++k)
@@ -273,7 +283,10 @@ void forward_transformed(const Conv2dGeometry& g, const float* U, const float* b
       for (int64_t k = 0; k < count; ++k)
         output_transform(g.O, g.OH, g.OW, tl, ty0, ty1, M + k * per_image, ld, mx, bias,
                          out + (n + k) * g.O * g.OH * g.OW);
-    });
+    };
+    if (!split) return for_each_block(tl.TH, blocks, n0, n1, block);
+    const int64_t ty0 = task % row_blocks * blocks.rows;
+    block(n0, 1, ty0, std::min(tl.TH, ty0 + blocks.rows));
   });
 }
 
