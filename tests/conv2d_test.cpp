@@ -151,12 +151,12 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       // ... and on small planes: channel counts past whole vectors, tiles past the plane, padding
       // 0 to 2 and unequal, 17 images in weight-gradient groups
       {17, 33, 40, 7, 7, 3, 3, 1, 1, 1, 1},
-      {2, 64, 128, 7, 7, 3, 3, 1, 1, 1, 1},
-      {3, 40, 33, 5, 6, 3, 3, 1, 1, 2, 1},
+      {4, 64, 128, 7, 7, 3, 3, 1, 1, 1, 1},
+      {4, 40, 33, 5, 6, 3, 3, 1, 1, 2, 1},
       {4, 32, 48, 6, 6, 3, 3, 1, 1, 0, 0},
       // ... whose input gradient runs on a 2 x 2 plane, on an 18 x 18 one (2 images a block), and
       // 16 x 16 outputs padded by 2
-      {2, 32, 64, 2, 2, 3, 3, 1, 1, 2, 2},
+      {16, 32, 64, 2, 2, 3, 3, 1, 1, 2, 2},
       {2, 64, 32, 18, 18, 3, 3, 1, 1, 0, 0},
       {2, 64, 48, 14, 14, 3, 3, 1, 1, 2, 2},
   };
@@ -224,11 +224,12 @@ TEST(Conv2dFast, Winograd5x5ChosenByShapeAlone) {
 }
 
 // F(4x4, 3x3) with channels in the lanes takes every 3x3 stride-1 layer of 16 channels or more in
-// and out, padding at most 2, output planes of 4 x 4 or more; on AVX-512.
+// and out, padding at most 2, output planes of 4 x 4 or more, 16 tiles or more in the batch; on
+// AVX-512.
 TEST(Conv2dFast, Winograd3x3ChosenByShapeAlone) {
   const bool avx512 = kernels::active_isa() == kernels::Isa::avx512;
   auto applies = [](int64_t c, int64_t o, int64_t h, int64_t k, int64_t s, int64_t p,
-                    int64_t n = 2) {
+                    int64_t n = 4) {
     return kernels::winograd3x3_conv_applies(
         conv2d_geometry({n, c, h, h}, {o, c, k, k}, s, s, p, p, "test"));
   };
@@ -244,6 +245,8 @@ TEST(Conv2dFast, Winograd3x3ChosenByShapeAlone) {
   EXPECT_FALSE(applies(64, 64, 16, 3, 2, 1));          // stride 2
   EXPECT_FALSE(applies(64, 64, 8, 5, 1, 2));           // 5 x 5
   EXPECT_FALSE(applies(64, 64, 8, 3, 1, 3));           // padding 3
+  EXPECT_FALSE(applies(64, 128, 7, 3, 1, 1, 3));       // 12 tiles in the batch
+  EXPECT_FALSE(applies(32, 32, 8, 3, 1, 1, 1));        // one image of 4 tiles
 }
 
 TEST(Conv2dLayer, PrintsLikePyTorch) {

@@ -9,14 +9,17 @@
 namespace convlab::kernels {
 
 // AVX-512 active, a 3x3 kernel at stride 1 with padding of at most 2, 16 channels or more in and
-// out, output planes of 4 x 4 or more. It first took planes up to 8 x 8 (and 16 x 16 with 64
-// channels); once the GEMM's kernel for blocks up to 32 columns wide stopped spilling its
-// accumulators (gemm.cpp), it beat everything else on every 3x3 stride-1 shape measured, forward
-// + backward, batch 64, 1 thread, 2026-12-02 (bench/README.md): 16 -> 16 on 32 x 32 7.7 -> 5.6-5.9
-// ms and on 8 x 8 0.64 -> 0.30 ms (direct kernel before), 32 -> 32 on 16 x 16 5.0 -> 3.5-3.6 ms,
-// 32 -> 32 on 32 x 32 20 -> 15.3-15.6 ms, 64 -> 64 on 32 x 32 62 -> 50 ms and 128 -> 128 on 32 x
-// 32 230 -> 161 ms (F(2x2, 3x3) with tiles in the lanes before, since removed), 16 -> 32 on 32 x 32
-// 16.5 -> 9.8 ms; at 2 threads likewise; at batch 1 forward 10-35 % faster.
+// out, output planes of 4 x 4 or more, 16 tiles or more in the batch. It first took planes up
+// to 8 x 8 (and 16 x 16 with 64 channels); once the GEMM's kernel for blocks up to 32 columns
+// wide stopped spilling its accumulators (gemm.cpp), it beat everything else on every 3x3
+// stride-1 shape measured, forward + backward, batch 64, 1 thread, 2026-12-02 (bench/README.md):
+// 16 -> 16 on 32 x 32 7.7 -> 5.6-5.9 ms and on 8 x 8 0.64 -> 0.30 ms (direct kernel before),
+// 32 -> 32 on 16 x 16 5.0 -> 3.5-3.6 ms, 32 -> 32 on 32 x 32 20 -> 15.3-15.6 ms, 64 -> 64 on
+// 32 x 32 62 -> 50 ms and 128 -> 128 on 32 x 32 230 -> 161 ms (F(2x2, 3x3) with tiles in the
+// lanes before, since removed), 16 -> 32 on 32 x 32 16.5 -> 9.8 ms; at 2 threads likewise; at
+// batch 1 forward 10-35 % faster. Batches of fewer than 16 tiles go to the channel-lane kernels:
+// the kernels' transform per call outweighs the saving there (batch-1 inference, 2026-12-02:
+// small7 6387 -> 10217 images/s, ResNet-20 1178 -> 1384, vgg_bn 1392 -> 1630).
 bool winograd3x3_conv_applies(const Conv2dGeometry& g);
 
 // The contracts of kernels::conv2d_forward (with a fused ReLU or evaluation BatchNorm, not
