@@ -124,6 +124,8 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {1, 16, 40, 66, 66, 3, 3, 2, 2, 1, 1},
       {1, 3, 64, 48, 48, 7, 7, 2, 2, 3, 3},
       {1, 64, 48, 33, 33, 1, 1, 1, 1, 0, 0},
+      // ... and the direct kernel's output channels in runs of whole blocks (32 + 28)
+      {1, 3, 60, 32, 32, 5, 5, 1, 1, 2, 2},
       // 3x3 stride 1 on planes of fewer than 4 rows (channel lanes, not Winograd)
       {1, 32, 32, 3, 3, 3, 3, 1, 1, 0, 0},
       {3, 32, 48, 3, 9, 3, 3, 1, 1, 1, 1},

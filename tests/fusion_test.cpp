@@ -300,6 +300,34 @@ TEST(ConvFusion, ChannelLaneRunsOfOneImageFuseBatchNormBitForBit) {
   expect_fusion_keeps_bits(text, {1, 3, 64, 64});
 }
 
+// The direct kernel's fused BatchNorm, ReLU and pooling on a batch of one image whose output
+// channels run as two tasks (32 + 28).
+TEST(ConvFusion, DirectRunsOfOneImageFuseBatchNormAndPoolingBitForBit) {
+  const std::string text =
+      "Sequential(\n"
+      "  (0): Conv2d(3, 60, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2), bias=False)\n"
+      "  (1): BatchNorm2d(60)\n"
+      "  (2): ReLU()\n"
+      "  (3): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)\n"
+      "  (4): Flatten(start_dim=1, end_dim=-1)\n"
+      "  (5): Linear(in_features=15360, out_features=10, bias=True)\n"
+      ")\n";
+  const auto g = conv2d_geometry({1, 3, 32, 32}, {60, 3, 5, 5}, 1, 1, 2, 2, "test");
+  ASSERT_TRUE(kernels::conv2d_fusion_applies(g, {true, true}));
+  expect_fusion_keeps_bits(text, {1, 3, 32, 32});
+  // Without the BatchNorm, training runs the fused convolution, ReLU and pooling too (the pooling's
+  // window positions, kept per run, drive the backward pass).
+  const std::string plain =
+      "Sequential(\n"
+      "  (0): Conv2d(3, 60, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))\n"
+      "  (1): ReLU()\n"
+      "  (2): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)\n"
+      "  (3): Flatten(start_dim=1, end_dim=-1)\n"
+      "  (4): Linear(in_features=15360, out_features=10, bias=True)\n"
+      ")\n";
+  expect_fusion_keeps_bits(plain, {1, 3, 32, 32});
+}
+
 // Winograd F(4x4, 3x3) (3x3 stride-1 layers of 16 channels and more) fuses a following ReLU and,
 // in inference, a BatchNorm, on channel counts that fill one vector and part of one.
 TEST(ConvFusion, Winograd3x3LayersFuseReluAndBatchNormBitForBit) {

@@ -427,11 +427,31 @@ void conv2d_forward_direct(const Conv2dGeometry& g, ConvFusion f, const float* i
   const Correlation p{g.C, g.H, g.W, g.O, g.KH, g.KW, g.PH, g.PW, g.OH, g.OW};
   const bool flat = flat_forward(k, p);
   const int64_t RS = row_length(k, p, flat);
-  const int64_t out_size = f.pool ? g.O * (g.OH / 2) * (g.OW / 2) : g.O * g.OH * g.OW;
+  const int64_t out_plane = f.pool ? (g.OH / 2) * (g.OW / 2) : g.OH * g.OW;
+  const int64_t out_size = g.O * out_plane;
   const float* packed = pack(k, p, w, false);
-  parallel_for(g.N, [&](int64_t n) {
-    k.forward(p, f, flat, in + n * g.C * g.H * g.W, RS, packed, bias, out + n * out_size,
-              f.pool ? argmax + n * out_size : nullptr);
+  // A batch of fewer than kMinTasks images splits each image's output channels into runs of whole
+  // blocks of CB across tasks (at least kRunMacs multiply-adds each), so that batch 1 keeps every
+  // thread busy: each channel is computed as it would be in one call, by whichever task. The split
+  // depends on the shape alone.
+  constexpr int64_t kMinTasks = 8, kRunMacs = int64_t{1} << 21;
+  const int64_t blocks = (g.O + k.CB - 1) / k.CB, taps = g.KH * g.KW;
+  const int64_t wanted = std::clamp<int64_t>(g.O * g.OH * g.OW * g.C * taps / kRunMacs, 1,
+                                             std::min(blocks, (kMinTasks + g.N - 1) / g.N));
+  const int64_t run = (blocks + wanted - 1) / wanted * k.CB, runs = (g.O + run - 1) / run;
+  parallel_for(g.N * runs, [&](int64_t task) {
+    const int64_t n = task / runs, o0 = task % runs * run;
+    Correlation q = p;
+    q.O = std::min(run, g.O - o0);
+    ConvFusion fq = f;
+    if (f.bn_scale) {
+      fq.bn_mean += o0;
+      fq.bn_scale += o0;
+      fq.bn_shift += o0;
+    }
+    k.forward(q, fq, flat, in + n * g.C * g.H * g.W, RS, packed + o0 * g.C * taps,
+              bias ? bias + o0 : nullptr, out + n * out_size + o0 * out_plane,
+              f.pool ? argmax + n * out_size + o0 * out_plane : nullptr);
   });
 }
 
