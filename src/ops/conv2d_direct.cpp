@@ -430,14 +430,11 @@ void conv2d_forward_direct(const Conv2dGeometry& g, ConvFusion f, const float* i
   const int64_t out_plane = f.pool ? (g.OH / 2) * (g.OW / 2) : g.OH * g.OW;
   const int64_t out_size = g.O * out_plane;
   const float* packed = pack(k, p, w, false);
-  // A batch of fewer than kMinTasks images splits each image's output channels into runs of whole
-  // blocks of CB across tasks (at least kRunMacs multiply-adds each), so that batch 1 keeps every
-  // thread busy: each channel is computed as it would be in one call, by whichever task. The split
-  // depends on the shape alone.
-  constexpr int64_t kMinTasks = 8, kRunMacs = int64_t{1} << 21;
+  // A batch of fewer than 8 images splits each image's output channels into runs of whole blocks
+  // of CB across tasks (parts_per_image), so that batch 1 keeps every thread busy: each channel is
+  // computed as it would be in one call, by whichever task.
   const int64_t blocks = (g.O + k.CB - 1) / k.CB, taps = g.KH * g.KW;
-  const int64_t wanted = std::clamp<int64_t>(g.O * g.OH * g.OW * g.C * taps / kRunMacs, 1,
-                                             std::min(blocks, (kMinTasks + g.N - 1) / g.N));
+  const int64_t wanted = std::min(blocks, parts_per_image(g.N, g.O * g.OH * g.OW * g.C * taps));
   const int64_t run = (blocks + wanted - 1) / wanted * k.CB, runs = (g.O + run - 1) / run;
   parallel_for(g.N * runs, [&](int64_t task) {
     const int64_t n = task / runs, o0 = task % runs * run;

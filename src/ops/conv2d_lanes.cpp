@@ -259,14 +259,12 @@ __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometr
   for (int64_t y = 0; y < g.OH; ++y)
     for (int64_t x = 0; x < g.OW; ++x)
       corner[static_cast<size_t>(y * g.OW + x)] = y * g.SH * Wp + x * g.SW;
-  // A batch of fewer than kMinTasks images splits each image's pixels into runs of whole blocks,
-  // so that batch 1 keeps every thread busy; the split depends on the shape alone, and an output
-  // is the same sum whichever task computes it. The images are then padded first, once each.
-  // Runs are whole multiples of 16 pixels (the transpose's tiles) and of at least kRunMacs
-  // multiply-adds (a task of a few microseconds costs more in hand-offs than it saves).
-  constexpr int64_t kMinTasks = 8, kRunUnit = 16, kRunMacs = int64_t{1} << 21;
-  const int64_t wanted =
-      std::clamp<int64_t>(pixels * K * g.O / kRunMacs, 1, (kMinTasks + g.N - 1) / g.N);
+  // A batch of fewer than 8 images splits each image's pixels into runs across tasks
+  // (parts_per_image), so that batch 1 keeps every thread busy; an output is the same sum whichever
+  // task computes it. The images are then padded first, once each. Runs are whole multiples of 16
+  // pixels (the transpose's tiles).
+  constexpr int64_t kRunUnit = 16;
+  const int64_t wanted = parts_per_image(g.N, pixels * K * g.O);
   const int64_t run_pixels = round_up((pixels + wanted - 1) / wanted, kRunUnit);
   const int64_t runs = (pixels + run_pixels - 1) / run_pixels;
   const bool pad = g.PH || g.PW;

@@ -134,6 +134,11 @@ void parallel_for(int64_t tasks, const std::function<void(int64_t)>& fn) {
   }
 }
 
+int64_t parts_per_image(int64_t images, int64_t macs) {
+  constexpr int64_t kMinTasks = 8, kPartMacs = int64_t{1} << 21;
+  return std::clamp<int64_t>(macs / kPartMacs, 1, (kMinTasks + images - 1) / images);
+}
+
 void parallel_for_items(int64_t items, int64_t item_size, const std::function<void(int64_t)>& fn) {
   constexpr int64_t kTaskSize = 16384;
   const int64_t per_task = std::max<int64_t>(1, kTaskSize / std::max<int64_t>(1, item_size));

@@ -67,6 +67,12 @@ void parallel_for(int64_t tasks, const std::function<void(int64_t)>& fn);
 // between threads than in work. Which items share a task depends on the sizes alone.
 void parallel_for_items(int64_t items, int64_t item_size, const std::function<void(int64_t)>& fn);
 
+// How many parts to split each image of a batch of `images` into, for kernels that otherwise run
+// one image per task: 1 from 8 images up; below, enough for about 8 tasks in all, each of at least
+// 2M multiply-adds of the image's `macs` (a task of a few microseconds costs more in hand-offs than
+// it saves). The shape's alone, never the thread count's.
+int64_t parts_per_image(int64_t images, int64_t macs);
+
 // dst[i] += parts[t * stride + i] for t = 0, 1, .. count - 1 in that order, for every i < size:
 // the per-image (or per-group) parts of a parameter gradient summed in a fixed order, so the same
 // bits at any thread count; the elements are shared out in fixed blocks.
