@@ -141,6 +141,10 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {3, 16, 16, 32, 32, 3, 3, 1, 1, 1, 1},
       {2, 20, 17, 13, 30, 3, 3, 1, 1, 1, 0},
       {2, 16, 24, 64, 9, 3, 3, 1, 1, 2, 1},
+      // ... rows of 16 columns and 16 or 32 channels, turned straight into the padded rows with
+      // only the border zeroed: padding 0 to 2 (the input gradient pads by 2 - P), unequal
+      {2, 32, 32, 16, 16, 3, 3, 1, 1, 0, 0},
+      {2, 16, 32, 8, 32, 3, 3, 1, 1, 2, 1},
       // Winograd F(2x2, 5x5) (5x5 stride 1, 32 channels and more): odd planes, rows of more than
       // 16 tiles, padding 0 to 4 and unequal, 10 images in weight-gradient groups
       {3, 32, 40, 9, 11, 5, 5, 1, 1, 2, 2},

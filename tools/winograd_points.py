@@ -64,10 +64,23 @@ def transforms(m, r, points):
     return AT, G, BT
 
 
-def float_error(m, r, points, tiles=2000, channels=64):
+def stride2(m, points):
+    """F(m, 3) at stride 2, y_i = d_2i g_0 + d_2i+1 g_1 + d_2i+2 g_2, from F(m, 2) (points) on the
+    even inputs and taps (g_0, g_2) and plain products on the odd ones (tap g_1): a = 2m + 1
+    positions, the even transform's m + 1 first, then the m odd inputs as they are."""
+    AT2, G2, BT2 = transforms(m, 2, points)
+    a, z, one = 2 * m + 1, F(0), F(1)
+    AT = [AT2[i] + [one if l == i else z for l in range(m)] for i in range(m)]
+    G = [[G2[j][0], z, G2[j][1]] for j in range(m + 1)] + [[z, one, z] for _ in range(m)]
+    BT = [[BT2[j][k // 2] if k % 2 == 0 else z for k in range(a)] for j in range(m + 1)]
+    BT += [[one if k == 2 * l + 1 else z for k in range(a)] for l in range(m)]
+    return AT, G, BT
+
+
+def float_error(m, r, points, tiles=2000, channels=64, stride=1):
     AT, G, BT = (np.array([[float(v) for v in row] for row in M], dtype=np.float32)
-                 for M in transforms(m, r, points))
-    a, rng = m + r - 1, np.random.default_rng(0)
+                 for M in (stride2(m, points) if stride == 2 else transforms(m, r, points)))
+    a, rng = stride * (m - 1) + r, np.random.default_rng(0)
     d = rng.standard_normal((tiles, channels, a, a)).astype(np.float32)
     g = (rng.standard_normal((tiles, channels, r, r)) / np.sqrt(r * r * channels)).astype(np.float32)
     U = np.einsum("ij,tcjk,lk->tcil", G, g, G).astype(np.float32)
@@ -77,7 +90,7 @@ def float_error(m, r, points, tiles=2000, channels=64):
     exact = np.zeros((tiles, m, m))
     for i in range(m):
         for j in range(m):
-            exact[:, i, j] = (d[:, :, i:i + r, j:j + r].astype(np.float64) * g).sum((1, 2, 3))
+            exact[:, i, j] = (d[:, :, stride * i:stride * i + r, stride * j:stride * j + r].astype(np.float64) * g).sum((1, 2, 3))
     return float(np.abs(Y - exact).max()), float(np.abs(exact).max())
 
 
@@ -97,6 +110,12 @@ def main():
         err, size = float_error(m, r, points)
         print("F(%dx%d, %dx%d) at points %s and infinity: largest error %.2e in outputs up to %.1f"
               % (m, m, r, r, ", ".join(str(p) for p in points), err, size))
+    # 3x3 at stride 2 (stride2 above; measured as a kernel and not kept: bench/README.md, session 14)
+    for points in ([0, 1, -1, 2], [0, 1, -1, -2], [0, 1, -1, F(1, 2)], [0, 1, -1, F(-1, 2)]):
+        points = [F(p) for p in points]
+        err, size = float_error(4, 3, points, stride=2)
+        print("F(4x4, 3x3) at stride 2 from F(4, 2) at points %s and infinity: largest error %.2e "
+              "in outputs up to %.1f" % (", ".join(str(p) for p in points), err, size))
     for m, r, points, note in (
             (2, 3, [0, 1, -1], "no longer in the kernels: F(4x4, 3x3) replaced it; they had Lavin & "
              "Gray's signs: row 0 of G and B^T, row 3 of B^T and column 3 of A^T negated"),

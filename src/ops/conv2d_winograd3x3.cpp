@@ -69,6 +69,21 @@ struct Tiles {
 // the C x H x W image turned channels-last on the way.
 void pad_channels_last(const Conv2dGeometry& g, const Tiles& tl, const float* src, float* work,
                        float* P) {
+  const int64_t row = tl.Wp * g.C;  // floats per padded row
+  if (g.W % 16 == 0 && g.C % 16 == 0) {
+    // Rows of whole 16 x 16 tiles: each image row turned straight into its padded row, and only
+    // the border zeroed (a fill of the plane, the turn and a copy took about a tenth of ResNet-20's
+    // inference).
+    std::fill(P, P + g.PH * row, 0.0f);
+    std::fill(P + (g.PH + g.H) * row, P + tl.Hp * row, 0.0f);
+    for (int64_t y = 0; y < g.H; ++y) {
+      float* dst = P + (y + g.PH) * row;
+      std::fill(dst, dst + g.PW * g.C, 0.0f);
+      std::fill(dst + (g.PW + g.W) * g.C, dst + row, 0.0f);
+      transpose(g.C, g.W, src + y * g.W, g.H * g.W, dst + g.PW * g.C, g.C);
+    }
+    return;
+  }
   std::fill(P, P + tl.Hp * tl.Wp * g.C, 0.0f);
   transpose(g.C, g.H * g.W, src, g.H * g.W, work);  // (H * W) x C
   for (int64_t y = 0; y < g.H; ++y)
