@@ -124,6 +124,9 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {1, 16, 40, 66, 66, 3, 3, 2, 2, 1, 1},
       {1, 3, 64, 48, 48, 7, 7, 2, 2, 3, 3},
       {1, 64, 48, 33, 33, 1, 1, 1, 1, 0, 0},
+      // the channel-lane weight gradient over groups of 2 images with more than 1 MB of output
+      // gradient: in chunks of 3 output rows (the last of 2); the last group (1 image) in one pass
+      {9, 3, 64, 100, 84, 3, 3, 2, 2, 1, 1},
       // ... and the direct kernel's output channels in runs of whole blocks (32 + 28)
       {1, 3, 60, 32, 32, 5, 5, 1, 1, 2, 2},
       // 3x3 stride 1 on planes of fewer than 4 rows (channel lanes, not Winograd)

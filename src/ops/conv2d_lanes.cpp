@@ -147,25 +147,28 @@ float* pack_lanes(int64_t K, int64_t lanes_total, F value, int slot) {
   return packed;
 }
 
-// One group's weight-gradient part (K x Op, pairs-major) from its padded images and pixel-major
-// gradients: a block of R (channel, tap) pairs x NB blocks of 2 vectors of output channels summed
-// over every pixel of every image of the group, in order. R = 12, NB = 1 loads 2 gradient vectors
-// and 12 broadcasts per 24 multiply-adds; R = 6, NB = 2 loads 4 and 6.
+// One chunk of a group's weight-gradient part (K x Op, pairs-major) from its padded images and
+// pixel-major gradients: a block of R (channel, tap) pairs x NB blocks of 2 vectors of output
+// channels summed over images [k0, k1) of the group, output rows [y0, y1) of each, on top of the
+// sums so far (zero for the group's first chunk). Chunk after chunk in pixel order, so each sum
+// takes the pixels in the order one pass would. R = 12, NB = 1 loads 2 gradient vectors and 12
+// broadcasts per 24 multiply-adds; R = 6, NB = 2 loads 4 and 6.
 template <int R, int NB>
-__attribute__((target("avx512f"))) void weight_grad_block(const Conv2dGeometry& g,
-                                                          const float* pads, const float* gT,
-                                                          int64_t count, const int64_t* off,
-                                                          int64_t first_pair, int64_t ob,
-                                                          float* part) {
+__attribute__((target("avx512f"))) void weight_grad_block(
+    const Conv2dGeometry& g, const float* pads, const float* gT, int64_t k0, int64_t k1, int64_t y0,
+    int64_t y1, bool first, const int64_t* off, int64_t first_pair, int64_t ob, float* part) {
   const int64_t K = g.C * g.KH * g.KW, Op = round_up(g.O, kBlock), pixels = g.OH * g.OW;
   const int64_t Wp = g.W + 2 * g.PW, plane = (g.H + 2 * g.PH) * Wp;
   __m512 acc[R][2 * NB];
-  for (auto& a : acc)
-    for (auto& v : a) v = _mm512_setzero_ps();
-  for (int64_t k = 0; k < count; ++k) {
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < 2 * NB; ++v)
+      acc[r][v] = first || first_pair + r >= K
+                      ? _mm512_setzero_ps()
+                      : _mm512_loadu_ps(part + (first_pair + r) * Op + ob * kBlock + v * kLanes);
+  for (int64_t k = k0; k < k1; ++k) {
     const float* img = pads + k * g.C * plane;
     const float* gk = gT + k * pixels * Op + ob * kBlock;
-    for (int64_t y = 0; y < g.OH; ++y)
+    for (int64_t y = y0; y < y1; ++y)
       for (int64_t x = 0; x < g.OW; ++x) {
         const float* src = img + y * g.SH * Wp + x * g.SW;
         const float* gp = gk + (y * g.OW + x) * Op;
@@ -184,29 +187,55 @@ __attribute__((target("avx512f"))) void weight_grad_block(const Conv2dGeometry& 
       _mm512_storeu_ps(part + (first_pair + r) * Op + ob * kBlock + v * kLanes, acc[r][v]);
 }
 
+// Images [k0, k1), output rows [y0, y1) of each; the group's first chunk starts the sums.
+struct Chunk {
+  int64_t k0, k1, y0, y1;
+  bool first;
+};
+
 // weight_grad_block for the `rows` pairs left (R at most): the last block of pairs has its own
 // size instead of repeating pairs that are dropped (27 pairs of a 3-channel 3x3 are 2 blocks of 12
 // and one of 3, not 3 of 12).
 template <int NB, int R>
 void weight_grad_block_of(int64_t rows, const Conv2dGeometry& g, const float* pads, const float* gT,
-                          int64_t count, const int64_t* off, int64_t first_pair, int64_t ob,
+                          const Chunk& c, const int64_t* off, int64_t first_pair, int64_t ob,
                           float* part) {
   if constexpr (R >= 1) {
-    if (rows >= R) return weight_grad_block<R, NB>(g, pads, gT, count, off, first_pair, ob, part);
-    weight_grad_block_of<NB, R - 1>(rows, g, pads, gT, count, off, first_pair, ob, part);
+    if (rows >= R)
+      return weight_grad_block<R, NB>(g, pads, gT, c.k0, c.k1, c.y0, c.y1, c.first, off, first_pair,
+                                      ob, part);
+    weight_grad_block_of<NB, R - 1>(rows, g, pads, gT, c, off, first_pair, ob, part);
   }
 }
 
+// The blocks of pairs over a group's pixels: in one pass each while the group's gradients fit in
+// L2 (1 MB or less), else in chunks of whole output rows of about 32 KB of gradients (L1), each
+// chunk meeting every block of pairs while it is in cache. (stem7's 7x7 layer, 2 MB of gradients
+// a group, streamed them from beyond L2 once per block of pairs: its weight gradient ran at 44 %
+// of the peak. Chunks on layers whose gradients fit in L2 cost more in partial sums than they
+// saved: stem7's 128 -> 256 layer 46.4 -> 49.8 ms forward + backward.)
 void weight_grad_group(const Conv2dGeometry& g, const float* pads, const float* gT, int64_t count,
                        const int64_t* offset, float* part) {
-  const int64_t K = g.C * g.KH * g.KW, blocks = round_up(g.O, kBlock) / kBlock;
-  int64_t ob = 0;  // pairs of blocks of output channels first
-  for (; ob + 1 < blocks; ob += 2)
-    for (int64_t k0 = 0; k0 < K; k0 += kPairs / 2)
-      weight_grad_block_of<2, kPairs / 2>(K - k0, g, pads, gT, count, offset + k0, k0, ob, part);
-  for (; ob < blocks; ++ob)
-    for (int64_t k0 = 0; k0 < K; k0 += kPairs)
-      weight_grad_block_of<1, kPairs>(K - k0, g, pads, gT, count, offset + k0, k0, ob, part);
+  const int64_t K = g.C * g.KH * g.KW, Op = round_up(g.O, kBlock), blocks = Op / kBlock;
+  const int64_t row_bytes = g.OW * Op * static_cast<int64_t>(sizeof(float));
+  std::vector<Chunk> chunks;
+  if (count * g.OH * row_bytes <= (int64_t{1} << 20)) {
+    chunks.push_back({0, count, 0, g.OH, true});
+  } else {
+    const int64_t rows = std::max<int64_t>(1, (32 << 10) / row_bytes);
+    for (int64_t k = 0; k < count; ++k)
+      for (int64_t y0 = 0; y0 < g.OH; y0 += rows)
+        chunks.push_back({k, k + 1, y0, std::min(g.OH, y0 + rows), k == 0 && y0 == 0});
+  }
+  for (const Chunk& c : chunks) {
+    int64_t ob = 0;  // pairs of blocks of output channels first
+    for (; ob + 1 < blocks; ob += 2)
+      for (int64_t k0 = 0; k0 < K; k0 += kPairs / 2)
+        weight_grad_block_of<2, kPairs / 2>(K - k0, g, pads, gT, c, offset + k0, k0, ob, part);
+    for (; ob < blocks; ++ob)
+      for (int64_t k0 = 0; k0 < K; k0 += kPairs)
+        weight_grad_block_of<1, kPairs>(K - k0, g, pads, gT, c, offset + k0, k0, ob, part);
+  }
 }
 
 }  // namespace
