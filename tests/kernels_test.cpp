@@ -135,11 +135,11 @@ TEST(KernelsFast, MaxPoolMatchesReferenceWithTiesNaNAndTails) {
   kernels::set_isa_limit(kernels::Isa::avx512);
 }
 
-// Average pooling, plain and adaptive, equals the reference bit for bit at every instruction set:
-// the kernels sum 16 planes (AVX-512) or 8 at a time, each in the reference's order. Plane counts
-// around the groups (5, 8, 13, 16, 21),
-// padding with and without counting it, ceil mode, adaptive
-// windows that overlap and do not divide the plane, at 1 and 3 threads.
+// Average pooling, plain and adaptive, forward and backward, equals the reference bit for bit at
+// every instruction set: the forward kernels sum 16 planes (AVX-512) or 8 at a time, each in the
+// reference's order. Plane counts around the groups (5, 8, 13, 16, 21), padding with and without
+// counting it, ceil mode, adaptive windows that overlap and do not divide the plane, at 1 and 3
+// threads.
 TEST(KernelsFast, AveragePoolingEqualsReferenceBitForBit) {
   std::mt19937 rng(41);
   struct Window {
@@ -151,35 +151,53 @@ TEST(KernelsFast, AveragePoolingEqualsReferenceBitForBit) {
                             {3, 3, 2, 2, 1, 1, true},
                             {3, 2, 1, 2, 1, 1, false},
                             {4, 4, 3, 3, 2, 2, true}};
-  for (auto isa : {kernels::Isa::generic, kernels::Isa::avx512})
+  const auto same = [](const Tensor& a, const Tensor& b) {
+    return std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0;
+  };
+  for (auto isa : {kernels::Isa::generic, kernels::Isa::avx512}) {
+    kernels::set_isa_limit(isa);
     for (int threads : {1, 3}) {
-      kernels::set_isa_limit(isa);
       ThreadPool pool(threads);
       PoolScope scope(&pool);
       for (int64_t planes : {5, 8, 13, 16, 21})
         for (auto [h, w] : std::vector<std::array<int64_t, 2>>{{7, 7}, {8, 11}, {5, 16}}) {
           const Tensor x = random_tensor({1, planes, h, w}, rng);
+          const std::string where = std::string(kernels::isa_name(isa)) + ", " +
+                                    std::to_string(planes) + " planes " + std::to_string(h) + "x" +
+                                    std::to_string(w);
           for (const Window& k : windows)
             for (bool count_pad : {true, false}) {
               if (h + 2 * k.ph < k.kh || w + 2 * k.pw < k.kw) continue;
               const auto g =
                   pool2d_geometry(x.shape(), k.kh, k.kw, k.sh, k.sw, k.ph, k.pw, "test", k.ceil);
+              const std::string window = where + " window " + std::to_string(k.kh) + "x" +
+                                         std::to_string(k.kw) + (count_pad ? " counting" : "");
               Tensor y_ref(g.output_shape()), y(g.output_shape(), 1e30f);
               reference::avg_pool2d_forward(g, count_pad, x.data(), y_ref.data());
               kernels::avg_pool2d_forward(g, count_pad, x.data(), y.data());
-              ASSERT_EQ(std::memcmp(y.data(), y_ref.data(), static_cast<size_t>(y.numel()) * 4), 0)
-                  << planes << " planes " << h << "x" << w << " window " << k.kh << "x" << k.kw
-                  << " count_include_pad " << count_pad;
+              ASSERT_TRUE(same(y, y_ref)) << window;
+              const Tensor gy = random_tensor(g.output_shape(), rng);
+              Tensor gx_ref(x.shape()), gx(x.shape(), 1e30f);
+              reference::avg_pool2d_backward(g, count_pad, gy.data(), gx_ref.data());
+              kernels::avg_pool2d_backward(g, count_pad, gy.data(), gx.data());
+              ASSERT_TRUE(same(gx, gx_ref)) << "backward, " << window;
             }
           for (auto [oh, ow] : std::vector<std::array<int64_t, 2>>{{1, 1}, {3, 2}, {h, w}}) {
+            const std::string adaptive =
+                where + " adaptive to " + std::to_string(oh) + "x" + std::to_string(ow);
             Tensor y_ref({1, planes, oh, ow}), y({1, planes, oh, ow}, 1e30f);
             reference::adaptive_avg_pool2d_forward(planes, h, w, oh, ow, x.data(), y_ref.data());
             kernels::adaptive_avg_pool2d_forward(planes, h, w, oh, ow, x.data(), y.data());
-            ASSERT_EQ(std::memcmp(y.data(), y_ref.data(), static_cast<size_t>(y.numel()) * 4), 0)
-                << planes << " planes " << h << "x" << w << " adaptive to " << oh << "x" << ow;
+            ASSERT_TRUE(same(y, y_ref)) << adaptive;
+            const Tensor gy = random_tensor({1, planes, oh, ow}, rng);
+            Tensor gx_ref(x.shape()), gx(x.shape(), 1e30f);
+            reference::adaptive_avg_pool2d_backward(planes, h, w, oh, ow, gy.data(), gx_ref.data());
+            kernels::adaptive_avg_pool2d_backward(planes, h, w, oh, ow, gy.data(), gx.data());
+            ASSERT_TRUE(same(gx, gx_ref)) << "backward, " << adaptive;
           }
         }
     }
+  }
   kernels::set_isa_limit(kernels::Isa::avx512);
 }
 

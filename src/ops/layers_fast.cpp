@@ -94,6 +94,38 @@ void average_windows(int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t O
       }
   });
 }
+// The backward of both poolings: gin = float(sum over the windows holding a pixel, in window
+// order, of double(gout) / divisor), one plane's sums at a time in a buffer of the thread (the
+// reference's own buffer was allocated per plane).
+template <typename WindowOf>
+void spread_windows(int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                    WindowOf window_of, const float* gout, float* gin) {
+  parallel_for_items(planes, H * W, [&](int64_t p) {
+    thread_local std::vector<double> acc;
+    acc.assign(static_cast<size_t>(H * W), 0.0);
+    const float* go = gout + p * OH * OW;
+    for (int64_t y = 0; y < OH; ++y)
+      for (int64_t x = 0; x < OW; ++x) {
+        const Window w = window_of(y, x);
+        if (!w.valid) continue;
+        const double share = static_cast<double>(go[y * OW + x]) / static_cast<double>(w.divisor);
+        for (int64_t iy = w.y0; iy < w.y1; ++iy)
+          for (int64_t ix = w.x0; ix < w.x1; ++ix) acc[static_cast<size_t>(iy * W + ix)] += share;
+      }
+    float* gi = gin + p * H * W;
+    for (int64_t i = 0; i < H * W; ++i) gi[i] = static_cast<float>(acc[static_cast<size_t>(i)]);
+  });
+}
+
+// Adaptive pooling's window of output (y, x): rows [floor(y H / OH), ceil((y + 1) H / OH)), the
+// columns likewise.
+auto adaptive_window(int64_t H, int64_t W, int64_t OH, int64_t OW) {
+  return [=](int64_t y, int64_t x) {
+    const int64_t y0 = reference::adaptive_start(y, H, OH), y1 = reference::adaptive_end(y, H, OH);
+    const int64_t x0 = reference::adaptive_start(x, W, OW), x1 = reference::adaptive_end(x, W, OW);
+    return Window{y0, y1, x0, x1, (y1 - y0) * (x1 - x0), true};
+  };
+}
 }  // namespace
 
 void leaky_relu_forward(int64_t n, float slope, const float* x, float* y) {
@@ -124,33 +156,23 @@ void avg_pool2d_forward(const Pool2dGeometry& g, bool count_include_pad, const f
 
 void avg_pool2d_backward(const Pool2dGeometry& g, bool count_include_pad, const float* gout,
                          float* gin) {
-  Pool2dGeometry plane = g;
-  plane.N = plane.C = 1;
-  parallel_for_items(g.N * g.C, g.H * g.W, [&](int64_t p) {
-    reference::avg_pool2d_backward(plane, count_include_pad, gout + p * g.OH * g.OW,
-                                   gin + p * g.H * g.W);
-  });
+  spread_windows(
+      g.N * g.C, g.H, g.W, g.OH, g.OW,
+      [&](int64_t y, int64_t x) {
+        const reference::AvgWindow w = reference::avg_window(g, y, x, count_include_pad);
+        return Window{w.y0, w.y1, w.x0, w.x1, w.divisor, w.divisor > 0};
+      },
+      gout, gin);
 }
 
 void adaptive_avg_pool2d_forward(int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW,
                                  const float* in, float* out) {
-  average_windows(
-      NC, H, W, OH, OW,
-      [&](int64_t y, int64_t x) {
-        const int64_t y0 = reference::adaptive_start(y, H, OH),
-                      y1 = reference::adaptive_end(y, H, OH);
-        const int64_t x0 = reference::adaptive_start(x, W, OW),
-                      x1 = reference::adaptive_end(x, W, OW);
-        return Window{y0, y1, x0, x1, (y1 - y0) * (x1 - x0), true};
-      },
-      in, out);
+  average_windows(NC, H, W, OH, OW, adaptive_window(H, W, OH, OW), in, out);
 }
 
 void adaptive_avg_pool2d_backward(int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW,
                                   const float* gout, float* gin) {
-  parallel_for_items(NC, H * W, [&](int64_t p) {
-    reference::adaptive_avg_pool2d_backward(1, H, W, OH, OW, gout + p * OH * OW, gin + p * H * W);
-  });
+  spread_windows(NC, H, W, OH, OW, adaptive_window(H, W, OH, OW), gout, gin);
 }
 
 }  // namespace convlab::kernels
