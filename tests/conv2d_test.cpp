@@ -2,10 +2,12 @@
 
 #include "test_util.h"
 
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
 
+#include "../src/ops/conv2d_lanes.h"
 #include "../src/ops/conv2d_winograd3x3.h"
 #include "../src/ops/conv2d_winograd5x5.h"  // the choice of kernel is internal
 #include "../src/ops/scratch.h"             // poisoned below
@@ -206,6 +208,46 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
                 0)
           << where << ": output " << i << " differs between 1 and 3 threads";
   }
+}
+
+// The channel-lane weight gradient equals the sums it promises, chunked or not: per group of
+// images (fixed by the batch size), one chain of fused multiply-adds over the group's pixels in
+// (image, row, column) order; the groups' sums added in order; then added into gw. 9 images in
+// groups of 2, whose 1.6 MB of output gradients run in chunks of 2 rows, and a last group of 1 in
+// one pass; 80 output channels, a pair of 32-channel blocks and a single one.
+TEST(Conv2dFast, LaneWeightGradientEqualsInOrderSums) {
+  std::mt19937 rng(77);
+  const int64_t N = 9, C = 3, O = 80, H = 100, W = 84;
+  const Tensor x = random_tensor({N, C, H, W}, rng), wt = random_tensor({O, C, 3, 3}, rng);
+  const auto g = conv2d_geometry(x.shape(), wt.shape(), 2, 2, 1, 1, "test");
+  ASSERT_TRUE(kernels::lanes_conv_applies(g));
+  const Tensor gy = random_tensor(g.output_shape(), rng);
+  Tensor gw(wt.shape(), 0.5f);
+  kernels::conv2d_backward(g, x.data(), wt.data(), gy.data(), nullptr, gw.data(), nullptr);
+  const int64_t group = (N + 7) / 8;
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t i = 0; i < 3; ++i)
+        for (int64_t j = 0; j < 3; ++j) {
+          float total = 0.0f;
+          for (int64_t n0 = 0; n0 < N; n0 += group) {
+            float part = 0.0f;
+            for (int64_t n = n0; n < std::min(N, n0 + group); ++n)
+              for (int64_t y = 0; y < g.OH; ++y)
+                for (int64_t q = 0; q < g.OW; ++q) {
+                  const int64_t iy = 2 * y - 1 + i, ix = 2 * q - 1 + j;
+                  const float v = iy >= 0 && iy < H && ix >= 0 && ix < W
+                                      ? x.data()[((n * C + c) * H + iy) * W + ix]
+                                      : 0.0f;
+                  part = std::fma(v, gy.data()[((n * O + o) * g.OH + y) * g.OW + q], part);
+                }
+            total += part;
+          }
+          const float want = 0.5f + total, got = gw.data()[((o * C + c) * 3 + i) * 3 + j];
+          ASSERT_EQ(std::memcmp(&got, &want, sizeof(float)), 0)
+              << "o " << o << " c " << c << " tap " << i << "," << j << ": " << got << " vs "
+              << want;
+        }
 }
 
 // Winograd F(2x2, 5x5) is chosen by the shape alone: 5x5 at stride 1, padding at most 4, 32

@@ -41,7 +41,8 @@ __attribute__((target("avx512f"))) void average_16_planes(int64_t n, int64_t H, 
                                                           float* dst) {
   // pixel-major: lanes[(iy * W + ix) * 16 + k] = plane k's pixel, zero past the n planes
   thread_local std::vector<float> lanes;
-  lanes.assign(static_cast<size_t>(H * W * 16), 0.0f);
+  lanes.resize(static_cast<size_t>(H * W * 16));
+  if (n < 16) std::fill(lanes.begin(), lanes.end(), 0.0f);  // lanes past the planes sum zeros
   kernels::transpose(n, H * W, src, H * W, lanes.data(), 16);
   for (int64_t y = 0; y < OH; ++y)
     for (int64_t x = 0; x < OW; ++x) {
