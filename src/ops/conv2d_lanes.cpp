@@ -147,6 +147,12 @@ float* pack_lanes(int64_t K, int64_t lanes_total, F value, int slot) {
   return packed;
 }
 
+// Images [k0, k1), output rows [y0, y1) of each; the group's first chunk starts the sums.
+struct Chunk {
+  int64_t k0, k1, y0, y1;
+  bool first;
+};
+
 // One chunk of a group's weight-gradient part (K x Op, pairs-major) from its padded images and
 // pixel-major gradients: a block of R (channel, tap) pairs x NB blocks of 2 vectors of output
 // channels summed over images [k0, k1) of the group, output rows [y0, y1) of each, on top of the
@@ -154,21 +160,23 @@ float* pack_lanes(int64_t K, int64_t lanes_total, F value, int slot) {
 // takes the pixels in the order one pass would. R = 12, NB = 1 loads 2 gradient vectors and 12
 // broadcasts per 24 multiply-adds; R = 6, NB = 2 loads 4 and 6.
 template <int R, int NB>
-__attribute__((target("avx512f"))) void weight_grad_block(
-    const Conv2dGeometry& g, const float* pads, const float* gT, int64_t k0, int64_t k1, int64_t y0,
-    int64_t y1, bool first, const int64_t* off, int64_t first_pair, int64_t ob, float* part) {
+__attribute__((target("avx512f"))) void weight_grad_block(const Conv2dGeometry& g,
+                                                          const float* pads, const float* gT,
+                                                          const Chunk& c, const int64_t* off,
+                                                          int64_t first_pair, int64_t ob,
+                                                          float* part) {
   const int64_t K = g.C * g.KH * g.KW, Op = round_up(g.O, kBlock), pixels = g.OH * g.OW;
   const int64_t Wp = g.W + 2 * g.PW, plane = (g.H + 2 * g.PH) * Wp;
   __m512 acc[R][2 * NB];
   for (int r = 0; r < R; ++r)
     for (int v = 0; v < 2 * NB; ++v)
-      acc[r][v] = first || first_pair + r >= K
+      acc[r][v] = c.first
                       ? _mm512_setzero_ps()
                       : _mm512_loadu_ps(part + (first_pair + r) * Op + ob * kBlock + v * kLanes);
-  for (int64_t k = k0; k < k1; ++k) {
+  for (int64_t k = c.k0; k < c.k1; ++k) {
     const float* img = pads + k * g.C * plane;
     const float* gk = gT + k * pixels * Op + ob * kBlock;
-    for (int64_t y = y0; y < y1; ++y)
+    for (int64_t y = c.y0; y < c.y1; ++y)
       for (int64_t x = 0; x < g.OW; ++x) {
         const float* src = img + y * g.SH * Wp + x * g.SW;
         const float* gp = gk + (y * g.OW + x) * Op;
@@ -187,12 +195,6 @@ __attribute__((target("avx512f"))) void weight_grad_block(
       _mm512_storeu_ps(part + (first_pair + r) * Op + ob * kBlock + v * kLanes, acc[r][v]);
 }
 
-// Images [k0, k1), output rows [y0, y1) of each; the group's first chunk starts the sums.
-struct Chunk {
-  int64_t k0, k1, y0, y1;
-  bool first;
-};
-
 // weight_grad_block for the `rows` pairs left (R at most): the last block of pairs has its own
 // size instead of repeating pairs that are dropped (27 pairs of a 3-channel 3x3 are 2 blocks of 12
 // and one of 3, not 3 of 12).
@@ -201,9 +203,7 @@ void weight_grad_block_of(int64_t rows, const Conv2dGeometry& g, const float* pa
                           const Chunk& c, const int64_t* off, int64_t first_pair, int64_t ob,
                           float* part) {
   if constexpr (R >= 1) {
-    if (rows >= R)
-      return weight_grad_block<R, NB>(g, pads, gT, c.k0, c.k1, c.y0, c.y1, c.first, off, first_pair,
-                                      ob, part);
+    if (rows >= R) return weight_grad_block<R, NB>(g, pads, gT, c, off, first_pair, ob, part);
     weight_grad_block_of<NB, R - 1>(rows, g, pads, gT, c, off, first_pair, ob, part);
   }
 }

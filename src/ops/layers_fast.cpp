@@ -34,6 +34,12 @@ struct Window {
   bool valid;
 };
 
+// A window's average as the reference rounds it: the double sum over the divisor, then to float;
+// 0 for a window with no input.
+float window_mean(double sum, const Window& w) {
+  return w.valid ? static_cast<float>(sum / static_cast<double>(w.divisor)) : 0.0f;
+}
+
 template <typename WindowOf>
 __attribute__((target("avx512f"))) void average_16_planes(int64_t n, int64_t H, int64_t W,
                                                           int64_t OH, int64_t OW,
@@ -59,9 +65,7 @@ __attribute__((target("avx512f"))) void average_16_planes(int64_t n, int64_t H, 
       alignas(64) double sums[16];
       _mm512_store_pd(sums, lo);
       _mm512_store_pd(sums + 8, hi);
-      for (int64_t k = 0; k < n; ++k)
-        dst[k * OH * OW + y * OW + x] =
-            w.valid ? static_cast<float>(sums[k] / static_cast<double>(w.divisor)) : 0.0f;
+      for (int64_t k = 0; k < n; ++k) dst[k * OH * OW + y * OW + x] = window_mean(sums[k], w);
     }
 }
 
@@ -89,9 +93,7 @@ void average_windows(int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t O
           for (int64_t ix = w.x0; ix < w.x1; ++ix)
             for (int64_t k = 0; k < n; ++k)
               acc[k] += static_cast<double>(src[k * H * W + iy * W + ix]);
-        for (int64_t k = 0; k < n; ++k)
-          dst[k * OH * OW + y * OW + x] =
-              w.valid ? static_cast<float>(acc[k] / static_cast<double>(w.divisor)) : 0.0f;
+        for (int64_t k = 0; k < n; ++k) dst[k * OH * OW + y * OW + x] = window_mean(acc[k], w);
       }
   });
 }
