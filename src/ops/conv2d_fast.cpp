@@ -161,7 +161,12 @@ void conv2d_backward_fused(const Conv2dGeometry& g, ConvFusion f, const float* i
     // output is positive exactly where the convolution's was).
     const int64_t size = g.N * g.O * g.OH * g.OW;
     float* gz = scratch(7, static_cast<size_t>(size));
-    relu_backward(size, out, gout, gz);
+    if (!gb) {
+      relu_backward(size, out, gout, gz);
+      return backward(gz);
+    }
+    relu_backward_bias_grad(g, out, gout, gz, gb);
+    gb = nullptr;  // done
     return backward(gz);
   }
   conv2d_backward_direct(g, f, in, w, out, argmax, gout, gin, gw, gb);
