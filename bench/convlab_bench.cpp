@@ -291,12 +291,12 @@ void maxpool(benchmark::State& st, int64_t C, int64_t k, int64_t s, int64_t p) {
   }
 }
 
-// BatchNorm2d with a fused ReLU on ResNet-20's first stage (64 x 16 x 32 x 32), training mode:
-// the statistics and the normalisation, then the backward pass.
-void batchnorm(benchmark::State& st, bool backward) {
+// BatchNorm2d with a fused ReLU on ResNet-20's first stage (64 x 16 x 32 x 32) or stem7's
+// (64 x 64 x 32 x 32), training mode: the statistics and the normalisation, then the backward pass.
+void batchnorm(benchmark::State& st, int64_t C, bool backward) {
   ThreadPool pool(static_cast<int>(st.range(0)));
   PoolScope scope(&pool);
-  constexpr int64_t N = 64, C = 16, L = 32 * 32;
+  constexpr int64_t N = 64, L = 32 * 32;
   const Tensor x = filled({N, C, L}), gamma = filled({C}), beta = filled({C}),
                gy = filled({N, C, L});
   Tensor y({N, C, L}), gx({N, C, L}), ggamma({C}), gbeta({C});
@@ -373,12 +373,22 @@ BENCHMARK_CAPTURE(maxpool, maxpool_3x3_stride2_pad1, 64, 3, 2, 1)
     ->Arg(2)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(batchnorm, batchnorm_forward, false)
+BENCHMARK_CAPTURE(batchnorm, batchnorm_forward, 16, false)
     ->Arg(1)
     ->Arg(2)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(batchnorm, batchnorm_backward, true)
+BENCHMARK_CAPTURE(batchnorm, batchnorm_backward, 16, true)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(batchnorm, batchnorm_64_forward, 64, false)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(batchnorm, batchnorm_64_backward, 64, true)
     ->Arg(1)
     ->Arg(2)
     ->Unit(benchmark::kMillisecond)

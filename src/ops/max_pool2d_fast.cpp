@@ -3,18 +3,21 @@
 // backward pass adds each output gradient to its window's winner, outputs in raster order.
 //
 // 2x2 stride 2 (the notebook's, and the one fused into convolutions) has its own row kernels
-// (pool2x2.h). Every other window, stride and padding goes through a phase buffer: each input row
-// is copied with -inf in its padding and split by column phase (padded column i goes to phase
-// i % SW at position i / SW), so that tap (ky, kx) of 16 adjacent windows is one contiguous load
-// (phase kx % SW, from position x + kx / SW) and no tap needs a bounds check. A -inf from the
-// padding never wins over anything (it is not greater than -inf, and it is not NaN), so the values
-// are the reference's; where every real tap of a window is -inf too, no tap "wins" and the
-// backward pass gives the gradient to the window's first real tap, as the reference does.
+// (pool2x2.h). With AVX-512, other windows of column stride 1 or 2 read their taps straight from
+// the input with masked loads, -inf in the padding (DirectTaps). The rest goes through a phase
+// buffer, the same taps from a copy: each input row is copied with -inf in its padding and split
+// by column phase (padded column i goes to phase i % SW at position i / SW), so that tap (ky, kx)
+// of 16 adjacent windows is one contiguous load (phase kx % SW, from position x + kx / SW) and no
+// tap needs a bounds check. A -inf from the padding never wins over anything (it is not greater
+// than -inf, and it is not NaN), so the values are the reference's; where every real tap of a
+// window is -inf too, no tap "wins" and the backward pass gives the gradient to the window's
+// first real tap, as the reference does.
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
@@ -100,15 +103,22 @@ struct PhaseRows {
 
 // Phase r of one input row: out[j] = in[j * SW + r - PW] where that column is inside the row,
 // -inf elsewhere. The columns inside are the positions [lo, hi); stride 1 is a copy, stride 2 a
-// deinterleave (16 positions from two vectors with AVX-512), any other stride element by element.
+// deinterleave (16 positions from two vectors with AVX-512, the last ones with masked loads and a
+// masked store, so a 32-column row whose first position is column 1 is not left to a scalar
+// loop), any other stride element by element.
 __attribute__((target("avx512f"))) int64_t deinterleave2_avx512(const float* src, int64_t count,
                                                                 int64_t readable, float* out) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  int64_t j = 0;
-  for (; j + 16 <= count && 2 * j + 32 <= readable; j += 16)  // never reads past the row
-    _mm512_storeu_ps(out + j, _mm512_permutex2var_ps(_mm512_loadu_ps(src + 2 * j), even,
-                                                     _mm512_loadu_ps(src + 2 * j + 16)));
-  return j;
+  auto first = [](int64_t n) {  // the first min(n, 16) lanes
+    return static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << std::max<int64_t>(n, 0)) - 1);
+  };
+  for (int64_t j = 0; j < count; j += 16) {  // never reads past the row, never writes past count
+    const int64_t left = readable - 2 * j;
+    const __m512 a = _mm512_maskz_loadu_ps(first(left), src + 2 * j);
+    const __m512 b = _mm512_maskz_loadu_ps(first(left - 16), src + 2 * j + 16);
+    _mm512_mask_storeu_ps(out + j, first(count - j), _mm512_permutex2var_ps(a, even, b));
+  }
+  return count;
 }
 
 void fill_phase_row(const Pool2dGeometry& g, int64_t r, int64_t length, const float* in, float* out,
@@ -158,17 +168,74 @@ inline bool takes(float v, float best) {
   return v > best || (v != v && best == best);
 }
 
-CONVLAB_AVX512_POOL void forward_plane_avx512(const Pool2dGeometry& g, const PhaseRows& rows,
-                                              const float* buf, float* out) {
+// Tap kx of the 16 windows of vector block b (outputs 16 b ...) in input row iy, from the phase
+// buffer: one load.
+struct PhaseTaps {
+  const Pool2dGeometry& g;
+  const PhaseRows& rows;
+  const float* buf;
+  CONVLAB_AVX512_POOL CONVLAB_INLINE __m512 load(int64_t iy, int64_t kx, int64_t b) const {
+    return _mm512_loadu_ps(rows.tap(buf, g, iy, kx, b * kLanes));
+  }
+};
+
+// The same taps straight from the input plane, for strides 1 and 2 with AVX-512: the 16 (stride
+// 1) or 32 (stride 2, then the even columns kept) columns from SW * 16 b + kx - PW on, with -inf
+// where a column is padding. Which lanes are inside the row depends only on (b, kx): the masks are
+// worked out once per call (ColumnMasks), so a plane needs no copy at all.
+struct ColumnMasks {
+  std::vector<uint32_t> masks;  // (block, kx): bit l set when column start + l is in the row
+
+  explicit ColumnMasks(const Pool2dGeometry& g) {
+    const int64_t blocks = (g.OW + kLanes - 1) / kLanes;
+    masks.resize(static_cast<size_t>(blocks * g.KW));
+    for (int64_t b = 0; b < blocks; ++b)
+      for (int64_t kx = 0; kx < g.KW; ++kx) {
+        const int64_t start = g.SW * b * kLanes + kx - g.PW;
+        uint32_t m = 0;
+        for (int64_t l = 0; l < g.SW * kLanes; ++l)
+          if (start + l >= 0 && start + l < g.W) m |= uint32_t{1} << l;
+        masks[static_cast<size_t>(b * g.KW + kx)] = m;
+      }
+  }
+};
+
+struct DirectTaps {
+  const Pool2dGeometry& g;
+  const ColumnMasks& columns;
+  const float* plane;
+  CONVLAB_AVX512_POOL CONVLAB_INLINE __m512 load(int64_t iy, int64_t kx, int64_t b) const {
+    const __m512 pad = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    const uint32_t m = columns.masks[static_cast<size_t>(b * g.KW + kx)];
+    // Only lanes inside the row are read: the address of a masked-off lane is never touched.
+    const float* p = plane + iy * g.W + (g.SW * b * kLanes + kx - g.PW);
+    const __m512 lo = _mm512_mask_loadu_ps(pad, static_cast<__mmask16>(m), p);
+    if (g.SW == 1) return lo;
+    const __m512i even =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512 hi = _mm512_mask_loadu_ps(pad, static_cast<__mmask16>(m >> 16), p + kLanes);
+    return _mm512_permutex2var_ps(lo, even, hi);
+  }
+};
+
+template <typename Taps>
+CONVLAB_AVX512_POOL void forward_plane_avx512(const Pool2dGeometry& g, const Taps& taps,
+                                              float* out) {
   for (int64_t y = 0; y < g.OH; ++y) {
     const TapRows t = tap_rows(g, y);
     for (int64_t x = 0; x < g.OW; x += kLanes) {
       __m512 best = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-      for (int64_t ky = t.first; ky < t.last; ++ky)
-        for (int64_t kx = 0; kx < g.KW; ++kx) {
-          const __m512 v = _mm512_loadu_ps(rows.tap(buf, g, y * g.SH - g.PH + ky, kx, x));
-          best = _mm512_mask_mov_ps(best, takes(v, best), v);
+      for (int64_t ky = t.first; ky < t.last; ++ky) {
+        // Each window row's winner first, then the rows in order: the same winner as one search
+        // in window order (the rule picks the first NaN, else the first maximum, and so does
+        // any grouping of it), with independent chains for the out-of-order core to overlap.
+        __m512 row = taps.load(y * g.SH - g.PH + ky, 0, x / kLanes);
+        for (int64_t kx = 1; kx < g.KW; ++kx) {
+          const __m512 v = taps.load(y * g.SH - g.PH + ky, kx, x / kLanes);
+          row = _mm512_mask_mov_ps(row, takes(v, row), v);
         }
+        best = _mm512_mask_mov_ps(best, takes(row, best), row);
+      }
       const int64_t lanes = std::min(kLanes, g.OW - x);
       _mm512_mask_storeu_ps(out + y * g.OW + x, static_cast<__mmask16>((1u << lanes) - 1), best);
     }
@@ -193,8 +260,9 @@ void forward_plane_scalar(const Pool2dGeometry& g, const PhaseRows& rows, const 
 
 // Backward: the same search, keeping the winner's index in the plane (iy * W + ix); -1 where no
 // tap won (every real tap -inf), which then goes to the window's first real tap.
-CONVLAB_AVX512_POOL void backward_plane_avx512(const Pool2dGeometry& g, const PhaseRows& rows,
-                                               const float* buf, const float* gout, float* gin) {
+template <typename Taps>
+CONVLAB_AVX512_POOL void backward_plane_avx512(const Pool2dGeometry& g, const Taps& taps,
+                                               const float* gout, float* gin) {
   std::fill(gin, gin + g.H * g.W, 0.0f);
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   alignas(64) int32_t winner[kLanes];
@@ -209,16 +277,23 @@ CONVLAB_AVX512_POOL void backward_plane_avx512(const Pool2dGeometry& g, const Ph
           _mm512_set1_epi32(static_cast<int32_t>(g.PW)));
       __m512 best = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
       __m512i arg = _mm512_set1_epi32(-1);
-      for (int64_t ky = t.first; ky < t.last; ++ky) {
+      for (int64_t ky = t.first; ky < t.last; ++ky) {  // grouped by rows, as the forward
         const int64_t iy = top + ky;
-        for (int64_t kx = 0; kx < g.KW; ++kx) {
-          const __m512 v = _mm512_loadu_ps(rows.tap(buf, g, iy, kx, x));
-          const __mmask16 take = takes(v, best);
-          best = _mm512_mask_mov_ps(best, take, v);
-          arg = _mm512_mask_mov_epi32(
-              arg, take,
-              _mm512_add_epi32(left, _mm512_set1_epi32(static_cast<int32_t>(iy * g.W + kx))));
+        const __m512i row_left =
+            _mm512_add_epi32(left, _mm512_set1_epi32(static_cast<int32_t>(iy * g.W)));
+        __m512 row = taps.load(iy, 0, x / kLanes);
+        __m512i row_arg = row_left;
+        for (int64_t kx = 1; kx < g.KW; ++kx) {
+          const __m512 v = taps.load(iy, kx, x / kLanes);
+          const __mmask16 take = takes(v, row);
+          row = _mm512_mask_mov_ps(row, take, v);
+          row_arg = _mm512_mask_mov_epi32(
+              row_arg, take,
+              _mm512_add_epi32(row_left, _mm512_set1_epi32(static_cast<int32_t>(kx))));
         }
+        const __mmask16 take = takes(row, best);
+        best = _mm512_mask_mov_ps(best, take, row);
+        arg = _mm512_mask_mov_epi32(arg, take, row_arg);
       }
       const __m512i first_real =
           _mm512_add_epi32(_mm512_max_epi32(left, _mm512_setzero_si512()),
@@ -268,6 +343,37 @@ void for_each_plane(const Pool2dGeometry& g, const float* in, F f) {
   });
 }
 
+// The AVX-512 kernels on every plane, their taps straight from the input (strides 1 and 2) or
+// from a phase buffer (wider strides).
+void forward_avx512(const Pool2dGeometry& g, const float* in, float* out) {
+  const int64_t in_plane = g.H * g.W, out_plane = g.OH * g.OW;
+  if (g.SW <= 2) {
+    const ColumnMasks columns(g);
+    parallel_for_items(g.N * g.C, in_plane, [&](int64_t p) {
+      forward_plane_avx512(g, DirectTaps{g, columns, in + p * in_plane}, out + p * out_plane);
+    });
+    return;
+  }
+  for_each_plane(g, in, [&](const PhaseRows& rows, int64_t p, const float* buf) {
+    forward_plane_avx512(g, PhaseTaps{g, rows, buf}, out + p * out_plane);
+  });
+}
+
+void backward_avx512(const Pool2dGeometry& g, const float* in, const float* gout, float* gin) {
+  const int64_t in_plane = g.H * g.W, out_plane = g.OH * g.OW;
+  if (g.SW <= 2) {
+    const ColumnMasks columns(g);
+    parallel_for_items(g.N * g.C, in_plane, [&](int64_t p) {
+      backward_plane_avx512(g, DirectTaps{g, columns, in + p * in_plane}, gout + p * out_plane,
+                            gin + p * in_plane);
+    });
+    return;
+  }
+  for_each_plane(g, in, [&](const PhaseRows& rows, int64_t p, const float* buf) {
+    backward_plane_avx512(g, PhaseTaps{g, rows, buf}, gout + p * out_plane, gin + p * in_plane);
+  });
+}
+
 }  // namespace
 
 void max_pool2d_forward(const Pool2dGeometry& g, const float* in, float* out) {
@@ -284,11 +390,9 @@ void max_pool2d_forward(const Pool2dGeometry& g, const float* in, float* out) {
     });
     return;
   }
+  if (avx512) return forward_avx512(g, in, out);
   for_each_plane(g, in, [&](const PhaseRows& rows, int64_t p, const float* buf) {
-    if (avx512)
-      forward_plane_avx512(g, rows, buf, out + p * out_plane);
-    else
-      forward_plane_scalar(g, rows, buf, out + p * out_plane);
+    forward_plane_scalar(g, rows, buf, out + p * out_plane);
   });
 }
 
@@ -308,11 +412,9 @@ void max_pool2d_backward(const Pool2dGeometry& g, const float* in, const float* 
     });
     return;
   }
+  if (avx512) return backward_avx512(g, in, gout, gin);
   for_each_plane(g, in, [&](const PhaseRows& rows, int64_t p, const float* buf) {
-    if (avx512)
-      backward_plane_avx512(g, rows, buf, gout + p * out_plane, gin + p * in_plane);
-    else
-      backward_plane_scalar(g, rows, buf, gout + p * out_plane, gin + p * in_plane);
+    backward_plane_scalar(g, rows, buf, gout + p * out_plane, gin + p * in_plane);
   });
 }
 
