@@ -291,12 +291,13 @@ void maxpool(benchmark::State& st, int64_t C, int64_t k, int64_t s, int64_t p) {
   }
 }
 
-// BatchNorm2d with a fused ReLU on ResNet-20's first stage (64 x 16 x 32 x 32) or stem7's
-// (64 x 64 x 32 x 32), training mode: the statistics and the normalisation, then the backward pass.
-void batchnorm(benchmark::State& st, int64_t C, bool backward) {
+// BatchNorm2d with a fused ReLU on ResNet-20's first stage (64 x 16 x 32 x 32) or stem7's three
+// (64 x 64 x 32 x 32, 64 x 128 x 16 x 16, 64 x 256 x 8 x 8), training mode: the statistics and the
+// normalisation, then the backward pass.
+void batchnorm(benchmark::State& st, int64_t C, int64_t L, bool backward) {
   ThreadPool pool(static_cast<int>(st.range(0)));
   PoolScope scope(&pool);
-  constexpr int64_t N = 64, L = 32 * 32;
+  constexpr int64_t N = 64;
   const Tensor x = filled({N, C, L}), gamma = filled({C}), beta = filled({C}),
                gy = filled({N, C, L});
   Tensor y({N, C, L}), gx({N, C, L}), ggamma({C}), gbeta({C});
@@ -373,24 +374,39 @@ BENCHMARK_CAPTURE(maxpool, maxpool_3x3_stride2_pad1, 64, 3, 2, 1)
     ->Arg(2)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(batchnorm, batchnorm_forward, 16, false)
+BENCHMARK_CAPTURE(batchnorm, batchnorm_forward, 16, 1024, false)
     ->Arg(1)
     ->Arg(2)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(batchnorm, batchnorm_backward, 16, true)
+BENCHMARK_CAPTURE(batchnorm, batchnorm_backward, 16, 1024, true)
     ->Arg(1)
     ->Arg(2)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(batchnorm, batchnorm_64_forward, 64, false)
+// stem7's three, 1 thread
+BENCHMARK_CAPTURE(batchnorm, batchnorm_64x32x32_forward, 64, 1024, false)
     ->Arg(1)
-    ->Arg(2)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(batchnorm, batchnorm_64_backward, 64, true)
+BENCHMARK_CAPTURE(batchnorm, batchnorm_64x32x32_backward, 64, 1024, true)
     ->Arg(1)
-    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(batchnorm, batchnorm_128x16x16_forward, 128, 256, false)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(batchnorm, batchnorm_128x16x16_backward, 128, 256, true)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(batchnorm, batchnorm_256x8x8_forward, 256, 64, false)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(batchnorm, batchnorm_256x8x8_backward, 256, 64, true)
+    ->Arg(1)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(linear)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();

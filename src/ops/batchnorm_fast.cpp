@@ -70,8 +70,10 @@ CONVLAB_INLINE double channel_sum(int64_t N, int64_t C, int64_t L, const float* 
   doubles acc = {};
   for (int64_t n = 0; n < N; ++n) {
     const float* p = x + (n * C + c) * L;
+    const int64_t next = n + 1 < N ? C * L : 0;  // the channel's next plane, fetched ahead
     int64_t l = 0;
     for (; l + kLanes <= L; l += kLanes) {
+      if ((l & 15) == 0) __builtin_prefetch(p + next + l);
       const doubles v = load(p + l);
       if constexpr (kSquares)
         acc += (v - m) * (v - m);
@@ -125,7 +127,13 @@ CONVLAB_INLINE void backward_channel(int64_t N, int64_t C, int64_t L, const floa
   for (int64_t n = 0; n < N; ++n) {
     const int64_t base = (n * C + c) * L;
     int64_t l = 0;
+    const int64_t next = n + 1 < N ? C * L : 0;  // the channel's next plane, fetched ahead
     for (; l + kLanes <= L; l += kLanes) {
+      if ((l & 15) == 0) {
+        __builtin_prefetch(x + base + next + l);
+        __builtin_prefetch(gy + base + next + l);
+        if constexpr (kMask) __builtin_prefetch(relu_out + base + next + l);
+      }
       const doubles g = load_grad<kMask>(gy, relu_out, base + l);
       sg += g;
       sgx += g * ((load(x + base + l) - m) * is);
