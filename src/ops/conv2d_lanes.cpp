@@ -397,9 +397,16 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
     // zeros, the others their sums.
     const bool tapless = std::any_of(phases.begin(), phases.end(),
                                      [](const Phase& ph) { return ph.offset.empty(); });
+    // Where the border is empty (1x1 at stride 1: every tap is in the plane) the image's own
+    // gradient is the bordered copy.
+    const bool border = GH != g.OH || GW != g.OW;
     parallel_for(g.N, [&](int64_t n) {
-      float* gpad = scratch(0, static_cast<size_t>(g.O * gplane));
-      copy_into_zeroed(gout + n * g.O * pixels, g.O, g.OH, g.OW, gpad, GH, GW, AH, AW);
+      const float* gpad = gout + n * g.O * pixels;
+      if (border) {
+        float* copy = scratch(0, static_cast<size_t>(g.O * gplane));
+        copy_into_zeroed(gpad, g.O, g.OH, g.OW, copy, GH, GW, AH, AW);
+        gpad = copy;
+      }
       float* ginT = scratch(1, static_cast<size_t>(inputs * Cp));
       if (tapless) std::fill(ginT, ginT + inputs * Cp, 0.0f);
       for (const Phase& ph : phases) {
