@@ -68,7 +68,7 @@ __attribute__((target("avx512f"))) inline void pixel_block(const float* const* b
                                                            const int64_t* offset, const float* w,
                                                            int64_t wstride, int64_t pairs,
                                                            const float* init, float* out,
-                                                           int64_t ld) {
+                                                           int64_t ld, bool relu = false) {
   __m512 acc[P][NV];
   for (int v = 0; v < NV; ++v) {
     const __m512 i =
@@ -88,8 +88,10 @@ __attribute__((target("avx512f"))) inline void pixel_block(const float* const* b
     }
   }
   for (int p = 0; p < P; ++p)
-    for (int v = 0; v < NV; ++v)
+    for (int v = 0; v < NV; ++v) {
+      if (relu) acc[p][v] = _mm512_max_ps(acc[p][v], _mm512_setzero_ps());  // NaN and -0 give +0
       _mm512_storeu_ps(out + p * ld + (v / 2) * kBlock + (v % 2) * kLanes, acc[p][v]);
+    }
 }
 
 // pixel_block over a run of `count` pixels (at most kPixels), in blocks of at most kPixels / 2
@@ -100,10 +102,10 @@ __attribute__((target("avx512f"))) inline void pixel_block_of(int count, const f
                                                               const int64_t* offset, const float* w,
                                                               int64_t wstride, int64_t pairs,
                                                               const float* init, float* out,
-                                                              int64_t ld) {
+                                                              int64_t ld, bool relu = false) {
   if constexpr (P >= 1) {
-    if (count == P) return pixel_block<P, NV>(base, offset, w, wstride, pairs, init, out, ld);
-    pixel_block_of<NV, P - 1>(count, base, offset, w, wstride, pairs, init, out, ld);
+    if (count == P) return pixel_block<P, NV>(base, offset, w, wstride, pairs, init, out, ld, relu);
+    pixel_block_of<NV, P - 1>(count, base, offset, w, wstride, pairs, init, out, ld, relu);
   }
 }
 
@@ -111,11 +113,11 @@ template <int NV>
 __attribute__((target("avx512f"))) void pixel_run(int64_t count, const float* const* base,
                                                   const int64_t* offset, const float* w,
                                                   int64_t wstride, int64_t pairs, const float* init,
-                                                  float* out, int64_t ld) {
+                                                  float* out, int64_t ld, bool relu = false) {
   constexpr int64_t most = NV == 4 ? kPixels / 2 : kPixels;
   for (int64_t p = 0; p < count; p += most)
     pixel_block_of<NV>(static_cast<int>(std::min(most, count - p)), base + p, offset, w, wstride,
-                       pairs, init, out + p * ld, ld);
+                       pairs, init, out + p * ld, ld, relu);
 }
 
 // The first `lanes` floats (at most kBlock: the real channels) of `count` tile rows, tile_ld
@@ -320,6 +322,9 @@ __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometr
     }
     float* outT = scratch(1, static_cast<size_t>(round_up(q1 - q0, kPixels) * Op)) - q0 * Op;
     const int64_t blocks = Op / kBlock;
+    // A fused ReLU alone is applied as the sums are stored; a fused BatchNorm (and the ReLU after
+    // it) by the epilogue.
+    const bool relu_on_store = f.relu && !f.bn_scale;
     for (int64_t p0 = q0; p0 < q1; p0 += kPixels) {
       const int64_t count = std::min<int64_t>(kPixels, q1 - p0);
       const float* base[kPixels];
@@ -327,16 +332,19 @@ __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometr
       int64_t b = 0;
       for (; b + 1 < blocks; b += 2)
         pixel_run<4>(count, base, offset.data(), packed + b * K * kBlock, K * kBlock, K,
-                     bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op);
+                     bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op,
+                     relu_on_store);
       for (; b < blocks; ++b)
         if (g.O - b * kBlock <= kLanes)  // the block's second vector would be all zeros
           pixel_run<1>(count, base, offset.data(), packed + b * K * kBlock, 0, K,
-                       bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op);
+                       bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op,
+                       relu_on_store);
         else
           pixel_run<2>(count, base, offset.data(), packed + b * K * kBlock, 0, K,
-                       bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op);
+                       bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op,
+                       relu_on_store);
     }
-    if (f.bn_scale || f.relu) conv_epilogue(q1 - q0, g.O, bn, Op, f.relu, outT + q0 * Op, Op);
+    if (f.bn_scale) conv_epilogue(q1 - q0, g.O, bn, Op, f.relu, outT + q0 * Op, Op);
     // pixel-major into NCHW
     transpose(q1 - q0, g.O, outT + q0 * Op, Op, out + n * g.O * pixels + q0, pixels);
   });
