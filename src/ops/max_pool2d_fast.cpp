@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -101,6 +102,14 @@ struct PhaseRows {
   }
 };
 
+// The address `offset` floats from p for a masked load, where p + offset may lie outside the
+// array (the load touches no lane that is off): formed as an integer, as pointer arithmetic past
+// an array's bounds is undefined.
+inline const float* masked_address(const float* p, int64_t offset) {
+  return reinterpret_cast<const float*>(reinterpret_cast<uintptr_t>(p) +
+                                        static_cast<uintptr_t>(offset) * sizeof(float));
+}
+
 // Phase r of one input row: out[j] = in[j * SW + r - PW] where that column is inside the row,
 // -inf elsewhere. The columns inside are the positions [lo, hi); stride 1 is a copy, stride 2 a
 // deinterleave (16 positions from two vectors with AVX-512, the last ones with masked loads and a
@@ -115,7 +124,7 @@ __attribute__((target("avx512f"))) int64_t deinterleave2_avx512(const float* src
   for (int64_t j = 0; j < count; j += 16) {  // never reads past the row, never writes past count
     const int64_t left = readable - 2 * j;
     const __m512 a = _mm512_maskz_loadu_ps(first(left), src + 2 * j);
-    const __m512 b = _mm512_maskz_loadu_ps(first(left - 16), src + 2 * j + 16);
+    const __m512 b = _mm512_maskz_loadu_ps(first(left - 16), masked_address(src, 2 * j + 16));
     _mm512_mask_storeu_ps(out + j, first(count - j), _mm512_permutex2var_ps(a, even, b));
   }
   return count;
@@ -208,12 +217,15 @@ struct DirectTaps {
     const __m512 pad = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
     const uint32_t m = columns.masks[static_cast<size_t>(b * g.KW + kx)];
     // Only lanes inside the row are read: the address of a masked-off lane is never touched.
-    const float* p = plane + iy * g.W + (g.SW * b * kLanes + kx - g.PW);
-    const __m512 lo = _mm512_mask_loadu_ps(pad, static_cast<__mmask16>(m), p);
+    const float* row = plane + iy * g.W;
+    const int64_t start = g.SW * b * kLanes + kx - g.PW;  // -PW at the row's first block
+    const __m512 lo =
+        _mm512_mask_loadu_ps(pad, static_cast<__mmask16>(m), masked_address(row, start));
     if (g.SW == 1) return lo;
     const __m512i even =
         _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512 hi = _mm512_mask_loadu_ps(pad, static_cast<__mmask16>(m >> 16), p + kLanes);
+    const __m512 hi = _mm512_mask_loadu_ps(pad, static_cast<__mmask16>(m >> 16),
+                                           masked_address(row, start + kLanes));
     return _mm512_permutex2var_ps(lo, even, hi);
   }
 };
