@@ -111,27 +111,11 @@ inline const float* masked_address(const float* p, int64_t offset) {
 }
 
 // Phase r of one input row: out[j] = in[j * SW + r - PW] where that column is inside the row,
-// -inf elsewhere. The columns inside are the positions [lo, hi); stride 1 is a copy, stride 2 a
-// deinterleave (16 positions from two vectors with AVX-512, the last ones with masked loads and a
-// masked store, so a 32-column row whose first position is column 1 is not left to a scalar
-// loop), any other stride element by element.
-__attribute__((target("avx512f"))) int64_t deinterleave2_avx512(const float* src, int64_t count,
-                                                                int64_t readable, float* out) {
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  auto first = [](int64_t n) {  // the first min(n, 16) lanes
-    return static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << std::max<int64_t>(n, 0)) - 1);
-  };
-  for (int64_t j = 0; j < count; j += 16) {  // never reads past the row, never writes past count
-    const int64_t left = readable - 2 * j;
-    const __m512 a = _mm512_maskz_loadu_ps(first(left), src + 2 * j);
-    const __m512 b = _mm512_maskz_loadu_ps(first(left - 16), masked_address(src, 2 * j + 16));
-    _mm512_mask_storeu_ps(out + j, first(count - j), _mm512_permutex2var_ps(a, even, b));
-  }
-  return count;
-}
-
-void fill_phase_row(const Pool2dGeometry& g, int64_t r, int64_t length, const float* in, float* out,
-                    bool avx512) {
+// -inf elsewhere. The columns inside are the positions [lo, hi); stride 1 is a copy, any other
+// stride element by element (with AVX-512 only strides of 3 and more come here: DirectTaps reads
+// strides 1 and 2 in place).
+void fill_phase_row(const Pool2dGeometry& g, int64_t r, int64_t length, const float* in,
+                    float* out) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
   const int64_t first = r - g.PW;  // the input column of position 0
   const int64_t lo = std::min(length, first >= 0 ? 0 : (-first + g.SW - 1) / g.SW);
@@ -143,19 +127,15 @@ void fill_phase_row(const Pool2dGeometry& g, int64_t r, int64_t length, const fl
   if (g.SW == 1) {
     std::copy(src, src + (hi - lo), out + lo);
     j = hi - lo;
-  } else if (g.SW == 2 && avx512) {
-    j = deinterleave2_avx512(src, hi - lo, in + g.W - src, out + lo);
   }
   for (; j < hi - lo; ++j) out[lo + j] = src[j * g.SW];
   std::fill(out + hi, out + length, kNegInf);
 }
 
 void fill_phases(const Pool2dGeometry& g, const PhaseRows& rows, const float* plane, float* buf) {
-  const bool avx512 = active_isa() == Isa::avx512;
   for (int64_t iy = 0; iy < g.H; ++iy)
     for (int64_t r = 0; r < g.SW; ++r)
-      fill_phase_row(g, r, rows.length, plane + iy * g.W, buf + (iy * g.SW + r) * rows.length,
-                     avx512);
+      fill_phase_row(g, r, rows.length, plane + iy * g.W, buf + (iy * g.SW + r) * rows.length);
 }
 
 // The rows ky of output row y's windows that lie inside the input: [first, last).
@@ -195,7 +175,7 @@ struct PhaseTaps {
 struct ColumnMasks {
   std::vector<uint32_t> masks;  // (block, kx): bit l set when column start + l is in the row
 
-  explicit ColumnMasks(const Pool2dGeometry& g) {
+  explicit ColumnMasks(const Pool2dGeometry& g) {  // strides 1 and 2 only: 32 lanes at most
     const int64_t blocks = (g.OW + kLanes - 1) / kLanes;
     masks.resize(static_cast<size_t>(blocks * g.KW));
     for (int64_t b = 0; b < blocks; ++b)
