@@ -384,31 +384,20 @@ BENCHMARK_CAPTURE(batchnorm, batchnorm_backward, 16, 1024, true)
     ->Arg(2)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-// stem7's three, 1 thread
-BENCHMARK_CAPTURE(batchnorm, batchnorm_64x32x32_forward, 64, 1024, false)
-    ->Arg(1)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-BENCHMARK_CAPTURE(batchnorm, batchnorm_64x32x32_backward, 64, 1024, true)
-    ->Arg(1)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-BENCHMARK_CAPTURE(batchnorm, batchnorm_128x16x16_forward, 128, 256, false)
-    ->Arg(1)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-BENCHMARK_CAPTURE(batchnorm, batchnorm_128x16x16_backward, 128, 256, true)
-    ->Arg(1)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-BENCHMARK_CAPTURE(batchnorm, batchnorm_256x8x8_forward, 256, 64, false)
-    ->Arg(1)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-BENCHMARK_CAPTURE(batchnorm, batchnorm_256x8x8_backward, 256, 64, true)
-    ->Arg(1)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+// stem7's three, 1 thread: batchnorm/batchnorm_<C>x<H>x<W>_{forward,backward}
+const bool stem7_batchnorms = [] {
+  for (auto [C, side] : {std::pair<int64_t, int64_t>{64, 32}, {128, 16}, {256, 8}})
+    for (bool backward : {false, true}) {
+      const std::string name = "batchnorm/batchnorm_" + std::to_string(C) + "x" +
+                               std::to_string(side) + "x" + std::to_string(side) +
+                               (backward ? "_backward" : "_forward");
+      benchmark::RegisterBenchmark(name.c_str(), batchnorm, C, side * side, backward)
+          ->Arg(1)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+    }
+  return true;
+}();
 BENCHMARK(linear)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Data-parallel training (train/data_parallel.h): one process, or each of `mpirun -np N`'s, the

@@ -337,32 +337,20 @@ void for_each_plane(const Pool2dGeometry& g, const float* in, F f) {
 
 // The AVX-512 kernels on every plane, their taps straight from the input (strides 1 and 2) or
 // from a phase buffer (wider strides).
-void forward_avx512(const Pool2dGeometry& g, const float* in, float* out) {
-  const int64_t in_plane = g.H * g.W, out_plane = g.OH * g.OW;
+// Calls f(taps, p) for every plane p with the AVX-512 kernels' taps of that plane: straight from
+// the input at column strides 1 and 2, from a phase buffer at wider strides.
+template <typename F>
+void for_each_plane_avx512(const Pool2dGeometry& g, const float* in, F f) {
+  const int64_t in_plane = g.H * g.W;
   if (g.SW <= 2) {
     const ColumnMasks columns(g);
     parallel_for_items(g.N * g.C, in_plane, [&](int64_t p) {
-      forward_plane_avx512(g, DirectTaps{g, columns, in + p * in_plane}, out + p * out_plane);
+      f(DirectTaps{g, columns, in + p * in_plane}, p);
     });
     return;
   }
   for_each_plane(g, in, [&](const PhaseRows& rows, int64_t p, const float* buf) {
-    forward_plane_avx512(g, PhaseTaps{g, rows, buf}, out + p * out_plane);
-  });
-}
-
-void backward_avx512(const Pool2dGeometry& g, const float* in, const float* gout, float* gin) {
-  const int64_t in_plane = g.H * g.W, out_plane = g.OH * g.OW;
-  if (g.SW <= 2) {
-    const ColumnMasks columns(g);
-    parallel_for_items(g.N * g.C, in_plane, [&](int64_t p) {
-      backward_plane_avx512(g, DirectTaps{g, columns, in + p * in_plane}, gout + p * out_plane,
-                            gin + p * in_plane);
-    });
-    return;
-  }
-  for_each_plane(g, in, [&](const PhaseRows& rows, int64_t p, const float* buf) {
-    backward_plane_avx512(g, PhaseTaps{g, rows, buf}, gout + p * out_plane, gin + p * in_plane);
+    f(PhaseTaps{g, rows, buf}, p);
   });
 }
 
@@ -382,7 +370,10 @@ void max_pool2d_forward(const Pool2dGeometry& g, const float* in, float* out) {
     });
     return;
   }
-  if (avx512) return forward_avx512(g, in, out);
+  if (avx512)
+    return for_each_plane_avx512(g, in, [&](const auto& taps, int64_t p) {
+      forward_plane_avx512(g, taps, out + p * out_plane);
+    });
   for_each_plane(g, in, [&](const PhaseRows& rows, int64_t p, const float* buf) {
     forward_plane_scalar(g, rows, buf, out + p * out_plane);
   });
@@ -404,7 +395,10 @@ void max_pool2d_backward(const Pool2dGeometry& g, const float* in, const float* 
     });
     return;
   }
-  if (avx512) return backward_avx512(g, in, gout, gin);
+  if (avx512)
+    return for_each_plane_avx512(g, in, [&](const auto& taps, int64_t p) {
+      backward_plane_avx512(g, taps, gout + p * out_plane, gin + p * in_plane);
+    });
   for_each_plane(g, in, [&](const PhaseRows& rows, int64_t p, const float* buf) {
     backward_plane_scalar(g, rows, buf, gout + p * out_plane, gin + p * in_plane);
   });
