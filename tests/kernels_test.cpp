@@ -11,7 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "../src/ops/gemm.h"  // the GEMM is internal to the kernels
+#include "../src/ops/conv2d_bias_grad.h"  // internal to the kernels, as the GEMM
+#include "../src/ops/gemm.h"              // the GEMM is internal to the kernels
 #include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
 #include "convlab/ops/reference.h"
@@ -257,4 +258,52 @@ TEST(KernelsFast, TransposeEveryTileAndEdge) {
           ASSERT_EQ(dst[static_cast<size_t>(j * rows + i)], src[static_cast<size_t>(i * lds + j)])
               << rows << "x" << cols << " at " << i << "," << j;
     }
+}
+
+// The bias gradient (alone, and with a fused ReLU's backward) gives the same bits at every
+// instruction set (16 interleaved float lanes per plane, then the lanes in order, then the tail;
+// the images in double in image order), gz exactly gout where out > 0 (else +0, NaN too), and
+// sums near the double-precision ones, added to what gb held. Planes around the lanes' 16.
+TEST(KernelsFast, BiasGradientSameBitsAtEveryIsa) {
+  std::mt19937 rng(77);
+  for (int64_t pixels : {1, 15, 16, 17, 49, 64, 196}) {
+    const Conv2dGeometry g{3, 2, 1, 1, 5, 1, 1, 1, 1, 0, 0, 1, pixels};
+    const Shape shape{g.N, g.O, 1, pixels};
+    const Tensor gout = random_tensor(shape, rng);
+    Tensor out = random_tensor(shape, rng);
+    out.data()[0] = std::nanf("");
+    out.data()[1] = 0.0f;
+    std::vector<std::vector<float>> results;
+    for (auto isa : {kernels::Isa::generic, kernels::Isa::avx512}) {
+      if (isa > kernels::best_isa()) continue;
+      kernels::set_isa_limit(isa);
+      for (bool relu : {false, true}) {
+        std::vector<float> gb(static_cast<size_t>(g.O), 0.25f),
+            gz(static_cast<size_t>(gout.numel()));
+        if (relu)
+          kernels::relu_backward_bias_grad(g, out.data(), gout.data(), gz.data(), gb.data());
+        else
+          kernels::conv2d_bias_grad(g, gout.data(), gb.data());
+        for (int64_t o = 0; o < g.O; ++o) {
+          double sum = 0.25;
+          for (int64_t n = 0; n < g.N; ++n)
+            for (int64_t p = 0; p < pixels; ++p) {
+              const int64_t i = (n * g.O + o) * pixels + p;
+              const float z = !relu || out.data()[i] > 0.0f ? gout.data()[i] : 0.0f;
+              if (relu) {
+                ASSERT_EQ(std::memcmp(&gz[static_cast<size_t>(i)], &z, 4), 0) << i;
+              }
+              sum += z;
+            }
+          ASSERT_NEAR(gb[static_cast<size_t>(o)], sum, 1e-5 * (1 + std::fabs(sum)));
+        }
+        results.push_back(gb);
+        if (relu) results.push_back(gz);
+      }
+    }
+    kernels::set_isa_limit(kernels::Isa::avx512);
+    for (size_t r = 3; r < results.size(); ++r)
+      ASSERT_EQ(std::memcmp(results[r].data(), results[r - 3].data(), results[r].size() * 4), 0)
+          << pixels << " pixels, result " << r;
+  }
 }
