@@ -214,24 +214,45 @@ void weight_grad_block_of(int64_t rows, const Conv2dGeometry& g, const float* pa
   }
 }
 
-// The blocks of pairs over a group's pixels: in one pass each while the group's gradients fit in
-// L2 (1 MB or less), else in chunks of whole output rows of about 32 KB of gradients (L1), each
-// chunk meeting every block of pairs while it is in cache. (stem7's 7x7 layer, 2 MB of gradients
-// a group, streamed them from beyond L2 once per block of pairs: its weight gradient ran at 44 %
-// of the peak. Chunks on layers whose gradients fit in L2 cost more in partial sums than they
-// saved: stem7's 128 -> 256 layer 46.4 -> 49.8 ms forward + backward.)
+// A group's gradients in one pass up to kOnePassBytes (else in chunks of rows, below); a group's
+// images turned and summed a few at a time, kFewBytes of copies and gradients (L2's share).
+constexpr int64_t kOnePassBytes = int64_t{1} << 20;
+constexpr int64_t kFewBytes = 256 << 10;
+
+// Image n for the weight gradient: its zero-bordered copy into pad (unless null: no padding) and
+// its gout pixel-major into gT, rows of Op with zero lanes past O.
+void turn_image(const Conv2dGeometry& g, const float* in, const float* gout, int64_t n, float* pad,
+                float* gT) {
+  const int64_t pixels = g.OH * g.OW, Op = round_up(g.O, kBlock);
+  if (pad) pad_image(g, in + n * g.C * g.H * g.W, pad);
+  const float* src = gout + n * g.O * pixels;
+  if (Op == g.O) return transpose(g.O, pixels, src, pixels, gT);
+  float* dense = scratch(2, static_cast<size_t>(pixels * g.O));
+  transpose(g.O, pixels, src, pixels, dense);
+  for (int64_t p = 0; p < pixels; ++p) {
+    std::memcpy(gT + p * Op, dense + p * g.O, static_cast<size_t>(g.O) * sizeof(float));
+    std::fill(gT + p * Op + g.O, gT + (p + 1) * Op, 0.0f);
+  }
+}
+
+// The blocks of pairs over `count` images of a group (starting its sums if first, else adding to
+// them): in one pass each while the images' gradients fit in L2 (1 MB or less), else in chunks of
+// whole output rows of about 32 KB of gradients (L1), each chunk meeting every block of pairs while
+// it is in cache (a plane of 1 MB of gradients streamed them from beyond L2 once per block of
+// pairs). Chunks on images whose gradients fit in L2 cost more in partial sums than they saved:
+// stem7's 128 -> 256 layer 46.4 -> 49.8 ms forward + backward.
 void weight_grad_group(const Conv2dGeometry& g, const float* pads, const float* gT, int64_t count,
-                       const int64_t* offset, float* part) {
+                       const int64_t* offset, bool first, float* part) {
   const int64_t K = g.C * g.KH * g.KW, Op = round_up(g.O, kBlock), blocks = Op / kBlock;
   const int64_t row_bytes = g.OW * Op * static_cast<int64_t>(sizeof(float));
   std::vector<Chunk> chunks;
-  if (count * g.OH * row_bytes <= (int64_t{1} << 20)) {
-    chunks.push_back({0, count, 0, g.OH, true});
+  if (count * g.OH * row_bytes <= kOnePassBytes) {
+    chunks.push_back({0, count, 0, g.OH, first});
   } else {
     const int64_t rows = std::max<int64_t>(1, (32 << 10) / row_bytes);
     for (int64_t k = 0; k < count; ++k)
       for (int64_t y0 = 0; y0 < g.OH; y0 += rows)
-        chunks.push_back({k, k + 1, y0, std::min(g.OH, y0 + rows), k == 0 && y0 == 0});
+        chunks.push_back({k, k + 1, y0, std::min(g.OH, y0 + rows), first && k == 0 && y0 == 0});
   }
   for (const Chunk& c : chunks) {
     int64_t ob = 0;  // pairs of blocks of output channels first
@@ -466,30 +487,29 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
       offset[static_cast<size_t>(k)] = c * plane + (t / g.KW) * Wp + t % g.KW;
     }
     float* parts = scratch(4, static_cast<size_t>(groups * K * Op));
+    const bool pad = g.PH || g.PW;
+    // A group's images go by a few at a time, each few padded and turned just before their sums,
+    // which continue from the previous few's: the same sums in the same order as one pass over
+    // the group, with the few's copies still in L2 (all of a group's at once spilled it: stem7's
+    // 7x7 layer 9.6 -> 8.4 ms, its 64 -> 128 1x1 2.55 -> 2.17 ms, batch 64, 1 thread).
+    const int64_t image_bytes =
+        ((pad ? g.C * plane : 0) + pixels * Op) * static_cast<int64_t>(sizeof(float));
+    const int64_t per = std::clamp<int64_t>(kFewBytes / image_bytes, 1, group);
     parallel_for(groups, [&](int64_t t) {
       const int64_t n0 = t * group, count = std::min(group, g.N - n0);
       // Without padding the images themselves are the zero-bordered copies, C * plane apart.
-      float* copies = g.PH || g.PW ? scratch(0, static_cast<size_t>(count * g.C * plane)) : nullptr;
-      const float* pads = copies ? copies : in + n0 * g.C * g.H * g.W;
-      float* gT = scratch(1, static_cast<size_t>(count * pixels * Op));
-      for (int64_t k = 0; k < count; ++k) {
-        if (copies) pad_image(g, in + (n0 + k) * g.C * g.H * g.W, copies + k * g.C * plane);
-        // gout of the image pixel-major, rows of Op with zero lanes past O.
-        const float* src = gout + (n0 + k) * g.O * pixels;
-        float* dst = gT + k * pixels * Op;
-        if (Op == g.O) {
-          transpose(g.O, pixels, src, pixels, dst);
-        } else {
-          float* dense = scratch(2, static_cast<size_t>(pixels * g.O));
-          transpose(g.O, pixels, src, pixels, dense);
-          for (int64_t p = 0; p < pixels; ++p) {
-            std::memcpy(dst + p * Op, dense + p * g.O, static_cast<size_t>(g.O) * sizeof(float));
-            std::fill(dst + p * Op + g.O, dst + (p + 1) * Op, 0.0f);
-          }
-        }
+      float* copies = pad ? scratch(0, static_cast<size_t>(per * g.C * plane)) : nullptr;
+      float* gT = scratch(1, static_cast<size_t>(per * pixels * Op));
+      for (int64_t k0 = 0; k0 < count; k0 += per) {
+        const int64_t few = std::min(per, count - k0);
+        for (int64_t k = 0; k < few; ++k)
+          turn_image(g, in, gout, n0 + k0 + k, copies ? copies + k * g.C * plane : nullptr,
+                     gT + k * pixels * Op);
+        const float* pads = copies ? copies : in + (n0 + k0) * g.C * g.H * g.W;
+        weight_grad_group(g, pads, gT, few, offset.data(), k0 == 0, parts + t * K * Op);
       }
-      weight_grad_group(g, pads, gT, count, offset.data(), parts + t * K * Op);
     });
+
     // The groups' parts in order, then (K x Op) added into gw (O x K).
     float* total = scratch(6, static_cast<size_t>(K * Op));
     std::fill(total, total + K * Op, 0.0f);
