@@ -11,6 +11,7 @@
 
 #include "../src/ops/conv2d_winograd3x3.h"  // which kernel a layer reaches is internal
 #include "../src/ops/conv2d_winograd5x5.h"
+#include "../src/ops/scratch.h"
 #include "convlab/nn/loss.h"
 #include "convlab/nn/models.h"
 #include "convlab/nn/sequential.h"
@@ -279,6 +280,70 @@ TEST(ConvFusion, ChannelLaneLayersFuseReluAndBatchNormBitForBit) {
     ASSERT_FALSE(kernels::conv2d_fusion_applies(g1, {true, true}));
   }
   expect_fusion_keeps_bits(text, {6, 3, 6, 12});
+}
+
+// In inference, a fused channel-lane convolution whose output only feeds the next channel-lane
+// convolution hands it over in cache (never written out): the same bits as the layers one by one,
+// whether the second has a ReLU and BatchNorm fused, a plain bias, padding or none, output channels
+// a multiple of 32 or not, at 1 and 2 threads, with a NaN pixel, and batches of 2 and 8. The
+// intermediate output is not kept, and a backward pass is refused.
+TEST(ConvFusion, InferenceChainsChannelLaneConvolutionsBitForBit) {
+  const std::string text =
+      "Sequential(\n"
+      "  (0): Conv2d(3, 32, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1))\n"
+      "  (1): ReLU()\n"
+      "  (2): Conv2d(32, 40, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), bias=False)\n"
+      "  (3): BatchNorm2d(40)\n"
+      "  (4): ReLU()\n"
+      "  (5): Conv2d(40, 24, kernel_size=(1, 1), stride=(1, 1))\n"
+      "  (6): ReLU()\n"
+      "  (7): Conv2d(24, 16, kernel_size=(3, 3), stride=(1, 1))\n"
+      "  (8): Flatten(start_dim=1, end_dim=-1)\n"
+      "  (9): Linear(in_features=16, out_features=10, bias=True)\n"
+      ")\n";
+  Generator gen(12);
+  auto model = nn::parse_model(text, "m.txt", gen);
+  std::mt19937 rng(13);
+  for (const auto& t : nn::state_dict(*model))
+    if (!t.integer)
+      for (int64_t k = 0; k < t.value->numel(); ++k)
+        t.value->data()[k] = t.name.find("running_var") != std::string::npos
+                                 ? 0.5f + std::uniform_real_distribution<float>(0, 1)(rng)
+                                 : std::uniform_real_distribution<float>(-1, 1)(rng);
+  model->eval();
+  for (int64_t batch : {2, 8}) {
+    const auto g0 = conv2d_geometry({batch, 3, 12, 12}, {32, 3, 3, 3}, 2, 2, 1, 1, "test");
+    const auto g2 = conv2d_geometry(g0.output_shape(), {40, 32, 3, 3}, 2, 2, 1, 1, "test");
+    const auto g5 = conv2d_geometry(g2.output_shape(), {24, 40, 1, 1}, 1, 1, 0, 0, "test");
+    const auto g7 = conv2d_geometry(g5.output_shape(), {16, 24, 3, 3}, 1, 1, 0, 0, "test");
+    const bool lanes = kernels::active_isa() == kernels::Isa::avx512;
+    EXPECT_EQ(kernels::conv2d_chain_applies(g0, {true, false}, g2, {true, false}), lanes);
+    EXPECT_EQ(kernels::conv2d_chain_applies(g5, {true, false}, g7, {}), lanes);
+    EXPECT_FALSE(kernels::conv2d_chain_applies(g0, {true, false}, g5, {}));  // not its input
+    Tensor x = random_tensor({batch, 3, 12, 12}, rng);
+    x.data()[40] = std::nanf("");
+    for (int threads : {1, 2}) {
+      ThreadPool pool(threads);
+      PoolScope scope(&pool);
+      model->set_fusion(false);
+      const Tensor plain = model->forward(x);
+      // The kernels' scratch filled with NaN first (on this thread: all of it at 1 thread), so
+      // that a zero border the chain fails to write shows.
+      for (int slot = 0; slot < 4; ++slot) {
+        float* junk = kernels::scratch(slot, 1 << 16);
+        std::fill(junk, junk + (1 << 16), std::nanf(""));
+      }
+      nn::InferenceScope inference(*model);
+      const Tensor chained = model->forward(x);
+      EXPECT_TRUE(same_bits(chained, plain)) << batch << " images, " << threads << " threads";
+      if (!lanes) continue;
+      EXPECT_NE(test::error_of([&] { model->activation(1); }).find("not kept"), std::string::npos);
+      EXPECT_NE(test::error_of([&] {
+                  model->backward(Tensor(chained.shape(), 1.0f));
+                }).find("two convolutions chained"),
+                std::string::npos);
+    }
+  }
 }
 
 // ... and so they do on a batch of one image split into runs of pixels across tasks (each run

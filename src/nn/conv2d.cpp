@@ -136,6 +136,27 @@ void Conv2d::forward_fused(const Tensor& input, kernels::ConvFusion f, Tensor& o
                                 f.pool ? argmax.data() : nullptr);
 }
 
+bool Conv2d::can_chain(const Shape& input, kernels::ConvFusion f, const Conv2d& next,
+                       kernels::ConvFusion next_f) const {
+  if (input.size() != 4 || f.pool || next_f.pool) return false;
+  try {
+    const Conv2dGeometry a = geometry(input), b = next.geometry(a.output_shape());
+    return kernels::conv2d_chain_applies(a, f, b, next_f);
+  } catch (const Error&) {
+    return false;  // the layers one by one report the problem
+  }
+}
+
+void Conv2d::forward_chain(const Tensor& input, kernels::ConvFusion f, const Conv2d& next,
+                           kernels::ConvFusion next_f, Tensor& output) const {
+  const Conv2dGeometry a = geometry(input.shape()), b = next.geometry(a.output_shape());
+  output.resize_(b.output_shape());
+  kernels::conv2d_forward_chain(a, f, input.data(), weight_.value.data(),
+                                has_bias() ? bias_.value.data() : nullptr, b, next_f,
+                                next.weight_.value.data(),
+                                next.has_bias() ? next.bias_.value.data() : nullptr, output.data());
+}
+
 void Conv2d::backward_fused(const Tensor& input, kernels::ConvFusion f, const Tensor& output,
                             const std::vector<uint8_t>& argmax, const Tensor& grad_output,
                             Tensor* grad_input) {

@@ -99,14 +99,52 @@ Shape Sequential::output_shape(const Shape& input) const {
   return shapes.empty() ? input : shapes.back();
 }
 
+kernels::ConvFusion Sequential::fusion_of(const Step& step) {
+  kernels::ConvFusion f = step.fusion;
+  if (step.conv_batch_norm) {
+    auto& [mean, scale, shift] = affine_[step.first];
+    static_cast<const BatchNorm&>(*layers_[step.first + 1]).inference_affine(mean, scale, shift);
+    f.bn_mean = mean.data();
+    f.bn_scale = scale.data();
+    f.bn_shift = shift.data();
+  }
+  return f;
+}
+
 const Tensor& Sequential::forward(const Tensor& input) {
   if (layers_.empty()) throw ShapeError("Sequential: the model has no layers");
   input_ = &input;
   steps_.clear();
   const Tensor* x = &input;
   for (size_t i = 0; i < layers_.size();) {
-    const Step step = plan_step(i, x->shape());
+    Step step = plan_step(i, x->shape());
     for (size_t k = step.first; k <= step.last; ++k) kept_[k] = false;
+    // Inference: a fused convolution whose output only feeds the next convolution hands it over
+    // in cache (Conv2d::forward_chain); its output is not kept.
+    const bool conv_step =
+        step.first < step.last && !step.batch_norm_relu && !step.residual_relu && !step.fusion.pool;
+    if (inference_ && conv_step && step.last + 1 < layers_.size()) {
+      auto& a = static_cast<Conv2d&>(*layers_[i]);
+      Step next = plan_step(step.last + 1, a.fused_output_shape(x->shape(), step.fusion));
+      auto* b = dynamic_cast<Conv2d*>(layers_[next.first].get());
+      const bool b_plain = next.first == next.last && b && !b->has_forward_hook();
+      const bool b_fused =
+          next.first < next.last && b && !next.batch_norm_relu && !next.fusion.pool;
+      if (b_plain || b_fused) {
+        const kernels::ConvFusion fa = fusion_of(step), fb = fusion_of(next);
+        if (a.can_chain(x->shape(), fa, *b, fb)) {
+          for (size_t k = next.first; k <= next.last; ++k) kept_[k] = false;
+          a.forward_chain(*x, fa, *b, fb, outputs_[next.last]);
+          kept_[next.last] = true;
+          x = &outputs_[next.last];
+          step.chained = next.chained = true;
+          steps_.push_back(step);
+          steps_.push_back(next);
+          i = next.last + 1;
+          continue;
+        }
+      }
+    }
     if (step.first == step.last) {
       layers_[i]->forward(*x, outputs_[i]);
       layers_[i]->run_forward_hook(*x, outputs_[i]);
@@ -115,15 +153,8 @@ const Tensor& Sequential::forward(const Tensor& input) {
     } else if (step.residual_relu) {
       static_cast<Residual&>(*layers_[i]).forward_relu(*x, outputs_[step.last]);
     } else {
-      kernels::ConvFusion f = step.fusion;
-      if (step.conv_batch_norm) {
-        auto& [mean, scale, shift] = affine_[i];
-        static_cast<const BatchNorm&>(*layers_[i + 1]).inference_affine(mean, scale, shift);
-        f.bn_mean = mean.data();
-        f.bn_scale = scale.data();
-        f.bn_shift = shift.data();
-      }
-      static_cast<Conv2d&>(*layers_[i]).forward_fused(*x, f, outputs_[step.last], argmax_[i]);
+      static_cast<Conv2d&>(*layers_[i])
+          .forward_fused(*x, fusion_of(step), outputs_[step.last], argmax_[i]);
     }
     kept_[step.last] = true;
     x = &outputs_[step.last];
@@ -140,10 +171,12 @@ void Sequential::forward(const Tensor& input, Tensor& output) {
 void Sequential::backward(const Tensor& grad_output, Tensor* grad_input) {
   if (!input_) throw Error("Sequential.backward: call forward first");
   for (const Step& step : steps_)
-    if (step.conv_batch_norm)
-      throw Error(
-          "Sequential.backward: the last forward ran for inference only (a Conv2d and a "
-          "BatchNorm in evaluation mode fused); run forward outside InferenceScope");
+    if (step.conv_batch_norm || step.chained)
+      throw Error("Sequential.backward: the last forward ran for inference only (" +
+                  std::string(step.chained
+                                  ? "two convolutions chained, the first one's output not kept"
+                                  : "a Conv2d and a BatchNorm in evaluation mode fused") +
+                  "); run forward outside InferenceScope");
   const Tensor* g = &grad_output;
   for (size_t s = steps_.size(); s-- > 0 && g;) {
     const Step& step = steps_[s];

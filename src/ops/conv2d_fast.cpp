@@ -134,6 +134,23 @@ bool conv2d_fusion_applies(const Conv2dGeometry& g, ConvFusion f) {
   return direct_conv_applies(g) && (!f.pool || f.relu);
 }
 
+bool conv2d_chain_applies(const Conv2dGeometry& a, ConvFusion fa, const Conv2dGeometry& b,
+                          ConvFusion fb) {
+  // Only where each layer alone would run the channel-lane kernels (Winograd comes first).
+  const auto lanes_alone = [](const Conv2dGeometry& g) {
+    return !winograd3x3_conv_applies(g) && !winograd5x5_conv_applies(g) && lanes_conv_applies(g);
+  };
+  return lanes_alone(a) && lanes_alone(b) && conv2d_chain_lanes_applies(a, fa, b, fb);
+}
+
+void conv2d_forward_chain(const Conv2dGeometry& a, ConvFusion fa, const float* in, const float* wa,
+                          const float* ba, const Conv2dGeometry& b, ConvFusion fb, const float* wb,
+                          const float* bb, float* out) {
+  if (!conv2d_chain_applies(a, fa, b, fb))
+    throw std::logic_error("conv2d_forward_chain: the chain does not apply to these layers");
+  conv2d_forward_chain_lanes(a, fa, in, wa, ba, b, fb, wb, bb, out);
+}
+
 void conv2d_forward_fused(const Conv2dGeometry& g, ConvFusion f, const float* in, const float* w,
                           const float* bias, float* out, uint8_t* argmax) {
   if (!conv2d_fusion_applies(g, f))

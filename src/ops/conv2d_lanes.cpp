@@ -278,70 +278,69 @@ bool lanes_conv_applies(const Conv2dGeometry& g) {
   return g.C >= kLanes && ((g.KH == 1 && g.KW == 1) || g.OW <= 16);
 }
 
-__attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometry& g, ConvFusion f,
-                                                             const float* in, const float* w,
-                                                             const float* bias, float* out) {
-  const int64_t T = g.KH * g.KW, K = g.C * T, Op = round_up(g.O, kBlock);
-  const int64_t Hp = g.H + 2 * g.PH, Wp = g.W + 2 * g.PW, plane = Hp * Wp, pixels = g.OH * g.OW;
-  // (pair k = c * T + tap) -> weight lanes over o: each block of 32 output channels' rows of w
-  // turned (K x 32), zero lanes past O. Packed per call (a loop over the elements took 16 % of a
-  // batch-1 inference of stem7).
-  float* packed = scratch(5, static_cast<size_t>(K * Op));
-  parallel_for(Op / kBlock, [&](int64_t b) {
-    const int64_t rows = std::min(kBlock, g.O - b * kBlock);
-    transpose(rows, K, w + b * kBlock * K, K, packed + b * K * kBlock, kBlock);
-    if (rows < kBlock)
-      for (int64_t k = 0; k < K; ++k)
-        std::fill(packed + (b * K + k) * kBlock + rows, packed + (b * K + k + 1) * kBlock, 0.0f);
-  });
-  std::vector<int64_t> offset(static_cast<size_t>(K));
-  for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t i = 0; i < g.KH; ++i)
-      for (int64_t j = 0; j < g.KW; ++j)
-        offset[static_cast<size_t>((c * g.KH + i) * g.KW + j)] = c * plane + i * Wp + j;
-  std::vector<float> bias_lanes(static_cast<size_t>(Op), 0.0f);
-  if (bias) std::copy(bias, bias + g.O, bias_lanes.begin());
-  // A fused BatchNorm's mean, scale and shift, each Op long (zero past O).
-  std::vector<double> bn_lanes(f.bn_scale ? static_cast<size_t>(3 * Op) : 0, 0.0);
-  const double* bn = f.bn_scale ? bn_lanes.data() : nullptr;
-  if (f.bn_scale) {
-    std::copy(f.bn_mean, f.bn_mean + g.O, bn_lanes.begin());
-    std::copy(f.bn_scale, f.bn_scale + g.O, bn_lanes.begin() + Op);
-    std::copy(f.bn_shift, f.bn_shift + g.O, bn_lanes.begin() + 2 * Op);
-  }
-  // Each output pixel's top-left tap in the zero-bordered copy, once per call (a division per
-  // pixel per image cost as much as the multiply-adds of a 3-channel layer).
-  std::vector<int64_t> corner(static_cast<size_t>(pixels));
-  for (int64_t y = 0; y < g.OH; ++y)
-    for (int64_t x = 0; x < g.OW; ++x)
-      corner[static_cast<size_t>(y * g.OW + x)] = y * g.SH * Wp + x * g.SW;
-  // A batch of fewer than 8 images splits each image's pixels into runs across tasks
-  // (parts_per_image), so that batch 1 keeps every thread busy; an output is the same sum whichever
-  // task computes it. The images are then padded first, once each. Runs are whole multiples of 16
-  // pixels (the transpose's tiles).
-  constexpr int64_t kRunUnit = 16;
-  const int64_t wanted = parts_per_image(g.N, pixels * K * g.O);
-  const int64_t run_pixels = round_up((pixels + wanted - 1) / wanted, kRunUnit);
-  const int64_t runs = (pixels + run_pixels - 1) / run_pixels;
-  const bool pad = g.PH || g.PW;
-  float* padded = runs > 1 && pad ? scratch(6, static_cast<size_t>(g.N * g.C * plane)) : nullptr;
-  if (padded)
-    parallel_for(
-        g.N, [&](int64_t n) { pad_image(g, in + n * g.C * g.H * g.W, padded + n * g.C * plane); });
-  parallel_for(g.N * runs, [&](int64_t task) {
-    const int64_t n = task / runs, q0 = (task % runs) * run_pixels;
-    const int64_t q1 = std::min(pixels, q0 + run_pixels);
-    if (q0 >= q1) return;
-    // Without padding the image itself is the zero-bordered copy.
-    const float* image = in + n * g.C * g.H * g.W;
-    if (padded) {
-      image = padded + n * g.C * plane;
-    } else if (pad) {
-      float* buf = scratch(0, static_cast<size_t>(g.C * plane));
-      pad_image(g, image, buf);
-      image = buf;
+namespace {
+
+// A forward's per-call tables: the weights packed, the bias (and fused BatchNorm) in lanes, each
+// output pixel's top-left tap and each pair's offset in the layer's zero-bordered input copy. The
+// copy is NCHW (channels `plane` floats apart, pixels 1) or pixel-major (channels 1 apart, pixels
+// `stride` floats: a chained layer's input, below).
+struct LaneForward {
+  const Conv2dGeometry& g;
+  ConvFusion f;
+  int64_t K, Op, pixels;
+  const float* packed;
+  std::vector<int64_t> offset, corner;
+  std::vector<float> bias_lanes;
+  std::vector<double> bn_lanes;  // a fused BatchNorm's mean, scale and shift, each Op long
+
+  __attribute__((target("avx512f")))
+  LaneForward(const Conv2dGeometry& geometry, ConvFusion fusion, const float* w, const float* bias,
+              int slot, bool pixel_major, int64_t stride)
+      : g(geometry),
+        f(fusion),
+        K(g.C * g.KH * g.KW),
+        Op(round_up(g.O, kBlock)),
+        pixels(g.OH * g.OW) {
+    const int64_t Wp = g.W + 2 * g.PW, plane = (g.H + 2 * g.PH) * Wp;
+    const int64_t channel_step = pixel_major ? 1 : plane, pixel_step = pixel_major ? stride : 1;
+    // (pair k = c * T + tap) -> weight lanes over o: each block of 32 output channels' rows of w
+    // turned (K x 32), zero lanes past O. Packed per call (a loop over the elements took 16 % of a
+    // batch-1 inference of stem7).
+    float* pack = scratch(slot, static_cast<size_t>(K * Op));
+    parallel_for(Op / kBlock, [&](int64_t b) {
+      const int64_t rows = std::min(kBlock, g.O - b * kBlock);
+      transpose(rows, K, w + b * kBlock * K, K, pack + b * K * kBlock, kBlock);
+      if (rows < kBlock)
+        for (int64_t k = 0; k < K; ++k)
+          std::fill(pack + (b * K + k) * kBlock + rows, pack + (b * K + k + 1) * kBlock, 0.0f);
+    });
+    packed = pack;
+    offset.resize(static_cast<size_t>(K));
+    for (int64_t c = 0; c < g.C; ++c)
+      for (int64_t i = 0; i < g.KH; ++i)
+        for (int64_t j = 0; j < g.KW; ++j)
+          offset[static_cast<size_t>((c * g.KH + i) * g.KW + j)] =
+              c * channel_step + (i * Wp + j) * pixel_step;
+    bias_lanes.assign(static_cast<size_t>(Op), 0.0f);
+    if (bias) std::copy(bias, bias + g.O, bias_lanes.begin());
+    if (f.bn_scale) {
+      bn_lanes.assign(static_cast<size_t>(3 * Op), 0.0);
+      std::copy(f.bn_mean, f.bn_mean + g.O, bn_lanes.begin());
+      std::copy(f.bn_scale, f.bn_scale + g.O, bn_lanes.begin() + Op);
+      std::copy(f.bn_shift, f.bn_shift + g.O, bn_lanes.begin() + 2 * Op);
     }
-    float* outT = scratch(1, static_cast<size_t>(round_up(q1 - q0, kPixels) * Op)) - q0 * Op;
+    // Each output pixel's top-left tap, once per call (a division per pixel per image cost as
+    // much as the multiply-adds of a 3-channel layer).
+    corner.resize(static_cast<size_t>(pixels));
+    for (int64_t y = 0; y < g.OH; ++y)
+      for (int64_t x = 0; x < g.OW; ++x)
+        corner[static_cast<size_t>(y * g.OW + x)] = (y * g.SH * Wp + x * g.SW) * pixel_step;
+  }
+
+  // Output pixels [q0, q1) of the image whose zero-bordered copy is `image`, pixel-major into
+  // outT (rows of Op, row q at outT + q * Op), fused ReLU and BatchNorm applied.
+  __attribute__((target("avx512f"))) void run(const float* image, int64_t q0, int64_t q1,
+                                              float* outT) const {
     const int64_t blocks = Op / kBlock;
     // A fused ReLU alone is applied as the sums are stored; a fused BatchNorm (and the ReLU after
     // it) by the epilogue.
@@ -365,9 +364,102 @@ __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometr
                        bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op,
                        relu_on_store);
     }
-    if (f.bn_scale) conv_epilogue(q1 - q0, g.O, bn, Op, f.relu, outT + q0 * Op, Op);
+    if (f.bn_scale) conv_epilogue(q1 - q0, g.O, bn_lanes.data(), Op, f.relu, outT + q0 * Op, Op);
+  }
+};
+
+// Pixel-major rows (OH x OW of `width` floats, from src) into a zeroed (OH + 2PH) x (OW + 2PW)
+// copy at (PH, PW): the next layer's zero-bordered input in the chain.
+void copy_into_bordered_rows(const float* src, int64_t OH, int64_t OW, int64_t width, int64_t PH,
+                             int64_t PW, float* dst) {
+  const int64_t Wp = OW + 2 * PW, row = OW * width;
+  std::fill(dst, dst + PH * Wp * width, 0.0f);
+  for (int64_t y = 0; y < OH; ++y) {
+    float* d = dst + ((y + PH) * Wp) * width;
+    std::fill(d, d + PW * width, 0.0f);
+    std::memcpy(d + PW * width, src + y * row, static_cast<size_t>(row) * sizeof(float));
+    std::fill(d + PW * width + row, d + Wp * width, 0.0f);
+  }
+  float* bottom = dst + (OH + PH) * Wp * width;
+  std::fill(bottom, bottom + PH * Wp * width, 0.0f);
+}
+
+}  // namespace
+
+__attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometry& g, ConvFusion f,
+                                                             const float* in, const float* w,
+                                                             const float* bias, float* out) {
+  const LaneForward lf(g, f, w, bias, 5, false, 0);
+  const int64_t plane = (g.H + 2 * g.PH) * (g.W + 2 * g.PW), pixels = lf.pixels, Op = lf.Op;
+  // A batch of fewer than 8 images splits each image's pixels into runs across tasks
+  // (parts_per_image), so that batch 1 keeps every thread busy; an output is the same sum whichever
+  // task computes it. The images are then padded first, once each. Runs are whole multiples of 16
+  // pixels (the transpose's tiles).
+  constexpr int64_t kRunUnit = 16;
+  const int64_t wanted = parts_per_image(g.N, pixels * lf.K * g.O);
+  const int64_t run_pixels = round_up((pixels + wanted - 1) / wanted, kRunUnit);
+  const int64_t runs = (pixels + run_pixels - 1) / run_pixels;
+  const bool pad = g.PH || g.PW;
+  float* padded = runs > 1 && pad ? scratch(6, static_cast<size_t>(g.N * g.C * plane)) : nullptr;
+  if (padded)
+    parallel_for(
+        g.N, [&](int64_t n) { pad_image(g, in + n * g.C * g.H * g.W, padded + n * g.C * plane); });
+  parallel_for(g.N * runs, [&](int64_t task) {
+    const int64_t n = task / runs, q0 = (task % runs) * run_pixels;
+    const int64_t q1 = std::min(pixels, q0 + run_pixels);
+    if (q0 >= q1) return;
+    // Without padding the image itself is the zero-bordered copy.
+    const float* image = in + n * g.C * g.H * g.W;
+    if (padded) {
+      image = padded + n * g.C * plane;
+    } else if (pad) {
+      float* buf = scratch(0, static_cast<size_t>(g.C * plane));
+      pad_image(g, image, buf);
+      image = buf;
+    }
+    float* outT = scratch(1, static_cast<size_t>(round_up(q1 - q0, kPixels) * Op)) - q0 * Op;
+    lf.run(image, q0, q1, outT);
     // pixel-major into NCHW
     transpose(q1 - q0, g.O, outT + q0 * Op, Op, out + n * g.O * pixels + q0, pixels);
+  });
+}
+
+bool conv2d_chain_lanes_applies(const Conv2dGeometry& a, ConvFusion fa, const Conv2dGeometry& b,
+                                ConvFusion fb) {
+  return lanes_conv_applies(a) && lanes_conv_applies(b) && !fa.pool && !fb.pool && b.N == a.N &&
+         b.C == a.O && b.H == a.OH && b.W == a.OW &&
+         parts_per_image(a.N, a.OH * a.OW * a.C * a.KH * a.KW * a.O) == 1 &&
+         parts_per_image(b.N, b.OH * b.OW * b.C * b.KH * b.KW * b.O) == 1;
+}
+
+__attribute__((target("avx512f"))) void conv2d_forward_chain_lanes(
+    const Conv2dGeometry& a, ConvFusion fa, const float* in, const float* wa, const float* ba,
+    const Conv2dGeometry& b, ConvFusion fb, const float* wb, const float* bb, float* out) {
+  if (!conv2d_chain_lanes_applies(a, fa, b, fb))
+    throw std::logic_error("conv2d_forward_chain_lanes: the chain does not apply to these layers");
+  // b reads a's pixel-major output in place: its channels are a's rows, Op of a apart.
+  const LaneForward first(a, fa, wa, ba, 5, false, 0);
+  const LaneForward second(b, fb, wb, bb, 4, true, first.Op);
+  const int64_t plane = (a.H + 2 * a.PH) * (a.W + 2 * a.PW);
+  const int64_t bordered = (b.H + 2 * b.PH) * (b.W + 2 * b.PW) * first.Op;
+  parallel_for(a.N, [&](int64_t n) {
+    const float* image = in + n * a.C * a.H * a.W;
+    if (a.PH || a.PW) {
+      float* buf = scratch(0, static_cast<size_t>(a.C * plane));
+      pad_image(a, image, buf);
+      image = buf;
+    }
+    float* mid = scratch(1, static_cast<size_t>(round_up(first.pixels, kPixels) * first.Op));
+    first.run(image, 0, first.pixels, mid);
+    const float* next = mid;  // without padding a's rows are b's zero-bordered copy
+    if (b.PH || b.PW) {
+      float* buf = scratch(2, static_cast<size_t>(bordered));
+      copy_into_bordered_rows(mid, a.OH, a.OW, first.Op, b.PH, b.PW, buf);
+      next = buf;
+    }
+    float* outT = scratch(3, static_cast<size_t>(round_up(second.pixels, kPixels) * second.Op));
+    second.run(next, 0, second.pixels, outT);
+    transpose(second.pixels, b.O, outT, second.Op, out + n * b.O * second.pixels, second.pixels);
   });
 }
 

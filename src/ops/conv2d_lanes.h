@@ -15,6 +15,16 @@ bool lanes_conv_applies(const Conv2dGeometry& g);
 // an evaluation-mode BatchNorm (f.pool must be false: pooling is not fused here).
 void conv2d_forward_lanes(const Conv2dGeometry& g, ConvFusion f, const float* in, const float* w,
                           const float* bias, float* out);
+// Two convolutions image by image, a's output (with fa's ReLU and BatchNorm) passed to b
+// pixel-major in cache and never written out: inference, where nothing else reads it. The same
+// bits as conv2d_forward_lanes for a, then for b. Applies when both layers run on the lanes,
+// neither pools, b's input is a's output, and each image is one task (parts_per_image: 8 images or
+// more).
+bool conv2d_chain_lanes_applies(const Conv2dGeometry& a, ConvFusion fa, const Conv2dGeometry& b,
+                                ConvFusion fb);
+void conv2d_forward_chain_lanes(const Conv2dGeometry& a, ConvFusion fa, const float* in,
+                                const float* wa, const float* ba, const Conv2dGeometry& b,
+                                ConvFusion fb, const float* wb, const float* bb, float* out);
 void conv2d_backward_lanes(const Conv2dGeometry& g, const float* in, const float* w,
                            const float* gout, float* gin, float* gw, float* gb);
 

@@ -87,6 +87,14 @@ class Conv2d : public Module {
                       const std::vector<uint8_t>& argmax, const Tensor& grad_output,
                       Tensor* grad_input);
 
+  // Inference: this convolution (with f) and then `next` (with next_f) on its output, image by
+  // image, this one's output handed over in cache and never written out
+  // (kernels::conv2d_forward_chain); `output` is next's. The same bits as the two one by one.
+  bool can_chain(const Shape& input, kernels::ConvFusion f, const Conv2d& next,
+                 kernels::ConvFusion next_f) const;
+  void forward_chain(const Tensor& input, kernels::ConvFusion f, const Conv2d& next,
+                     kernels::ConvFusion next_f, Tensor& output) const;
+
   const Conv2dOptions& options() const { return options_; }
   // weight (out, in, kH, kW), settable kernel by kernel: conv.weight()[0][1] = Gx.
   Tensor& weight() { return weight_.value; }

@@ -66,8 +66,11 @@ class Sequential : public Module {
     bool batch_norm_relu = false;  // a BatchNorm and the ReLU after it
     bool conv_batch_norm = false;  // inference: layer first + 1 is a BatchNorm in the kernel
     bool residual_relu = false;    // a Residual and the ReLU after it
+    bool chained = false;          // inference: a convolution step handing its output to the next
   };
   Step plan_step(size_t i, const Shape& input) const;
+  // The convolution step's fusion, with its BatchNorm's affine (affine_) when it has one.
+  kernels::ConvFusion fusion_of(const Step& step);
 
   std::vector<Tensor> outputs_;
   std::vector<bool> kept_;                    // outputs_[i] holds layer i's output
