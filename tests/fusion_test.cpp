@@ -56,6 +56,17 @@ void train_three_steps(nn::Sequential& model, double lr, const Shape& batch) {
   }
 }
 
+// Every parameter and buffer of the model drawn from rng: running variances in [0.5, 1.5), the
+// rest in [-1, 1) (running statistics and affine parameters away from their initial 0 / 1).
+void randomize_state(nn::Sequential& model, std::mt19937& rng) {
+  for (const auto& t : nn::state_dict(model))
+    if (!t.integer)
+      for (int64_t k = 0; k < t.value->numel(); ++k)
+        t.value->data()[k] = t.name.find("running_var") != std::string::npos
+                                 ? 0.5f + std::uniform_real_distribution<float>(0, 1)(rng)
+                                 : std::uniform_real_distribution<float>(-1, 1)(rng);
+}
+
 }  // namespace
 
 TEST(ConvDirect, MatchesReferenceOnEveryInstructionSet) {
@@ -304,12 +315,7 @@ TEST(ConvFusion, InferenceChainsChannelLaneConvolutionsBitForBit) {
   Generator gen(12);
   auto model = nn::parse_model(text, "m.txt", gen);
   std::mt19937 rng(13);
-  for (const auto& t : nn::state_dict(*model))
-    if (!t.integer)
-      for (int64_t k = 0; k < t.value->numel(); ++k)
-        t.value->data()[k] = t.name.find("running_var") != std::string::npos
-                                 ? 0.5f + std::uniform_real_distribution<float>(0, 1)(rng)
-                                 : std::uniform_real_distribution<float>(-1, 1)(rng);
+  randomize_state(*model, rng);
   model->eval();
   for (int64_t batch : {2, 8}) {
     const auto g0 = conv2d_geometry({batch, 3, 12, 12}, {32, 3, 3, 3}, 2, 2, 1, 1, "test");
@@ -586,13 +592,7 @@ TEST(BatchNormFusion, InferenceFoldsBatchNormIntoTheConvolutionBitForBit) {
   Generator gen(8);
   auto model = nn::parse_model(text, "m.txt", gen);
   std::mt19937 rng(9);
-  // Running statistics and affine parameters away from their initial 0 / 1.
-  for (const auto& t : nn::state_dict(*model))
-    if (!t.integer)
-      for (int64_t k = 0; k < t.value->numel(); ++k)
-        t.value->data()[k] = t.name.find("running_var") != std::string::npos
-                                 ? 0.5f + std::uniform_real_distribution<float>(0, 1)(rng)
-                                 : std::uniform_real_distribution<float>(-1, 1)(rng);
+  randomize_state(*model, rng);
   model->eval();
   const Tensor x = random_tensor({3, 3, 10, 14}, rng);
   for (auto isa : every_isa()) {
