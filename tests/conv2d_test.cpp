@@ -170,6 +170,12 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {16, 32, 64, 2, 2, 3, 3, 1, 1, 2, 2},
       {2, 64, 32, 18, 18, 3, 3, 1, 1, 0, 0},
       {2, 64, 48, 14, 14, 3, 3, 1, 1, 2, 2},
+      // stride 1 on 16 columns or fewer with under 16 input channels: forward and weight gradient
+      // on the channel lanes, the input gradient on the row-vector kernels (LeNet-5's 6 -> 16 5x5,
+      // one input channel with an unequal kernel and padding, 15 channels)
+      {3, 6, 16, 14, 14, 5, 5, 1, 1, 0, 0},
+      {2, 1, 20, 9, 12, 3, 5, 1, 1, 1, 2},
+      {9, 15, 33, 12, 16, 5, 5, 1, 1, 2, 2},
   };
   for (const Case& k : cases) {
     const Tensor x = random_tensor({k.n, k.c, k.h, k.w}, rng);

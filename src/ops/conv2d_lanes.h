@@ -8,7 +8,8 @@
 namespace convlab::kernels {
 
 // AVX-512 active, at least 16 output channels to fill the lanes, and a stride above 1, or 16 input
-// channels or more with a 1x1 kernel or output rows of at most 16 (the rule is the shape's alone).
+// channels or more with a 1x1 kernel, or output rows of at most 16 (with fewer input channels, when
+// the row-vector kernels take the input gradient). The rule is the shape's alone.
 bool lanes_conv_applies(const Conv2dGeometry& g);
 
 // The contracts of kernels::conv2d_forward / conv2d_backward; forward also runs a fused ReLU and
