@@ -99,6 +99,19 @@ void poison_scratch() {
 // the 16- and 32-lane blocks, batches that do not divide into the weight-gradient groups; and the
 // same bits at 1 and 3 threads. At 1 thread the kernels run on this thread, after its scratch is
 // poisoned.
+// The shapes the rule sends to the channel lanes at stride 1 with fewer than 16 input channels
+// (their cases below would pass on any kernel): rows of 16 columns or fewer only.
+TEST(Conv2dFast, FewInputChannelsOnNarrowRowsTakeTheLanes) {
+  if (kernels::active_isa() != kernels::Isa::avx512) GTEST_SKIP() << "the lanes are AVX-512";
+  const auto lanes = [](Shape in, Shape w, int64_t p) {
+    return kernels::lanes_conv_applies(conv2d_geometry(in, w, 1, 1, p, p, "test"));
+  };
+  EXPECT_TRUE(lanes({3, 6, 14, 14}, {16, 6, 5, 5}, 0));
+  EXPECT_TRUE(lanes({9, 15, 12, 16}, {33, 15, 5, 5}, 2));
+  EXPECT_FALSE(lanes({3, 6, 32, 32}, {16, 6, 5, 5}, 2));  // 32 columns: the row vectors
+  EXPECT_FALSE(lanes({3, 6, 14, 14}, {8, 6, 5, 5}, 0));   // 8 output channels
+}
+
 TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
   std::mt19937 rng(321);
   struct Case {

@@ -343,7 +343,10 @@ TEST(ConvFusion, InferenceChainsChannelLaneConvolutionsBitForBit) {
       const Tensor chained = model->forward(x);
       EXPECT_TRUE(same_bits(chained, plain)) << batch << " images, " << threads << " threads";
       if (!lanes) continue;
-      EXPECT_NE(test::error_of([&] { model->activation(1); }).find("not kept"), std::string::npos);
+      for (size_t first_of_chain : {1, 6})  // conv 0 -> conv 2, conv 5 -> conv 7
+        EXPECT_NE(test::error_of([&] { model->activation(first_of_chain); }).find("not kept"),
+                  std::string::npos)
+            << first_of_chain;
       EXPECT_NE(test::error_of([&] {
                   model->backward(Tensor(chained.shape(), 1.0f));
                 }).find("two convolutions chained"),
@@ -567,6 +570,25 @@ TEST(BatchNormFusion, ResidualNetworkTrainsIdenticallyFusedOrNot) {
 // Inference: Conv2d -> BatchNorm (running statistics) [-> ReLU [-> MaxPool2d(2)]] as one kernel
 // per image gives the separate layers' bits, at the top level and inside Residual blocks, on every
 // instruction set; backward after such a forward is refused.
+// A BatchNorm over another number of channels than the convolution before it is not folded into
+// it: inference reports the BatchNorm's shape error (folded, its statistics were read past their
+// end).
+TEST(BatchNormFusion, MismatchedChannelsAreAShapeErrorInInference) {
+  const std::string text =
+      "Sequential(\n"
+      "  (0): Conv2d(3, 32, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1))\n"
+      "  (1): BatchNorm2d(16)\n"
+      "  (2): ReLU()\n"
+      ")\n";
+  Generator gen(3);
+  auto model = nn::parse_model(text, "m.txt", gen);
+  model->eval();
+  std::mt19937 rng(3);
+  const Tensor x = random_tensor({8, 3, 12, 12}, rng);
+  nn::InferenceScope inference(*model);
+  EXPECT_NE(test::error_of([&] { model->forward(x); }).find("BatchNorm"), std::string::npos);
+}
+
 TEST(BatchNormFusion, InferenceFoldsBatchNormIntoTheConvolutionBitForBit) {
   IsaGuard guard;
   const std::string text =

@@ -265,6 +265,9 @@ TEST(KernelsFast, TransposeEveryTileAndEdge) {
 // the images in double in image order), gz exactly gout where out > 0 (else +0, NaN too), and
 // sums near the double-precision ones, added to what gb held. Planes around the lanes' 16.
 TEST(KernelsFast, BiasGradientSameBitsAtEveryIsa) {
+  struct IsaGuard {  // the best instruction set back, even when an assertion returns early
+    ~IsaGuard() { kernels::set_isa_limit(kernels::Isa::avx512); }
+  } guard;
   std::mt19937 rng(77);
   for (int64_t pixels : {1, 15, 16, 17, 49, 64, 196}) {
     const Conv2dGeometry g{3, 2, 1, 1, 5, 1, 1, 1, 1, 0, 0, 1, pixels};

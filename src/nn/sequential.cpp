@@ -1,5 +1,7 @@
 #include "convlab/nn/sequential.h"
 
+#include <optional>
+
 #include "convlab/error.h"
 #include "convlab/nn/batchnorm.h"
 #include "convlab/nn/conv2d.h"
@@ -61,7 +63,10 @@ Sequential::Step Sequential::plan_step(size_t i, const Shape& input) const {
   // Inference: a BatchNorm with running statistics right after the convolution joins it.
   const auto* bn =
       i + 1 < layers_.size() ? dynamic_cast<const BatchNorm*>(layers_[i + 1].get()) : nullptr;
-  const bool with_bn = inference_ && bn && bn->uses_running_statistics();
+  // Only a BatchNorm over the convolution's channels: any other count is the BatchNorm's own
+  // ShapeError when it runs alone (folded, its statistics would be read past their end).
+  const bool with_bn = inference_ && bn && bn->uses_running_statistics() &&
+                       bn->num_features() == conv->options().out_channels();
   const size_t r = with_bn ? i + 2 : i + 1;  // where a fused ReLU would be
   if (r >= layers_.size() || !dynamic_cast<const ReLU*>(layers_[r].get())) {
     if (with_bn && conv->can_fuse(input, {})) return {i, i + 1, {}, false, true};
@@ -123,6 +128,7 @@ const Tensor& Sequential::forward(const Tensor& input) {
     // in cache (Conv2d::forward_chain); its output is not kept.
     const bool conv_step =
         step.first < step.last && !step.batch_norm_relu && !step.residual_relu && !step.fusion.pool;
+    std::optional<kernels::ConvFusion> fa;  // the step's fusion, once worked out
     if (inference_ && conv_step && step.last + 1 < layers_.size()) {
       auto& a = static_cast<Conv2d&>(*layers_[i]);
       Step next = plan_step(step.last + 1, a.fused_output_shape(x->shape(), step.fusion));
@@ -131,10 +137,11 @@ const Tensor& Sequential::forward(const Tensor& input) {
       const bool b_fused =
           next.first < next.last && b && !next.batch_norm_relu && !next.fusion.pool;
       if (b_plain || b_fused) {
-        const kernels::ConvFusion fa = fusion_of(step), fb = fusion_of(next);
-        if (a.can_chain(x->shape(), fa, *b, fb)) {
+        fa = fusion_of(step);
+        const kernels::ConvFusion fb = fusion_of(next);
+        if (a.can_chain(x->shape(), *fa, *b, fb)) {
           for (size_t k = next.first; k <= next.last; ++k) kept_[k] = false;
-          a.forward_chain(*x, fa, *b, fb, outputs_[next.last]);
+          a.forward_chain(*x, *fa, *b, fb, outputs_[next.last]);
           kept_[next.last] = true;
           x = &outputs_[next.last];
           step.chained = next.chained = true;
@@ -154,7 +161,7 @@ const Tensor& Sequential::forward(const Tensor& input) {
       static_cast<Residual&>(*layers_[i]).forward_relu(*x, outputs_[step.last]);
     } else {
       static_cast<Conv2d&>(*layers_[i])
-          .forward_fused(*x, fusion_of(step), outputs_[step.last], argmax_[i]);
+          .forward_fused(*x, fa ? *fa : fusion_of(step), outputs_[step.last], argmax_[i]);
     }
     kept_[step.last] = true;
     x = &outputs_[step.last];

@@ -1,7 +1,8 @@
 // Convolution, by shape: Winograd F(4x4, 3x3) for 3x3 stride-1 layers of 16 channels and more
 // (conv2d_winograd3x3.cpp) and F(2x2, 5x5) for 5x5 ones of 32 and more (conv2d_winograd5x5.cpp),
 // both AVX-512; channels in the vector lanes
-// (conv2d_lanes.cpp, AVX-512: strided, 1x1 and small-plane convolutions with 16 channels or more);
+// (conv2d_lanes.cpp, AVX-512: strided, 1x1 and small-plane convolutions with 16 output channels or
+// more);
 // else stride 1 runs the direct kernels of conv2d_direct.cpp, other strides the same kernels
 // through the polyphase form of conv2d_polyphase.cpp where it pays; the rest runs as GEMM: each
 // image is unfolded (im2col) into a (C*KH*KW) x (OH*OW) matrix, so that forward is weight x

@@ -273,7 +273,8 @@ bool lanes_conv_applies(const Conv2dGeometry& g) {
   // fill; strided convolutions always gain (no zero taps); at stride 1, 1x1 convolutions with 16
   // input channels or more, and planes of 16 columns or fewer, e.g. ResNet-20's 8x8 and 16x16
   // stages. With fewer than 16 input channels the input gradient (lanes over them) runs on the
-  // row-vector kernels (conv2d_backward_lanes): LeNet-5's 6 -> 16 5x5 on 10 columns, forward 0.30
+  // row-vector kernels (conv2d_backward_lanes hands it to conv2d_backward_direct): LeNet-5's 6 ->
+  // 16 5x5 on 10 columns, forward 0.30
   // -> 0.24 ms on lanes, input gradient 0.65 there against 1.30. Wide planes stay with the
   // row-vector kernels, which also fuse ReLU and pooling.
   if (active_isa() != Isa::avx512 || g.O < kLanes) return false;
@@ -342,7 +343,7 @@ struct LaneForward {
   }
 
   // Output pixels [q0, q1) of the image whose zero-bordered copy is `image`, pixel-major into
-  // outT (rows of Op, row q at outT + q * Op), fused ReLU and BatchNorm applied.
+  // outT (rows of Op, row q at outT + (q - q0) * Op), fused ReLU and BatchNorm applied.
   __attribute__((target("avx512f"))) void run(const float* image, int64_t q0, int64_t q1,
                                               float* outT) const {
     const int64_t blocks = Op / kBlock;
@@ -356,19 +357,19 @@ struct LaneForward {
       int64_t b = 0;
       for (; b + 1 < blocks; b += 2)
         pixel_run<4>(count, base, offset.data(), packed + b * K * kBlock, K * kBlock, K,
-                     bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op,
+                     bias_lanes.data() + b * kBlock, outT + (p0 - q0) * Op + b * kBlock, Op,
                      relu_on_store);
       for (; b < blocks; ++b)
         if (g.O - b * kBlock <= kLanes)  // the block's second vector would be all zeros
           pixel_run<1>(count, base, offset.data(), packed + b * K * kBlock, 0, K,
-                       bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op,
+                       bias_lanes.data() + b * kBlock, outT + (p0 - q0) * Op + b * kBlock, Op,
                        relu_on_store);
         else
           pixel_run<2>(count, base, offset.data(), packed + b * K * kBlock, 0, K,
-                       bias_lanes.data() + b * kBlock, outT + p0 * Op + b * kBlock, Op,
+                       bias_lanes.data() + b * kBlock, outT + (p0 - q0) * Op + b * kBlock, Op,
                        relu_on_store);
     }
-    if (f.bn_scale) conv_epilogue(q1 - q0, g.O, bn_lanes.data(), Op, f.relu, outT + q0 * Op, Op);
+    if (f.bn_scale) conv_epilogue(q1 - q0, g.O, bn_lanes.data(), Op, f.relu, outT, Op);
   }
 };
 
@@ -421,10 +422,10 @@ __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometr
       pad_image(g, image, buf);
       image = buf;
     }
-    float* outT = scratch(1, static_cast<size_t>(round_up(q1 - q0, kPixels) * Op)) - q0 * Op;
+    float* outT = scratch(1, static_cast<size_t>(round_up(q1 - q0, kPixels) * Op));
     lf.run(image, q0, q1, outT);
     // pixel-major into NCHW
-    transpose(q1 - q0, g.O, outT + q0 * Op, Op, out + n * g.O * pixels + q0, pixels);
+    transpose(q1 - q0, g.O, outT, Op, out + n * g.O * pixels + q0, pixels);
   });
 }
 

@@ -34,7 +34,8 @@ class Sequential : public Module {
   void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
                 Tensor* grad_input) override;
   void backward(const Tensor& grad_output, Tensor* grad_input = nullptr);
-  // The output of layer i in the last forward pass (an error for a layer fused into the next).
+  // The output of layer i in the last forward pass (an error for a layer fused into the next, or
+  // chained into it in inference).
   const Tensor& activation(size_t i) const;
 
   // Fusion: when on, forward runs Conv2d -> ReLU [-> MaxPool2d(2)] as one kernel per image
@@ -45,8 +46,9 @@ class Sequential : public Module {
   bool fusion() const { return fusion_; }
   // Inference: no backward follows the forward passes (evaluation, prediction), so with fusion on
   // a Conv2d -> BatchNorm in evaluation mode [-> ReLU [-> MaxPool2d(2)]] also runs as one kernel
-  // per image (the same bits). Backward after such a forward is an error. Reaches nested
-  // Sequentials as fusion does.
+  // per image (the same bits), and a fused convolution whose output only feeds the next
+  // convolution hands it over in cache (Conv2d::forward_chain; that output is not kept). Backward
+  // after such a forward is an error. Reaches nested Sequentials as fusion does.
   void set_inference(bool on);
   bool inference() const { return inference_; }
 
