@@ -183,6 +183,9 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {16, 32, 64, 2, 2, 3, 3, 1, 1, 2, 2},
       {2, 64, 32, 18, 18, 3, 3, 1, 1, 0, 0},
       {2, 64, 48, 14, 14, 3, 3, 1, 1, 2, 2},
+      // the channel-lane weight gradient 2 images at a time (128 KB of gradients each) over
+      // groups of 3, unpadded: sums continuing into a shorter last few
+      {24, 16, 128, 16, 16, 1, 1, 1, 1, 0, 0},
       // stride 1 on 16 columns or fewer with under 16 input channels: forward and weight gradient
       // on the channel lanes, the input gradient on the row-vector kernels (LeNet-5's 6 -> 16 5x5,
       // one input channel with an unequal kernel and padding, 15 channels)
