@@ -244,20 +244,27 @@ TEST(KernelsFast, GemmEveryBlockEdgeEqualsInOrderSums) {
         }
 }
 
-// The transpose (16 x 16 tiles in registers on AVX-512, scalar edges) moves every element exactly.
+// The transpose (16 x 16 tiles in registers on AVX-512, edge tiles with masked loads and stores)
+// moves every element exactly, into rows ldd apart, and writes nothing else: the gaps between
+// destination rows and a guard after the last keep their sentinel.
 TEST(KernelsFast, TransposeEveryTileAndEdge) {
+  constexpr float kSentinel = -7.5f;
   for (int64_t rows : {1, 15, 16, 17, 33, 64})
-    for (int64_t cols : {1, 7, 16, 31, 48, 70}) {
-      const int64_t lds = cols + 5;
-      std::vector<float> src(static_cast<size_t>(rows * lds)),
-          dst(static_cast<size_t>(rows * cols));
-      for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<float>(i);
-      kernels::transpose(rows, cols, src.data(), lds, dst.data());
-      for (int64_t i = 0; i < rows; ++i)
+    for (int64_t cols : {1, 7, 16, 31, 48, 70})
+      for (int64_t gap : {0, 3}) {
+        const int64_t lds = cols + 5, ldd = rows + gap, guard = 32;
+        std::vector<float> src(static_cast<size_t>(rows * lds)),
+            dst(static_cast<size_t>(cols * ldd + guard), kSentinel);
+        for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<float>(i);
+        kernels::transpose(rows, cols, src.data(), lds, dst.data(), ldd);
         for (int64_t j = 0; j < cols; ++j)
-          ASSERT_EQ(dst[static_cast<size_t>(j * rows + i)], src[static_cast<size_t>(i * lds + j)])
-              << rows << "x" << cols << " at " << i << "," << j;
-    }
+          for (int64_t i = 0; i < ldd; ++i)
+            ASSERT_EQ(dst[static_cast<size_t>(j * ldd + i)],
+                      i < rows ? src[static_cast<size_t>(i * lds + j)] : kSentinel)
+                << rows << "x" << cols << " ldd " << ldd << " at " << i << "," << j;
+        for (int64_t k = 0; k < guard; ++k)
+          ASSERT_EQ(dst[static_cast<size_t>(cols * ldd + k)], kSentinel) << rows << "x" << cols;
+      }
 }
 
 // The bias gradient (alone, and with a fused ReLU's backward) gives the same bits at every
