@@ -67,6 +67,17 @@ void randomize_state(nn::Sequential& model, std::mt19937& rng) {
                                  : std::uniform_real_distribution<float>(-1, 1)(rng);
 }
 
+// The model of `text` (initialised from seed), its state then drawn from rng as above, in
+// evaluation mode.
+std::shared_ptr<nn::Sequential> evaluation_model(const std::string& text, uint64_t seed,
+                                                 std::mt19937& rng) {
+  Generator gen(seed);
+  auto model = nn::parse_model(text, "m.txt", gen);
+  randomize_state(*model, rng);
+  model->eval();
+  return model;
+}
+
 }  // namespace
 
 TEST(ConvDirect, MatchesReferenceOnEveryInstructionSet) {
@@ -312,11 +323,8 @@ TEST(ConvFusion, InferenceChainsChannelLaneConvolutionsBitForBit) {
       "  (8): Flatten(start_dim=1, end_dim=-1)\n"
       "  (9): Linear(in_features=16, out_features=10, bias=True)\n"
       ")\n";
-  Generator gen(12);
-  auto model = nn::parse_model(text, "m.txt", gen);
   std::mt19937 rng(13);
-  randomize_state(*model, rng);
-  model->eval();
+  auto model = evaluation_model(text, 12, rng);
   for (int64_t batch : {2, 8}) {
     const auto g0 = conv2d_geometry({batch, 3, 12, 12}, {32, 3, 3, 3}, 2, 2, 1, 1, "test");
     const auto g2 = conv2d_geometry(g0.output_shape(), {40, 32, 3, 3}, 2, 2, 1, 1, "test");
@@ -611,11 +619,8 @@ TEST(BatchNormFusion, InferenceFoldsBatchNormIntoTheConvolutionBitForBit) {
       "  (6): BatchNorm2d(4)\n"
       "  (7): Flatten(start_dim=1, end_dim=-1)\n"
       ")\n";
-  Generator gen(8);
-  auto model = nn::parse_model(text, "m.txt", gen);
   std::mt19937 rng(9);
-  randomize_state(*model, rng);
-  model->eval();
+  auto model = evaluation_model(text, 8, rng);
   const Tensor x = random_tensor({3, 3, 10, 14}, rng);
   for (auto isa : every_isa()) {
     kernels::set_isa_limit(isa);

@@ -11,6 +11,18 @@ namespace convlab::kernels {
 
 namespace {
 
+// The tail of a plane past its whole lanes, [p, pixels), added to part in order (with relu, as
+// below, written to gz first).
+inline float tail_sum(const float* out, const float* gout, float* gz, int64_t p, int64_t pixels,
+                      float part) {
+  for (; p < pixels; ++p) {
+    float v = gout[p];
+    if (out) gz[p] = v = out[p] > 0.0f ? v : 0.0f;
+    part += v;
+  }
+  return part;
+}
+
 // One image's plane of one channel: 16 interleaved lanes, then the lanes in order, then the tail.
 // With relu (out given), the plane is first gz = gout where out > 0, else 0, written to gz.
 float plane_sum(const float* out, const float* gout, float* gz, int64_t pixels) {
@@ -24,12 +36,7 @@ float plane_sum(const float* out, const float* gout, float* gz, int64_t pixels) 
     }
   float part = 0;
   for (float v : lanes) part += v;
-  for (; p < pixels; ++p) {
-    float v = gout[p];
-    if (out) gz[p] = v = out[p] > 0.0f ? v : 0.0f;
-    part += v;
-  }
-  return part;
+  return tail_sum(out, gout, gz, p, pixels, part);
 }
 
 // plane_sum with the lanes in one vector (the baseline build's vectors are 4 wide): the same
@@ -51,12 +58,7 @@ __attribute__((target("avx512f"))) float plane_sum_avx512(const float* out, cons
   _mm512_store_ps(lane, lanes);
   float part = 0;
   for (float v : lane) part += v;
-  for (; p < pixels; ++p) {
-    float v = gout[p];
-    if (out) gz[p] = v = out[p] > 0.0f ? v : 0.0f;
-    part += v;
-  }
-  return part;
+  return tail_sum(out, gout, gz, p, pixels, part);
 }
 
 // Planes summed across tasks by image, then each channel's images added in double in image order.
