@@ -309,12 +309,11 @@ void batchnorm(benchmark::State& st, int64_t C, int64_t L, bool backward) {
   for (auto _ : st) {
     if (backward) {
       kernels::batch_norm_backward(N, C, L, x.data(), mean.data(), invstd.data(), gamma.data(),
-                                   gy.data(), y.data(), true, gx.data(), ggamma.data(),
+                                   beta.data(), gy.data(), true, true, gx.data(), ggamma.data(),
                                    gbeta.data());
     } else {
-      kernels::batch_norm_statistics(N, C, L, x.data(), mean.data(), var.data());
-      kernels::batch_norm_normalize(N, C, L, x.data(), mean.data(), invstd.data(), gamma.data(),
-                                    beta.data(), true, y.data());
+      kernels::batch_norm_forward_batch(N, C, L, x.data(), 1e-5, gamma.data(), beta.data(), true,
+                                        mean.data(), var.data(), invstd.data(), y.data());
     }
     benchmark::DoNotOptimize(y.data());
     benchmark::DoNotOptimize(gx.data());

@@ -4,6 +4,8 @@
 
 #include "test_util.h"
 
+#include <array>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -483,7 +485,7 @@ TEST(BatchNormFast, MatchesReferenceOnEveryInstructionSet) {
       Tensor gx({N, C, L}, NAN), gg({C}, 0.5f), gb({C}, 0.25f);
       reference::batch_norm_backward(N, C, L, x.data(), m.data(), inv.data(), g, gy.data(),
                                      batch_stats, gx_ref.data(), gg_ref.data(), gb_ref.data());
-      kernels::batch_norm_backward(N, C, L, x.data(), m.data(), inv.data(), g, gy.data(), nullptr,
+      kernels::batch_norm_backward(N, C, L, x.data(), m.data(), inv.data(), g, b, gy.data(), false,
                                    batch_stats, gx.data(), gg.data(), gb.data());
       EXPECT_TRUE(allclose(gx, gx_ref, 1e-5, 1e-6)) << where << " " << max_abs_diff(gx, gx_ref);
       EXPECT_TRUE(allclose(gg, gg_ref, 1e-5, 1e-6)) << where;
@@ -495,6 +497,78 @@ TEST(BatchNormFast, MatchesReferenceOnEveryInstructionSet) {
   for (size_t i = 1; i < per_isa.size(); ++i)
     for (size_t k = 0; k < per_isa[0].size(); ++k)
       EXPECT_TRUE(same_bits(per_isa[i][k], per_isa[0][k])) << "instruction set " << i << " #" << k;
+}
+
+// Training's one-pass forward equals statistics, invstd and normalisation bit for bit, and each
+// channel's forward and backward come out as they would for that channel alone: the blocks of
+// channels the kernels read together (several at small planes, up to 64, a partial last one) and
+// the fused ReLU's mask, recomputed from x, change no bit. Every instruction set, 1 and 2 threads.
+TEST(BatchNormFast, BlocksOfChannelsGiveEachChannelItsOwnBits) {
+  IsaGuard guard;
+  std::mt19937 rng(93);
+  const std::vector<std::array<int64_t, 3>> shapes = {
+      {2, 70, 3}, {3, 130, 1}, {64, 20, 64}, {5, 9, 37}, {2, 3, 1030}};
+  int trial = 0;
+  for (auto isa : every_isa()) {
+    kernels::set_isa_limit(isa);
+    for (const auto& [N, C, L] : shapes) {
+      ++trial;
+      const bool relu = trial % 2 == 0, affine = trial % 3 != 0, batch_stats = trial % 4 != 1;
+      ThreadPool threads(1 + trial % 2);
+      PoolScope scope(&threads);
+      Tensor x = random_tensor({N, C, L}, rng);
+      const Tensor gy = random_tensor({N, C, L}, rng);
+      const Tensor gamma = random_tensor({C}, rng), beta = random_tensor({C}, rng);
+      const float* g = affine ? gamma.data() : nullptr;
+      const float* b = affine ? beta.data() : nullptr;
+      const std::string where = std::string(kernels::isa_name(isa)) + " " + std::to_string(N) +
+                                "x" + std::to_string(C) + "x" + std::to_string(L);
+      std::vector<double> m(C), v(C), inv(C), m2(C), v2(C), inv2(C);
+      Tensor y({N, C, L}, NAN), y2({N, C, L}, NAN);
+      kernels::batch_norm_forward_batch(N, C, L, x.data(), 1e-5, g, b, relu, m.data(), v.data(),
+                                        inv.data(), y.data());
+      kernels::batch_norm_statistics(N, C, L, x.data(), m2.data(), v2.data());
+      for (int64_t c = 0; c < C; ++c) inv2[c] = 1.0 / std::sqrt(v2[c] + 1e-5);
+      kernels::batch_norm_normalize(N, C, L, x.data(), m2.data(), inv2.data(), g, b, relu,
+                                    y2.data());
+      ASSERT_EQ(m, m2) << where;
+      ASSERT_EQ(v, v2) << where;
+      ASSERT_EQ(inv, inv2) << where;
+      ASSERT_TRUE(same_bits(y, y2)) << where;
+      Tensor gx({N, C, L}, NAN), gg({C}, 0.5f), gb({C}, 0.25f);
+      kernels::batch_norm_backward(N, C, L, x.data(), m.data(), inv.data(), g, b, gy.data(), relu,
+                                   batch_stats, gx.data(), gg.data(), gb.data());
+      for (int64_t c = 0; c < C; ++c) {
+        Tensor xc({N, 1, L}), gyc({N, 1, L}), yc({N, 1, L}, NAN), gxc({N, 1, L}, NAN);
+        Tensor ggc({1}, 0.5f), gbc({1}, 0.25f);
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t l = 0; l < L; ++l) {
+            xc.data()[n * L + l] = x.data()[(n * C + c) * L + l];
+            gyc.data()[n * L + l] = gy.data()[(n * C + c) * L + l];
+          }
+        double mc, vc, ic;
+        kernels::batch_norm_forward_batch(N, 1, L, xc.data(), 1e-5, g ? g + c : nullptr,
+                                          b ? b + c : nullptr, relu, &mc, &vc, &ic, yc.data());
+        ASSERT_EQ(mc, m[c]) << where << " channel " << c;
+        ASSERT_EQ(vc, v[c]) << where << " channel " << c;
+        kernels::batch_norm_backward(N, 1, L, xc.data(), &mc, &ic, g ? g + c : nullptr,
+                                     b ? b + c : nullptr, gyc.data(), relu, batch_stats, gxc.data(),
+                                     ggc.data(), gbc.data());
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t l = 0; l < L; ++l) {
+            const int64_t i = (n * C + c) * L + l, k = n * L + l;
+            ASSERT_EQ(std::bit_cast<uint32_t>(yc.data()[k]), std::bit_cast<uint32_t>(y.data()[i]))
+                << where << " y at " << i;
+            ASSERT_EQ(std::bit_cast<uint32_t>(gxc.data()[k]), std::bit_cast<uint32_t>(gx.data()[i]))
+                << where << " gx at " << i;
+          }
+        ASSERT_EQ(std::bit_cast<uint32_t>(ggc.data()[0]), std::bit_cast<uint32_t>(gg.data()[c]))
+            << where << " channel " << c;
+        ASSERT_EQ(std::bit_cast<uint32_t>(gbc.data()[0]), std::bit_cast<uint32_t>(gb.data()[c]))
+            << where << " channel " << c;
+      }
+    }
+  }
 }
 
 // BatchNorm with the ReLU after it fused in equals the two separate kernels bit for bit.
@@ -512,13 +586,13 @@ TEST(BatchNormFusion, EqualsTheSeparateLayersBitForBit) {
                                   beta.data(), false, z.data());
     kernels::relu_forward(z.numel(), z.data(), r.data());
     kernels::relu_backward(z.numel(), z.data(), gy.data(), gz.data());
-    kernels::batch_norm_backward(N, C, L, x.data(), m.data(), inv.data(), gamma.data(), gz.data(),
-                                 nullptr, true, gx.data(), gg.data(), gb.data());
+    kernels::batch_norm_backward(N, C, L, x.data(), m.data(), inv.data(), gamma.data(), beta.data(),
+                                 gz.data(), false, true, gx.data(), gg.data(), gb.data());
     Tensor fr({N, C, L}, NAN), fgx({N, C, L}, NAN), fgg({C}), fgb({C});
     kernels::batch_norm_normalize(N, C, L, x.data(), m.data(), inv.data(), gamma.data(),
                                   beta.data(), true, fr.data());
-    kernels::batch_norm_backward(N, C, L, x.data(), m.data(), inv.data(), gamma.data(), gy.data(),
-                                 fr.data(), true, fgx.data(), fgg.data(), fgb.data());
+    kernels::batch_norm_backward(N, C, L, x.data(), m.data(), inv.data(), gamma.data(), beta.data(),
+                                 gy.data(), true, true, fgx.data(), fgg.data(), fgb.data());
     EXPECT_TRUE(same_bits(fr, r)) << L;
     EXPECT_TRUE(same_bits(fgx, gx)) << L;
     EXPECT_TRUE(same_bits(fgg, gg)) << L;

@@ -66,13 +66,13 @@ void BatchNorm::forward_relu(const Tensor& input, Tensor& output) {
 
 void BatchNorm::backward(const Tensor& input, const Tensor&, const Tensor& grad_output,
                          Tensor* grad_input) {
-  run_backward(input, nullptr, grad_output, grad_input);
+  run_backward(input, /*relu=*/false, grad_output, grad_input);
 }
 
 void BatchNorm::backward_relu(const Tensor& input, const Tensor& output, const Tensor& grad_output,
                               Tensor* grad_input) {
   expect_same_shape(*this, "output", output.shape(), input.shape());
-  run_backward(input, &output, grad_output, grad_input);
+  run_backward(input, /*relu=*/true, grad_output, grad_input);
 }
 
 void BatchNorm::inference_affine(std::vector<double>& mean, std::vector<double>& scale,
@@ -110,19 +110,21 @@ void BatchNorm::run_forward(const Tensor& input, Tensor& output, bool relu) {
                        to_string(input.shape()));
     std::vector<double>& var = batch_var_;
     var.assign(static_cast<size_t>(C), 0.0);
-    kernels::batch_norm_statistics(N, C, L, input.data(), mean_.data(), var.data());
+    kernels::batch_norm_forward_batch(N, C, L, input.data(), eps_,
+                                      affine_ ? weight_.value.data() : nullptr,
+                                      affine_ ? bias_.value.data() : nullptr, relu, mean_.data(),
+                                      var.data(), invstd_.data(), output.data());
     batch_count_ = static_cast<double>(N * L);
-    for (int64_t c = 0; c < C; ++c) invstd_[c] = 1.0 / std::sqrt(var[c] + eps_);
     if (training_) update_running_statistics(mean_.data(), var.data(), batch_count_);
-  } else {
-    batch_var_.clear();
-    batch_count_ = 0;
-    const float* rm = running_mean_.value.data();
-    const float* rv = running_var_.value.data();
-    for (int64_t c = 0; c < C; ++c) {
-      mean_[c] = rm[c];
-      invstd_[c] = 1.0 / std::sqrt(static_cast<double>(rv[c]) + eps_);
-    }
+    return;
+  }
+  batch_var_.clear();
+  batch_count_ = 0;
+  const float* rm = running_mean_.value.data();
+  const float* rv = running_var_.value.data();
+  for (int64_t c = 0; c < C; ++c) {
+    mean_[c] = rm[c];
+    invstd_[c] = 1.0 / std::sqrt(static_cast<double>(rv[c]) + eps_);
   }
   kernels::batch_norm_normalize(N, C, L, input.data(), mean_.data(), invstd_.data(),
                                 affine_ ? weight_.value.data() : nullptr,
@@ -143,20 +145,19 @@ void BatchNorm::update_running_statistics(const double* mean, const double* var,
   }
 }
 
-void BatchNorm::run_backward(const Tensor& input, const Tensor* relu_output,
-                             const Tensor& grad_output, Tensor* grad_input) {
+void BatchNorm::run_backward(const Tensor& input, bool relu, const Tensor& grad_output,
+                             Tensor* grad_input) {
   expect_same_shape(*this, "gradient of the output", grad_output.shape(), input.shape());
   if (mean_.size() != static_cast<size_t>(features_))
     throw Error(name() + ": backward before forward");
   int64_t N, L;
   split(input.shape(), N, L);
   if (grad_input) grad_input->resize_(input.shape());
-  kernels::batch_norm_backward(N, features_, L, input.data(), mean_.data(), invstd_.data(),
-                               affine_ ? weight_.value.data() : nullptr, grad_output.data(),
-                               relu_output ? relu_output->data() : nullptr, used_batch_stats_,
-                               grad_input ? grad_input->data() : nullptr,
-                               affine_ ? weight_.grad.data() : nullptr,
-                               affine_ ? bias_.grad.data() : nullptr);
+  kernels::batch_norm_backward(
+      N, features_, L, input.data(), mean_.data(), invstd_.data(),
+      affine_ ? weight_.value.data() : nullptr, affine_ ? bias_.value.data() : nullptr,
+      grad_output.data(), relu, used_batch_stats_, grad_input ? grad_input->data() : nullptr,
+      affine_ ? weight_.grad.data() : nullptr, affine_ ? bias_.grad.data() : nullptr);
 }
 
 std::vector<Parameter*> BatchNorm::parameters() {

@@ -26,7 +26,8 @@ class BatchNorm : public Module {
   std::vector<Parameter*> parameters() override;
   std::vector<Buffer*> buffers() override;
   // This layer and a ReLU after it in one pass (Sequential fuses them): output = relu(bn(input)),
-  // bit for bit the two layers'; backward takes that output and the gradient of it.
+  // bit for bit the two layers'; backward takes that output (for its shape: the ReLU's mask is
+  // recomputed from the input) and the gradient of it.
   void forward_relu(const Tensor& input, Tensor& output);
   // In evaluation mode with running statistics: the per-channel map forward applies, as the
   // mean, scale and shift of kernels::ConvFusion (a convolution then applies it itself).
@@ -57,8 +58,7 @@ class BatchNorm : public Module {
   // (N, C, L) view of an input shape.
   void split(const Shape& s, int64_t& N, int64_t& L) const;
   void run_forward(const Tensor& input, Tensor& output, bool relu);
-  void run_backward(const Tensor& input, const Tensor* relu_output, const Tensor& grad_output,
-                    Tensor* grad_input);
+  void run_backward(const Tensor& input, bool relu, const Tensor& grad_output, Tensor* grad_input);
   int dims_;
   int64_t features_;
   double eps_;

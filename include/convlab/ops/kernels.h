@@ -84,16 +84,21 @@ void adaptive_avg_pool2d_backward(int64_t NC, int64_t H, int64_t W, int64_t OH, 
                                   const float* gout, float* gin);
 
 // Batch normalisation over x (N, C, L), as reference::batch_norm_*: statistics in double, summed
-// in a fixed lane order (batchnorm_fast.cpp). `relu`: a ReLU fused in, y = relu(batch_norm(x));
-// its backward then takes that output as `relu_out` (null when not fused) and masks gy by it.
+// in a fixed lane order (batchnorm_fast.cpp). `relu`: a ReLU fused in, y = relu(batch_norm(x)); its
+// backward masks gy where batch_norm(x) (recomputed from x, gamma and beta) is not positive.
 void batch_norm_statistics(int64_t N, int64_t C, int64_t L, const float* x, double* mean,
                            double* var);
 void batch_norm_normalize(int64_t N, int64_t C, int64_t L, const float* x, const double* mean,
                           const double* invstd, const float* gamma, const float* beta, bool relu,
                           float* y);
+// Training's forward: batch_norm_statistics, invstd = 1 / sqrt(var + eps), batch_norm_normalize;
+// the same bits, in fewer passes over memory.
+void batch_norm_forward_batch(int64_t N, int64_t C, int64_t L, const float* x, double eps,
+                              const float* gamma, const float* beta, bool relu, double* mean,
+                              double* var, double* invstd, float* y);
 void batch_norm_backward(int64_t N, int64_t C, int64_t L, const float* x, const double* mean,
-                         const double* invstd, const float* gamma, const float* gy,
-                         const float* relu_out, bool batch_stats, float* gx, float* ggamma,
+                         const double* invstd, const float* gamma, const float* beta,
+                         const float* gy, bool relu, bool batch_stats, float* gx, float* ggamma,
                          float* gbeta);
 
 void channel_sum_forward(int64_t N, int64_t C, int64_t HW, const float* x, float* y);
