@@ -140,16 +140,17 @@ template <int VL, int CB, int NV>
 CONVLAB_INLINE void correlate_image(const Correlation& p, const float* pad, int64_t RS,
                                     const float* packed, const float* bias, float* out) {
   const int64_t taps = p.KH * p.KW;
-  for (int64_t o0 = 0; o0 < p.O; o0 += CB) {
-    const float* wblock = packed + (o0 / CB) * p.C * taps * CB;
-    for (int64_t y = 0; y < p.OH; ++y) {
+  // Rows outermost: the blocks of channels of an output row read the same few input rows, still
+  // in L1 (the notebook's 8 -> 16 layer forward 1.29 -> 1.23 ms, batch 64).
+  for (int64_t y = 0; y < p.OH; ++y)
+    for (int64_t o0 = 0; o0 < p.O; o0 += CB) {
+      const float* wblock = packed + (o0 / CB) * p.C * taps * CB;
       int64_t x0 = 0;
       for (; x0 + (NV - 1) * VL < p.OW; x0 += NV * VL)
         correlate_block<VL, CB, NV>(p, pad, RS, wblock, bias, o0, y, x0, out);
       for (; x0 < p.OW; x0 += VL)
         correlate_block<VL, CB, 1>(p, pad, RS, wblock, bias, o0, y, x0, out);
     }
-  }
 }
 
 // Weight and bias gradient of one image, written (not added) to part: (O, C, KH, KW) then (O).
