@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -13,6 +14,7 @@
 
 #include "../src/ops/conv2d_bias_grad.h"  // internal to the kernels, as the GEMM
 #include "../src/ops/gemm.h"              // the GEMM is internal to the kernels
+#include "../src/ops/simd.h"              // so are the vector helpers
 #include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
 #include "convlab/ops/reference.h"
@@ -242,6 +244,32 @@ TEST(KernelsFast, GemmEveryBlockEdgeEqualsInOrderSums) {
               ASSERT_NEAR(C[i], expected[i], 1e-5 * (1 + std::fabs(expected[i])));
           }
         }
+}
+
+// lane_sums folds sixteen vectors at a time into bit-reversed lanes: each sum must be lane_sum's,
+// bit for bit (the direct weight gradient's results depend on it), for counts that leave a
+// partial last group. Values of mixed magnitude, so that another order of additions would show.
+TEST(KernelsFast, LaneSumsEqualLaneSumBitForBit) {
+  using V = kernels::simd::vec<16>;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> mantissa(-1.0f, 1.0f);
+  std::uniform_int_distribution<int> exponent(-20, 20);
+  V a[40];
+  for (auto& v : a)
+    for (int l = 0; l < 16; ++l) v[l] = std::ldexp(mantissa(rng), exponent(rng));
+  const auto check = [&]<int N>() {
+    float out[N];
+    kernels::simd::lane_sums<16, N>(a, out);
+    for (int k = 0; k < N; ++k)
+      EXPECT_EQ(std::bit_cast<uint32_t>(out[k]),
+                std::bit_cast<uint32_t>(kernels::simd::lane_sum<16>(a[k])))
+          << "count " << N << ", vector " << k;
+  };
+  check.template operator()<1>();
+  check.template operator()<7>();
+  check.template operator()<16>();
+  check.template operator()<24>();
+  check.template operator()<40>();
 }
 
 // The transpose (16 x 16 tiles in registers on AVX-512, edge tiles with masked loads and stores)

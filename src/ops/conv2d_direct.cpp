@@ -184,9 +184,11 @@ CONVLAB_INLINE void weight_grad_image(const Correlation& p, const float* pad, in
             }
           }
         }
+        float sums[CB * KW];
+        lane_sums<VL, CB * KW>(&acc[0][0], sums);
         for (int cb = 0; cb < CB && o0 + cb < p.O; ++cb)
           for (int j = 0; j < KW; ++j)
-            part[((o0 + cb) * p.C + c) * taps + i * KW + j] = lane_sum<VL>(acc[cb][j]);
+            part[((o0 + cb) * p.C + c) * taps + i * KW + j] = sums[cb * KW + j];
       }
   }
   float* gb = part + p.O * p.C * taps;
