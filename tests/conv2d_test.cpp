@@ -223,6 +223,18 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
           << where << " " << max_abs_diff(gw, gw_ref);
       ASSERT_TRUE(allclose(gb, gb_ref, 1e-4, 1e-3 * k.n)) << where;
       for (const Tensor* t : {&y, &gx, &gw, &gb}) runs.push_back(*t);
+      if (threads != 1) continue;
+      // Each gradient alone, as when the other is not wanted, has the same bits as both together
+      // (Winograd F(4x4, 3x3) with padding 1 shares the output gradient's transposed copy).
+      Tensor gx_alone(x.shape(), 1e30f), gw_alone(wt.shape(), 0.5f);
+      poison_scratch();
+      kernels::conv2d_backward(g, x.data(), wt.data(), gy.data(), gx_alone.data(), nullptr,
+                               nullptr);
+      poison_scratch();
+      kernels::conv2d_backward(g, x.data(), wt.data(), gy.data(), nullptr, gw_alone.data(),
+                               nullptr);
+      ASSERT_TRUE(test::same_bits(gx_alone, gx)) << where << ": the input gradient alone differs";
+      ASSERT_TRUE(test::same_bits(gw_alone, gw)) << where << ": the weight gradient alone differs";
     }
     for (size_t i = 0; i < 4; ++i)
       ASSERT_EQ(std::memcmp(runs[i].data(), runs[i + 4].data(),

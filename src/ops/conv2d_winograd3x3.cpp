@@ -144,9 +144,9 @@ CONVLAB_WINO void output_transform(int64_t O, int64_t OH, int64_t OW, const Tile
 }
 
 // dM[xi * mx + t * O + o] = (A dY A^T)[xi] for the tiles of one image's output gradient, given
-// channels-last (G[(y * OW + x) * O + o]; dY zero past the plane).
+// channels-last with rows ldg pixels apart (G[(y * ldg + x) * O + o]; dY zero past the plane).
 CONVLAB_WINO void gradient_transform(int64_t O, int64_t OH, int64_t OW, const Tiles& tl,
-                                     const float* G, float* dM, int64_t mx) {
+                                     const float* G, int64_t ldg, float* dM, int64_t mx) {
   for (int64_t t = 0; t < tl.T; ++t) {
     const auto [y0, x0, rows, cols] = tl.output_tile(t, OH, OW);
     for (int64_t o = 0; o < O; o += kLanes) {
@@ -155,7 +155,7 @@ CONVLAB_WINO void gradient_transform(int64_t O, int64_t OH, int64_t OW, const Ti
       for (int j = 0; j < 4; ++j)
         for (int i = 0; i < 4; ++i)
           d[j][i] = i < rows && j < cols
-                        ? _mm512_maskz_loadu_ps(m, G + ((y0 + i) * OW + x0 + j) * O + o)
+                        ? _mm512_maskz_loadu_ps(m, G + ((y0 + i) * ldg + x0 + j) * O + o)
                         : _mm512_setzero_ps();
       __m512 e[4][kA];  // A dY, column by column
       for (int j = 0; j < 4; ++j) apply<kA, 4, true>(T::AT, d[j], e[j]);
@@ -213,33 +213,50 @@ int64_t block_images(const Tiles& tl) {
   return std::max<int64_t>(1, kBlockTiles / tl.T);
 }
 
-// The forward algorithm with the kernel transformed (U): one block of images per task. A fused
+// Buffers for one block of images: a channels-last image (work), its zero-bordered copy (P), the
+// tiles' transforms (V) and the products (M).
+struct BlockBuffers {
+  float *work, *P, *V, *M;
+};
+
+// The forward algorithm with the kernel transformed (U) on images n0 .. n0 + count - 1. A fused
 // BatchNorm (bn: mean, scale and shift, O doubles apart, or null) and ReLU apply to each image's
-// output while it is pixel-major, in cache.
+// output while it is pixel-major, in cache. `also(k, P)` sees each image's zero-bordered
+// channels-last copy after its transform (the backward pass's weight gradient reads the output
+// gradient there).
+template <typename Also>
+void forward_block(const Conv2dGeometry& g, const Tiles& tl, const float* U, const float* bias,
+                   const double* bn, bool relu, const float* in, int64_t n0, int64_t count,
+                   const BlockBuffers& b, float* out, Also also) {
+  const int64_t vx = count * tl.T * g.C + kSkew, mx = count * tl.T * g.O + kSkew;
+  for (int64_t k = 0; k < count; ++k) {
+    pad_channels_last(g, tl, in + (n0 + k) * g.C * g.H * g.W, b.work, b.P);
+    input_transform(g.C, tl, b.P, b.V + k * tl.T * g.C, vx);
+    also(k, b.P);
+  }
+  for (int xi = 0; xi < kXi; ++xi)
+    gemm_nn(count * tl.T, g.O, g.C, b.V + xi * vx, g.C, U + xi * g.C * g.O, g.O, b.M + xi * mx, g.O,
+            /*accumulate=*/false);
+  for (int64_t k = 0; k < count; ++k) {
+    output_transform(g.O, g.OH, g.OW, tl, b.M + k * tl.T * g.O, mx, bias, b.work);
+    if (bn || relu) conv_epilogue(g.OH * g.OW, g.O, bn, g.O, relu, b.work, g.O);
+    transpose(g.OH * g.OW, g.O, b.work, g.O, out + (n0 + k) * g.O * g.OH * g.OW);
+  }
+}
+
+// forward_block on every block of images, one block per task.
 void forward_transformed(const Conv2dGeometry& g, const float* U, const float* bias,
                          const double* bn, bool relu, const float* in, float* out) {
   const Tiles tl(g.OH, g.OW);
   const int64_t images = block_images(tl), most = images * tl.T;
   parallel_for((g.N + images - 1) / images, [&](int64_t task) {
-    const int64_t n0 = task * images, n1 = std::min(g.N, n0 + images), count = n1 - n0;
+    const int64_t n0 = task * images, count = std::min(images, g.N - n0);
     const int64_t pixels = std::max(g.H * g.W, g.OH * g.OW);
-    float* work = scratch(0, static_cast<size_t>(pixels * std::max(g.C, g.O)));
-    float* P = scratch(1, static_cast<size_t>(tl.Hp * tl.Wp * g.C));
-    float* V = scratch(2, static_cast<size_t>(kXi * (most * g.C + kSkew)));
-    float* M = scratch(3, static_cast<size_t>(kXi * (most * g.O + kSkew)));
-    const int64_t vx = count * tl.T * g.C + kSkew, mx = count * tl.T * g.O + kSkew;
-    for (int64_t k = 0; k < count; ++k) {
-      pad_channels_last(g, tl, in + (n0 + k) * g.C * g.H * g.W, work, P);
-      input_transform(g.C, tl, P, V + k * tl.T * g.C, vx);
-    }
-    for (int xi = 0; xi < kXi; ++xi)
-      gemm_nn(count * tl.T, g.O, g.C, V + xi * vx, g.C, U + xi * g.C * g.O, g.O, M + xi * mx, g.O,
-              /*accumulate=*/false);
-    for (int64_t k = 0; k < count; ++k) {
-      output_transform(g.O, g.OH, g.OW, tl, M + k * tl.T * g.O, mx, bias, work);
-      if (bn || relu) conv_epilogue(g.OH * g.OW, g.O, bn, g.O, relu, work, g.O);
-      transpose(g.OH * g.OW, g.O, work, g.O, out + (n0 + k) * g.O * g.OH * g.OW);
-    }
+    const BlockBuffers b{scratch(0, static_cast<size_t>(pixels * std::max(g.C, g.O))),
+                         scratch(1, static_cast<size_t>(tl.Hp * tl.Wp * g.C)),
+                         scratch(2, static_cast<size_t>(kXi * (most * g.C + kSkew))),
+                         scratch(3, static_cast<size_t>(kXi * (most * g.O + kSkew)))};
+    forward_block(g, tl, U, bias, bn, relu, in, n0, count, b, out, [](int64_t, const float*) {});
   });
 }
 
@@ -274,57 +291,71 @@ void conv2d_forward_winograd3x3(const Conv2dGeometry& g, ConvFusion f, const flo
 void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const float* w,
                                  const float* gout, float* gin, float* gw, float* gb) {
   if (gb) conv2d_bias_grad(g, gout, gb);
-  if (gin) {
-    // gin = gout correlated with the kernel turned by 180 degrees, channels swapped, padded by
-    // 2 - P: a forward convolution from O channels of OH x OW to C channels of H x W.
-    const Conv2dGeometry t{g.N, g.O, g.OH, g.OW, g.C, 3, 3, 1, 1, 2 - g.PH, 2 - g.PW, g.H, g.W};
-    float* U = scratch(5, static_cast<size_t>(kXi * g.O * g.C));
+  // gin = gout correlated with the kernel turned by 180 degrees, channels swapped, padded by
+  // 2 - P: a forward convolution from O channels of OH x OW to C channels of H x W.
+  const Conv2dGeometry t{g.N, g.O, g.OH, g.OW, g.C, 3, 3, 1, 1, 2 - g.PH, 2 - g.PW, g.H, g.W};
+  float* U = gin ? scratch(5, static_cast<size_t>(kXi * g.O * g.C)) : nullptr;
+  if (gin)
     weight_transform(
         g.C, g.O,
         [&](int64_t c, int64_t o, int i, int j) {
           return w[((o * g.C + c) * 3 + 2 - i) * 3 + 2 - j];
         },
         U);
-    forward_transformed(t, U, nullptr, nullptr, false, gout, gin);
-  }
-  if (gw) {
-    // Images in groups fixed by the shape alone, at most 8 and at least a block of images each:
-    // each group's dL/dU part, summed over its blocks of images in order. (Groups of 8 images on
-    // 7 x 7 planes halved the matrix products' depth and, at 36 x C x O floats a part, made the
-    // parts' sum slower than the products it combined: 2 threads ran 1.26x faster than 1.)
-    const Tiles tl(g.OH, g.OW);
-    const int64_t images = block_images(tl), most = images * tl.T;
-    const int64_t group = std::max(images, (g.N + 7) / 8), groups = (g.N + group - 1) / group;
-    const int64_t part_size = kXi * g.C * g.O;
-    float* parts = scratch(4, static_cast<size_t>(groups * part_size));
-    parallel_for(groups, [&](int64_t task) {
-      const int64_t n0 = task * group, n1 = std::min(g.N, n0 + group);
-      const int64_t pixels = std::max(g.H * g.W, g.OH * g.OW);
-      // work: a channels-last image or output gradient
-      float* work = scratch(0, static_cast<size_t>(pixels * std::max(g.C, g.O)));
-      float* P = scratch(1, static_cast<size_t>(tl.Hp * tl.Wp * g.C));
-      float* V = scratch(2, static_cast<size_t>(kXi * (most * g.C + kSkew)));
-      float* dM = scratch(3, static_cast<size_t>(kXi * (most * g.O + kSkew)));
-      float* part = parts + task * part_size;
-      for (int64_t n = n0; n < n1; n += images) {
-        const int64_t count = std::min(images, n1 - n), tiles = count * tl.T;
-        const int64_t vx = tiles * g.C + kSkew, mx = tiles * g.O + kSkew;
-        for (int64_t k = 0; k < count; ++k) {
-          pad_channels_last(g, tl, in + (n + k) * g.C * g.H * g.W, work, P);
-          input_transform(g.C, tl, P, V + k * tl.T * g.C, vx);
-          transpose(g.O, g.OH * g.OW, gout + (n + k) * g.O * g.OH * g.OW, g.OH * g.OW, work);
-          gradient_transform(g.O, g.OH, g.OW, tl, work, dM + k * tl.T * g.O, mx);
-        }
-        for (int xi = 0; xi < kXi; ++xi)
-          gemm_tn(g.C, g.O, tiles, V + xi * vx, g.C, dM + xi * mx, g.O, part + xi * g.C * g.O, g.O,
-                  /*accumulate=*/n != n0);
+  if (!gw) return forward_transformed(t, U, nullptr, nullptr, false, gout, gin);
+  // Both gradients from one pass over the output gradient where the planes keep their size
+  // (padding 1, the usual case): the input gradient's zero-bordered channels-last copy of each
+  // image's output gradient also feeds the weight gradient's transform, so the gradient is read
+  // and turned once, not twice.
+  const bool shared = gin && g.OH == g.H && g.OW == g.W;
+  if (gin && !shared) forward_transformed(t, U, nullptr, nullptr, false, gout, gin);
+  // Images in groups fixed by the shape alone, at most 8 and at least a block of images each:
+  // each group's dL/dU part, summed over its blocks of images in order. (Groups of 8 images on
+  // 7 x 7 planes halved the matrix products' depth and, at 36 x C x O floats a part, made the
+  // parts' sum slower than the products it combined: 2 threads ran 1.26x faster than 1.)
+  const Tiles tl(g.OH, g.OW);
+  const int64_t images = block_images(tl), most = images * tl.T;
+  const int64_t group = std::max(images, (g.N + 7) / 8), groups = (g.N + group - 1) / group;
+  const int64_t part_size = kXi * g.C * g.O, CO = std::max(g.C, g.O);
+  float* parts = scratch(4, static_cast<size_t>(groups * part_size));
+  parallel_for(groups, [&](int64_t task) {
+    const int64_t n0 = task * group, n1 = std::min(g.N, n0 + group);
+    const int64_t pixels = std::max(g.H * g.W, g.OH * g.OW);
+    // work: a channels-last image or output gradient. Slot 6 (the calling thread's, taken for the
+    // parts' total only after this loop) holds the input gradient's products.
+    float* work = scratch(0, static_cast<size_t>(pixels * CO));
+    float* P = scratch(1, static_cast<size_t>(tl.Hp * tl.Wp * CO));
+    float* V = scratch(2, static_cast<size_t>(kXi * (most * CO + kSkew)));
+    float* dM = scratch(3, static_cast<size_t>(kXi * (most * g.O + kSkew)));
+    float* M = shared ? scratch(6, static_cast<size_t>(kXi * (most * g.C + kSkew))) : nullptr;
+    float* part = parts + task * part_size;
+    for (int64_t n = n0; n < n1; n += images) {
+      const int64_t count = std::min(images, n1 - n), tiles = count * tl.T;
+      const int64_t vx = tiles * g.C + kSkew, mx = tiles * g.O + kSkew;
+      if (shared) {
+        const int64_t inside = (t.PH * tl.Wp + t.PW) * g.O;  // the first pixel of the plane
+        forward_block(t, tl, U, nullptr, nullptr, false, gout, n, count, {work, P, V, M}, gin,
+                      [&](int64_t k, const float* Pg) {
+                        gradient_transform(g.O, g.OH, g.OW, tl, Pg + inside, tl.Wp,
+                                           dM + k * tl.T * g.O, mx);
+                      });
       }
-    });
-    float* total = scratch(6, static_cast<size_t>(part_size));
-    std::fill(total, total + part_size, 0.0f);
-    add_parts_in_order(total, parts, groups, part_size, part_size);
-    add_kernel_gradient<T>(g.C, g.O, total, gw);
-  }
+      for (int64_t k = 0; k < count; ++k) {
+        pad_channels_last(g, tl, in + (n + k) * g.C * g.H * g.W, work, P);
+        input_transform(g.C, tl, P, V + k * tl.T * g.C, vx);
+        if (shared) continue;
+        transpose(g.O, g.OH * g.OW, gout + (n + k) * g.O * g.OH * g.OW, g.OH * g.OW, work);
+        gradient_transform(g.O, g.OH, g.OW, tl, work, g.OW, dM + k * tl.T * g.O, mx);
+      }
+      for (int xi = 0; xi < kXi; ++xi)
+        gemm_tn(g.C, g.O, tiles, V + xi * vx, g.C, dM + xi * mx, g.O, part + xi * g.C * g.O, g.O,
+                /*accumulate=*/n != n0);
+    }
+  });
+  float* total = scratch(6, static_cast<size_t>(part_size));
+  std::fill(total, total + part_size, 0.0f);
+  add_parts_in_order(total, parts, groups, part_size, part_size);
+  add_kernel_gradient<T>(g.C, g.O, total, gw);
 }
 
 }  // namespace convlab::kernels
