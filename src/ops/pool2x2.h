@@ -3,8 +3,8 @@
 //
 // The rule is the reference's: in window order (0 1 / 2 3) the first strict maximum wins and a NaN
 // wins over everything (the first NaN, since it ends the search). With AVX-512 (VL = 16) sixteen
-// windows are done at once: the two input rows are split into even and odd columns by shuffles;
-// other widths use the scalar loop, which gives the same results.
+// windows are done at once (a row's last ones masked): the two input rows are split into even and
+// odd columns by shuffles; other widths use the scalar loop, which gives the same results.
 #pragma once
 
 #include <immintrin.h>
@@ -45,14 +45,30 @@ CONVLAB_INLINE float relu(float v) {
 #define CONVLAB_AVX512_INLINE \
   inline __attribute__((always_inline, target("avx512f,avx512bw,avx512dq,avx512vl")))
 
-// The four window positions of 16 windows from rows r0, r1 (32 columns each), optionally after a
-// ReLU, then the maximum and its position per window.
+// Masks for n <= 16 windows: their 2n input columns (two vectors: lo, hi) and the n windows. A row
+// narrower than 16 windows (LeNet-5's 28 -> 14) or its last windows run as one masked group rather
+// than the scalar loop (which took four fifths of LeNet-5's fused first layer).
+struct Lanes {
+  __mmask16 lo, hi, out;
+};
+CONVLAB_AVX512_INLINE __mmask16 first(int64_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF)
+                 : static_cast<__mmask16>(n <= 0 ? 0 : (1u << n) - 1);
+}
+CONVLAB_AVX512_INLINE Lanes lanes(int64_t n) {
+  return {first(2 * n), first(2 * n - 16), first(n)};
+}
+constexpr Lanes kAll{0xFFFF, 0xFFFF, 0xFFFF};
+
+// The four window positions of 16 windows from rows r0, r1 (32 columns each, those of `l`),
+// optionally after a ReLU, then the maximum and its position per window.
 template <bool kRelu>
-CONVLAB_AVX512_INLINE void windows16(const float* r0, const float* r1, __m512& best, __m512i& k) {
+CONVLAB_AVX512_INLINE void windows16(const float* r0, const float* r1, Lanes l, __m512& best,
+                                     __m512i& k) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-  const __m512 p0 = _mm512_loadu_ps(r0), p1 = _mm512_loadu_ps(r0 + 16);
-  const __m512 q0 = _mm512_loadu_ps(r1), q1 = _mm512_loadu_ps(r1 + 16);
+  const __m512 p0 = _mm512_maskz_loadu_ps(l.lo, r0), p1 = _mm512_maskz_loadu_ps(l.hi, r0 + 16);
+  const __m512 q0 = _mm512_maskz_loadu_ps(l.lo, r1), q1 = _mm512_maskz_loadu_ps(l.hi, r1 + 16);
   __m512 w[4] = {_mm512_permutex2var_ps(p0, even, p1), _mm512_permutex2var_ps(p0, odd, p1),
                  _mm512_permutex2var_ps(q0, even, q1), _mm512_permutex2var_ps(q0, odd, q1)};
   if constexpr (kRelu)  // NaN and negatives become 0: "greater than 0" is false for both
@@ -71,71 +87,67 @@ CONVLAB_AVX512_INLINE void windows16(const float* r0, const float* r1, __m512& b
   }
 }
 
-// Writes g[x] at window position k of window x in input rows g0, g1 and zero at the other three.
-CONVLAB_AVX512_INLINE void scatter16(__m512 g, __m512i k, float* g0, float* g1) {
+// Writes g[x] at window position k of window x in input rows g0, g1 and zero at the other three
+// (the columns of `l`).
+CONVLAB_AVX512_INLINE void scatter16(__m512 g, __m512i k, Lanes l, float* g0, float* g1) {
   const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
   __m512 v[4];
   for (int i = 0; i < 4; ++i)
     v[i] = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(i)), g);
-  _mm512_storeu_ps(g0, _mm512_permutex2var_ps(v[0], lo, v[1]));
-  _mm512_storeu_ps(g0 + 16, _mm512_permutex2var_ps(v[0], hi, v[1]));
-  _mm512_storeu_ps(g1, _mm512_permutex2var_ps(v[2], lo, v[3]));
-  _mm512_storeu_ps(g1 + 16, _mm512_permutex2var_ps(v[2], hi, v[3]));
+  _mm512_mask_storeu_ps(g0, l.lo, _mm512_permutex2var_ps(v[0], lo, v[1]));
+  _mm512_mask_storeu_ps(g0 + 16, l.hi, _mm512_permutex2var_ps(v[0], hi, v[1]));
+  _mm512_mask_storeu_ps(g1, l.lo, _mm512_permutex2var_ps(v[2], lo, v[3]));
+  _mm512_mask_storeu_ps(g1 + 16, l.hi, _mm512_permutex2var_ps(v[2], hi, v[3]));
 }
 
-// The rows' AVX-512 parts: every whole group of 16 windows; each returns how many windows it did.
-// They are ordinary (not forced-inline) functions, so that code compiled for any target can call
-// them; only AVX-512 code does.
+// The rows' AVX-512 parts: whole groups of 16 windows, then the rest as one masked group. They
+// are ordinary (not forced-inline) functions, so that code compiled for any target can call them;
+// only AVX-512 code does.
 #define CONVLAB_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
 
 template <bool kRelu>
-inline CONVLAB_AVX512 int64_t forward_row16(const float* r0, const float* r1, int64_t OW,
-                                            float* out, uint8_t* arg) {
-  int64_t x = 0;
-  for (; x + 16 <= OW; x += 16) {
+inline CONVLAB_AVX512 void forward_row16(const float* r0, const float* r1, int64_t OW, float* out,
+                                         uint8_t* arg) {
+  for (int64_t x = 0; x < OW; x += 16) {
+    const Lanes l = x + 16 <= OW ? kAll : lanes(OW - x);
     __m512 best;
     __m512i k;
-    windows16<kRelu>(r0 + 2 * x, r1 + 2 * x, best, k);
-    _mm512_storeu_ps(out + x, best);
-    if (arg) _mm_storeu_si128(reinterpret_cast<__m128i*>(arg + x), _mm512_cvtepi32_epi8(k));
+    windows16<kRelu>(r0 + 2 * x, r1 + 2 * x, l, best, k);
+    _mm512_mask_storeu_ps(out + x, l.out, best);
+    if (arg) _mm_mask_storeu_epi8(arg + x, l.out, _mm512_cvtepi32_epi8(k));
   }
-  return x;
 }
 
-inline CONVLAB_AVX512 int64_t backward_row16(const float* r0, const float* r1, const float* go,
-                                             int64_t OW, float* g0, float* g1) {
-  int64_t x = 0;
-  for (; x + 16 <= OW; x += 16) {
+inline CONVLAB_AVX512 void backward_row16(const float* r0, const float* r1, const float* go,
+                                          int64_t OW, float* g0, float* g1) {
+  for (int64_t x = 0; x < OW; x += 16) {
+    const Lanes l = x + 16 <= OW ? kAll : lanes(OW - x);
     __m512 best;
     __m512i k;
-    windows16<false>(r0 + 2 * x, r1 + 2 * x, best, k);
-    scatter16(_mm512_loadu_ps(go + x), k, g0 + 2 * x, g1 + 2 * x);
+    windows16<false>(r0 + 2 * x, r1 + 2 * x, l, best, k);
+    scatter16(_mm512_maskz_loadu_ps(l.out, go + x), k, l, g0 + 2 * x, g1 + 2 * x);
   }
-  return x;
 }
 
-inline CONVLAB_AVX512 int64_t relu_backward_row16(const float* out, const uint8_t* arg,
-                                                  const float* go, int64_t OW, float* g0,
-                                                  float* g1) {
-  int64_t x = 0;
-  for (; x + 16 <= OW; x += 16) {
-    const __m512i k =
-        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(arg + x)));
+inline CONVLAB_AVX512 void relu_backward_row16(const float* out, const uint8_t* arg,
+                                               const float* go, int64_t OW, float* g0, float* g1) {
+  for (int64_t x = 0; x < OW; x += 16) {
+    const Lanes l = x + 16 <= OW ? kAll : lanes(OW - x);
+    const __m512i k = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(l.out, arg + x));
     const __mmask16 pass =
-        _mm512_cmp_ps_mask(_mm512_loadu_ps(out + x), _mm512_setzero_ps(), _CMP_GT_OQ);
-    scatter16(_mm512_maskz_mov_ps(pass, _mm512_loadu_ps(go + x)), k, g0 + 2 * x, g1 + 2 * x);
+        _mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(l.out, out + x), _mm512_setzero_ps(), _CMP_GT_OQ);
+    scatter16(_mm512_maskz_mov_ps(pass, _mm512_maskz_loadu_ps(l.out, go + x)), k, l, g0 + 2 * x,
+              g1 + 2 * x);
   }
-  return x;
 }
 
 // One output row: out[x] (and arg[x] unless null) for x < OW from input rows r0, r1.
 template <int VL, bool kRelu>
 CONVLAB_INLINE void forward_row(const float* r0, const float* r1, int64_t OW, float* out,
                                 uint8_t* arg) {
-  int64_t x = 0;
-  if constexpr (VL == 16) x = forward_row16<kRelu>(r0, r1, OW, out, arg);
-  for (; x < OW; ++x) {
+  if constexpr (VL == 16) return forward_row16<kRelu>(r0, r1, OW, out, arg);
+  for (int64_t x = 0; x < OW; ++x) {
     float v[4] = {r0[2 * x], r0[2 * x + 1], r1[2 * x], r1[2 * x + 1]};
     if constexpr (kRelu)
       for (auto& e : v) e = relu(e);
@@ -157,9 +169,8 @@ CONVLAB_INLINE void scatter1(float g, int k, float* g0, float* g1) {
 template <int VL>
 CONVLAB_INLINE void backward_row(const float* r0, const float* r1, const float* go, int64_t OW,
                                  float* g0, float* g1) {
-  int64_t x = 0;
-  if constexpr (VL == 16) x = backward_row16(r0, r1, go, OW, g0, g1);
-  for (; x < OW; ++x)
+  if constexpr (VL == 16) return backward_row16(r0, r1, go, OW, g0, g1);
+  for (int64_t x = 0; x < OW; ++x)
     scatter1(go[x], pick(r0[2 * x], r0[2 * x + 1], r1[2 * x], r1[2 * x + 1]), g0 + 2 * x,
              g1 + 2 * x);
 }
@@ -170,9 +181,9 @@ CONVLAB_INLINE void backward_row(const float* r0, const float* r1, const float* 
 template <int VL>
 CONVLAB_INLINE void relu_backward_row(const float* out, const uint8_t* arg, const float* go,
                                       int64_t OW, float* g0, float* g1) {
-  int64_t x = 0;
-  if constexpr (VL == 16) x = relu_backward_row16(out, arg, go, OW, g0, g1);
-  for (; x < OW; ++x) scatter1(out[x] > 0.0f ? go[x] : 0.0f, arg[x], g0 + 2 * x, g1 + 2 * x);
+  if constexpr (VL == 16) return relu_backward_row16(out, arg, go, OW, g0, g1);
+  for (int64_t x = 0; x < OW; ++x)
+    scatter1(out[x] > 0.0f ? go[x] : 0.0f, arg[x], g0 + 2 * x, g1 + 2 * x);
 }
 
 }  // namespace convlab::kernels::pool2x2
