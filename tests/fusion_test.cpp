@@ -306,6 +306,40 @@ TEST(ConvFusion, ChannelLaneLayersFuseReluAndBatchNormBitForBit) {
   expect_fusion_keeps_bits(text, {6, 3, 6, 12});
 }
 
+namespace {
+
+// The model on x layer by layer, then in inference with its convolutions chained, at 1 and 2
+// threads: the same bits. The kernels' scratch is filled with NaN first (on this thread: all of it
+// at 1 thread), so that a zero border a chain fails to write shows. With `chained`, the outputs
+// of the chains' first steps (`unkept`) are not kept and a backward pass is refused.
+void expect_chains_keep_bits(nn::Sequential& model, const Tensor& x, bool chained,
+                             std::initializer_list<size_t> unkept) {
+  for (int threads : {1, 2}) {
+    ThreadPool pool(threads);
+    PoolScope scope(&pool);
+    model.set_fusion(false);
+    const Tensor plain = model.forward(x);
+    for (int slot = 0; slot < 4; ++slot) {
+      float* junk = kernels::scratch(slot, 1 << 18);
+      std::fill(junk, junk + (1 << 18), std::nanf(""));
+    }
+    nn::InferenceScope inference(model);
+    const Tensor out = model.forward(x);
+    EXPECT_TRUE(same_bits(out, plain)) << x.size(0) << " images, " << threads << " threads";
+    if (!chained) continue;
+    for (size_t first_of_chain : unkept)
+      EXPECT_NE(test::error_of([&] { model.activation(first_of_chain); }).find("not kept"),
+                std::string::npos)
+          << first_of_chain;
+    EXPECT_NE(test::error_of([&] {
+                model.backward(Tensor(out.shape(), 1.0f));
+              }).find("two convolutions chained"),
+              std::string::npos);
+  }
+}
+
+}  // namespace
+
 // In inference, a fused channel-lane convolution whose output only feeds the next channel-lane
 // convolution hands it over in cache (never written out): the same bits as the layers one by one,
 // whether the second has a ReLU and BatchNorm fused, a plain bias, padding or none, output channels
@@ -338,30 +372,45 @@ TEST(ConvFusion, InferenceChainsChannelLaneConvolutionsBitForBit) {
     EXPECT_FALSE(kernels::conv2d_chain_applies(g0, {true, false}, g5, {}));  // not its input
     Tensor x = random_tensor({batch, 3, 12, 12}, rng);
     x.data()[40] = std::nanf("");
-    for (int threads : {1, 2}) {
-      ThreadPool pool(threads);
-      PoolScope scope(&pool);
-      model->set_fusion(false);
-      const Tensor plain = model->forward(x);
-      // The kernels' scratch filled with NaN first (on this thread: all of it at 1 thread), so
-      // that a zero border the chain fails to write shows.
-      for (int slot = 0; slot < 4; ++slot) {
-        float* junk = kernels::scratch(slot, 1 << 16);
-        std::fill(junk, junk + (1 << 16), std::nanf(""));
-      }
-      nn::InferenceScope inference(*model);
-      const Tensor chained = model->forward(x);
-      EXPECT_TRUE(same_bits(chained, plain)) << batch << " images, " << threads << " threads";
-      if (!lanes) continue;
-      for (size_t first_of_chain : {1, 6})  // conv 0 -> conv 2, conv 5 -> conv 7
-        EXPECT_NE(test::error_of([&] { model->activation(first_of_chain); }).find("not kept"),
-                  std::string::npos)
-            << first_of_chain;
-      EXPECT_NE(test::error_of([&] {
-                  model->backward(Tensor(chained.shape(), 1.0f));
-                }).find("two convolutions chained"),
-                std::string::npos);
-    }
+    expect_chains_keep_bits(*model, x, lanes, {1, 6});  // conv 0 -> conv 2, conv 5 -> conv 7
+  }
+}
+
+// Winograd F(4x4, 3x3) layers chain too (a residual body's two convolutions): the first's output
+// handed to the second pixel-major, into its zero-bordered plane. The same bits as the layers one
+// by one, with BatchNorm folded into both or a bias and ReLU, padding 0 to 2, planes of 9 x 11 and
+// 7 x 9 (tiles past the plane), 16 to 32 channels, a NaN pixel, 1 and 2 threads, batches of 4 and
+// 8, scratch poisoned with NaN.
+TEST(ConvFusion, InferenceChainsWinogradConvolutionsBitForBit) {
+  const std::string text =
+      "Sequential(\n"
+      "  (0): Conv2d(16, 32, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)\n"
+      "  (1): BatchNorm2d(32)\n"
+      "  (2): ReLU()\n"
+      "  (3): Conv2d(32, 24, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))\n"
+      "  (4): BatchNorm2d(24)\n"
+      "  (5): Conv2d(24, 16, kernel_size=(3, 3), stride=(1, 1))\n"
+      "  (6): ReLU()\n"
+      "  (7): Conv2d(16, 20, kernel_size=(3, 3), stride=(1, 1), padding=(2, 2))\n"
+      "  (8): Flatten(start_dim=1, end_dim=-1)\n"
+      "  (9): Linear(in_features=1980, out_features=10, bias=True)\n"
+      ")\n";
+  std::mt19937 rng(14);
+  auto model = evaluation_model(text, 15, rng);
+  for (int64_t batch : {4, 8}) {
+    const auto g0 = conv2d_geometry({batch, 16, 9, 11}, {32, 16, 3, 3}, 1, 1, 1, 1, "test");
+    const auto g3 = conv2d_geometry(g0.output_shape(), {24, 32, 3, 3}, 1, 1, 1, 1, "test");
+    const auto g5 = conv2d_geometry(g3.output_shape(), {16, 24, 3, 3}, 1, 1, 0, 0, "test");
+    const auto g7 = conv2d_geometry(g5.output_shape(), {20, 16, 3, 3}, 1, 1, 2, 2, "test");
+    const bool avx512 = kernels::active_isa() == kernels::Isa::avx512;
+    for (const auto* g : {&g0, &g3, &g5, &g7})
+      EXPECT_EQ(kernels::winograd3x3_conv_applies(*g), avx512);
+    EXPECT_EQ(kernels::conv2d_chain_applies(g0, {true, false}, g3, {}), avx512);
+    EXPECT_EQ(kernels::conv2d_chain_applies(g5, {true, false}, g7, {}), avx512);
+    EXPECT_FALSE(kernels::conv2d_chain_applies(g0, {true, false}, g5, {}));  // not its input
+    Tensor x = random_tensor({batch, 16, 9, 11}, rng);
+    x.data()[57] = std::nanf("");
+    expect_chains_keep_bits(*model, x, avx512, {2, 6});  // conv 0 -> conv 3, conv 5 -> conv 7
   }
 }
 

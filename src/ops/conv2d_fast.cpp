@@ -137,7 +137,9 @@ bool conv2d_fusion_applies(const Conv2dGeometry& g, ConvFusion f) {
 
 bool conv2d_chain_applies(const Conv2dGeometry& a, ConvFusion fa, const Conv2dGeometry& b,
                           ConvFusion fb) {
-  // Only where each layer alone would run the channel-lane kernels (Winograd comes first).
+  // Only where each layer alone would run the same kernels: both Winograd F(4x4, 3x3), or both
+  // the channel-lane ones (Winograd comes first).
+  if (winograd3x3_chain_applies(a, fa, b, fb)) return true;
   const auto lanes_alone = [](const Conv2dGeometry& g) {
     return !winograd3x3_conv_applies(g) && !winograd5x5_conv_applies(g) && lanes_conv_applies(g);
   };
@@ -149,6 +151,8 @@ void conv2d_forward_chain(const Conv2dGeometry& a, ConvFusion fa, const float* i
                           const float* bb, float* out) {
   if (!conv2d_chain_applies(a, fa, b, fb))
     throw std::logic_error("conv2d_forward_chain: the chain does not apply to these layers");
+  if (winograd3x3_chain_applies(a, fa, b, fb))
+    return conv2d_forward_chain_winograd3x3(a, fa, in, wa, ba, b, fb, wb, bb, out);
   conv2d_forward_chain_lanes(a, fa, in, wa, ba, b, fb, wb, bb, out);
 }
 

@@ -65,6 +65,18 @@ struct Tiles {
   }
 };
 
+// Zeros everywhere in the padded channels-last plane P but the image's own pixels.
+void zero_border(const Conv2dGeometry& g, const Tiles& tl, float* P) {
+  const int64_t row = tl.Wp * g.C;  // floats per padded row
+  std::fill(P, P + g.PH * row, 0.0f);
+  std::fill(P + (g.PH + g.H) * row, P + tl.Hp * row, 0.0f);
+  for (int64_t y = 0; y < g.H; ++y) {
+    float* dst = P + (y + g.PH) * row;
+    std::fill(dst, dst + g.PW * g.C, 0.0f);
+    std::fill(dst + (g.PW + g.W) * g.C, dst + row, 0.0f);
+  }
+}
+
 // P[(r * Wp + q) * C + c] = the image's channel c at padded (r, q), zero outside; `work` holds
 // the C x H x W image turned channels-last on the way.
 void pad_channels_last(const Conv2dGeometry& g, const Tiles& tl, const float* src, float* work,
@@ -74,14 +86,9 @@ void pad_channels_last(const Conv2dGeometry& g, const Tiles& tl, const float* sr
     // Rows of whole 16 x 16 tiles: each image row turned straight into its padded row, and only
     // the border zeroed (a fill of the plane, the turn and a copy took about a tenth of ResNet-20's
     // inference).
-    std::fill(P, P + g.PH * row, 0.0f);
-    std::fill(P + (g.PH + g.H) * row, P + tl.Hp * row, 0.0f);
-    for (int64_t y = 0; y < g.H; ++y) {
-      float* dst = P + (y + g.PH) * row;
-      std::fill(dst, dst + g.PW * g.C, 0.0f);
-      std::fill(dst + (g.PW + g.W) * g.C, dst + row, 0.0f);
-      transpose(g.C, g.W, src + y * g.W, g.H * g.W, dst + g.PW * g.C, g.C);
-    }
+    zero_border(g, tl, P);
+    for (int64_t y = 0; y < g.H; ++y)
+      transpose(g.C, g.W, src + y * g.W, g.H * g.W, P + (y + g.PH) * row + g.PW * g.C, g.C);
     return;
   }
   std::fill(P, P + tl.Hp * tl.Wp * g.C, 0.0f);
@@ -260,6 +267,30 @@ void forward_transformed(const Conv2dGeometry& g, const float* U, const float* b
   });
 }
 
+// A fused BatchNorm's mean, scale and shift, O doubles each (empty without one).
+std::vector<double> fused_batch_norm(const Conv2dGeometry& g, ConvFusion f) {
+  std::vector<double> bn(f.bn_scale ? static_cast<size_t>(3 * g.O) : 0);
+  if (f.bn_scale) {
+    std::copy(f.bn_mean, f.bn_mean + g.O, bn.begin());
+    std::copy(f.bn_scale, f.bn_scale + g.O, bn.begin() + g.O);
+    std::copy(f.bn_shift, f.bn_shift + g.O, bn.begin() + 2 * g.O);
+  }
+  return bn;
+}
+
+template <typename At>
+float* transformed_kernels(const Conv2dGeometry& g, int slot, At at) {
+  float* U = scratch(slot, static_cast<size_t>(kXi * g.C * g.O));
+  weight_transform(g.O, g.C, at, U);
+  return U;
+}
+
+float* forward_kernels(const Conv2dGeometry& g, const float* w, int slot) {
+  return transformed_kernels(g, slot, [&](int64_t o, int64_t c, int i, int j) {
+    return w[((o * g.C + c) * 3 + i) * 3 + j];
+  });
+}
+
 }  // namespace
 
 bool winograd3x3_conv_applies(const Conv2dGeometry& g) {
@@ -274,18 +305,73 @@ bool winograd3x3_conv_applies(const Conv2dGeometry& g) {
 
 void conv2d_forward_winograd3x3(const Conv2dGeometry& g, ConvFusion f, const float* in,
                                 const float* w, const float* bias, float* out) {
-  float* U = scratch(5, static_cast<size_t>(kXi * g.C * g.O));
-  weight_transform(
-      g.O, g.C,
-      [&](int64_t o, int64_t c, int i, int j) { return w[((o * g.C + c) * 3 + i) * 3 + j]; }, U);
-  // A fused BatchNorm's mean, scale and shift, O doubles each.
-  std::vector<double> bn(f.bn_scale ? static_cast<size_t>(3 * g.O) : 0);
-  if (f.bn_scale) {
-    std::copy(f.bn_mean, f.bn_mean + g.O, bn.begin());
-    std::copy(f.bn_scale, f.bn_scale + g.O, bn.begin() + g.O);
-    std::copy(f.bn_shift, f.bn_shift + g.O, bn.begin() + 2 * g.O);
-  }
+  const float* U = forward_kernels(g, w, 5);
+  const std::vector<double> bn = fused_batch_norm(g, f);
   forward_transformed(g, U, bias, f.bn_scale ? bn.data() : nullptr, f.relu, in, out);
+}
+
+bool winograd3x3_chain_applies(const Conv2dGeometry& a, ConvFusion fa, const Conv2dGeometry& b,
+                               ConvFusion fb) {
+  return winograd3x3_conv_applies(a) && winograd3x3_conv_applies(b) && !fa.pool && !fb.pool &&
+         b.N == a.N && b.C == a.O && b.H == a.OH && b.W == a.OW;
+}
+
+void conv2d_forward_chain_winograd3x3(const Conv2dGeometry& a, ConvFusion fa, const float* in,
+                                      const float* wa, const float* ba, const Conv2dGeometry& b,
+                                      ConvFusion fb, const float* wb, const float* bb, float* out) {
+  const float* Ua = forward_kernels(a, wa, 5);
+  const float* Ub = forward_kernels(b, wb, 4);
+  const std::vector<double> bna = fused_batch_norm(a, fa), bnb = fused_batch_norm(b, fb);
+  const Tiles ta(a.OH, a.OW), tb(b.OH, b.OW);
+  // Blocks of images as the first layer's forward makes them; the second layer's tiles of those
+  // images in one product each (a tile's sums do not depend on the others in its product).
+  const int64_t images = block_images(ta);
+  const int64_t most = images * std::max(ta.T, tb.T), CO = std::max({a.C, a.O, b.O});
+  parallel_for((a.N + images - 1) / images, [&](int64_t task) {
+    const int64_t n0 = task * images, count = std::min(images, a.N - n0);
+    const int64_t pixels = std::max({a.H * a.W, a.OH * a.OW, b.OH * b.OW});
+    // The first layer's buffers serve the second in turn: its padded input and transforms are
+    // done with once its products are made, and its products once turned back to pixels.
+    float* work = scratch(0, static_cast<size_t>(pixels * CO));
+    float* P = scratch(1, static_cast<size_t>(std::max(ta.Hp * ta.Wp, tb.Hp * tb.Wp) * CO));
+    float* V = scratch(2, static_cast<size_t>(kXi * (most * CO + kSkew)));
+    float* M = scratch(3, static_cast<size_t>(kXi * (most * CO + kSkew)));
+    const auto block = [&](const Conv2dGeometry& g, const Tiles& tl, const float* U) {
+      const int64_t vx = count * tl.T * g.C + kSkew, mx = count * tl.T * g.O + kSkew;
+      for (int xi = 0; xi < kXi; ++xi)
+        gemm_nn(count * tl.T, g.O, g.C, V + xi * vx, g.C, U + xi * g.C * g.O, g.O, M + xi * mx, g.O,
+                /*accumulate=*/false);
+      return mx;
+    };
+    const int64_t va = count * ta.T * a.C + kSkew;
+    for (int64_t k = 0; k < count; ++k) {
+      pad_channels_last(a, ta, in + (n0 + k) * a.C * a.H * a.W, work, P);
+      input_transform(a.C, ta, P, V + k * ta.T * a.C, va);
+    }
+    const int64_t ma = block(a, ta, Ua);
+    // The first layer's output, pixel-major, goes straight into the second's zero-bordered
+    // channels-last plane: no turn to planes and back, nothing written out.
+    const int64_t vb = count * tb.T * b.C + kSkew;
+    for (int64_t k = 0; k < count; ++k) {
+      output_transform(a.O, a.OH, a.OW, ta, M + k * ta.T * a.O, ma, ba, work);
+      if (fa.bn_scale || fa.relu)
+        conv_epilogue(a.OH * a.OW, a.O, fa.bn_scale ? bna.data() : nullptr, a.O, fa.relu, work,
+                      a.O);
+      zero_border(b, tb, P);
+      for (int64_t y = 0; y < b.H; ++y)
+        std::memcpy(P + ((y + b.PH) * tb.Wp + b.PW) * b.C, work + y * b.W * b.C,
+                    static_cast<size_t>(b.W * b.C) * sizeof(float));
+      input_transform(b.C, tb, P, V + k * tb.T * b.C, vb);
+    }
+    const int64_t mb = block(b, tb, Ub);
+    for (int64_t k = 0; k < count; ++k) {
+      output_transform(b.O, b.OH, b.OW, tb, M + k * tb.T * b.O, mb, bb, work);
+      if (fb.bn_scale || fb.relu)
+        conv_epilogue(b.OH * b.OW, b.O, fb.bn_scale ? bnb.data() : nullptr, b.O, fb.relu, work,
+                      b.O);
+      transpose(b.OH * b.OW, b.O, work, b.O, out + (n0 + k) * b.O * b.OH * b.OW);
+    }
+  });
 }
 
 void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const float* w,

@@ -26,6 +26,14 @@ bool winograd3x3_conv_applies(const Conv2dGeometry& g);
 // pooling) and conv2d_backward (no fusion).
 void conv2d_forward_winograd3x3(const Conv2dGeometry& g, ConvFusion f, const float* in,
                                 const float* w, const float* bias, float* out);
+// Inference chains: two layers of this kind in a row (the first's output feeding only the
+// second, as in a residual block's body), the first's output handed over pixel-major in cache
+// rather than written out in planes. The same bits as the layers one by one.
+bool winograd3x3_chain_applies(const Conv2dGeometry& a, ConvFusion fa, const Conv2dGeometry& b,
+                               ConvFusion fb);
+void conv2d_forward_chain_winograd3x3(const Conv2dGeometry& a, ConvFusion fa, const float* in,
+                                      const float* wa, const float* ba, const Conv2dGeometry& b,
+                                      ConvFusion fb, const float* wb, const float* bb, float* out);
 void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const float* w,
                                  const float* gout, float* gin, float* gw, float* gb);
 
