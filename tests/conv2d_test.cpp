@@ -235,6 +235,10 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
                                nullptr);
       ASSERT_TRUE(test::same_bits(gx_alone, gx)) << where << ": the input gradient alone differs";
       ASSERT_TRUE(test::same_bits(gw_alone, gw)) << where << ": the weight gradient alone differs";
+      Tensor gb_alone({k.o}, 0.25f);
+      kernels::conv2d_backward(g, x.data(), wt.data(), gy.data(), nullptr, nullptr,
+                               gb_alone.data());
+      ASSERT_TRUE(test::same_bits(gb_alone, gb)) << where << ": the bias gradient alone differs";
     }
     for (size_t i = 0; i < 4; ++i)
       ASSERT_EQ(std::memcmp(runs[i].data(), runs[i + 4].data(),

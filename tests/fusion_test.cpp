@@ -620,32 +620,66 @@ TEST(BatchNormFast, BlocksOfChannelsGiveEachChannelItsOwnBits) {
   }
 }
 
-// BatchNorm with the ReLU after it fused in equals the two separate kernels bit for bit.
+// BatchNorm with the ReLU after it fused in equals the two separate kernels bit for bit (the
+// backward pass recomputes the ReLU's mask from x), with and without affine parameters, on every
+// instruction set, on planes with lane tails.
 TEST(BatchNormFusion, EqualsTheSeparateLayersBitForBit) {
+  IsaGuard guard;
   std::mt19937 rng(92);
-  for (int64_t L : {1, 7, 64}) {
-    const int64_t N = 3, C = 5;
-    const Tensor x = random_tensor({N, C, L}, rng), gy = random_tensor({N, C, L}, rng);
-    const Tensor gamma = random_tensor({C}, rng), beta = random_tensor({C}, rng);
-    std::vector<double> m(C), v(C), inv(C);
-    kernels::batch_norm_statistics(N, C, L, x.data(), m.data(), v.data());
-    for (int64_t c = 0; c < C; ++c) inv[c] = 1.0 / std::sqrt(v[c] + 1e-5);
-    Tensor z({N, C, L}), r({N, C, L}), gz({N, C, L}), gx({N, C, L}), gg({C}), gb({C});
-    kernels::batch_norm_normalize(N, C, L, x.data(), m.data(), inv.data(), gamma.data(),
-                                  beta.data(), false, z.data());
-    kernels::relu_forward(z.numel(), z.data(), r.data());
-    kernels::relu_backward(z.numel(), z.data(), gy.data(), gz.data());
-    kernels::batch_norm_backward(N, C, L, x.data(), m.data(), inv.data(), gamma.data(), beta.data(),
-                                 gz.data(), false, true, gx.data(), gg.data(), gb.data());
-    Tensor fr({N, C, L}, NAN), fgx({N, C, L}, NAN), fgg({C}), fgb({C});
-    kernels::batch_norm_normalize(N, C, L, x.data(), m.data(), inv.data(), gamma.data(),
-                                  beta.data(), true, fr.data());
-    kernels::batch_norm_backward(N, C, L, x.data(), m.data(), inv.data(), gamma.data(), beta.data(),
-                                 gy.data(), true, true, fgx.data(), fgg.data(), fgb.data());
-    EXPECT_TRUE(same_bits(fr, r)) << L;
-    EXPECT_TRUE(same_bits(fgx, gx)) << L;
-    EXPECT_TRUE(same_bits(fgg, gg)) << L;
-    EXPECT_TRUE(same_bits(fgb, gb)) << L;
+  for (auto isa : every_isa()) {
+    kernels::set_isa_limit(isa);
+    for (bool affine : {true, false})
+      for (int64_t L : {1, 7, 64}) {
+        const int64_t N = 3, C = 5;
+        const Tensor x = random_tensor({N, C, L}, rng), gy = random_tensor({N, C, L}, rng);
+        const Tensor gamma = random_tensor({C}, rng), beta = random_tensor({C}, rng);
+        const float* g = affine ? gamma.data() : nullptr;
+        const float* b = affine ? beta.data() : nullptr;
+        std::vector<double> m(C), v(C), inv(C);
+        kernels::batch_norm_statistics(N, C, L, x.data(), m.data(), v.data());
+        for (int64_t c = 0; c < C; ++c) inv[c] = 1.0 / std::sqrt(v[c] + 1e-5);
+        Tensor z({N, C, L}), r({N, C, L}), gz({N, C, L}), gx({N, C, L}), gg({C}), gb({C});
+        kernels::batch_norm_normalize(N, C, L, x.data(), m.data(), inv.data(), g, b, false,
+                                      z.data());
+        kernels::relu_forward(z.numel(), z.data(), r.data());
+        kernels::relu_backward(z.numel(), z.data(), gy.data(), gz.data());
+        kernels::batch_norm_backward(N, C, L, x.data(), m.data(), inv.data(), g, b, gz.data(),
+                                     false, true, gx.data(), gg.data(), gb.data());
+        Tensor fr({N, C, L}, NAN), fgx({N, C, L}, NAN), fgg({C}), fgb({C});
+        kernels::batch_norm_normalize(N, C, L, x.data(), m.data(), inv.data(), g, b, true,
+                                      fr.data());
+        kernels::batch_norm_backward(N, C, L, x.data(), m.data(), inv.data(), g, b, gy.data(), true,
+                                     true, fgx.data(), fgg.data(), fgb.data());
+        const std::string where = std::string(kernels::isa_name(isa)) + " L " + std::to_string(L) +
+                                  (affine ? " affine" : "");
+        EXPECT_TRUE(same_bits(fr, r)) << where;
+        EXPECT_TRUE(same_bits(fgx, gx)) << where;
+        EXPECT_TRUE(same_bits(fgg, gg)) << where;
+        EXPECT_TRUE(same_bits(fgb, gb)) << where;
+      }
+  }
+}
+
+// An empty batch or plane: the kernels read nothing and give the reference's results (NaN
+// statistics, no parameter gradient), without dividing by the empty extent.
+TEST(BatchNormFast, EmptyBatchesGiveTheReferenceResults) {
+  for (auto [N, L] : {std::array<int64_t, 2>{0, 5}, {3, 0}}) {
+    const int64_t C = 70;
+    std::vector<double> m(C), v(C), inv(C), m_ref(C), v_ref(C);
+    std::vector<float> gamma(C, 1.0f), beta(C, 0.0f), gg(C, 0.5f), gb(C, 0.25f);
+    float none[1] = {NAN};  // stands for the empty tensors
+    reference::batch_norm_statistics(N, C, L, none, m_ref.data(), v_ref.data());
+    kernels::batch_norm_forward_batch(N, C, L, none, 1e-5, gamma.data(), beta.data(), true,
+                                      m.data(), v.data(), inv.data(), none);
+    for (int64_t c = 0; c < C; ++c) {
+      EXPECT_TRUE(std::isnan(m[c]) && std::isnan(m_ref[c])) << N << "x" << L;
+      EXPECT_TRUE(std::isnan(v[c]) && std::isnan(v_ref[c])) << N << "x" << L;
+    }
+    kernels::batch_norm_backward(N, C, L, none, m.data(), inv.data(), gamma.data(), beta.data(),
+                                 none, true, true, none, gg.data(), gb.data());
+    EXPECT_TRUE(std::isnan(none[0]));  // nothing written
+    EXPECT_EQ(gg, std::vector<float>(C, 0.5f));
+    EXPECT_EQ(gb, std::vector<float>(C, 0.25f));
   }
 }
 

@@ -13,7 +13,8 @@
 // The activations of a batch rarely fit in cache, so the kernels are written for memory traffic:
 // training's forward takes the statistics and normalises a block of channels while its planes are
 // in L2 (x read from memory once, not twice), and the backward pass reads x and the gradient once
-// from memory (its second pass finds the block in L2).
+// from memory (its second pass finds the block in L2) — as long as one channel's planes over the
+// batch fit there (about 1 MB: 64 images of 32 x 32 do, 256 do not).
 //
 // A ReLU right after the BatchNorm can be fused in (Sequential does so): the forward writes
 // relu(y), and the backward masks the incoming gradient where y (recomputed from x) is not
@@ -53,15 +54,18 @@ CONVLAB_INLINE double lane_total(doubles a) {
 
 // Channels per block. A block's planes are read image by image, so that memory is read in runs of
 // the block's planes together (channel by channel, an 8 x 8 plane is a 256-byte read 16 KB past
-// the last), and a block's x, gradient and output over the batch stay within half of L2 for the
-// passes after the first. Any block gives the same bits: a channel's sums do not depend on it.
+// the last), and, where one channel's batch allows it, a block's x, gradient and output stay
+// within 1 MB (half of this machine's L2) for the passes after the first. At least 4 blocks when
+// there are 4 channels, for the threads. Any block gives the same bits: a channel's sums do not
+// depend on it.
 constexpr int64_t kMaxBlock = 64;
 
 int64_t channel_block(int64_t N, int64_t C, int64_t L) {
+  if (N * L == 0) return 1;  // nothing to read: each channel's empty sums (NaN statistics)
   constexpr int64_t kRunFloats = 1024;  // 4 KB
   constexpr int64_t kBlockBytes = int64_t{1} << 20;
   const int64_t want = (kRunFloats + L - 1) / L, fit = kBlockBytes / (12 * N * L);
-  return std::clamp<int64_t>(std::min(want, fit), 1, std::min(C, kMaxBlock));
+  return std::clamp<int64_t>(std::min({want, fit, (C + 3) / 4}), 1, kMaxBlock);
 }
 
 // Per-channel sums over channels c0 .. c0 + cb - 1 into acc[k]: of x, or of (x - m[k])^2

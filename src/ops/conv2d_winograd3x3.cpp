@@ -388,7 +388,10 @@ void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const
           return w[((o * g.C + c) * 3 + 2 - i) * 3 + 2 - j];
         },
         U);
-  if (!gw) return forward_transformed(t, U, nullptr, nullptr, false, gout, gin);
+  if (!gw) {
+    if (gin) forward_transformed(t, U, nullptr, nullptr, false, gout, gin);
+    return;
+  }
   // Both gradients from one pass over the output gradient where the planes keep their size
   // (padding 1, the usual case): the input gradient's zero-bordered channels-last copy of each
   // image's output gradient also feeds the weight gradient's transform, so the gradient is read
@@ -407,8 +410,8 @@ void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const
   parallel_for(groups, [&](int64_t task) {
     const int64_t n0 = task * group, n1 = std::min(g.N, n0 + group);
     const int64_t pixels = std::max(g.H * g.W, g.OH * g.OW);
-    // work: a channels-last image or output gradient. Slot 6 (the calling thread's, taken for the
-    // parts' total only after this loop) holds the input gradient's products.
+    // work: a channels-last image or output gradient. Slot 6 holds the input gradient's products:
+    // the calling thread takes it for the parts' total only after this loop (scratch.h).
     float* work = scratch(0, static_cast<size_t>(pixels * CO));
     float* P = scratch(1, static_cast<size_t>(tl.Hp * tl.Wp * CO));
     float* V = scratch(2, static_cast<size_t>(kXi * (most * CO + kSkew)));

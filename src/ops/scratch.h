@@ -8,7 +8,11 @@
 
 namespace convlab::kernels {
 
-// Slot i of this thread's scratch, at least n floats, contents unspecified.
+// Slot i of this thread's scratch, at least n floats, contents unspecified. By convention a
+// kernel's tasks use slots 0-3 and the calling thread keeps what it hands them in 4-7 (the
+// calling thread runs tasks too, so its 0-3 are not its own during a parallel_for). A kernel may
+// let its tasks use one of 4-7 it leaves free until the tasks are done (the direct kernel's
+// forward and the Winograd backward use 6): no caller may hold a slot across a kernel call.
 inline float* scratch(int slot, size_t n) {
   thread_local AlignedVector<float> buffers[8];  // slots 0..7
   auto& b = buffers[slot];

@@ -80,6 +80,14 @@ CONVLAB_INLINE float lane_sum(vec<VL> v) {
   return s;
 }
 
+// Lanes `lo` of (x, y) plus lanes `hi` (indices VL.. are y's). GCC's two-vector shuffle, as
+// lane_sum's: a template, so that clang (the fuzz build, which leaves the kernels that use these
+// out) does not look the builtin up.
+template <typename V, typename I>
+CONVLAB_INLINE V fold_lanes(V x, V y, I lo, I hi) {
+  return __builtin_shuffle(x, y, lo) + __builtin_shuffle(x, y, hi);
+}
+
 // out[k] = lane_sum<VL>(a[k]) for k < N, the same bits. With 16 lanes, sixteen vectors at a time
 // are folded together, each step adding the same lane pairs lane_sum adds (halves, then quarters,
 // ...), two vectors' halves per instruction: 15 additions and 30 shuffles for sixteen sums instead
@@ -91,9 +99,8 @@ CONVLAB_INLINE void lane_sums(const vec<VL>* a, float* out) {
     for (int k = 0; k < N; ++k) out[k] = lane_sum<VL>(a[k]);
   } else {
     typedef int ivec __attribute__((vector_size(64)));
-    // fold(x, y, lo, hi): lanes `lo` of (x, y) plus lanes `hi` (indices 16.. are y's).
-    const auto fold = [](vec<16> x, vec<16> y, ivec lo, ivec hi) {
-      return __builtin_shuffle(x, y, lo) + __builtin_shuffle(x, y, hi);
+    const auto fold = [](vec<VL> x, vec<VL> y, ivec lo, ivec hi) {
+      return fold_lanes(x, y, lo, hi);
     };
     constexpr ivec lo1{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
     constexpr ivec hi1{8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};

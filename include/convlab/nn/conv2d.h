@@ -88,7 +88,7 @@ class Conv2d : public Module {
                       Tensor* grad_input);
 
   // Inference: this convolution (with f) and then `next` (with next_f) on its output, image by
-  // image, this one's output handed over in cache and never written out
+  // image (or block by block), this one's output handed over in cache and never written out
   // (kernels::conv2d_forward_chain); `output` is next's. The same bits as the two one by one.
   bool can_chain(const Shape& input, kernels::ConvFusion f, const Conv2d& next,
                  kernels::ConvFusion next_f) const;

@@ -47,11 +47,11 @@ void conv2d_backward_fused(const Conv2dGeometry& g, ConvFusion f, const float* i
                            const float* grad_output, float* grad_input, float* grad_weight,
                            float* grad_bias);
 
-// Inference: convolution a (with fa fused) and then b (with fb) image by image, a's output passed
-// to b in cache and never written out; `out` is b's fused output. The same bits as
-// conv2d_forward_fused for a and then for b. Applies when both run on the channel-lane kernels
-// (strided, 1x1 and small-plane layers on AVX-512), neither pools, b's input is a's output and the
-// batch gives each image a task of its own.
+// Inference: convolution a (with fa fused) and then b (with fb) image by image (or block of images
+// by block), a's output passed to b in cache and never written out; `out` is b's fused output.
+// The same bits as conv2d_forward_fused for a and then for b. Applies when neither pools, b's
+// input is a's output and both run on Winograd F(4x4, 3x3), or both on the channel-lane kernels
+// (strided, 1x1 and small-plane layers on AVX-512) with a task per image.
 bool conv2d_chain_applies(const Conv2dGeometry& a, ConvFusion fa, const Conv2dGeometry& b,
                           ConvFusion fb);
 void conv2d_forward_chain(const Conv2dGeometry& a, ConvFusion fa, const float* input,
