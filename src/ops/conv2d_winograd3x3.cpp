@@ -380,14 +380,12 @@ void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const
   // gin = gout correlated with the kernel turned by 180 degrees, channels swapped, padded by
   // 2 - P: a forward convolution from O channels of OH x OW to C channels of H x W.
   const Conv2dGeometry t{g.N, g.O, g.OH, g.OW, g.C, 3, 3, 1, 1, 2 - g.PH, 2 - g.PW, g.H, g.W};
-  float* U = gin ? scratch(5, static_cast<size_t>(kXi * g.O * g.C)) : nullptr;
-  if (gin)
-    weight_transform(
-        g.C, g.O,
-        [&](int64_t c, int64_t o, int i, int j) {
-          return w[((o * g.C + c) * 3 + 2 - i) * 3 + 2 - j];
-        },
-        U);
+  // t's kernel (c, o) is the layer's (o, c) turned by 180 degrees.
+  const float* U = gin ? transformed_kernels(t, 5,
+                                             [&](int64_t c, int64_t o, int i, int j) {
+                                               return w[((o * g.C + c) * 3 + 2 - i) * 3 + 2 - j];
+                                             })
+                       : nullptr;
   if (!gw) {
     if (gin) forward_transformed(t, U, nullptr, nullptr, false, gout, gin);
     return;
