@@ -25,8 +25,12 @@ using test::random_tensor;
 
 TEST(KernelsFast, LinearMatchesReference) {
   std::mt19937 rng(7);
-  for (auto [N, IN, OUT] :
-       {std::array<int64_t, 3>{1, 1, 1}, {64, 4096, 64}, {64, 64, 10}, {5, 33, 67}, {3, 130, 9}}) {
+  for (auto [N, IN, OUT] : {std::array<int64_t, 3>{1, 1, 1},
+                            {64, 4096, 64},
+                            {64, 64, 10},
+                            {5, 33, 67},
+                            {3, 130, 9},
+                            {7, 600, 20}}) {  // 600: blocks of 256, 256 and 88 columns
     const Tensor x = random_tensor({N, IN}, rng), w = random_tensor({OUT, IN}, rng),
                  b = random_tensor({OUT}, rng);
     Tensor y_ref({N, OUT}), y({N, OUT}, 1e30f);
