@@ -363,8 +363,16 @@ __attribute__((target("avx512f"))) void transpose_tile_avx512(const float* src, 
 void transpose(int64_t rows, int64_t cols, const float* src, int64_t lds, float* dst, int64_t ldd) {
   static const bool has_avx512 = __builtin_cpu_supports("avx512f");
   constexpr int64_t T = 16;  // tiles keep both sides in cache
-  for (int64_t i0 = 0; i0 < rows; i0 += T)
-    for (int64_t j0 = 0; j0 < cols; j0 += T) {
+  // Tiles walk along the longer side: the inner loop runs over the longer side's tiles, so each
+  // step touches only 16 lines of the short side's rows. Walking the short side instead, turning
+  // pixel-major results (1024 pixels x 64 channels) into NCHW planes wrote to all 64 planes, 4 KB
+  // apart and so in one set of L1, at every step: 2.1 ms for 64 such images against 0.86 ms.
+  // (The tiles are copies: same result in any order.)
+  const bool rows_inner = rows > cols;
+  const int64_t outer = rows_inner ? cols : rows, inner = rows_inner ? rows : cols;
+  for (int64_t a = 0; a < outer; a += T)
+    for (int64_t b = 0; b < inner; b += T) {
+      const int64_t i0 = rows_inner ? b : a, j0 = rows_inner ? a : b;
       if (has_avx512) {
         if (i0 + T <= rows && j0 + T <= cols)
           transpose_tile_avx512<false>(src + i0 * lds + j0, lds, dst + j0 * ldd + i0, ldd);
