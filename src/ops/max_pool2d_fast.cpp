@@ -210,25 +210,41 @@ struct DirectTaps {
   }
 };
 
+// Each window row's winner first, then the rows in order: the same winner as one search in window
+// order (the rule picks the first NaN, else the first maximum, and so does any grouping of it).
+// A row's winner depends on the input row and the block of windows alone, so output row y takes
+// the winner of the last input row of row y - 1 where its windows start there (3 x 3 at stride 2:
+// two rows searched per output row instead of three).
+template <typename Taps>
+CONVLAB_AVX512_POOL CONVLAB_INLINE __m512 row_winner(const Pool2dGeometry& g, const Taps& taps,
+                                                     int64_t iy, int64_t b) {
+  __m512 row = taps.load(iy, 0, b);
+  for (int64_t kx = 1; kx < g.KW; ++kx) {
+    const __m512 v = taps.load(iy, kx, b);
+    row = _mm512_mask_mov_ps(row, takes(v, row), v);
+  }
+  return row;
+}
+
 template <typename Taps>
 CONVLAB_AVX512_POOL void forward_plane_avx512(const Pool2dGeometry& g, const Taps& taps,
                                               float* out) {
-  for (int64_t y = 0; y < g.OH; ++y) {
-    const TapRows t = tap_rows(g, y);
-    for (int64_t x = 0; x < g.OW; x += kLanes) {
+  for (int64_t x = 0; x < g.OW; x += kLanes) {
+    const int64_t b = x / kLanes, lanes = std::min(kLanes, g.OW - x);
+    __m512 kept = _mm512_setzero_ps();
+    int64_t kept_row = -1;  // the input row whose winner `kept` holds
+    for (int64_t y = 0; y < g.OH; ++y) {
+      const TapRows t = tap_rows(g, y);
       __m512 best = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
       for (int64_t ky = t.first; ky < t.last; ++ky) {
-        // Each window row's winner first, then the rows in order: the same winner as one search
-        // in window order (the rule picks the first NaN, else the first maximum, and so does
-        // any grouping of it), with independent chains for the out-of-order core to overlap.
-        __m512 row = taps.load(y * g.SH - g.PH + ky, 0, x / kLanes);
-        for (int64_t kx = 1; kx < g.KW; ++kx) {
-          const __m512 v = taps.load(y * g.SH - g.PH + ky, kx, x / kLanes);
-          row = _mm512_mask_mov_ps(row, takes(v, row), v);
-        }
+        const int64_t iy = y * g.SH - g.PH + ky;
+        const __m512 row = iy == kept_row ? kept : row_winner(g, taps, iy, b);
         best = _mm512_mask_mov_ps(best, takes(row, best), row);
+        if (ky == t.last - 1) {
+          kept = row;
+          kept_row = iy;
+        }
       }
-      const int64_t lanes = std::min(kLanes, g.OW - x);
       _mm512_mask_storeu_ps(out + y * g.OW + x, static_cast<__mmask16>((1u << lanes) - 1), best);
     }
   }
@@ -251,17 +267,27 @@ void forward_plane_scalar(const Pool2dGeometry& g, const PhaseRows& rows, const 
 }
 
 // Backward: the same search, keeping the winner's index in the plane (iy * W + ix); -1 where no
-// tap won (every real tap -inf), which then goes to the window's first real tap.
+// tap won (every real tap -inf), which then goes to the window's first real tap. Outputs in raster
+// order (the order of the additions into gin), so the row winners carried from one output row to
+// the next (as in the forward) wait in a buffer, a vector and its indices per block.
 template <typename Taps>
 CONVLAB_AVX512_POOL void backward_plane_avx512(const Pool2dGeometry& g, const Taps& taps,
                                                const float* gout, float* gin) {
   std::fill(gin, gin + g.H * g.W, 0.0f);
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   alignas(64) int32_t winner[kLanes];
+  const int64_t blocks = (g.OW + kLanes - 1) / kLanes;
+  thread_local std::vector<float> kept_values;
+  thread_local std::vector<int32_t> kept_args;
+  kept_values.resize(static_cast<size_t>(blocks * kLanes));
+  kept_args.resize(static_cast<size_t>(blocks * kLanes));
+  int64_t kept_row = -1;  // the input row whose winners the buffers hold
   for (int64_t y = 0; y < g.OH; ++y) {
     const TapRows t = tap_rows(g, y);
     const int64_t top = y * g.SH - g.PH;
     for (int64_t x = 0; x < g.OW; x += kLanes) {
+      float* kept_value = kept_values.data() + x;
+      int32_t* kept_arg = kept_args.data() + x;
       // Input column of tap 0 of each window: SW * (x + lane) - PW.
       const __m512i left = _mm512_sub_epi32(
           _mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int32_t>(x))),
@@ -271,21 +297,32 @@ CONVLAB_AVX512_POOL void backward_plane_avx512(const Pool2dGeometry& g, const Ta
       __m512i arg = _mm512_set1_epi32(-1);
       for (int64_t ky = t.first; ky < t.last; ++ky) {  // grouped by rows, as the forward
         const int64_t iy = top + ky;
-        const __m512i row_left =
-            _mm512_add_epi32(left, _mm512_set1_epi32(static_cast<int32_t>(iy * g.W)));
-        __m512 row = taps.load(iy, 0, x / kLanes);
-        __m512i row_arg = row_left;
-        for (int64_t kx = 1; kx < g.KW; ++kx) {
-          const __m512 v = taps.load(iy, kx, x / kLanes);
-          const __mmask16 take = takes(v, row);
-          row = _mm512_mask_mov_ps(row, take, v);
-          row_arg = _mm512_mask_mov_epi32(
-              row_arg, take,
-              _mm512_add_epi32(row_left, _mm512_set1_epi32(static_cast<int32_t>(kx))));
+        __m512 row;
+        __m512i row_arg;
+        if (iy == kept_row) {
+          row = _mm512_loadu_ps(kept_value);
+          row_arg = _mm512_loadu_si512(kept_arg);
+        } else {
+          const __m512i row_left =
+              _mm512_add_epi32(left, _mm512_set1_epi32(static_cast<int32_t>(iy * g.W)));
+          row = taps.load(iy, 0, x / kLanes);
+          row_arg = row_left;
+          for (int64_t kx = 1; kx < g.KW; ++kx) {
+            const __m512 v = taps.load(iy, kx, x / kLanes);
+            const __mmask16 take = takes(v, row);
+            row = _mm512_mask_mov_ps(row, take, v);
+            row_arg = _mm512_mask_mov_epi32(
+                row_arg, take,
+                _mm512_add_epi32(row_left, _mm512_set1_epi32(static_cast<int32_t>(kx))));
+          }
         }
         const __mmask16 take = takes(row, best);
         best = _mm512_mask_mov_ps(best, take, row);
         arg = _mm512_mask_mov_epi32(arg, take, row_arg);
+        if (ky == t.last - 1) {
+          _mm512_storeu_ps(kept_value, row);
+          _mm512_storeu_si512(kept_arg, row_arg);
+        }
       }
       const __m512i first_real =
           _mm512_add_epi32(_mm512_max_epi32(left, _mm512_setzero_si512()),
@@ -297,6 +334,7 @@ CONVLAB_AVX512_POOL void backward_plane_avx512(const Pool2dGeometry& g, const Ta
       const int64_t lanes = std::min(kLanes, g.OW - x);
       for (int64_t i = 0; i < lanes; ++i) gin[winner[i]] += go[i];
     }
+    kept_row = top + t.last - 1;
   }
 }
 
