@@ -215,13 +215,21 @@ struct DirectTaps {
 // A row's winner depends on the input row and the block of windows alone, so output row y takes
 // the winner of the last input row of row y - 1 where its windows start there (3 x 3 at stride 2:
 // two rows searched per output row instead of three).
-template <typename Taps>
+// With kArg, *arg gets each winner's index in the plane, from `left` (each window's tap 0 at row
+// iy: iy * W + its first column).
+template <bool kArg = false, typename Taps>
 CONVLAB_AVX512_POOL CONVLAB_INLINE __m512 row_winner(const Pool2dGeometry& g, const Taps& taps,
-                                                     int64_t iy, int64_t b) {
+                                                     int64_t iy, int64_t b, __m512i left,
+                                                     __m512i* arg) {
   __m512 row = taps.load(iy, 0, b);
+  if constexpr (kArg) *arg = left;
   for (int64_t kx = 1; kx < g.KW; ++kx) {
     const __m512 v = taps.load(iy, kx, b);
-    row = _mm512_mask_mov_ps(row, takes(v, row), v);
+    const __mmask16 take = takes(v, row);
+    row = _mm512_mask_mov_ps(row, take, v);
+    if constexpr (kArg)
+      *arg = _mm512_mask_mov_epi32(
+          *arg, take, _mm512_add_epi32(left, _mm512_set1_epi32(static_cast<int32_t>(kx))));
   }
   return row;
 }
@@ -238,7 +246,8 @@ CONVLAB_AVX512_POOL void forward_plane_avx512(const Pool2dGeometry& g, const Tap
       __m512 best = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
       for (int64_t ky = t.first; ky < t.last; ++ky) {
         const int64_t iy = y * g.SH - g.PH + ky;
-        const __m512 row = iy == kept_row ? kept : row_winner(g, taps, iy, b);
+        const __m512 row =
+            iy == kept_row ? kept : row_winner(g, taps, iy, b, _mm512_setzero_si512(), nullptr);
         best = _mm512_mask_mov_ps(best, takes(row, best), row);
         if (ky == t.last - 1) {
           kept = row;
@@ -303,18 +312,9 @@ CONVLAB_AVX512_POOL void backward_plane_avx512(const Pool2dGeometry& g, const Ta
           row = _mm512_loadu_ps(kept_value);
           row_arg = _mm512_loadu_si512(kept_arg);
         } else {
-          const __m512i row_left =
-              _mm512_add_epi32(left, _mm512_set1_epi32(static_cast<int32_t>(iy * g.W)));
-          row = taps.load(iy, 0, x / kLanes);
-          row_arg = row_left;
-          for (int64_t kx = 1; kx < g.KW; ++kx) {
-            const __m512 v = taps.load(iy, kx, x / kLanes);
-            const __mmask16 take = takes(v, row);
-            row = _mm512_mask_mov_ps(row, take, v);
-            row_arg = _mm512_mask_mov_epi32(
-                row_arg, take,
-                _mm512_add_epi32(row_left, _mm512_set1_epi32(static_cast<int32_t>(kx))));
-          }
+          row = row_winner<true>(
+              g, taps, iy, x / kLanes,
+              _mm512_add_epi32(left, _mm512_set1_epi32(static_cast<int32_t>(iy * g.W))), &row_arg);
         }
         const __mmask16 take = takes(row, best);
         best = _mm512_mask_mov_ps(best, take, row);
