@@ -62,14 +62,13 @@ void pad_image(const Conv2dGeometry& g, const float* src, float* dst) {
 // P pixels x NV vectors of channels, summed over `pairs` (input offset, weight row) pairs:
 // acc[p][v] += in[base[p] + offset[k]] * w[(v / 2) * wstride + k * kBlock + (v % 2) * kLanes]:
 // NV = 1 is the first 16 lanes of a block (16 channels or fewer), 2 one block, 4 two blocks
-// wstride apart. The core of forward and input gradient. Two blocks at 6 pixels load 4 weight
-// vectors and 6 broadcasts per 24 multiply-adds, one block at 12 pixels 2 and 12.
+// wstride apart; pixel p's sums stored at out + p * ld, or at out + rows[p] * ld (straight into a
+// scattered or bordered layout). The core of forward and input gradient. Two blocks at 6 pixels
+// load 4 weight vectors and 6 broadcasts per 24 multiply-adds, one block at 12 pixels 2 and 12.
 template <int P, int NV>
-__attribute__((target("avx512f"))) inline void pixel_block(const float* const* base,
-                                                           const int64_t* offset, const float* w,
-                                                           int64_t wstride, int64_t pairs,
-                                                           const float* init, float* out,
-                                                           int64_t ld, bool relu = false) {
+__attribute__((target("avx512f"))) inline void pixel_block(
+    const float* const* base, const int64_t* offset, const float* w, int64_t wstride, int64_t pairs,
+    const float* init, float* out, int64_t ld, bool relu = false, const int64_t* rows = nullptr) {
   __m512 acc[P][NV];
   for (int v = 0; v < NV; ++v) {
     const __m512 i =
@@ -91,7 +90,8 @@ __attribute__((target("avx512f"))) inline void pixel_block(const float* const* b
   for (int p = 0; p < P; ++p)
     for (int v = 0; v < NV; ++v) {
       if (relu) acc[p][v] = _mm512_max_ps(acc[p][v], _mm512_setzero_ps());  // NaN and -0 give +0
-      _mm512_storeu_ps(out + p * ld + (v / 2) * kBlock + (v % 2) * kLanes, acc[p][v]);
+      _mm512_storeu_ps(out + (rows ? rows[p] : p) * ld + (v / 2) * kBlock + (v % 2) * kLanes,
+                       acc[p][v]);
     }
 }
 
@@ -103,10 +103,12 @@ __attribute__((target("avx512f"))) inline void pixel_block_of(int count, const f
                                                               const int64_t* offset, const float* w,
                                                               int64_t wstride, int64_t pairs,
                                                               const float* init, float* out,
-                                                              int64_t ld, bool relu = false) {
+                                                              int64_t ld, bool relu = false,
+                                                              const int64_t* rows = nullptr) {
   if constexpr (P >= 1) {
-    if (count == P) return pixel_block<P, NV>(base, offset, w, wstride, pairs, init, out, ld, relu);
-    pixel_block_of<NV, P - 1>(count, base, offset, w, wstride, pairs, init, out, ld, relu);
+    if (count == P)
+      return pixel_block<P, NV>(base, offset, w, wstride, pairs, init, out, ld, relu, rows);
+    pixel_block_of<NV, P - 1>(count, base, offset, w, wstride, pairs, init, out, ld, relu, rows);
   }
 }
 
@@ -114,26 +116,12 @@ template <int NV>
 __attribute__((target("avx512f"))) void pixel_run(int64_t count, const float* const* base,
                                                   const int64_t* offset, const float* w,
                                                   int64_t wstride, int64_t pairs, const float* init,
-                                                  float* out, int64_t ld, bool relu = false) {
+                                                  float* out, int64_t ld, bool relu = false,
+                                                  const int64_t* rows = nullptr) {
   constexpr int64_t most = NV == 4 ? kPixels / 2 : kPixels;
   for (int64_t p = 0; p < count; p += most)
     pixel_block_of<NV>(static_cast<int>(std::min(most, count - p)), base + p, offset, w, wstride,
-                       pairs, init, out + p * ld, ld, relu);
-}
-
-// The first `lanes` floats (at most kBlock: the real channels) of `count` tile rows, tile_ld
-// apart, into rows pixels[p] of dst (ld apart). A memcpy call per pixel cost more than the copy.
-__attribute__((target("avx512f"))) void scatter_rows(int64_t count, const float* tile,
-                                                     int64_t tile_ld, int64_t lanes,
-                                                     const int64_t* pixels, float* dst,
-                                                     int64_t ld) {
-  const __mmask16 low = lanes >= kLanes ? 0xFFFF : (1u << lanes) - 1,
-                  high = lanes > kLanes ? (1u << (lanes - kLanes)) - 1 : 0;
-  for (int64_t p = 0; p < count; ++p, tile += tile_ld) {
-    float* row = dst + pixels[p] * ld;
-    _mm512_mask_storeu_ps(row, low, _mm512_maskz_loadu_ps(low, tile));
-    if (high) _mm512_mask_storeu_ps(row + kLanes, high, _mm512_maskz_loadu_ps(high, tile + kLanes));
-  }
+                       pairs, init, rows ? out : out + p * ld, ld, relu, rows ? rows + p : nullptr);
 }
 
 // The input gradient's weights as blocks of kBlock lanes over input channels: pair k = o * T + tap,
@@ -343,9 +331,10 @@ struct LaneForward {
   }
 
   // Output pixels [q0, q1) of the image whose zero-bordered copy is `image`, pixel-major into
-  // outT (rows of Op, row q at outT + (q - q0) * Op), fused ReLU and BatchNorm applied.
+  // outT (rows of Op, row q at outT + (q - q0) * Op, or at outT + rows[q] * Op), fused ReLU and
+  // BatchNorm applied.
   __attribute__((target("avx512f"))) void run(const float* image, int64_t q0, int64_t q1,
-                                              float* outT) const {
+                                              float* outT, const int64_t* rows = nullptr) const {
     const int64_t blocks = Op / kBlock;
     // A fused ReLU alone is applied as the sums are stored; a fused BatchNorm (and the ReLU after
     // it) by the epilogue.
@@ -354,39 +343,42 @@ struct LaneForward {
       const int64_t count = std::min<int64_t>(kPixels, q1 - p0);
       const float* base[kPixels];
       for (int64_t p = 0; p < count; ++p) base[p] = image + corner[static_cast<size_t>(p0 + p)];
+      float* o = rows ? outT : outT + (p0 - q0) * Op;
+      const int64_t* r = rows ? rows + p0 : nullptr;
       int64_t b = 0;
       for (; b + 1 < blocks; b += 2)
         pixel_run<4>(count, base, offset.data(), packed + b * K * kBlock, K * kBlock, K,
-                     bias_lanes.data() + b * kBlock, outT + (p0 - q0) * Op + b * kBlock, Op,
-                     relu_on_store);
+                     bias_lanes.data() + b * kBlock, o + b * kBlock, Op, relu_on_store, r);
       for (; b < blocks; ++b)
         if (g.O - b * kBlock <= kLanes)  // the block's second vector would be all zeros
           pixel_run<1>(count, base, offset.data(), packed + b * K * kBlock, 0, K,
-                       bias_lanes.data() + b * kBlock, outT + (p0 - q0) * Op + b * kBlock, Op,
-                       relu_on_store);
+                       bias_lanes.data() + b * kBlock, o + b * kBlock, Op, relu_on_store, r);
         else
           pixel_run<2>(count, base, offset.data(), packed + b * K * kBlock, 0, K,
-                       bias_lanes.data() + b * kBlock, outT + (p0 - q0) * Op + b * kBlock, Op,
-                       relu_on_store);
+                       bias_lanes.data() + b * kBlock, o + b * kBlock, Op, relu_on_store, r);
     }
-    if (f.bn_scale) conv_epilogue(q1 - q0, g.O, bn_lanes.data(), Op, f.relu, outT, Op);
+    if (!f.bn_scale) return;
+    if (!rows) return conv_epilogue(q1 - q0, g.O, bn_lanes.data(), Op, f.relu, outT, Op);
+    for (int64_t q = q0; q < q1;) {  // runs of consecutive rows
+      int64_t e = q + 1;
+      while (e < q1 && rows[e] == rows[e - 1] + 1) ++e;
+      conv_epilogue(e - q, g.O, bn_lanes.data(), Op, f.relu, outT + rows[q] * Op, Op);
+      q = e;
+    }
   }
 };
 
-// Pixel-major rows (OH x OW of `width` floats, from src) into a zeroed (OH + 2PH) x (OW + 2PW)
-// copy at (PH, PW): the next layer's zero-bordered input in the chain.
-void copy_into_bordered_rows(const float* src, int64_t OH, int64_t OW, int64_t width, int64_t PH,
-                             int64_t PW, float* dst) {
-  const int64_t Wp = OW + 2 * PW, row = OW * width;
-  std::fill(dst, dst + PH * Wp * width, 0.0f);
-  for (int64_t y = 0; y < OH; ++y) {
-    float* d = dst + ((y + PH) * Wp) * width;
-    std::fill(d, d + PW * width, 0.0f);
-    std::memcpy(d + PW * width, src + y * row, static_cast<size_t>(row) * sizeof(float));
-    std::fill(d + PW * width + row, d + Wp * width, 0.0f);
+// The border of a zero-bordered (OH + 2PH) x (OW + 2PW) pixel-major copy (`width` floats a pixel):
+// the next layer's input in the chain, whose inside the first layer writes in place.
+void zero_border_rows(int64_t OH, int64_t OW, int64_t width, int64_t PH, int64_t PW, float* dst) {
+  const int64_t Wp = OW + 2 * PW;
+  std::fill(dst, dst + (PH * Wp + PW) * width, 0.0f);  // top rows and the first left border
+  for (int64_t y = 0; y + 1 < OH; ++y) {  // each right border and the next row's left border
+    float* d = dst + ((y + PH) * Wp + PW + OW) * width;
+    std::fill(d, d + 2 * PW * width, 0.0f);
   }
-  float* bottom = dst + (OH + PH) * Wp * width;
-  std::fill(bottom, bottom + PH * Wp * width, 0.0f);
+  float* last = dst + ((OH - 1 + PH) * Wp + PW + OW) * width;  // last right border, bottom rows
+  std::fill(last, dst + (OH + 2 * PH) * Wp * width, 0.0f);
 }
 
 }  // namespace
@@ -447,6 +439,10 @@ __attribute__((target("avx512f"))) void conv2d_forward_chain_lanes(
   const LaneForward second(b, fb, wb, bb, 4, true, first.Op);
   const int64_t plane = (a.H + 2 * a.PH) * (a.W + 2 * a.PW);
   const int64_t bordered = (b.H + 2 * b.PH) * (b.W + 2 * b.PW) * first.Op;
+  std::vector<int64_t> rows(static_cast<size_t>(first.pixels));
+  for (int64_t y = 0; y < a.OH; ++y)
+    for (int64_t x = 0; x < a.OW; ++x)
+      rows[static_cast<size_t>(y * a.OW + x)] = (y + b.PH) * (b.W + 2 * b.PW) + x + b.PW;
   parallel_for(a.N, [&](int64_t n) {
     const float* image = in + n * a.C * a.H * a.W;
     if (a.PH || a.PW) {
@@ -454,14 +450,10 @@ __attribute__((target("avx512f"))) void conv2d_forward_chain_lanes(
       pad_image(a, image, buf);
       image = buf;
     }
-    float* mid = scratch(1, static_cast<size_t>(round_up(first.pixels, kPixels) * first.Op));
-    first.run(image, 0, first.pixels, mid);
-    const float* next = mid;  // without padding a's rows are b's zero-bordered copy
-    if (b.PH || b.PW) {
-      float* buf = scratch(2, static_cast<size_t>(bordered));
-      copy_into_bordered_rows(mid, a.OH, a.OW, first.Op, b.PH, b.PW, buf);
-      next = buf;
-    }
+    // a's pixels go straight into b's zero-bordered copy (rows: their places in it).
+    float* next = scratch(2, static_cast<size_t>(bordered));
+    if (b.PH || b.PW) zero_border_rows(a.OH, a.OW, first.Op, b.PH, b.PW, next);
+    first.run(image, 0, first.pixels, next, rows.data());
     float* outT = scratch(3, static_cast<size_t>(round_up(second.pixels, kPixels) * second.Op));
     second.run(next, 0, second.pixels, outT);
     transpose(second.pixels, b.O, outT, second.Op, out + n * b.O * second.pixels, second.pixels);
@@ -547,29 +539,23 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
           const int64_t run = std::min<int64_t>(kPixels, count - p0);
           const float* base[kPixels];
           for (int64_t p = 0; p < run; ++p) base[p] = gpad + ph.corner[static_cast<size_t>(p0 + p)];
-          alignas(64) float tile[kPixels * 2 * kBlock];
+          // Straight into the pixels' rows of ginT (lanes past C hold zeros: their weights are
+          // zero, and the transpose below leaves them).
+          const int64_t* r = ph.pixels.data() + p0;
           int64_t b = 0;
           // Pairs of blocks of channels first: 4 weight vectors and 6 broadcasts per 24
           // multiply-adds, where one block at 12 pixels needs 2 and 12 (128 -> 64 1x1 on 7x7: 0.475
           // -> 0.424 ms, 128 -> 256 at stride 2 on 16x16: 15.7 -> 13.0 ms, batch 64, 1 thread).
-          for (; b + 1 < Cp / kBlock; b += 2) {
+          for (; b + 1 < Cp / kBlock; b += 2)
             pixel_run<4>(run, base, ph.offset.data(), ph.rows + b * pairs * kBlock, pairs * kBlock,
-                         pairs, nullptr, tile, 2 * kBlock);
-            for (int64_t h = 0; h < 2; ++h)
-              scatter_rows(run, tile + h * kBlock, 2 * kBlock,
-                           std::min(kBlock, g.C - (b + h) * kBlock), ph.pixels.data() + p0,
-                           ginT + (b + h) * kBlock, Cp);
-          }
-          for (; b < Cp / kBlock; ++b) {
+                         pairs, nullptr, ginT + b * kBlock, Cp, false, r);
+          for (; b < Cp / kBlock; ++b)
             if (g.C - b * kBlock <= kLanes)  // the block's second vector would be all zeros
               pixel_run<1>(run, base, ph.offset.data(), ph.rows + b * pairs * kBlock, 0, pairs,
-                           nullptr, tile, kBlock);
+                           nullptr, ginT + b * kBlock, Cp, false, r);
             else
               pixel_run<2>(run, base, ph.offset.data(), ph.rows + b * pairs * kBlock, 0, pairs,
-                           nullptr, tile, kBlock);
-            scatter_rows(run, tile, kBlock, std::min(kBlock, g.C - b * kBlock),
-                         ph.pixels.data() + p0, ginT + b * kBlock, Cp);
-          }
+                           nullptr, ginT + b * kBlock, Cp, false, r);
         }
       }
       transpose(inputs, g.C, ginT, Cp, gin + n * g.C * inputs);  // pixel-major into NCHW
