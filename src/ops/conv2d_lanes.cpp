@@ -70,9 +70,11 @@ __attribute__((target("avx512f"))) inline void pixel_block(
     const float* const* base, const int64_t* offset, const float* w, int64_t wstride, int64_t pairs,
     const float* init, float* out, int64_t ld, bool relu = false, const int64_t* rows = nullptr) {
   __m512 acc[P][NV];
+#pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) {
     const __m512 i =
         init ? _mm512_loadu_ps(init + (v / 2) * kBlock + (v % 2) * kLanes) : _mm512_setzero_ps();
+#pragma GCC unroll 12
     for (int p = 0; p < P; ++p) acc[p][v] = i;
   }
   for (int64_t k = 0; k < pairs; ++k) {
@@ -87,7 +89,9 @@ __attribute__((target("avx512f"))) inline void pixel_block(
       for (int v = 0; v < NV; ++v) acc[p][v] = _mm512_fmadd_ps(x, wv[v], acc[p][v]);
     }
   }
+#pragma GCC unroll 12
   for (int p = 0; p < P; ++p)
+#pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
       if (relu) acc[p][v] = _mm512_max_ps(acc[p][v], _mm512_setzero_ps());  // NaN and -0 give +0
       _mm512_storeu_ps(out + (rows ? rows[p] : p) * ld + (v / 2) * kBlock + (v % 2) * kLanes,
@@ -163,7 +167,9 @@ __attribute__((target("avx512f"))) void weight_grad_block(const Conv2dGeometry& 
   const int64_t K = g.C * g.KH * g.KW, Op = round_up(g.O, kBlock), pixels = g.OH * g.OW;
   const int64_t Wp = g.W + 2 * g.PW, plane = (g.H + 2 * g.PH) * Wp;
   __m512 acc[R][2 * NB];
+#pragma GCC unroll 12
   for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
     for (int v = 0; v < 2 * NB; ++v)
       acc[r][v] = c.first
                       ? _mm512_setzero_ps()
@@ -185,9 +191,12 @@ __attribute__((target("avx512f"))) void weight_grad_block(const Conv2dGeometry& 
         }
       }
   }
-  for (int r = 0; r < R && first_pair + r < K; ++r)
-    for (int v = 0; v < 2 * NB; ++v)
-      _mm512_storeu_ps(part + (first_pair + r) * Op + ob * kBlock + v * kLanes, acc[r][v]);
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r)
+    if (first_pair + r < K)
+#pragma GCC unroll 4
+      for (int v = 0; v < 2 * NB; ++v)
+        _mm512_storeu_ps(part + (first_pair + r) * Op + ob * kBlock + v * kLanes, acc[r][v]);
 }
 
 // weight_grad_block for the `rows` pairs left (R at most): the last block of pairs has its own
