@@ -49,8 +49,10 @@ __attribute__((target("avx512f"))) void block_full_avx512(int64_t K, const float
                                                           int64_t ldc, bool accumulate) {
   static_assert(MR == 4 && NR == 64, "the AVX-512 kernel is written for 4 x 64 blocks");
   const int64_t rs = kTransA ? 1 : lda, ks = kTransA ? lda : 1;  // A's row and k strides
-  __m512 c[4][4];
+  __m512 c[4][4];  // fully unrolled set-up and stores: otherwise GCC keeps c on the stack
+#pragma GCC unroll 4
   for (int r = 0; r < 4; ++r)
+#pragma GCC unroll 4
     for (int v = 0; v < 4; ++v)
       c[r][v] = accumulate ? _mm512_loadu_ps(C + r * ldc + 16 * v) : _mm512_setzero_ps();
   const float *a0 = A, *a1 = A + rs, *a2 = A + 2 * rs, *a3 = A + 3 * rs;
@@ -77,7 +79,9 @@ __attribute__((target("avx512f"))) void block_full_avx512(int64_t K, const float
     c[3][2] = _mm512_fmadd_ps(x3, b2, c[3][2]);
     c[3][3] = _mm512_fmadd_ps(x3, b3, c[3][3]);
   }
+#pragma GCC unroll 4
   for (int r = 0; r < 4; ++r)
+#pragma GCC unroll 4
     for (int v = 0; v < 4; ++v) _mm512_storeu_ps(C + r * ldc + 16 * v, c[r][v]);
 }
 
