@@ -30,7 +30,10 @@ TEST(KernelsFast, LinearMatchesReference) {
                             {64, 64, 10},
                             {5, 33, 67},
                             {3, 130, 9},
-                            {7, 600, 20}}) {  // 600: blocks of 256, 256 and 88 columns
+                            {7, 600, 20},   // 600: blocks of 256, 256 and 88 columns
+                            {40, 600, 10},  // 16 rows or more, 12 outputs or fewer: lanes over rows
+                            {16, 300, 12},
+                            {33, 64, 1}}) {
     const Tensor x = random_tensor({N, IN}, rng), w = random_tensor({OUT, IN}, rng),
                  b = random_tensor({OUT}, rng);
     Tensor y_ref({N, OUT}), y({N, OUT}, 1e30f);
@@ -38,6 +41,13 @@ TEST(KernelsFast, LinearMatchesReference) {
     kernels::linear_forward(N, IN, OUT, x.data(), w.data(), b.data(), y.data());
     const double tol = 1e-5 * std::sqrt(static_cast<double>(IN)) * 4;
     ASSERT_TRUE(allclose(y, y_ref, 1e-4, tol)) << max_abs_diff(y, y_ref);
+    // Each row alone (batches of one take the GEMM): the same bits as in the batch.
+    for (int64_t n = 0; n < N; ++n) {
+      Tensor row({1, OUT}, 1e30f);
+      kernels::linear_forward(1, IN, OUT, x.data() + n * IN, w.data(), b.data(), row.data());
+      ASSERT_EQ(std::memcmp(row.data(), y.data() + n * OUT, static_cast<size_t>(OUT) * 4), 0)
+          << N << "x" << IN << "x" << OUT << " row " << n;
+    }
     const Tensor gy = random_tensor({N, OUT}, rng);
     Tensor gx_ref({N, IN}), gw_ref({OUT, IN}, 1.0f), gb_ref({OUT}, 1.0f);
     Tensor gx({N, IN}, 1e30f), gw({OUT, IN}, 1.0f), gb({OUT}, 1.0f);

@@ -2,6 +2,10 @@
 // IN dimension (never by the thread count), so every element is computed the same way at any
 // number of threads, and each task touches only its own block of W and x, which stays in cache:
 // W (OUT x IN = 64 x 4096 floats, 1 MB) read whole by every task would come from L3 each time.
+// A classifier's forward (12 outputs or fewer, 16 rows or more) runs in blocks of 16 rows instead,
+// with the same sums in the same order (linear_rows16).
+#include <immintrin.h>
+
 #include <algorithm>
 
 #include "convlab/ops/kernels.h"
@@ -20,10 +24,60 @@ int64_t blocks(int64_t n, int64_t size) {
 int64_t block_len(int64_t n, int64_t size, int64_t i) {
   return std::min(size, n - i * size);
 }
+// Rows [n0, n0 + rows) of y (rows <= 16) for OUT <= 12 outputs: lanes over the rows, whose x
+// block is turned (k x 16) first. In the GEMM below a vector holds OUT outputs of one row (10 of
+// 16 lanes for a classifier) and every multiply-add needs its own broadcast; here each of the
+// OUT weights of a column k is broadcast once for 16 rows. The same sums in the same order: each
+// block's part starts from zero and takes its columns in order, and y = b + part 0 + part 1 + ...
+template <int OUT>
+__attribute__((target("avx512f"))) void linear_rows16(int64_t rows, int64_t IN, const float* x,
+                                                      const float* w, const float* b, float* y,
+                                                      float* xT) {
+  __m512 total[OUT];
+#pragma GCC unroll 12
+  for (int o = 0; o < OUT; ++o) total[o] = _mm512_set1_ps(b ? b[o] : 0.0f);
+  for (int64_t c0 = 0; c0 < IN; c0 += kColBlock) {
+    const int64_t cols = std::min(kColBlock, IN - c0);
+    transpose(rows, cols, x + c0, IN, xT, 16);  // xT[k][i] = x[i][c0 + k]; lanes past rows unused
+    __m512 acc[OUT];
+#pragma GCC unroll 12
+    for (int o = 0; o < OUT; ++o) acc[o] = _mm512_setzero_ps();
+    const float* wk = w + c0;
+    for (int64_t k = 0; k < cols; ++k) {
+      const __m512 xv = _mm512_load_ps(xT + k * 16);
+#pragma GCC unroll 12
+      for (int o = 0; o < OUT; ++o)
+        acc[o] = _mm512_fmadd_ps(xv, _mm512_set1_ps(wk[o * IN + k]), acc[o]);
+    }
+#pragma GCC unroll 12
+    for (int o = 0; o < OUT; ++o) total[o] = _mm512_add_ps(total[o], acc[o]);
+  }
+  alignas(64) float out[OUT * 16];
+#pragma GCC unroll 12
+  for (int o = 0; o < OUT; ++o) _mm512_store_ps(out + o * 16, total[o]);
+  transpose(OUT, rows, out, 16, y, OUT);
+}
+
+template <int OUT = 12>
+void linear_rows16_of(int64_t out_features, int64_t rows, int64_t IN, const float* x,
+                      const float* w, const float* b, float* y, float* xT) {
+  if constexpr (OUT >= 1) {
+    if (out_features == OUT) return linear_rows16<OUT>(rows, IN, x, w, b, y, xT);
+    linear_rows16_of<OUT - 1>(out_features, rows, IN, x, w, b, y, xT);
+  }
+}
+
 }  // namespace
 
 void linear_forward(int64_t N, int64_t IN, int64_t OUT, const float* x, const float* w,
                     const float* b, float* y) {
+  if (active_isa() == Isa::avx512 && OUT <= 12 && N >= 16) {
+    parallel_for(blocks(N, 16), [&](int64_t t) {
+      float* xT = scratch(0, static_cast<size_t>(kColBlock * 16));
+      linear_rows16_of(OUT, block_len(N, 16, t), IN, x + t * 16 * IN, w, b, y + t * 16 * OUT, xT);
+    });
+    return;
+  }
   // Task t: the partial product over IN columns [t * kColBlock, ...), summed below in block order.
   const int64_t tasks = blocks(IN, kColBlock);
   float* parts = scratch(2, static_cast<size_t>(tasks * N * OUT));
