@@ -54,6 +54,21 @@ int64_t round_up(int64_t x, int64_t m) {
   return (x + m - 1) / m * m;
 }
 
+// Calls f(first, length) for ceil(count / most) runs of [0, count) as equal as can be (the first
+// count % runs one longer): a 64-pixel plane in blocks of 12 is 11, 11, 11, 11, 10, 10, not five
+// of 12 and a block of 4 that loads nearly as much as one of 12 for a third of the work. Each
+// pixel's sums do not depend on its block.
+template <typename F>
+void for_runs(int64_t count, int64_t most, F f) {
+  const int64_t runs = (count + most - 1) / most, base = runs ? count / runs : 0,
+                extra = runs ? count % runs : 0;
+  for (int64_t r = 0, first = 0; r < runs; ++r) {
+    const int64_t length = base + (r < extra ? 1 : 0);
+    f(first, length);
+    first += length;
+  }
+}
+
 // One image (C, H, W) copied into a zeroed (C, H + 2PH, W + 2PW) buffer at (PH, PW).
 void pad_image(const Conv2dGeometry& g, const float* src, float* dst) {
   copy_into_zeroed(src, g.C, g.H, g.W, dst, g.H + 2 * g.PH, g.W + 2 * g.PW, g.PH, g.PW);
@@ -123,9 +138,10 @@ __attribute__((target("avx512f"))) void pixel_run(int64_t count, const float* co
                                                   float* out, int64_t ld, bool relu = false,
                                                   const int64_t* rows = nullptr) {
   constexpr int64_t most = NV == 4 ? kPixels / 2 : kPixels;
-  for (int64_t p = 0; p < count; p += most)
-    pixel_block_of<NV>(static_cast<int>(std::min(most, count - p)), base + p, offset, w, wstride,
-                       pairs, init, rows ? out : out + p * ld, ld, relu, rows ? rows + p : nullptr);
+  for_runs(count, most, [&](int64_t p, int64_t length) {
+    pixel_block_of<NV>(static_cast<int>(length), base + p, offset, w, wstride, pairs, init,
+                       rows ? out : out + p * ld, ld, relu, rows ? rows + p : nullptr);
+  });
 }
 
 // The input gradient's weights as blocks of kBlock lanes over input channels: pair k = o * T + tap,
@@ -348,8 +364,8 @@ struct LaneForward {
     // A fused ReLU alone is applied as the sums are stored; a fused BatchNorm (and the ReLU after
     // it) by the epilogue.
     const bool relu_on_store = f.relu && !f.bn_scale;
-    for (int64_t p0 = q0; p0 < q1; p0 += kPixels) {
-      const int64_t count = std::min<int64_t>(kPixels, q1 - p0);
+    for_runs(q1 - q0, kPixels, [&](int64_t first, int64_t count) {
+      const int64_t p0 = q0 + first;
       const float* base[kPixels];
       for (int64_t p = 0; p < count; ++p) base[p] = image + corner[static_cast<size_t>(p0 + p)];
       float* o = rows ? outT : outT + (p0 - q0) * Op;
@@ -365,7 +381,7 @@ struct LaneForward {
         else
           pixel_run<2>(count, base, offset.data(), packed + b * K * kBlock, 0, K,
                        bias_lanes.data() + b * kBlock, o + b * kBlock, Op, relu_on_store, r);
-    }
+    });
     if (!f.bn_scale) return;
     if (!rows) return conv_epilogue(q1 - q0, g.O, bn_lanes.data(), Op, f.relu, outT, Op);
     for (int64_t q = q0; q < q1;) {  // runs of consecutive rows
@@ -544,8 +560,7 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
         const int64_t count = static_cast<int64_t>(ph.pixels.size());
         const int64_t pairs = static_cast<int64_t>(ph.offset.size());
         if (pairs == 0) continue;
-        for (int64_t p0 = 0; p0 < count; p0 += kPixels) {
-          const int64_t run = std::min<int64_t>(kPixels, count - p0);
+        for_runs(count, kPixels, [&](int64_t p0, int64_t run) {
           const float* base[kPixels];
           for (int64_t p = 0; p < run; ++p) base[p] = gpad + ph.corner[static_cast<size_t>(p0 + p)];
           // Straight into the pixels' rows of ginT (lanes past C hold zeros: their weights are
@@ -565,7 +580,7 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
             else
               pixel_run<2>(run, base, ph.offset.data(), ph.rows + b * pairs * kBlock, 0, pairs,
                            nullptr, ginT + b * kBlock, Cp, false, r);
-        }
+        });
       }
       transpose(inputs, g.C, ginT, Cp, gin + n * g.C * inputs);  // pixel-major into NCHW
     });
