@@ -215,9 +215,8 @@ __attribute__((target("avx512f"))) void weight_grad_block(const Conv2dGeometry& 
         _mm512_storeu_ps(part + (first_pair + r) * Op + ob * kBlock + v * kLanes, acc[r][v]);
 }
 
-// weight_grad_block for the `rows` pairs left (R at most): the last block of pairs has its own
-// size instead of repeating pairs that are dropped (27 pairs of a 3-channel 3x3 are 2 blocks of 12
-// and one of 3, not 3 of 12).
+// weight_grad_block for a block of `rows` pairs (R at most): blocks of pairs as equal as can be,
+// (27 pairs of a 3-channel 3x3 are 3 blocks of 9, not 2 of 12 and one of 3).
 template <int NB, int R>
 void weight_grad_block_of(int64_t rows, const Conv2dGeometry& g, const float* pads, const float* gT,
                           const Chunk& c, const int64_t* off, int64_t first_pair, int64_t ob,
@@ -271,11 +270,13 @@ void weight_grad_group(const Conv2dGeometry& g, const float* pads, const float* 
   for (const Chunk& c : chunks) {
     int64_t ob = 0;  // pairs of blocks of output channels first
     for (; ob + 1 < blocks; ob += 2)
-      for (int64_t k0 = 0; k0 < K; k0 += kPairs / 2)
-        weight_grad_block_of<2, kPairs / 2>(K - k0, g, pads, gT, c, offset + k0, k0, ob, part);
+      for_runs(K, kPairs / 2, [&](int64_t k0, int64_t pairs) {
+        weight_grad_block_of<2, kPairs / 2>(pairs, g, pads, gT, c, offset + k0, k0, ob, part);
+      });
     for (; ob < blocks; ++ob)
-      for (int64_t k0 = 0; k0 < K; k0 += kPairs)
-        weight_grad_block_of<1, kPairs>(K - k0, g, pads, gT, c, offset + k0, k0, ob, part);
+      for_runs(K, kPairs, [&](int64_t k0, int64_t pairs) {
+        weight_grad_block_of<1, kPairs>(pairs, g, pads, gT, c, offset + k0, k0, ob, part);
+      });
   }
 }
 
