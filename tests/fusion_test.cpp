@@ -236,6 +236,9 @@ TEST(ConvFusion, SequentialTrainsIdenticallyFusedOrNot) {
     if (fused) {
       EXPECT_NE(test::error_of([&] { model->activation(0); }).find("not kept"), std::string::npos);
       EXPECT_EQ(model->activation(4).shape(), (Shape{8, 16, 16, 16}));  // the pooled output
+      // Flatten and Linear in one step: the Linear reads the pooled output in place.
+      EXPECT_NE(test::error_of([&] { model->activation(5); }).find("not kept"), std::string::npos);
+      EXPECT_EQ(model->activation(6).shape(), (Shape{8, 64}));
     } else {
       EXPECT_EQ(model->activation(0).shape(), (Shape{8, 8, 32, 32}));
     }
@@ -754,6 +757,26 @@ TEST(BatchNormFusion, MismatchedChannelsAreAShapeErrorInInference) {
   const Tensor x = random_tensor({8, 3, 12, 12}, rng);
   nn::InferenceScope inference(*model);
   EXPECT_NE(test::error_of([&] { model->forward(x); }).find("BatchNorm"), std::string::npos);
+}
+
+// A Flatten whose output does not fit the Linear after it is not fused: the Linear says what is
+// wrong, as it does unfused.
+TEST(ConvFusion, FlattenIntoAMismatchedLinearIsTheLinearsShapeError) {
+  const std::string text =
+      "Sequential(\n"
+      "  (0): Flatten(start_dim=1, end_dim=-1)\n"
+      "  (1): Linear(in_features=50, out_features=10, bias=True)\n"
+      ")\n";
+  Generator gen(3);
+  auto model = nn::parse_model(text, "m.txt", gen);
+  std::mt19937 rng(3);
+  const Tensor x = random_tensor({4, 3, 4, 4}, rng);
+  for (bool fused : {false, true}) {
+    model->set_fusion(fused);
+    const std::string e = test::error_of([&] { model->forward(x); });
+    EXPECT_NE(e.find("Linear(in_features=50"), std::string::npos) << e;
+    EXPECT_NE(e.find("[4, 48]"), std::string::npos) << e;
+  }
 }
 
 TEST(BatchNormFusion, InferenceFoldsBatchNormIntoTheConvolutionBitForBit) {

@@ -158,6 +158,25 @@ void Linear::backward(const Tensor& input, const Tensor&, const Tensor& grad_out
                            weight_.grad.data(), has_bias_ ? bias_.grad.data() : nullptr);
 }
 
+void Linear::forward_flattened(const Tensor& input, Tensor& output) {
+  const Shape flat = Flatten().output_shape(input.shape());
+  check_parameters();
+  output.resize_(output_shape(flat));
+  kernels::linear_forward(flat[0], in_, out_, input.data(), weight_.value.data(),
+                          has_bias_ ? bias_.value.data() : nullptr, output.data());
+}
+
+void Linear::backward_flattened(const Tensor& input, const Tensor& grad_output,
+                                Tensor* grad_input) {
+  const Shape flat = Flatten().output_shape(input.shape());
+  check_parameters();
+  expect_same_shape(*this, "gradient of the output", grad_output.shape(), output_shape(flat));
+  if (grad_input) grad_input->resize_(input.shape());
+  kernels::linear_backward(flat[0], in_, out_, input.data(), weight_.value.data(),
+                           grad_output.data(), grad_input ? grad_input->data() : nullptr,
+                           weight_.grad.data(), has_bias_ ? bias_.grad.data() : nullptr);
+}
+
 std::vector<Parameter*> Linear::parameters() {
   if (has_bias_) return {&weight_, &bias_};
   return {&weight_};

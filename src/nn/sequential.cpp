@@ -58,6 +58,17 @@ Sequential::Step Sequential::plan_step(size_t i, const Shape& input) const {
     return {i, i + 1, {}, /*batch_norm_relu=*/true};
   if (fusion_ && relu_next && dynamic_cast<const Residual*>(layers_[i].get()))
     return {i, i + 1, {}, false, false, /*residual_relu=*/true};
+  // A Flatten and the Linear after it, where the shapes agree (else each layer runs alone and
+  // says what is wrong): the Linear reads the unflattened input in place.
+  const auto* linear =
+      i + 1 < layers_.size() ? dynamic_cast<const Linear*>(layers_[i + 1].get()) : nullptr;
+  if (fusion_ && linear && dynamic_cast<const Flatten*>(layers_[i].get()) && input.size() >= 2 &&
+      input[0] > 0 && numel(input) / input[0] == linear->in_features()) {
+    Step step = single;
+    step.last = i + 1;
+    step.flatten_linear = true;
+    return step;
+  }
   auto* conv = dynamic_cast<Conv2d*>(layers_[i].get());
   if (!fusion_ || !conv) return single;
   // Inference: a BatchNorm with running statistics right after the convolution joins it.
@@ -126,8 +137,8 @@ const Tensor& Sequential::forward(const Tensor& input) {
     for (size_t k = step.first; k <= step.last; ++k) kept_[k] = false;
     // Inference: a fused convolution whose output only feeds the next convolution hands it over
     // in cache (Conv2d::forward_chain); its output is not kept.
-    const bool conv_step =
-        step.first < step.last && !step.batch_norm_relu && !step.residual_relu && !step.fusion.pool;
+    const bool conv_step = step.first < step.last && !step.batch_norm_relu && !step.residual_relu &&
+                           !step.flatten_linear && !step.fusion.pool;
     std::optional<kernels::ConvFusion> fa;  // the step's fusion, once worked out
     if (inference_ && conv_step && step.last + 1 < layers_.size()) {
       auto& a = static_cast<Conv2d&>(*layers_[i]);
@@ -159,6 +170,8 @@ const Tensor& Sequential::forward(const Tensor& input) {
       static_cast<BatchNorm&>(*layers_[i]).forward_relu(*x, outputs_[step.last]);
     } else if (step.residual_relu) {
       static_cast<Residual&>(*layers_[i]).forward_relu(*x, outputs_[step.last]);
+    } else if (step.flatten_linear) {
+      static_cast<Linear&>(*layers_[step.last]).forward_flattened(*x, outputs_[step.last]);
     } else {
       static_cast<Conv2d&>(*layers_[i])
           .forward_fused(*x, fa ? *fa : fusion_of(step), outputs_[step.last], argmax_[i]);
@@ -202,6 +215,8 @@ void Sequential::backward(const Tensor& grad_output, Tensor* grad_input) {
       static_cast<BatchNorm&>(*layers_[i]).backward_relu(in, outputs_[step.last], *g, gin);
     else if (step.residual_relu)
       static_cast<Residual&>(*layers_[i]).backward_relu(in, outputs_[step.last], *g, gin);
+    else if (step.flatten_linear)
+      static_cast<Linear&>(*layers_[step.last]).backward_flattened(in, *g, gin);
     else
       static_cast<Conv2d&>(*layers_[i])
           .backward_fused(in, step.fusion, outputs_[step.last], argmax_[i], *g, gin);

@@ -70,9 +70,14 @@ class Linear : public Module {
   void backward(const Tensor& input, const Tensor& output, const Tensor& grad_output,
                 Tensor* grad_input) override;
   std::vector<Parameter*> parameters() override;
+  // Flatten and this layer in one step (Sequential's fusion): input (N, ...) read as
+  // (N, in_features) where it lies, its gradient written in input's shape; no flattened copy.
+  void forward_flattened(const Tensor& input, Tensor& output);
+  void backward_flattened(const Tensor& input, const Tensor& grad_output, Tensor* grad_input);
 
   Tensor& weight() { return weight_.value; }
   Tensor& bias() { return bias_.value; }
+  int64_t in_features() const { return in_; }
   void reset_parameters(Generator& gen);
 
  private:

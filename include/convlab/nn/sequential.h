@@ -39,7 +39,8 @@ class Sequential : public Module {
   const Tensor& activation(size_t i) const;
 
   // Fusion: when on, forward runs Conv2d -> ReLU [-> MaxPool2d(2)] as one kernel per image
-  // (kernels::ConvFusion) and BatchNorm -> ReLU as one pass, with the same numbers; the outputs of
+  // (kernels::ConvFusion), BatchNorm -> ReLU as one pass and Flatten -> Linear without the
+  // flattened copy (the Linear reads its input in place), with the same numbers; the outputs of
   // the layers fused into a later one are then not kept. Training and evaluation turn it on (for
   // the Sequentials nested inside too); inspection keeps it off.
   void set_fusion(bool on);
@@ -69,6 +70,7 @@ class Sequential : public Module {
     bool conv_batch_norm = false;  // inference: layer first + 1 is a BatchNorm in the kernel
     bool residual_relu = false;    // a Residual and the ReLU after it
     bool chained = false;          // inference: a convolution step handing its output to the next
+    bool flatten_linear = false;   // a Flatten and the Linear after it: no flattened copy
   };
   Step plan_step(size_t i, const Shape& input) const;
   // The convolution step's fusion, with its BatchNorm's affine (affine_) when it has one.
