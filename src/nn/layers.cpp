@@ -140,22 +140,18 @@ Shape Linear::output_shape(const Shape& input) const {
   return {input[0], out_};
 }
 
+// forward and backward take (N, in_features) only; the flattened forms (N, ...) of that size.
 void Linear::forward(const Tensor& input, Tensor& output) {
   check_parameters();
-  output.resize_(output_shape(input.shape()));
-  kernels::linear_forward(input.size(0), in_, out_, input.data(), weight_.value.data(),
-                          has_bias_ ? bias_.value.data() : nullptr, output.data());
+  output_shape(input.shape());  // throws unless (N, in_features)
+  forward_flattened(input, output);
 }
 
 void Linear::backward(const Tensor& input, const Tensor&, const Tensor& grad_output,
                       Tensor* grad_input) {
   check_parameters();
-  expect_same_shape(*this, "gradient of the output", grad_output.shape(),
-                    output_shape(input.shape()));
-  if (grad_input) grad_input->resize_(input.shape());
-  kernels::linear_backward(input.size(0), in_, out_, input.data(), weight_.value.data(),
-                           grad_output.data(), grad_input ? grad_input->data() : nullptr,
-                           weight_.grad.data(), has_bias_ ? bias_.grad.data() : nullptr);
+  output_shape(input.shape());  // throws unless (N, in_features)
+  backward_flattened(input, grad_output, grad_input);
 }
 
 void Linear::forward_flattened(const Tensor& input, Tensor& output) {

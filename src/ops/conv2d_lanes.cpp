@@ -180,7 +180,7 @@ __attribute__((target("avx512f"))) void weight_grad_block(const Conv2dGeometry& 
                                                           const Chunk& c, const int64_t* off,
                                                           int64_t first_pair, int64_t ob,
                                                           float* part) {
-  const int64_t K = g.C * g.KH * g.KW, Op = round_up(g.O, kBlock), pixels = g.OH * g.OW;
+  const int64_t Op = round_up(g.O, kBlock), pixels = g.OH * g.OW;
   const int64_t Wp = g.W + 2 * g.PW, plane = (g.H + 2 * g.PH) * Wp;
   __m512 acc[R][2 * NB];
 #pragma GCC unroll 12
@@ -209,10 +209,9 @@ __attribute__((target("avx512f"))) void weight_grad_block(const Conv2dGeometry& 
   }
 #pragma GCC unroll 12
   for (int r = 0; r < R; ++r)
-    if (first_pair + r < K)
 #pragma GCC unroll 4
-      for (int v = 0; v < 2 * NB; ++v)
-        _mm512_storeu_ps(part + (first_pair + r) * Op + ob * kBlock + v * kLanes, acc[r][v]);
+    for (int v = 0; v < 2 * NB; ++v)
+      _mm512_storeu_ps(part + (first_pair + r) * Op + ob * kBlock + v * kLanes, acc[r][v]);
 }
 
 // weight_grad_block for a block of `rows` pairs (R at most): blocks of pairs as equal as can be,
@@ -222,7 +221,7 @@ void weight_grad_block_of(int64_t rows, const Conv2dGeometry& g, const float* pa
                           const Chunk& c, const int64_t* off, int64_t first_pair, int64_t ob,
                           float* part) {
   if constexpr (R >= 1) {
-    if (rows >= R) return weight_grad_block<R, NB>(g, pads, gT, c, off, first_pair, ob, part);
+    if (rows == R) return weight_grad_block<R, NB>(g, pads, gT, c, off, first_pair, ob, part);
     weight_grad_block_of<NB, R - 1>(rows, g, pads, gT, c, off, first_pair, ob, part);
   }
 }
@@ -394,19 +393,6 @@ struct LaneForward {
   }
 };
 
-// The border of a zero-bordered (OH + 2PH) x (OW + 2PW) pixel-major copy (`width` floats a pixel):
-// the next layer's input in the chain, whose inside the first layer writes in place.
-void zero_border_rows(int64_t OH, int64_t OW, int64_t width, int64_t PH, int64_t PW, float* dst) {
-  const int64_t Wp = OW + 2 * PW;
-  std::fill(dst, dst + (PH * Wp + PW) * width, 0.0f);  // top rows and the first left border
-  for (int64_t y = 0; y + 1 < OH; ++y) {  // each right border and the next row's left border
-    float* d = dst + ((y + PH) * Wp + PW + OW) * width;
-    std::fill(d, d + 2 * PW * width, 0.0f);
-  }
-  float* last = dst + ((OH - 1 + PH) * Wp + PW + OW) * width;  // last right border, bottom rows
-  std::fill(last, dst + (OH + 2 * PH) * Wp * width, 0.0f);
-}
-
 }  // namespace
 
 __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometry& g, ConvFusion f,
@@ -478,7 +464,8 @@ __attribute__((target("avx512f"))) void conv2d_forward_chain_lanes(
     }
     // a's pixels go straight into b's zero-bordered copy (rows: their places in it).
     float* next = scratch(2, static_cast<size_t>(bordered));
-    if (b.PH || b.PW) zero_border_rows(a.OH, a.OW, first.Op, b.PH, b.PW, next);
+    if (b.PH || b.PW)
+      zero_border(a.OH, a.OW, first.Op, next, b.H + 2 * b.PH, b.W + 2 * b.PW, b.PH, b.PW);
     first.run(image, 0, first.pixels, next, rows.data());
     float* outT = scratch(3, static_cast<size_t>(round_up(second.pixels, kPixels) * second.Op));
     second.run(next, 0, second.pixels, outT);
@@ -589,15 +576,13 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
 
   if (gw) {
     const int64_t Hp = g.H + 2 * g.PH, Wp = g.W + 2 * g.PW, plane = Hp * Wp;
-    const int64_t Op = round_up(g.O, kBlock), blocks = (K + kPairs - 1) / kPairs;
+    const int64_t Op = round_up(g.O, kBlock);
     // Images in groups fixed by the batch size alone (at most 8 groups): the sums do not depend on
     // the thread count. Each group's part is (K x Op), pairs-major.
     const int64_t group = (g.N + 7) / 8, groups = (g.N + group - 1) / group;
-    std::vector<int64_t> offset(static_cast<size_t>(blocks * kPairs));
-    for (int64_t k = 0; k < blocks * kPairs; ++k) {
-      const int64_t kk = std::min(k, K - 1), c = kk / T, t = kk % T;  // past K: repeat, dropped
-      offset[static_cast<size_t>(k)] = c * plane + (t / g.KW) * Wp + t % g.KW;
-    }
+    std::vector<int64_t> offset(static_cast<size_t>(K));
+    for (int64_t k = 0; k < K; ++k)
+      offset[static_cast<size_t>(k)] = (k / T) * plane + (k % T / g.KW) * Wp + k % T % g.KW;
     float* parts = scratch(4, static_cast<size_t>(groups * K * Op));
     const bool pad = g.PH || g.PW;
     // A group's images go by a few at a time, each few padded and turned just before their sums,

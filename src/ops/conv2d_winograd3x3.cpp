@@ -29,6 +29,7 @@
 #include "conv_epilogue.h"
 #include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
+#include "copy_rows.h"
 #include "gemm.h"
 #include "scratch.h"
 #include "winograd_transform.h"
@@ -65,18 +66,6 @@ struct Tiles {
   }
 };
 
-// Zeros everywhere in the padded channels-last plane P but the image's own pixels.
-void zero_border(const Conv2dGeometry& g, const Tiles& tl, float* P) {
-  const int64_t row = tl.Wp * g.C;  // floats per padded row
-  std::fill(P, P + g.PH * row, 0.0f);
-  std::fill(P + (g.PH + g.H) * row, P + tl.Hp * row, 0.0f);
-  for (int64_t y = 0; y < g.H; ++y) {
-    float* dst = P + (y + g.PH) * row;
-    std::fill(dst, dst + g.PW * g.C, 0.0f);
-    std::fill(dst + (g.PW + g.W) * g.C, dst + row, 0.0f);
-  }
-}
-
 // P[(r * Wp + q) * C + c] = the image's channel c at padded (r, q), zero outside; `work` holds
 // the C x H x W image turned channels-last on the way.
 void pad_channels_last(const Conv2dGeometry& g, const Tiles& tl, const float* src, float* work,
@@ -86,7 +75,7 @@ void pad_channels_last(const Conv2dGeometry& g, const Tiles& tl, const float* sr
     // Rows of whole 16 x 16 tiles: each image row turned straight into its padded row, and only
     // the border zeroed (a fill of the plane, the turn and a copy took about a tenth of ResNet-20's
     // inference).
-    zero_border(g, tl, P);
+    zero_border(g.H, g.W, g.C, P, tl.Hp, tl.Wp, g.PH, g.PW);
     for (int64_t y = 0; y < g.H; ++y)
       transpose(g.C, g.W, src + y * g.W, g.H * g.W, P + (y + g.PH) * row + g.PW * g.C, g.C);
     return;
@@ -357,7 +346,7 @@ void conv2d_forward_chain_winograd3x3(const Conv2dGeometry& a, ConvFusion fa, co
       if (fa.bn_scale || fa.relu)
         conv_epilogue(a.OH * a.OW, a.O, fa.bn_scale ? bna.data() : nullptr, a.O, fa.relu, work,
                       a.O);
-      zero_border(b, tb, P);
+      zero_border(b.H, b.W, b.C, P, tb.Hp, tb.Wp, b.PH, b.PW);
       for (int64_t y = 0; y < b.H; ++y)
         std::memcpy(P + ((y + b.PH) * tb.Wp + b.PW) * b.C, work + y * b.W * b.C,
                     static_cast<size_t>(b.W * b.C) * sizeof(float));

@@ -40,4 +40,16 @@ void copy_into_zeroed(const float* src, int64_t planes, int64_t rows, int64_t co
               rows, cols);
 }
 
+void zero_border(int64_t rows, int64_t cols, int64_t width, float* dst, int64_t dst_rows,
+                 int64_t dst_cols, int64_t top, int64_t left) {
+  const int64_t row = dst_cols * width;  // floats per row
+  std::fill(dst, dst + top * row, 0.0f);
+  std::fill(dst + (top + rows) * row, dst + dst_rows * row, 0.0f);
+  for (int64_t y = 0; y < rows; ++y) {
+    float* d = dst + (y + top) * row;
+    std::fill(d, d + left * width, 0.0f);
+    std::fill(d + (left + cols) * width, d + row, 0.0f);
+  }
+}
+
 }  // namespace convlab::kernels

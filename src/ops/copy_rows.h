@@ -18,4 +18,10 @@ void copy_rows(const float* src, int64_t src_ld, float* dst, int64_t dst_ld, int
 void copy_into_zeroed(const float* src, int64_t planes, int64_t rows, int64_t cols, float* dst,
                       int64_t dst_rows, int64_t dst_cols, int64_t top, int64_t left);
 
+// Zeros everywhere in a dst_rows x dst_cols plane of `width` floats a pixel (pixel-major) but the
+// rows x cols pixels at (top, left), which the caller writes: the border of a zero-bordered
+// channels-last copy.
+void zero_border(int64_t rows, int64_t cols, int64_t width, float* dst, int64_t dst_rows,
+                 int64_t dst_cols, int64_t top, int64_t left);
+
 }  // namespace convlab::kernels
