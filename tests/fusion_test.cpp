@@ -759,8 +759,8 @@ TEST(BatchNormFusion, MismatchedChannelsAreAShapeErrorInInference) {
   EXPECT_NE(test::error_of([&] { model->forward(x); }).find("BatchNorm"), std::string::npos);
 }
 
-// A Flatten whose output does not fit the Linear after it is not fused: the Linear says what is
-// wrong, as it does unfused.
+// A Flatten whose output does not fit the Linear after it is not fused (the Flatten runs and its
+// output is kept): the Linear says what is wrong, as it does unfused.
 TEST(ConvFusion, FlattenIntoAMismatchedLinearIsTheLinearsShapeError) {
   const std::string text =
       "Sequential(\n"
@@ -776,6 +776,7 @@ TEST(ConvFusion, FlattenIntoAMismatchedLinearIsTheLinearsShapeError) {
     const std::string e = test::error_of([&] { model->forward(x); });
     EXPECT_NE(e.find("Linear(in_features=50"), std::string::npos) << e;
     EXPECT_NE(e.find("[4, 48]"), std::string::npos) << e;
+    EXPECT_EQ(model->activation(0).shape(), (Shape{4, 48}));  // the Flatten ran on its own
   }
 }
 
