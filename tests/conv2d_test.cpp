@@ -9,8 +9,8 @@
 
 #include "../src/ops/conv2d_lanes.h"
 #include "../src/ops/conv2d_winograd3x3.h"
-#include "../src/ops/conv2d_winograd5x5.h"  // the choice of kernel is internal
-#include "../src/ops/scratch.h"             // poisoned below
+#include "../src/ops/conv2d_winograd_f2x2.h"  // the choice of kernel is internal
+#include "../src/ops/scratch.h"               // poisoned below
 #include "convlab/error.h"
 #include "convlab/nn/conv2d.h"
 #include "convlab/ops/kernels.h"
@@ -172,6 +172,13 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {2, 32, 33, 9, 40, 5, 5, 1, 1, 3, 1},
       // ... and on one image: blocks of tile rows as tasks (4, 4 and 2 rows of 9 tiles)
       {1, 32, 40, 20, 18, 5, 5, 1, 1, 2, 2},
+      // Winograd F(2x2, 7x7) (7x7 stride 1, 16 channels and more): the same cases, padding 0 to 6
+      {3, 16, 32, 16, 16, 7, 7, 1, 1, 3, 3},
+      {3, 17, 20, 9, 11, 7, 7, 1, 1, 3, 3},
+      {10, 16, 16, 8, 8, 7, 7, 1, 1, 3, 3},
+      {2, 24, 33, 20, 37, 7, 7, 1, 1, 0, 0},
+      {2, 16, 16, 10, 12, 7, 7, 1, 1, 6, 2},
+      {1, 16, 32, 20, 18, 7, 7, 1, 1, 3, 3},
       // ... and on small planes: channel counts past whole vectors, tiles past the plane, padding
       // 0 to 2 and unequal, 17 images in weight-gradient groups
       {17, 33, 40, 7, 7, 3, 3, 1, 1, 1, 1},
@@ -292,14 +299,15 @@ TEST(Conv2dFast, LaneWeightGradientEqualsInOrderSums) {
         }
 }
 
-// Winograd F(2x2, 5x5) is chosen by the shape alone: 5x5 at stride 1, padding at most 4, 32
-// channels in and out, planes of 8 x 8 or more, 64 tiles in the batch, on AVX-512 (the cases above
-// with those shapes run through it). 3x3 layers go to F(4x4, 3x3) below.
-TEST(Conv2dFast, Winograd5x5ChosenByShapeAlone) {
+// Winograd F(2x2, 5x5) and F(2x2, 7x7) are chosen by the shape alone: 5x5 at stride 1, padding at
+// most 4, 32 channels in and out; 7x7 at stride 1, padding at most 6, 16 channels in and out, with
+// 32 both ways or 100 output pixels; planes of 8 x 8 or more, 64 tiles in the batch, on AVX-512
+// (the cases above with those shapes run through it). 3x3 layers go to F(4x4, 3x3) below.
+TEST(Conv2dFast, WinogradF2x2ChosenByShapeAlone) {
   const bool avx512 = kernels::active_isa() == kernels::Isa::avx512;
   auto applies = [](int64_t c, int64_t o, int64_t h, int64_t k, int64_t s, int64_t p,
                     int64_t n = 4) {
-    return kernels::winograd5x5_conv_applies(
+    return kernels::winograd_f2x2_conv_applies(
         conv2d_geometry({n, c, h, h}, {o, c, k, k}, s, s, p, p, "test"));
   };
   EXPECT_EQ(applies(32, 32, 32, 5, 1, 2), avx512);
@@ -310,10 +318,21 @@ TEST(Conv2dFast, Winograd5x5ChosenByShapeAlone) {
   EXPECT_FALSE(applies(32, 32, 32, 5, 2, 2));          // stride 2
   EXPECT_FALSE(applies(16, 32, 32, 5, 1, 2));          // few input channels
   EXPECT_FALSE(applies(32, 16, 32, 5, 1, 2));          // few output channels
-  EXPECT_FALSE(applies(64, 64, 7, 5, 1, 1));           // a 3 x 3 plane
-  EXPECT_FALSE(applies(32, 32, 32, 7, 1, 3));          // 7 x 7
+  EXPECT_FALSE(applies(64, 64, 7, 5, 1, 1));           // a 5 x 5 plane
   EXPECT_FALSE(applies(64, 64, 8, 5, 1, 2, 1));        // 16 tiles in the batch
   EXPECT_EQ(applies(64, 64, 16, 5, 1, 2, 1), avx512);  // 64
+  EXPECT_EQ(applies(16, 32, 16, 7, 1, 3), avx512);     // 7 x 7: 16 channels in
+  EXPECT_EQ(applies(32, 16, 16, 7, 1, 3), avx512);     // and out
+  EXPECT_EQ(applies(16, 16, 16, 7, 1, 0), avx512);     // 100 output pixels
+  EXPECT_FALSE(applies(16, 16, 15, 7, 1, 0));          // 81
+  EXPECT_EQ(applies(32, 32, 8, 7, 1, 3), avx512);      // 64, with 32 channels both ways
+  EXPECT_EQ(applies(64, 64, 8, 7, 1, 6), avx512);      // padding 6
+  EXPECT_FALSE(applies(64, 64, 8, 7, 1, 7));           // padding 7
+  EXPECT_FALSE(applies(8, 32, 32, 7, 1, 3));           // few input channels
+  EXPECT_FALSE(applies(32, 8, 32, 7, 1, 3));           // few output channels
+  EXPECT_FALSE(applies(32, 32, 32, 7, 2, 3));          // stride 2
+  EXPECT_FALSE(applies(3, 64, 64, 7, 1, 3));           // a stem
+  EXPECT_FALSE(applies(32, 32, 8, 7, 1, 3, 1));        // 16 tiles in the batch
 }
 
 // F(4x4, 3x3) with channels in the lanes takes every 3x3 stride-1 layer of 16 channels or more in

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "../src/ops/conv2d_winograd3x3.h"  // which kernel a layer reaches is internal
-#include "../src/ops/conv2d_winograd5x5.h"
+#include "../src/ops/conv2d_winograd_f2x2.h"
 #include "../src/ops/scratch.h"
 #include "convlab/nn/loss.h"
 #include "convlab/nn/models.h"
@@ -491,7 +491,7 @@ TEST(ConvFusion, Winograd3x3LayersFuseReluAndBatchNormBitForBit) {
     // F(2x2, 5x5) fuses nothing: a 5x5 layer on 16 columns, which the channel-lane rule also
     // takes, must not run on those kernels when fused (it did once, at 0.7 times the speed).
     const auto g5 = conv2d_geometry({4, 32, 16, 16}, {32, 32, 5, 5}, 1, 1, 2, 2, "test");
-    ASSERT_TRUE(kernels::winograd5x5_conv_applies(g5));
+    ASSERT_TRUE(kernels::winograd_f2x2_conv_applies(g5));
     ASSERT_FALSE(kernels::conv2d_fusion_applies(g5, {true, false}));
   }
   expect_fusion_keeps_bits(text, {8, 3, 6, 8});

@@ -5,7 +5,7 @@ The Toom-Cook construction (Lavin & Gray 2016; the points plus infinity): A^T[i]
 G[j][k] = p_j^k / prod_{l != j} (p_j - p_l), the last row and column for infinity; B^T is then the
 unique matrix with y = A^T [(G g) . (B^T d)] equal to the correlation y_i = sum_k d_{i+k} g_k,
 solved here as a linear system in rationals. Each choice of points is measured as
-src/ops/conv2d_winograd5x5.cpp uses it (2D, float32, summed over C = 64 channels, weights scaled
+src/ops/conv2d_winograd_f2x2.cpp uses it (2D, float32, summed over C = 64 channels, weights scaled
 1/sqrt(r^2 C)) against sums in double; the kernel file's matrices are the ones printed.
 
 Usage: /usr/bin/python3 tools/winograd_points.py   (needs python3-numpy)
@@ -104,7 +104,8 @@ def main():
     candidates = [(2, 3, [0, 1, -1]),
                   (2, 5, [0, 1, -1, 2, -2]), (2, 5, [0, 1, -1, F(1, 2), F(-1, 2)]),
                   (2, 5, [0, 1, -1, 2, F(-1, 2)]),
-                  (4, 3, [0, 1, -1, 2, -2]), (4, 3, [0, 1, -1, 2, F(-1, 2)])]
+                  (4, 3, [0, 1, -1, 2, -2]), (4, 3, [0, 1, -1, 2, F(-1, 2)]),
+                  (2, 7, [0, 1, -1, 2, -2, F(1, 2), F(-1, 2)]), (2, 7, [0, 1, -1, 2, -2, F(1, 2), 3])]
     for m, r, points in candidates:
         points = [F(p) for p in points]
         err, size = float_error(m, r, points)
@@ -119,7 +120,8 @@ def main():
     for m, r, points, note in (
             (2, 3, [0, 1, -1], "no longer in the kernels: F(4x4, 3x3) replaced it; they had Lavin & "
              "Gray's signs: row 0 of G and B^T, row 3 of B^T and column 3 of A^T negated"),
-            (2, 5, [0, 1, -1, 2, F(-1, 2)], "as src/ops/winograd_transform.h has it")):
+            (2, 5, [0, 1, -1, 2, F(-1, 2)], "as src/ops/winograd_transform.h has it"),
+            (2, 7, [0, 1, -1, 2, -2, F(1, 2), F(-1, 2)], "as src/ops/winograd_transform.h has it")):
         print("\nF(2x2, %dx%d) (%s):" % (r, r, note))
         for name, M in zip(("AT", "G", "BT"), transforms(m, r, [F(p) for p in points])):
             print("  " + cpp(name, M))

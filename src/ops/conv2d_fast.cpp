@@ -1,5 +1,6 @@
 // Convolution, by shape: Winograd F(4x4, 3x3) for 3x3 stride-1 layers of 16 channels and more
-// (conv2d_winograd3x3.cpp) and F(2x2, 5x5) for 5x5 ones of 32 and more (conv2d_winograd5x5.cpp),
+// (conv2d_winograd3x3.cpp) and F(2x2, 5x5) and F(2x2, 7x7) for 5x5 and 7x7 ones of 32 and 16 and
+// more (conv2d_winograd_f2x2.cpp),
 // both AVX-512; channels in the vector lanes
 // (conv2d_lanes.cpp, AVX-512: strided, 1x1 and small-plane convolutions with 16 output channels or
 // more);
@@ -16,7 +17,7 @@
 #include "conv2d_lanes.h"
 #include "conv2d_polyphase.h"
 #include "conv2d_winograd3x3.h"
-#include "conv2d_winograd5x5.h"
+#include "conv2d_winograd_f2x2.h"
 #include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
 #include "gemm.h"
@@ -76,7 +77,7 @@ void col2im_add(const Conv2dGeometry& g, const float* col, float* in) {
 void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* w, const float* bias,
                     float* out) {
   if (winograd3x3_conv_applies(g)) return conv2d_forward_winograd3x3(g, {}, in, w, bias, out);
-  if (winograd5x5_conv_applies(g)) return conv2d_forward_winograd5x5(g, in, w, bias, out);
+  if (winograd_f2x2_conv_applies(g)) return conv2d_forward_winograd_f2x2(g, in, w, bias, out);
   if (lanes_conv_applies(g)) return conv2d_forward_lanes(g, {}, in, w, bias, out);
   if (direct_conv_applies(g)) return conv2d_forward_direct(g, {}, in, w, bias, out, nullptr);
   if (polyphase_conv_applies(g)) return conv2d_forward_polyphase(g, in, w, bias, out);
@@ -93,7 +94,8 @@ void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* w, co
 void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, const float* gout,
                      float* gin, float* gw, float* gb) {
   if (winograd3x3_conv_applies(g)) return conv2d_backward_winograd3x3(g, in, w, gout, gin, gw, gb);
-  if (winograd5x5_conv_applies(g)) return conv2d_backward_winograd5x5(g, in, w, gout, gin, gw, gb);
+  if (winograd_f2x2_conv_applies(g))
+    return conv2d_backward_winograd_f2x2(g, in, w, gout, gin, gw, gb);
   if (lanes_conv_applies(g)) return conv2d_backward_lanes(g, in, w, gout, gin, gw, gb);
   if (direct_conv_applies(g))
     return conv2d_backward_direct(g, {}, in, w, nullptr, nullptr, gout, gin, gw, gb);
@@ -128,9 +130,9 @@ void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, c
 bool conv2d_fusion_applies(const Conv2dGeometry& g, ConvFusion f) {
   // In the order conv2d_forward chooses kernels, so that a fused layer runs the kernel it would
   // run unfused (a 5x5 layer on 16 columns also fits the channel-lane rule). Winograd F(4x4, 3x3)
-  // and the channel-lane kernels fuse ReLU and BatchNorm, not pooling; F(2x2, 5x5) nothing.
+  // and the channel-lane kernels fuse ReLU and BatchNorm, not pooling; F(2x2, 5x5 and 7x7) nothing.
   if (winograd3x3_conv_applies(g)) return !f.pool;
-  if (winograd5x5_conv_applies(g)) return false;
+  if (winograd_f2x2_conv_applies(g)) return false;
   if (lanes_conv_applies(g)) return !f.pool;
   return direct_conv_applies(g) && (!f.pool || f.relu);
 }
@@ -141,7 +143,7 @@ bool conv2d_chain_applies(const Conv2dGeometry& a, ConvFusion fa, const Conv2dGe
   // the channel-lane ones (Winograd comes first).
   if (winograd3x3_chain_applies(a, fa, b, fb)) return true;
   const auto lanes_alone = [](const Conv2dGeometry& g) {
-    return !winograd3x3_conv_applies(g) && !winograd5x5_conv_applies(g) && lanes_conv_applies(g);
+    return !winograd3x3_conv_applies(g) && !winograd_f2x2_conv_applies(g) && lanes_conv_applies(g);
   };
   return lanes_alone(a) && lanes_alone(b) && conv2d_chain_lanes_applies(a, fa, b, fb);
 }

@@ -1,16 +1,16 @@
 // Winograd's minimal filtering F(2x2, RxR) (Lavin & Gray, "Fast Algorithms for Convolutional
-// Neural Networks", 2016) for 5x5 stride-1 convolutions (written for any R; 3x3 layers run
-// F(4x4, 3x3) in conv2d_winograd3x3.cpp, faster on every shape). Each 2x2 tile of output is
+// Neural Networks", 2016) for 5x5 and 7x7 stride-1 convolutions (written for any R; 3x3 layers
+// run F(4x4, 3x3) in conv2d_winograd3x3.cpp, faster on every shape). Each 2x2 tile of output is
 //
 //   y = A^T [ (G g G^T) . (B^T d B) ] A      (. elementwise over a x a, a = R + 1; d the tile's
 //                                              a x a input patch, g the R x R kernel)
 //
 // so that summed over input channels, each of the a^2 positions xi of the transformed tile is an
 // ordinary matrix product: M_xi (O x tiles) = U_xi (O x C) V_xi (C x tiles). a^2 products of
-// 4 x R^2 per tile and channel pair: 100 / 36 = 2.8 times fewer for 5x5. The matrices
-// (winograd_transform.h) come from the Toom-Cook construction at the points 0, 1, -1, 2, -1/2 and
-// infinity; tools/winograd_points.py derives them exactly and measures each choice of points
-// (0, +-1, +-2 loses 2.6 times more).
+// 4 x R^2 per tile and channel pair: 100 / 36 = 2.8 times fewer for 5x5, 196 / 64 = 3.1 for 7x7.
+// The matrices (winograd_transform.h) come from the Toom-Cook construction at the points 0, 1,
+// -1, 2, -1/2 and infinity (for 7x7 also -2 and 1/2); tools/winograd_points.py derives them
+// exactly and measures each choice of points (for 5x5, 0, +-1, +-2 loses 2.6 times more).
 //
 //   input gradient  the same algorithm on the output gradient with the kernel turned by 180
 //                   degrees and its channel axes swapped, padding R - 1 - P (a full correlation).
@@ -19,11 +19,11 @@
 //                   the groups' parts added in order.
 //
 // Results are not the direct sums' bits: the transforms round differently. The largest error of
-// an output up to 3.6 is 6.7e-6 (tools/winograd_points.py, C = 64), well inside PyTorch's golden
-// tolerances. They are fixed by the geometry: the same at any thread count. The
-// transforms run 16 tiles of a tile row at a time (even and odd columns split by shuffles), each
-// matrix applied by adds and multiply-adds unrolled from its constant entries.
-#include "conv2d_winograd5x5.h"
+// an output up to 3.6 is 6.7e-6 for 5x5, of one up to 4.1 2.5e-5 for 7x7 (tools/winograd_points.py,
+// C = 64), well inside PyTorch's golden tolerances. They are fixed by the geometry: the same at any
+// thread count. The transforms run 16 tiles of a tile row at a time (even and odd columns split by
+// shuffles), each matrix applied by adds and multiply-adds unrolled from its constant entries.
+#include "conv2d_winograd_f2x2.h"
 
 #include <immintrin.h>
 
@@ -368,19 +368,25 @@ void backward(const Conv2dGeometry& g, const float* in, const float* w, const fl
 
 }  // namespace
 
-bool winograd5x5_conv_applies(const Conv2dGeometry& g) {
-  return active_isa() == Isa::avx512 && g.KH == 5 && g.KW == 5 && g.PH <= 4 && g.PW <= 4 &&
-         g.SH == 1 && g.SW == 1 && g.C >= 32 && g.O >= 32 && g.OH >= 8 && g.OW >= 8 &&
-         g.N * ((g.OH + 1) / 2) * ((g.OW + 1) / 2) >= 64;
+bool winograd_f2x2_conv_applies(const Conv2dGeometry& g) {
+  if (active_isa() != Isa::avx512 || g.KH != g.KW || g.SH != 1 || g.SW != 1 || g.OH < 8 ||
+      g.OW < 8 || g.N * ((g.OH + 1) / 2) * ((g.OW + 1) / 2) < 64)
+    return false;
+  const int64_t R = g.KH, fewest = std::min(g.C, g.O);
+  if (R == 5) return g.PH <= 4 && g.PW <= 4 && fewest >= 32;
+  if (R == 7) return g.PH <= 6 && g.PW <= 6 && fewest >= 16 && (fewest >= 32 || g.OH * g.OW >= 100);
+  return false;
 }
 
-void conv2d_forward_winograd5x5(const Conv2dGeometry& g, const float* in, const float* w,
-                                const float* bias, float* out) {
+void conv2d_forward_winograd_f2x2(const Conv2dGeometry& g, const float* in, const float* w,
+                                  const float* bias, float* out) {
+  if (g.KH == 7) return forward<7>(g, in, w, bias, out);
   forward<5>(g, in, w, bias, out);
 }
 
-void conv2d_backward_winograd5x5(const Conv2dGeometry& g, const float* in, const float* w,
-                                 const float* gout, float* gin, float* gw, float* gb) {
+void conv2d_backward_winograd_f2x2(const Conv2dGeometry& g, const float* in, const float* w,
+                                   const float* gout, float* gin, float* gw, float* gb) {
+  if (g.KH == 7) return backward<7>(g, in, w, gout, gin, gw, gb);
   backward<5>(g, in, w, gout, gin, gw, gb);
 }
 
