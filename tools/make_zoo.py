@@ -73,6 +73,31 @@ def small7():
         nn.AvgPool2d(7), nn.Flatten(), nn.Linear(64, 10))
 
 
+def conv7x7():
+    """7x7 convolutions at stride 1 with padding 3 (3 -> 16 on 32x32, 16 -> 32 on 16x16)."""
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 7, padding=3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 7, padding=3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(2048, 10))
+
+
+def strided5x5():
+    """5x5 convolutions at stride 2 with padding 2 (32x32 -> 16x16 -> 8x8)."""
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 5, stride=2, padding=2), nn.ReLU(),
+        nn.Conv2d(32, 64, 5, stride=2, padding=2), nn.ReLU(), nn.Flatten(), nn.Linear(4096, 10))
+
+
+def deep4x4():
+    """Three stride-2 3x3 stages with BatchNorm (64, 128, 256 channels) down to 4x4, a 256 -> 256
+    3x3 on 4x4, global average."""
+    layers, c = [], 3
+    for o, s in ((64, 2), (128, 2), (256, 2), (256, 1)):
+        layers += [nn.Conv2d(c, o, 3, stride=s, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU()]
+        c = o
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(256, 10))
+
+
 # name: (network or a file in models/ or a built-in name, input C,H,W, training images, batch).
 # At least 10,000 training images, as issue 12 measured its networks (an epoch of 1,000 images,
 # 16 batches, is a third first-batch costs: page faults and buffers growing, paid by both
@@ -90,6 +115,9 @@ ZOO = [
     ("small7", small7, "1,28,28", 10000, 64),
     ("vgg_bn", "models/vgg_bn.txt", "3,32,32", 10000, 64),
     ("resnet20", "models/resnet20.txt", "3,32,32", 10000, 64),
+    ("conv7x7", conv7x7, "3,32,32", 10000, 64),
+    ("strided5x5", strided5x5, "3,32,32", 10000, 64),
+    ("deep4x4", deep4x4, "3,32,32", 10000, 64),
 ]
 
 
