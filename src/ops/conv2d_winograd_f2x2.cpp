@@ -89,10 +89,15 @@ CONVLAB_WINO void input_transform(int64_t C, const Tiles<R>& tl, const float* pa
     for (int64_t ty = ty0; ty < ty1; ++ty) {
       const float* rows = pad + (c * tl.Hp + 2 * ty) * tl.Wp;
       for (int64_t tx = 0; tx < tl.TW; tx += kLanes) {
-        __m512 x[a][a], e[a][a];  // x[column][row] of the 16 tiles' patches, then B^T d
-        for (int i = 0; i < a; ++i)
-          for (int j = 0; j < a; j += 2) split(rows + i * tl.Wp + 2 * tx + j, x[j][i], x[j + 1][i]);
-        for (int j = 0; j < a; ++j) apply<a, a>(T::BT, x[j], e[j]);  // B^T d, column by column
+        // B^T d, two columns at a time (a split load gives both): e[column][row]. (All a columns
+        // loaded first kept 2 a^2 vectors live and spilled most of them.)
+        __m512 e[a][a];
+        for (int j = 0; j < a; j += 2) {
+          __m512 even[a], odd[a];
+          for (int i = 0; i < a; ++i) split(rows + i * tl.Wp + 2 * tx + j, even[i], odd[i]);
+          apply<a, a>(T::BT, even, e[j]);
+          apply<a, a>(T::BT, odd, e[j + 1]);
+        }
         const __mmask16 m = lanes_mask(tl.TW - tx);
         float* dst = V + c * ld + (ty - ty0) * tl.TW + tx;
         for (int i = 0; i < a; ++i) {  // (B^T d) B, row by row
