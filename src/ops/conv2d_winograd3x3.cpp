@@ -34,7 +34,8 @@
 #include "scratch.h"
 #include "winograd_transform.h"
 
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC bug 105593, as conv2d_winograd_f2x2.cpp
+#pragma GCC diagnostic ignored \
+    "-Wmaybe-uninitialized"  // GCC bug 105593, as conv2d_winograd_f2x2.cpp
 
 namespace convlab::kernels {
 
@@ -209,6 +210,21 @@ int64_t block_images(const Tiles& tl) {
   return std::max<int64_t>(1, kBlockTiles / tl.T);
 }
 
+// With fewer blocks of images (or groups) than this, the blocks run one after another on the
+// calling thread and each block's kXi matrix products are spread over the pool instead: 4 x 4
+// planes are one tile an image, so a batch of 64 was one block and ran on one thread (a 256 ->
+// 256 layer's forward pass took 2.85 ms on 1 thread and 2.51 on 2). The products are the same
+// whichever thread makes them, so the bits do not change. The product tasks use no scratch: the
+// calling thread's slots stay its own.
+constexpr int64_t kSpreadBelow = 4;
+
+// f(xi) for every position: on this thread, or (spread) as tasks of the pool.
+template <typename F>
+void for_positions(bool spread, F f) {
+  if (spread) return parallel_for(kXi, [&](int64_t xi) { f(static_cast<int>(xi)); });
+  for (int xi = 0; xi < kXi; ++xi) f(xi);
+}
+
 // Buffers for one block of images: a channels-last image (work), its zero-bordered copy (P), the
 // tiles' transforms (V) and the products (M).
 struct BlockBuffers {
@@ -223,16 +239,17 @@ struct BlockBuffers {
 template <typename Also>
 void forward_block(const Conv2dGeometry& g, const Tiles& tl, const float* U, const float* bias,
                    const double* bn, bool relu, const float* in, int64_t n0, int64_t count,
-                   const BlockBuffers& b, float* out, Also also) {
+                   const BlockBuffers& b, float* out, Also also, bool spread = false) {
   const int64_t vx = count * tl.T * g.C + kSkew, mx = count * tl.T * g.O + kSkew;
   for (int64_t k = 0; k < count; ++k) {
     pad_channels_last(g, tl, in + (n0 + k) * g.C * g.H * g.W, b.work, b.P);
     input_transform(g.C, tl, b.P, b.V + k * tl.T * g.C, vx);
     also(k, b.P);
   }
-  for (int xi = 0; xi < kXi; ++xi)
+  for_positions(spread, [&](int xi) {
     gemm_nn(count * tl.T, g.O, g.C, b.V + xi * vx, g.C, U + xi * g.C * g.O, g.O, b.M + xi * mx, g.O,
             /*accumulate=*/false);
+  });
   for (int64_t k = 0; k < count; ++k) {
     output_transform(g.O, g.OH, g.OW, tl, b.M + k * tl.T * g.O, mx, bias, b.work);
     if (bn || relu) conv_epilogue(g.OH * g.OW, g.O, bn, g.O, relu, b.work, g.O);
@@ -240,20 +257,26 @@ void forward_block(const Conv2dGeometry& g, const Tiles& tl, const float* U, con
   }
 }
 
-// forward_block on every block of images, one block per task.
+// forward_block on every block of images, one block per task (or, below kSpreadBelow blocks, one
+// block after another with its products spread).
 void forward_transformed(const Conv2dGeometry& g, const float* U, const float* bias,
                          const double* bn, bool relu, const float* in, float* out) {
   const Tiles tl(g.OH, g.OW);
   const int64_t images = block_images(tl), most = images * tl.T;
-  parallel_for((g.N + images - 1) / images, [&](int64_t task) {
+  const int64_t tasks = (g.N + images - 1) / images;
+  const bool spread = tasks < kSpreadBelow;
+  const auto task_body = [&](int64_t task) {
     const int64_t n0 = task * images, count = std::min(images, g.N - n0);
     const int64_t pixels = std::max(g.H * g.W, g.OH * g.OW);
     const BlockBuffers b{scratch(0, static_cast<size_t>(pixels * std::max(g.C, g.O))),
                          scratch(1, static_cast<size_t>(tl.Hp * tl.Wp * g.C)),
                          scratch(2, static_cast<size_t>(kXi * (most * g.C + kSkew))),
                          scratch(3, static_cast<size_t>(kXi * (most * g.O + kSkew)))};
-    forward_block(g, tl, U, bias, bn, relu, in, n0, count, b, out, [](int64_t, const float*) {});
-  });
+    forward_block(
+        g, tl, U, bias, bn, relu, in, n0, count, b, out, [](int64_t, const float*) {}, spread);
+  };
+  if (!spread) return parallel_for(tasks, task_body);
+  for (int64_t task = 0; task < tasks; ++task) task_body(task);
 }
 
 // A fused BatchNorm's mean, scale and shift, O doubles each (empty without one).
@@ -394,7 +417,8 @@ void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const
   const int64_t group = std::max(images, (g.N + 7) / 8), groups = (g.N + group - 1) / group;
   const int64_t part_size = kXi * g.C * g.O, CO = std::max(g.C, g.O);
   float* parts = scratch(4, static_cast<size_t>(groups * part_size));
-  parallel_for(groups, [&](int64_t task) {
+  const bool spread = groups < kSpreadBelow;
+  const auto group_body = [&](int64_t task) {
     const int64_t n0 = task * group, n1 = std::min(g.N, n0 + group);
     const int64_t pixels = std::max(g.H * g.W, g.OH * g.OW);
     // work: a channels-last image or output gradient. Slot 6 holds the input gradient's products:
@@ -410,11 +434,12 @@ void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const
       const int64_t vx = tiles * g.C + kSkew, mx = tiles * g.O + kSkew;
       if (shared) {
         const int64_t inside = (t.PH * tl.Wp + t.PW) * g.O;  // the first pixel of the plane
-        forward_block(t, tl, U, nullptr, nullptr, false, gout, n, count, {work, P, V, M}, gin,
-                      [&](int64_t k, const float* Pg) {
-                        gradient_transform(g.O, g.OH, g.OW, tl, Pg + inside, tl.Wp,
-                                           dM + k * tl.T * g.O, mx);
-                      });
+        forward_block(
+            t, tl, U, nullptr, nullptr, false, gout, n, count, {work, P, V, M}, gin,
+            [&](int64_t k, const float* Pg) {
+              gradient_transform(g.O, g.OH, g.OW, tl, Pg + inside, tl.Wp, dM + k * tl.T * g.O, mx);
+            },
+            spread);
       }
       for (int64_t k = 0; k < count; ++k) {
         pad_channels_last(g, tl, in + (n + k) * g.C * g.H * g.W, work, P);
@@ -423,11 +448,17 @@ void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const
         transpose(g.O, g.OH * g.OW, gout + (n + k) * g.O * g.OH * g.OW, g.OH * g.OW, work);
         gradient_transform(g.O, g.OH, g.OW, tl, work, g.OW, dM + k * tl.T * g.O, mx);
       }
-      for (int xi = 0; xi < kXi; ++xi)
+      for_positions(spread, [&](int xi) {
         gemm_tn(g.C, g.O, tiles, V + xi * vx, g.C, dM + xi * mx, g.O, part + xi * g.C * g.O, g.O,
                 /*accumulate=*/n != n0);
+      });
     }
-  });
+  };
+  if (spread) {
+    for (int64_t task = 0; task < groups; ++task) group_body(task);
+  } else {
+    parallel_for(groups, group_body);
+  }
   float* total = scratch(6, static_cast<size_t>(part_size));
   std::fill(total, total + part_size, 0.0f);
   add_parts_in_order(total, parts, groups, part_size, part_size);
