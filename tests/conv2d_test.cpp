@@ -92,10 +92,10 @@ void poison_scratch() {
 }
 }  // namespace
 
-// The shape classes the kernels are chosen by (AVX-512: Winograd for 3x3 and 5x5 stride 1,
+// The shape classes the kernels are chosen by (AVX-512: Winograd for 3x3, 5x5 and 7x7 stride 1,
 // channels in the vector lanes for strided, 1x1 and small-plane convolutions; else the direct,
 // polyphase and im2col paths) against the
-// reference: kernels 1 to 7, strides 1 to 3, padding 0 to 3, planes from 7 to 33, channels around
+// reference: kernels 1 to 7, strides 1 to 3, padding 0 to 6, planes from 7 to 33, channels around
 // the 16- and 32-lane blocks, batches that do not divide into the weight-gradient groups; and the
 // same bits at 1 and 3 threads. At 1 thread the kernels run on this thread, after its scratch is
 // poisoned.
@@ -172,10 +172,12 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {2, 32, 33, 9, 40, 5, 5, 1, 1, 3, 1},
       // ... and on one image: blocks of tile rows as tasks (4, 4 and 2 rows of 9 tiles)
       {1, 32, 40, 20, 18, 5, 5, 1, 1, 2, 2},
-      // Winograd F(2x2, 7x7) (7x7 stride 1, 16 channels and more): the same cases, padding 0 to 6
+      // Winograd F(2x2, 7x7) (7x7 stride 1, 16 channels and more with 100 output pixels, else 32):
+      // odd planes, rows of more than 16 tiles, padding 0 to 6 and unequal, 10 images in
+      // weight-gradient groups, one image
       {3, 16, 32, 16, 16, 7, 7, 1, 1, 3, 3},
-      {3, 17, 20, 9, 11, 7, 7, 1, 1, 3, 3},
-      {10, 16, 16, 8, 8, 7, 7, 1, 1, 3, 3},
+      {3, 32, 40, 9, 11, 7, 7, 1, 1, 3, 3},
+      {10, 32, 32, 8, 8, 7, 7, 1, 1, 3, 3},
       {2, 24, 33, 20, 37, 7, 7, 1, 1, 0, 0},
       {2, 16, 16, 10, 12, 7, 7, 1, 1, 6, 2},
       {1, 16, 32, 20, 18, 7, 7, 1, 1, 3, 3},

@@ -493,6 +493,9 @@ TEST(ConvFusion, Winograd3x3LayersFuseReluAndBatchNormBitForBit) {
     const auto g5 = conv2d_geometry({4, 32, 16, 16}, {32, 32, 5, 5}, 1, 1, 2, 2, "test");
     ASSERT_TRUE(kernels::winograd_f2x2_conv_applies(g5));
     ASSERT_FALSE(kernels::conv2d_fusion_applies(g5, {true, false}));
+    const auto g7 = conv2d_geometry({4, 16, 16, 16}, {32, 16, 7, 7}, 1, 1, 3, 3, "test");
+    ASSERT_TRUE(kernels::winograd_f2x2_conv_applies(g7));  // and 7x7
+    ASSERT_FALSE(kernels::conv2d_fusion_applies(g7, {true, false}));
   }
   expect_fusion_keeps_bits(text, {8, 3, 6, 8});
 }

@@ -1,6 +1,6 @@
 // Convolution, by shape: Winograd F(4x4, 3x3) for 3x3 stride-1 layers of 16 channels and more
-// (conv2d_winograd3x3.cpp) and F(2x2, 5x5) and F(2x2, 7x7) for 5x5 and 7x7 ones of 32 and 16 and
-// more (conv2d_winograd_f2x2.cpp),
+// (conv2d_winograd3x3.cpp) and F(2x2, 5x5) and F(2x2, 7x7) for 5x5 and 7x7 ones (the shapes in
+// conv2d_winograd_f2x2.h),
 // both AVX-512; channels in the vector lanes
 // (conv2d_lanes.cpp, AVX-512: strided, 1x1 and small-plane convolutions with 16 output channels or
 // more);

@@ -3,8 +3,8 @@
 // A tile is 4x4 (36 products per tile and channel pair instead of 144: 4x fewer; on 7 x 7, 3x
 // after the tiles' overhang) and the transforms take 16 channels of one tile per vector, from
 // channels-last copies of the planes. (F(2x2, 3x3) with 16 tiles of a row per vector, as
-// conv2d_winograd_f2x2.cpp does for 5x5, saves 2.25x, and on 7 x 7 or 8 x 8 planes, 4 tiles a row,
-// leaves three quarters of its lanes idle.)
+// conv2d_winograd_f2x2.cpp does for 5x5 and 7x7, saves 2.25x, and on 7 x 7 or 8 x 8 planes, 4 tiles
+// a row, leaves three quarters of its lanes idle.)
 //
 //   forward       P (pixels x C, zero-bordered) -> V_xi (tiles x C) = (B^T d B)[xi] per tile
 //                 M_xi (tiles x O) = V_xi U_xi, U_xi (C x O) = (G g G^T)[xi]

@@ -9,9 +9,9 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <vector>
 
 #include "convlab/ops/parallel.h"
+#include "scratch.h"
 
 namespace convlab::kernels {
 
@@ -133,11 +133,12 @@ void add_kernel_gradient(int64_t C, int64_t O, const float* total, float* gw) {
   constexpr int a = T::a, R = T::r;
   constexpr int64_t kPerTask = 16;
   parallel_for((C + kPerTask - 1) / kPerTask, [&](int64_t task) {
-    std::vector<float> gu(static_cast<size_t>(R * a * O)), s(static_cast<size_t>(O));
+    float* gu = scratch(0, static_cast<size_t>((R * a + 1) * O));  // and s, the last O
+    float* s = gu + R * a * O;
     for (int64_t c = task * kPerTask; c < std::min(C, (task + 1) * kPerTask); ++c) {
       for (int j = 0; j < a; ++j)  // gu[i][j] = (G^T dL/dU)[i][j], over o
         for (int i = 0; i < R; ++i) {
-          float* g = gu.data() + (i * a + j) * O;
+          float* g = gu + (i * a + j) * O;
           std::fill(g, g + O, 0.0f);
           for (int k = 0; k < a; ++k) {
             const float f = T::G[k][i];
@@ -147,14 +148,13 @@ void add_kernel_gradient(int64_t C, int64_t O, const float* total, float* gw) {
         }
       for (int i = 0; i < R; ++i)  // (G^T dL/dU) G
         for (int j = 0; j < R; ++j) {
-          std::fill(s.begin(), s.end(), 0.0f);
+          std::fill(s, s + O, 0.0f);
           for (int k = 0; k < a; ++k) {
             const float f = T::G[k][j];
-            const float* g = gu.data() + (i * a + k) * O;
-            for (int64_t o = 0; o < O; ++o) s[static_cast<size_t>(o)] += g[o] * f;
+            const float* g = gu + (i * a + k) * O;
+            for (int64_t o = 0; o < O; ++o) s[o] += g[o] * f;
           }
-          for (int64_t o = 0; o < O; ++o)
-            gw[(o * C + c) * R * R + R * i + j] += s[static_cast<size_t>(o)];
+          for (int64_t o = 0; o < O; ++o) gw[(o * C + c) * R * R + R * i + j] += s[o];
         }
     }
   });
