@@ -34,8 +34,8 @@
 #include "scratch.h"
 #include "winograd_transform.h"
 
-#pragma GCC diagnostic ignored \
-    "-Wmaybe-uninitialized"  // GCC bug 105593, as conv2d_winograd_f2x2.cpp
+// GCC bug 105593, as in conv2d_winograd_f2x2.cpp.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace convlab::kernels {
 
@@ -225,6 +225,14 @@ void for_positions(bool spread, F f) {
   for (int xi = 0; xi < kXi; ++xi) f(xi);
 }
 
+// f(block) for blocks [0, n): as tasks of the pool, or (spread: their products are the tasks)
+// one after another on this thread.
+template <typename F>
+void for_blocks(bool spread, int64_t n, F f) {
+  if (!spread) return parallel_for(n, f);
+  for (int64_t b = 0; b < n; ++b) f(b);
+}
+
 // Buffers for one block of images: a channels-last image (work), its zero-bordered copy (P), the
 // tiles' transforms (V) and the products (M).
 struct BlockBuffers {
@@ -275,8 +283,7 @@ void forward_transformed(const Conv2dGeometry& g, const float* U, const float* b
     forward_block(
         g, tl, U, bias, bn, relu, in, n0, count, b, out, [](int64_t, const float*) {}, spread);
   };
-  if (!spread) return parallel_for(tasks, task_body);
-  for (int64_t task = 0; task < tasks; ++task) task_body(task);
+  for_blocks(spread, tasks, task_body);
 }
 
 // A fused BatchNorm's mean, scale and shift, O doubles each (empty without one).
@@ -454,11 +461,7 @@ void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const
       });
     }
   };
-  if (spread) {
-    for (int64_t task = 0; task < groups; ++task) group_body(task);
-  } else {
-    parallel_for(groups, group_body);
-  }
+  for_blocks(spread, groups, group_body);
   float* total = scratch(6, static_cast<size_t>(part_size));
   std::fill(total, total + part_size, 0.0f);
   add_parts_in_order(total, parts, groups, part_size, part_size);
