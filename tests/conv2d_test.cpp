@@ -8,6 +8,7 @@
 #include <random>
 
 #include "../src/ops/conv2d_lanes.h"
+#include "../src/ops/conv2d_polyphase.h"
 #include "../src/ops/conv2d_winograd3x3.h"
 #include "../src/ops/conv2d_winograd_f2x2.h"  // the choice of kernel is internal
 #include "../src/ops/scratch.h"               // poisoned below
@@ -201,6 +202,16 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {3, 6, 16, 14, 14, 5, 5, 1, 1, 0, 0},
       {2, 1, 20, 9, 12, 3, 5, 1, 1, 1, 2},
       {9, 15, 33, 12, 16, 5, 5, 1, 1, 2, 2},
+      // 5x5 at stride 2 through the polyphase form on Winograd F(4x4, 3x3): the form cut to the
+      // input's pixels (padding 2 -> 1, 4 -> 2, 3 -> 1 beside 1 -> 0), odd planes, 4C = 20
+      // channels (a masked vector), 17 images, 16 tiles or a few more; where the cut form's padding
+      // would differ by side (17 x 17, padding 1) the whole form
+      {4, 8, 32, 16, 16, 5, 5, 2, 2, 2, 2},
+      {2, 5, 20, 21, 19, 5, 5, 2, 2, 2, 2},
+      {17, 4, 16, 16, 16, 5, 5, 2, 2, 4, 4},
+      {3, 12, 16, 18, 22, 5, 5, 2, 2, 1, 3},
+      {3, 16, 17, 20, 21, 5, 5, 2, 2, 0, 0},
+      {4, 16, 16, 17, 17, 5, 5, 2, 2, 1, 1},
   };
   for (const Case& k : cases) {
     const Tensor x = random_tensor({k.n, k.c, k.h, k.w}, rng);
@@ -335,6 +346,33 @@ TEST(Conv2dFast, WinogradF2x2ChosenByShapeAlone) {
   EXPECT_FALSE(applies(32, 32, 32, 7, 2, 3));          // stride 2
   EXPECT_FALSE(applies(3, 64, 64, 7, 1, 3));           // a stem
   EXPECT_FALSE(applies(32, 32, 8, 7, 1, 3, 1));        // 16 tiles in the batch
+}
+
+// 5x5 at stride 2 goes through the polyphase form to F(4x4, 3x3) by its shape alone: 4 channels
+// in (16 in the form) and 16 out, output planes of 8 x 8 or more, 16 tiles, padding at most 4
+// (at most 2 in the cut form); on AVX-512. The cases above with those shapes run through it.
+TEST(Conv2dFast, PolyphaseWinogradChosenByShapeAlone) {
+  const bool avx512 = kernels::active_isa() == kernels::Isa::avx512;
+  auto applies = [](int64_t c, int64_t o, int64_t h, int64_t w, int64_t k, int64_t s, int64_t p,
+                    int64_t q, int64_t n = 4) {
+    return kernels::polyphase_winograd_applies(
+        conv2d_geometry({n, c, h, w}, {o, c, k, k}, s, s, p, q, "test"));
+  };
+  EXPECT_EQ(applies(32, 64, 16, 16, 5, 2, 2, 2), avx512);  // strided5x5's second layer
+  EXPECT_EQ(applies(8, 32, 16, 16, 5, 2, 2, 2, 4), avx512);
+  EXPECT_EQ(applies(5, 20, 21, 19, 5, 2, 2, 2, 2), avx512);
+  EXPECT_EQ(applies(4, 16, 16, 16, 5, 2, 4, 4, 17), avx512);
+  EXPECT_EQ(applies(12, 16, 18, 22, 5, 2, 1, 3, 3), avx512);
+  EXPECT_EQ(applies(16, 17, 20, 21, 5, 2, 0, 0, 3), avx512);
+  EXPECT_EQ(applies(16, 16, 17, 17, 5, 2, 1, 1, 4), avx512);
+  EXPECT_FALSE(applies(3, 32, 32, 32, 5, 2, 2, 2));     // 12 channels in the form
+  EXPECT_FALSE(applies(32, 8, 32, 32, 5, 2, 2, 2));     // 8 output channels
+  EXPECT_FALSE(applies(64, 64, 8, 8, 5, 2, 2, 2));      // 4 x 4 out
+  EXPECT_FALSE(applies(8, 32, 16, 16, 5, 2, 2, 2, 3));  // 12 tiles in the batch
+  EXPECT_FALSE(applies(32, 64, 16, 16, 5, 2, 6, 6));    // padding 6: 3 in the cut form
+  EXPECT_FALSE(applies(32, 64, 16, 16, 3, 2, 1, 1));    // 3 x 3
+  EXPECT_FALSE(applies(32, 64, 16, 16, 7, 2, 3, 3));    // 7 x 7
+  EXPECT_FALSE(applies(32, 64, 24, 24, 5, 3, 2, 2));    // stride 3
 }
 
 // F(4x4, 3x3) with channels in the lanes takes every 3x3 stride-1 layer of 16 channels or more in

@@ -1,14 +1,13 @@
 // Convolution, by shape: Winograd F(4x4, 3x3) for 3x3 stride-1 layers of 16 channels and more
-// (conv2d_winograd3x3.cpp) and F(2x2, 5x5) and F(2x2, 7x7) for 5x5 and 7x7 ones (the shapes in
-// conv2d_winograd_f2x2.h),
-// both AVX-512; channels in the vector lanes
-// (conv2d_lanes.cpp, AVX-512: strided, 1x1 and small-plane convolutions with 16 output channels or
-// more);
-// else stride 1 runs the direct kernels of conv2d_direct.cpp, other strides the same kernels
-// through the polyphase form of conv2d_polyphase.cpp where it pays; the rest runs as GEMM: each
-// image is unfolded (im2col) into a (C*KH*KW) x (OH*OW) matrix, so that forward is weight x
-// columns, the weight gradient is grad_output x columns^T and the input gradient is weight^T x
-// grad_output folded back (col2im).
+// (conv2d_winograd3x3.cpp), F(2x2, 5x5) and F(2x2, 7x7) for 5x5 and 7x7 ones (the shapes in
+// conv2d_winograd_f2x2.h), and F(4x4, 3x3) on the polyphase form of 5x5 stride-2 ones
+// (conv2d_polyphase.h), all AVX-512; channels in the vector lanes (conv2d_lanes.cpp, AVX-512:
+// strided, 1x1 and small-plane convolutions with 16 output channels or more); else stride 1 runs
+// the direct kernels of conv2d_direct.cpp, other strides the same kernels through the polyphase
+// form of conv2d_polyphase.cpp where it pays; the rest runs as GEMM: each image is unfolded
+// (im2col) into a (C*KH*KW) x (OH*OW) matrix, so that forward is weight x columns, the weight
+// gradient is grad_output x columns^T and the input gradient is weight^T x grad_output folded back
+// (col2im).
 #include <algorithm>
 #include <stdexcept>
 
@@ -78,6 +77,7 @@ void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* w, co
                     float* out) {
   if (winograd3x3_conv_applies(g)) return conv2d_forward_winograd3x3(g, {}, in, w, bias, out);
   if (winograd_f2x2_conv_applies(g)) return conv2d_forward_winograd_f2x2(g, in, w, bias, out);
+  if (polyphase_winograd_applies(g)) return conv2d_forward_polyphase(g, in, w, bias, out);
   if (lanes_conv_applies(g)) return conv2d_forward_lanes(g, {}, in, w, bias, out);
   if (direct_conv_applies(g)) return conv2d_forward_direct(g, {}, in, w, bias, out, nullptr);
   if (polyphase_conv_applies(g)) return conv2d_forward_polyphase(g, in, w, bias, out);
@@ -96,6 +96,7 @@ void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, c
   if (winograd3x3_conv_applies(g)) return conv2d_backward_winograd3x3(g, in, w, gout, gin, gw, gb);
   if (winograd_f2x2_conv_applies(g))
     return conv2d_backward_winograd_f2x2(g, in, w, gout, gin, gw, gb);
+  if (polyphase_winograd_applies(g)) return conv2d_backward_polyphase(g, in, w, gout, gin, gw, gb);
   if (lanes_conv_applies(g)) return conv2d_backward_lanes(g, in, w, gout, gin, gw, gb);
   if (direct_conv_applies(g))
     return conv2d_backward_direct(g, {}, in, w, nullptr, nullptr, gout, gin, gw, gb);
