@@ -11,7 +11,9 @@
 #include <random>
 #include <vector>
 
-#include "../src/ops/conv2d_winograd3x3.h"  // which kernel a layer reaches is internal
+#include "../src/ops/conv2d_lanes.h"  // which kernel a layer reaches is internal
+#include "../src/ops/conv2d_polyphase.h"
+#include "../src/ops/conv2d_winograd3x3.h"
 #include "../src/ops/conv2d_winograd_f2x2.h"
 #include "../src/ops/scratch.h"
 #include "convlab/nn/loss.h"
@@ -498,6 +500,34 @@ TEST(ConvFusion, Winograd3x3LayersFuseReluAndBatchNormBitForBit) {
     ASSERT_FALSE(kernels::conv2d_fusion_applies(g7, {true, false}));
   }
   expect_fusion_keeps_bits(text, {8, 3, 6, 8});
+}
+
+// 5x5 layers at stride 2 on their polyphase form's Winograd F(4x4, 3x3) fuse ReLU and, in
+// inference, BatchNorm, as they run unfused (not on the channel-lane kernels, which the rule for
+// strided layers also takes), and chain with nothing.
+TEST(ConvFusion, PolyphaseWinogradLayersFuseReluAndBatchNormBitForBit) {
+  const std::string text =
+      "Sequential(\n"
+      "  (0): Conv2d(8, 32, kernel_size=(5, 5), stride=(2, 2), padding=(2, 2))\n"
+      "  (1): ReLU()\n"
+      "  (2): Conv2d(32, 20, kernel_size=(5, 5), stride=(2, 2), padding=(2, 2), bias=False)\n"
+      "  (3): BatchNorm2d(20)\n"
+      "  (4): ReLU()\n"
+      "  (5): Flatten(start_dim=1, end_dim=-1)\n"
+      "  (6): Linear(in_features=1280, out_features=10, bias=True)\n"
+      ")\n";
+  const auto g0 = conv2d_geometry({8, 8, 32, 32}, {32, 8, 5, 5}, 2, 2, 2, 2, "test");
+  const auto g2 = conv2d_geometry(g0.output_shape(), {20, 32, 5, 5}, 2, 2, 2, 2, "test");
+  if (kernels::active_isa() == kernels::Isa::avx512) {
+    for (const auto* g : {&g0, &g2}) {
+      ASSERT_TRUE(kernels::polyphase_winograd_applies(*g));
+      ASSERT_TRUE(kernels::lanes_conv_applies(*g));  // why the order matters
+      ASSERT_TRUE(kernels::conv2d_fusion_applies(*g, {true, false}));
+      ASSERT_FALSE(kernels::conv2d_fusion_applies(*g, {true, true}));
+    }
+    ASSERT_FALSE(kernels::conv2d_chain_applies(g0, {true, false}, g2, {}));
+  }
+  expect_fusion_keeps_bits(text, {8, 8, 32, 32});
 }
 
 // BatchNorm's kernels (lane-ordered double sums, batchnorm_fast.cpp) against the plain reference

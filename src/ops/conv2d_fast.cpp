@@ -77,10 +77,10 @@ void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* w, co
                     float* out) {
   if (winograd3x3_conv_applies(g)) return conv2d_forward_winograd3x3(g, {}, in, w, bias, out);
   if (winograd_f2x2_conv_applies(g)) return conv2d_forward_winograd_f2x2(g, in, w, bias, out);
-  if (polyphase_winograd_applies(g)) return conv2d_forward_polyphase(g, in, w, bias, out);
+  if (polyphase_winograd_applies(g)) return conv2d_forward_polyphase(g, {}, in, w, bias, out);
   if (lanes_conv_applies(g)) return conv2d_forward_lanes(g, {}, in, w, bias, out);
   if (direct_conv_applies(g)) return conv2d_forward_direct(g, {}, in, w, bias, out, nullptr);
-  if (polyphase_conv_applies(g)) return conv2d_forward_polyphase(g, in, w, bias, out);
+  if (polyphase_conv_applies(g)) return conv2d_forward_polyphase(g, {}, in, w, bias, out);
   const int64_t KK = g.C * g.KH * g.KW, P = g.OH * g.OW;
   parallel_for(g.N, [&](int64_t n) {  // one task per image
     float* col = scratch(0, static_cast<size_t>(KK * P));
@@ -131,9 +131,11 @@ void conv2d_backward(const Conv2dGeometry& g, const float* in, const float* w, c
 bool conv2d_fusion_applies(const Conv2dGeometry& g, ConvFusion f) {
   // In the order conv2d_forward chooses kernels, so that a fused layer runs the kernel it would
   // run unfused (a 5x5 layer on 16 columns also fits the channel-lane rule). Winograd F(4x4, 3x3)
-  // and the channel-lane kernels fuse ReLU and BatchNorm, not pooling; F(2x2, 5x5 and 7x7) nothing.
+  // (also on a strided 5x5 layer's polyphase form) and the channel-lane kernels fuse ReLU and
+  // BatchNorm, not pooling; F(2x2, 5x5 and 7x7) nothing.
   if (winograd3x3_conv_applies(g)) return !f.pool;
   if (winograd_f2x2_conv_applies(g)) return false;
+  if (polyphase_winograd_applies(g)) return !f.pool;
   if (lanes_conv_applies(g)) return !f.pool;
   return direct_conv_applies(g) && (!f.pool || f.relu);
 }
@@ -144,7 +146,8 @@ bool conv2d_chain_applies(const Conv2dGeometry& a, ConvFusion fa, const Conv2dGe
   // the channel-lane ones (Winograd comes first).
   if (winograd3x3_chain_applies(a, fa, b, fb)) return true;
   const auto lanes_alone = [](const Conv2dGeometry& g) {
-    return !winograd3x3_conv_applies(g) && !winograd_f2x2_conv_applies(g) && lanes_conv_applies(g);
+    return !winograd3x3_conv_applies(g) && !winograd_f2x2_conv_applies(g) &&
+           !polyphase_winograd_applies(g) && lanes_conv_applies(g);
   };
   return lanes_alone(a) && lanes_alone(b) && conv2d_chain_lanes_applies(a, fa, b, fb);
 }
@@ -164,6 +167,7 @@ void conv2d_forward_fused(const Conv2dGeometry& g, ConvFusion f, const float* in
   if (!conv2d_fusion_applies(g, f))
     throw std::logic_error("conv2d_forward_fused: fusion does not apply to this geometry");
   if (winograd3x3_conv_applies(g)) return conv2d_forward_winograd3x3(g, f, in, w, bias, out);
+  if (polyphase_winograd_applies(g)) return conv2d_forward_polyphase(g, f, in, w, bias, out);
   if (lanes_conv_applies(g)) return conv2d_forward_lanes(g, f, in, w, bias, out);
   conv2d_forward_direct(g, f, in, w, bias, out, argmax);
 }
@@ -173,12 +177,13 @@ void conv2d_backward_fused(const Conv2dGeometry& g, ConvFusion f, const float* i
                            float* gw, float* gb) {
   if (!conv2d_fusion_applies(g, f))
     throw std::logic_error("conv2d_backward_fused: fusion does not apply to this geometry");
-  const bool winograd = winograd3x3_conv_applies(g);
-  if (winograd || lanes_conv_applies(g)) {
+  const bool winograd = winograd3x3_conv_applies(g), polyphase = polyphase_winograd_applies(g);
+  if (winograd || polyphase || lanes_conv_applies(g)) {
     if (f.bn_scale)
       throw std::logic_error("conv2d_backward_fused: a fused BatchNorm is inference only");
     const auto backward = [&](const float* gz) {
       if (winograd) return conv2d_backward_winograd3x3(g, in, w, gz, gin, gw, gb);
+      if (polyphase) return conv2d_backward_polyphase(g, in, w, gz, gin, gw, gb);
       conv2d_backward_lanes(g, in, w, gz, gin, gw, gb);
     };
     if (!f.relu) return backward(gout);

@@ -17,6 +17,7 @@
 #include "conv2d_polyphase.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "conv2d_direct.h"
 #include "conv2d_winograd3x3.h"
@@ -153,8 +154,8 @@ bool polyphase_conv_applies(const Conv2dGeometry& g) {
   return direct_conv_applies(p.g1) && taps1 <= 2 * taps;
 }
 
-void conv2d_forward_polyphase(const Conv2dGeometry& g, const float* in, const float* w,
-                              const float* bias, float* out) {
+void conv2d_forward_polyphase(const Conv2dGeometry& g, ConvFusion f, const float* in,
+                              const float* w, const float* bias, float* out) {
   const Polyphase p = form(g);
   const Conv2dGeometry& g1 = p.g1;
   float* phases = buffer(0, g1.N * g1.C * g1.H * g1.W);
@@ -162,7 +163,9 @@ void conv2d_forward_polyphase(const Conv2dGeometry& g, const float* in, const fl
   split(g, p, in, phases);
   phase_weights(g, p, w, w1);
   if (polyphase_winograd_applies(g))
-    return conv2d_forward_winograd3x3(g1, {}, phases, w1, bias, out);
+    return conv2d_forward_winograd3x3(g1, f, phases, w1, bias, out);
+  if (f.relu || f.pool || f.bn_scale)
+    throw std::logic_error("conv2d_forward_polyphase: the direct route fuses nothing");
   conv2d_forward_direct(g1, {}, phases, w1, bias, out, nullptr);
 }
 

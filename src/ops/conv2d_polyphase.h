@@ -2,6 +2,7 @@
 #pragma once
 
 #include "convlab/ops/conv2d.h"
+#include "convlab/ops/kernels.h"
 
 namespace convlab::kernels {
 
@@ -18,9 +19,10 @@ bool polyphase_conv_applies(const Conv2dGeometry& g);
 // (4 x 4 out, one tile an image) 64 -> 64 lost: both gradients 2.28 -> 2.49 ms.
 bool polyphase_winograd_applies(const Conv2dGeometry& g);
 
-// The contracts of kernels::conv2d_forward / conv2d_backward.
-void conv2d_forward_polyphase(const Conv2dGeometry& g, const float* in, const float* w,
-                              const float* bias, float* out);
+// The contracts of kernels::conv2d_forward_fused (fusion: on the Winograd route only, ReLU and
+// BatchNorm) / conv2d_backward.
+void conv2d_forward_polyphase(const Conv2dGeometry& g, ConvFusion f, const float* in,
+                              const float* w, const float* bias, float* out);
 void conv2d_backward_polyphase(const Conv2dGeometry& g, const float* in, const float* w,
                                const float* gout, float* gin, float* gw, float* gb);
 
