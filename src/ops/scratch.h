@@ -14,7 +14,8 @@ namespace convlab::kernels {
 // let its tasks use one of 4-7 it leaves free until the tasks are done (the direct kernel's
 // forward and the Winograd backward use 6): no caller may hold a slot across a kernel call. A
 // kernel whose tasks call no scratch() at all (matrix products: gemm.h never does) may keep its
-// 0-3 across them (Winograd F(4x4, 3x3)'s products spread over the pool).
+// 0-3 across them (Winograd F(4x4, 3x3)'s products spread over the pool), and one whose tasks take
+// only slots 0 and 1 may keep 2 and 3 (the same kernel's per-image transforms, spread).
 inline float* scratch(int slot, size_t n) {
   thread_local AlignedVector<float> buffers[8];  // slots 0..7
   auto& b = buffers[slot];
