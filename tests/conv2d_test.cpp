@@ -173,6 +173,12 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {2, 32, 33, 9, 40, 5, 5, 1, 1, 3, 1},
       // ... and on one image: blocks of tile rows as tasks (4, 4 and 2 rows of 9 tiles)
       {1, 32, 40, 20, 18, 5, 5, 1, 1, 2, 2},
+      // ... with rows of exactly 8 tiles, two rows a vector: 15 columns (the last tile half
+      // outside) and an odd count of tile rows (the last vector one row), 5x5 and 7x7, and one
+      // image's blocks of 4 rows
+      {3, 32, 40, 13, 15, 5, 5, 1, 1, 2, 2},
+      {2, 32, 32, 11, 15, 7, 7, 1, 1, 3, 3},
+      {1, 32, 40, 20, 16, 5, 5, 1, 1, 2, 2},
       // Winograd F(2x2, 7x7) (7x7 stride 1, 16 channels and more with 100 output pixels, else 32):
       // odd planes, rows of more than 16 tiles, padding 0 to 6 and unequal, 10 images in
       // weight-gradient groups, one image
@@ -349,8 +355,8 @@ TEST(Conv2dFast, WinogradF2x2ChosenByShapeAlone) {
 }
 
 // 5x5 at stride 2 goes through the polyphase form to F(4x4, 3x3) by its shape alone: 4 channels
-// in (16 in the form) and 16 out, output planes of 8 x 8 or more, 16 tiles, padding at most 4
-// (at most 2 in the cut form); on AVX-512. The cases above with those shapes run through it.
+// in (16 in the form) and 16 out, output planes of 8 x 8 or more, 16 tiles, padding at most 4;
+// on AVX-512. The cases above with those shapes run through it.
 TEST(Conv2dFast, PolyphaseWinogradChosenByShapeAlone) {
   const bool avx512 = kernels::active_isa() == kernels::Isa::avx512;
   auto applies = [](int64_t c, int64_t o, int64_t h, int64_t w, int64_t k, int64_t s, int64_t p,
@@ -369,7 +375,8 @@ TEST(Conv2dFast, PolyphaseWinogradChosenByShapeAlone) {
   EXPECT_FALSE(applies(32, 8, 32, 32, 5, 2, 2, 2));     // 8 output channels
   EXPECT_FALSE(applies(64, 64, 8, 8, 5, 2, 2, 2));      // 4 x 4 out
   EXPECT_FALSE(applies(8, 32, 16, 16, 5, 2, 2, 2, 3));  // 12 tiles in the batch
-  EXPECT_FALSE(applies(32, 64, 16, 16, 5, 2, 6, 6));    // padding 6: 3 in the cut form
+  EXPECT_FALSE(applies(32, 64, 16, 16, 5, 2, 5, 5));    // padding 5 (2 in the cut form)
+  EXPECT_FALSE(applies(32, 64, 17, 17, 5, 2, 7, 7));    // 7 (the whole form, unpadded)
   EXPECT_FALSE(applies(32, 64, 16, 16, 3, 2, 1, 1));    // 3 x 3
   EXPECT_FALSE(applies(32, 64, 16, 16, 7, 2, 3, 3));    // 7 x 7
   EXPECT_FALSE(applies(32, 64, 24, 24, 5, 3, 2, 2));    // stride 3

@@ -136,8 +136,8 @@ void phase_weights(const Conv2dGeometry& g, const Polyphase& p, const float* w, 
 }  // namespace
 
 bool polyphase_winograd_applies(const Conv2dGeometry& g) {
-  return g.SH == 2 && g.SW == 2 && g.KH == 5 && g.KW == 5 && g.OH >= 8 && g.OW >= 8 &&
-         winograd3x3_conv_applies(cropped(g).g1);
+  return g.SH == 2 && g.SW == 2 && g.KH == 5 && g.KW == 5 && g.PH <= 4 && g.PW <= 4 && g.OH >= 8 &&
+         g.OW >= 8 && winograd3x3_conv_applies(cropped(g).g1);
 }
 
 // The form a layer runs in: cut to its input pixels for Winograd, whole for the direct kernels.

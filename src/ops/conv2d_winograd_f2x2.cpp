@@ -52,15 +52,31 @@ constexpr int64_t kLanes = 16;
 // tile (ty, tx) covers output rows 2ty, 2ty + 1 and columns 2tx, 2tx + 1 and reads padded rows
 // 2ty .. 2ty + R, columns 2tx .. 2tx + R (padded (r, q) is input (r - PH, q - PW)). Rows of tiles
 // are done 16 tiles at a time, so the padded width covers whole vectors of tiles.
+//
+// On planes of exactly 8 tiles a row (15 or 16 output columns) a vector holds two rows of tiles
+// side by side, ty in lanes 0-7 and ty + 1 in lanes 8-15, which follow each other in the tiles'
+// order: one row a vector filled half of each (the transforms took 40 % of a 16 -> 32 7x7 layer's
+// forward pass). The permutes that take 16 tiles' even and odd columns from 32 consecutive floats
+// take them from two rows' 16 floats as well.
 template <int R>
 struct Tiles {
   int64_t TH, TW, T, Hp, Wp;
+  bool pairs;  // two rows of 8 tiles a vector
   Tiles(int64_t OH, int64_t OW)
       : TH((OH + 1) / 2),
         TW((OW + 1) / 2),
         T(TH * TW),
         Hp(2 * TH + R - 1),
-        Wp(2 * ((TW + kLanes - 1) / kLanes * kLanes) + R - 1) {}
+        Wp(2 * ((TW + kLanes - 1) / kLanes * kLanes) + R - 1),
+        pairs(TW == 8) {}
+  int64_t rows_per_vector() const { return pairs ? 2 : 1; }
+  // Whether the vector of row ty has a second row (pairs only: ty + 1 is in the block).
+  bool second(int64_t ty, int64_t ty1) const { return pairs && ty + 1 < ty1; }
+  // The lanes of the vector from (ty, tx) that hold tiles.
+  __mmask16 mask(int64_t ty, int64_t ty1, int64_t tx) const {
+    if (!pairs) return lanes_mask(TW - tx);
+    return second(ty, ty1) ? __mmask16(0xFFFF) : __mmask16(0x00FF);
+  }
 };
 
 template <int R>
@@ -69,11 +85,11 @@ void pad_planes(int64_t C, int64_t H, int64_t W, int64_t PH, int64_t PW, const T
   copy_into_zeroed(src, C, H, W, dst, tl.Hp, tl.Wp, PH, PW);
 }
 
-// 32 floats at p as their even and odd elements.
-CONVLAB_WINO_INLINE void split(const float* p, __m512& even, __m512& odd) {
+// 16 floats at p and 16 at p + next as their even and odd elements (next = 16: 32 consecutive).
+CONVLAB_WINO_INLINE void split(const float* p, int64_t next, __m512& even, __m512& odd) {
   const __m512i e = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i o = _mm512_add_epi32(e, _mm512_set1_epi32(1));
-  const __m512 a = _mm512_loadu_ps(p), b = _mm512_loadu_ps(p + kLanes);
+  const __m512 a = _mm512_loadu_ps(p), b = _mm512_loadu_ps(p + next);
   even = _mm512_permutex2var_ps(a, e, b);
   odd = _mm512_permutex2var_ps(a, o, b);
 }
@@ -86,19 +102,22 @@ CONVLAB_WINO void input_transform(int64_t C, const Tiles<R>& tl, const float* pa
   using T = Transform<2, R>;
   constexpr int a = T::a;
   for (int64_t c = 0; c < C; ++c)
-    for (int64_t ty = ty0; ty < ty1; ++ty) {
+    for (int64_t ty = ty0; ty < ty1; ty += tl.rows_per_vector()) {
       const float* rows = pad + (c * tl.Hp + 2 * ty) * tl.Wp;
+      // Where lanes 8-15's floats start: the next tile row's patch rows, 2 rows down (past the
+      // last row, the rest of this one: lanes not stored).
+      const int64_t next = tl.second(ty, ty1) ? 2 * tl.Wp : kLanes;
       for (int64_t tx = 0; tx < tl.TW; tx += kLanes) {
         // B^T d, two columns at a time (a split load gives both): e[column][row]. (All a columns
         // loaded first kept 2 a^2 vectors live and spilled most of them.)
         __m512 e[a][a];
         for (int j = 0; j < a; j += 2) {
           __m512 even[a], odd[a];
-          for (int i = 0; i < a; ++i) split(rows + i * tl.Wp + 2 * tx + j, even[i], odd[i]);
+          for (int i = 0; i < a; ++i) split(rows + i * tl.Wp + 2 * tx + j, next, even[i], odd[i]);
           apply<a, a>(T::BT, even, e[j]);
           apply<a, a>(T::BT, odd, e[j + 1]);
         }
-        const __mmask16 m = lanes_mask(tl.TW - tx);
+        const __mmask16 m = tl.mask(ty, ty1, tx);
         float* dst = V + c * ld + (ty - ty0) * tl.TW + tx;
         for (int i = 0; i < a; ++i) {  // (B^T d) B, row by row
           __m512 row[a], v[a];
@@ -122,9 +141,9 @@ CONVLAB_WINO void output_transform(int64_t O, int64_t OH, int64_t OW, const Tile
   const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
   for (int64_t o = 0; o < O; ++o) {
     const __m512 b = _mm512_set1_ps(bias ? bias[o] : 0.0f);
-    for (int64_t ty = ty0; ty < ty1; ++ty)
+    for (int64_t ty = ty0; ty < ty1; ty += tl.rows_per_vector())
       for (int64_t tx = 0; tx < tl.TW; tx += kLanes) {
-        const __mmask16 m = lanes_mask(tl.TW - tx);
+        const __mmask16 m = tl.mask(ty, ty1, tx);
         const float* src = M + o * ld + (ty - ty0) * tl.TW + tx;
         __m512 s[a][2];  // A^T M, column by column
         for (int j = 0; j < a; ++j) {
@@ -141,8 +160,10 @@ CONVLAB_WINO void output_transform(int64_t O, int64_t OH, int64_t OW, const Tile
           float* dst = out + (o * OH + 2 * ty + i) * OW + 2 * tx;
           const __m512 y0 = _mm512_add_ps(y[0], b), y1 = _mm512_add_ps(y[1], b);
           _mm512_mask_storeu_ps(dst, lanes_mask(cols), _mm512_permutex2var_ps(y0, lo, y1));
-          if (cols > kLanes)
-            _mm512_mask_storeu_ps(dst + kLanes, lanes_mask(cols - kLanes),
+          // Lanes 8-15: the row's next 16 columns, or with pairs the next tile row's row i.
+          if (tl.pairs ? tl.second(ty, ty1) && 2 * ty + 2 + i < OH : cols > kLanes)
+            _mm512_mask_storeu_ps(tl.pairs ? dst + 2 * OW : dst + kLanes,
+                                  lanes_mask(tl.pairs ? cols : cols - kLanes),
                                   _mm512_permutex2var_ps(y0, hi, y1));
         }
       }
@@ -161,7 +182,7 @@ CONVLAB_WINO void gradient_transform(int64_t O, int64_t OH, int64_t OW, const Ti
   const __m512i od = _mm512_add_epi32(e, _mm512_set1_epi32(1));
   const __m512 zero = _mm512_setzero_ps();
   for (int64_t o = 0; o < O; ++o)
-    for (int64_t ty = ty0; ty < ty1; ++ty)
+    for (int64_t ty = ty0; ty < ty1; ty += tl.rows_per_vector())
       for (int64_t tx = 0; tx < tl.TW; tx += kLanes) {
         const int64_t cols = std::min<int64_t>(2 * kLanes, OW - 2 * tx);
         __m512 p[2], q[2];  // rows 2ty, 2ty + 1: even (p) and odd (q) columns
@@ -170,15 +191,20 @@ CONVLAB_WINO void gradient_transform(int64_t O, int64_t OH, int64_t OW, const Ti
           if (2 * ty + i >= OH) continue;
           const float* row = gout + (o * OH + 2 * ty + i) * OW + 2 * tx;
           const __m512 lo = _mm512_maskz_loadu_ps(lanes_mask(cols), row);
-          const __m512 hi =
-              cols > kLanes ? _mm512_maskz_loadu_ps(lanes_mask(cols - kLanes), row + kLanes) : zero;
+          // Lanes 8-15: the row's next 16 columns, or with pairs the next tile row's row i.
+          const __m512 hi = tl.pairs ? (tl.second(ty, ty1) && 2 * ty + 2 + i < OH
+                                            ? _mm512_maskz_loadu_ps(lanes_mask(cols), row + 2 * OW)
+                                            : zero)
+                            : cols > kLanes
+                                ? _mm512_maskz_loadu_ps(lanes_mask(cols - kLanes), row + kLanes)
+                                : zero;
           p[i] = _mm512_permutex2var_ps(lo, e, hi);
           q[i] = _mm512_permutex2var_ps(lo, od, hi);
         }
         __m512 rp[a], rq[a];  // A dY: the even and odd columns' a rows
         apply<a, 2, true>(T::AT, p, rp);
         apply<a, 2, true>(T::AT, q, rq);
-        const __mmask16 m = lanes_mask(tl.TW - tx);
+        const __mmask16 m = tl.mask(ty, ty1, tx);
         float* dst = dM + o * ld + (ty - ty0) * tl.TW + tx;
         for (int i = 0; i < a; ++i) {  // each row (p, q) times A^T
           const __m512 pq[2] = {rp[i], rq[i]};
