@@ -449,8 +449,8 @@ void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const
     const int64_t n0 = task * group, n1 = std::min(g.N, n0 + group);
     const auto work_size = static_cast<size_t>(std::max(g.H * g.W, g.OH * g.OW) * CO);
     const auto P_size = static_cast<size_t>(tl.Hp * tl.Wp * CO);
-    // work: a channels-last image or output gradient. Slot 6 holds the input gradient's products:
-    // the calling thread takes it for the parts' total only after this loop (scratch.h).
+    // work: a channels-last image or output gradient. Slot 6 holds the input gradient's products
+    // (scratch.h: the calling thread's 4-7 are its own).
     float* work = scratch(0, work_size);
     float* P = scratch(1, P_size);
     float* V = scratch(2, static_cast<size_t>(kXi * (most * CO + kSkew)));
@@ -486,10 +486,7 @@ void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const
     }
   };
   for_blocks(spread, groups, group_body);
-  float* total = scratch(6, static_cast<size_t>(part_size));
-  std::fill(total, total + part_size, 0.0f);
-  add_parts_in_order(total, parts, groups, part_size, part_size);
-  add_kernel_gradient<T>(g.C, g.O, total, gw);
+  add_kernel_gradient<T>(g.C, g.O, parts, groups, part_size, gw);
 }
 
 }  // namespace convlab::kernels

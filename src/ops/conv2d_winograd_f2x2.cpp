@@ -390,10 +390,7 @@ void backward(const Conv2dGeometry& g, const float* in, const float* w, const fl
             first = false;
           });
     });
-    float* total = scratch(6, static_cast<size_t>(part_size));
-    std::fill(total, total + part_size, 0.0f);
-    add_parts_in_order(total, parts, groups, part_size, part_size);
-    add_kernel_gradient<Transform<2, R>>(g.C, g.O, total, gw);
+    add_kernel_gradient<Transform<2, R>>(g.C, g.O, parts, groups, part_size, gw);
   }
 }
 

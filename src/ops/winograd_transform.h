@@ -122,41 +122,78 @@ CONVLAB_WINO_INLINE void apply(const Matrix& m, const __m512* x, __m512* y) {
   }
 }
 
-// gw[o][c] += G^T dL/dU G for every (o, c) of C x O kernels, dL/dU at position xi being
-// total[(xi * C + c) * O + o]. The output channels run innermost, contiguous in `total`, so the
-// compiler vectorises over them; each kernel's sums are the same products added in the same order
-// as one kernel at a time (a scalar loop over the kernels took 3 % of small7's training). Input
-// channels in tasks of 16, which write disjoint kernels: the same bits at any thread count (run
-// on one thread it took a seventh of a 256 -> 256 layer's backward pass on 4 x 4 at 2 threads).
+// The kernel gradients of input channels [c0, c1) (at most 16) and output channels [o0, o0 + 16):
+// gw[o][c] += G^T dL/dU G, where dL/dU at position xi = a * k + j is the sum of the groups' parts,
+// in group order, at part[(xi * C + c) * O + o]. Vectors over 16 output channels: a column of
+// dL/dU at a time, G^T then G by apply(); each kernel's R x R sums go to `local`
+// ([o - o0][c - c0][R * R], by scatter) and then, one output channel at a time, onto gw's run of
+// (c1 - c0) * R * R contiguous floats. (The loop of one kernel position at a time over the output
+// channels, compiled for SSE, and its strided single-float additions to gw took 35 % of a 256 ->
+// 256 layer's weight gradient on 4 x 4, more than its matrix products; the parts' separate
+// total, filled and summed, 22 % more.)
 template <typename T>
-void add_kernel_gradient(int64_t C, int64_t O, const float* total, float* gw) {
-  constexpr int a = T::a, R = T::r;
+CONVLAB_WINO void kernel_gradient_block(int64_t C, int64_t O, const float* parts, int64_t groups,
+                                        int64_t part_size, int64_t c0, int64_t c1, int64_t o0,
+                                        float* local, float* gw) {
+  constexpr int a = T::a, R = T::r, RR = R * R;
+  const __mmask16 m = lanes_mask(O - o0);
+  const int64_t width = (c1 - c0) * RR;  // floats of one output channel's run in gw and local
+  const __m512i at_lane =
+      _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                         _mm512_set1_epi32(static_cast<int>(width)));
+  for (int64_t c = c0; c < c1; ++c) {
+    // The next channel's a * a lines: 256 KiB apart (C = O = 256), so no hardware prefetcher
+    // follows them, and they are in L3 (the parts outgrow L2).
+    if (c + 1 < c1)
+      for (int xi = 0; xi < a * a; ++xi)
+        for (int64_t t = 0; t < groups; ++t)
+          _mm_prefetch(
+              reinterpret_cast<const char*>(parts + t * part_size + (xi * C + c + 1) * O + o0),
+              _MM_HINT_T0);
+    __m512 gu[R * a];  // (G^T dL/dU)[i][j] at gu[i * a + j]
+    for (int j = 0; j < a; ++j) {
+      __m512 column[a], out[R];
+      for (int k = 0; k < a; ++k) {
+        const float* p = parts + ((a * k + j) * C + c) * O + o0;
+        __m512 v = _mm512_maskz_loadu_ps(m, p);
+        for (int64_t t = 1; t < groups; ++t)
+          v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, p + t * part_size));
+        column[k] = v;
+      }
+      apply<R, a, true>(T::G, column, out);
+      for (int i = 0; i < R; ++i) gu[i * a + j] = out[i];
+    }
+    float* dst = local + (c - c0) * RR;
+    for (int i = 0; i < R; ++i) {  // row i of (G^T dL/dU) G
+      __m512 s[R];
+      apply<R, a, true>(T::G, gu + i * a, s);
+      for (int j = 0; j < R; ++j) _mm512_mask_i32scatter_ps(dst + i * R + j, m, at_lane, s[j], 4);
+    }
+  }
+  for (int64_t lane = 0; lane < std::min<int64_t>(16, O - o0); ++lane) {
+    float* g = gw + ((o0 + lane) * C + c0) * RR;
+    const float* l = local + lane * width;
+    for (int64_t i = 0; i < width; i += 16) {
+      const __mmask16 k = lanes_mask(width - i);
+      _mm512_mask_storeu_ps(
+          g + i, k,
+          _mm512_add_ps(_mm512_maskz_loadu_ps(k, g + i), _mm512_maskz_loadu_ps(k, l + i)));
+    }
+  }
+}
+
+// gw[o][c] += G^T dL/dU G for every (o, c) of C x O kernels, dL/dU the sum in order of `groups`
+// parts of part_size floats, position xi's at part[(xi * C + c) * O + o]. Input channels in tasks
+// of 16, which write disjoint kernels: the same bits at any thread count.
+template <typename T>
+void add_kernel_gradient(int64_t C, int64_t O, const float* parts, int64_t groups,
+                         int64_t part_size, float* gw) {
   constexpr int64_t kPerTask = 16;
   parallel_for((C + kPerTask - 1) / kPerTask, [&](int64_t task) {
-    float* gu = scratch(0, static_cast<size_t>((R * a + 1) * O));  // and s, the last O
-    float* s = gu + R * a * O;
-    for (int64_t c = task * kPerTask; c < std::min(C, (task + 1) * kPerTask); ++c) {
-      for (int j = 0; j < a; ++j)  // gu[i][j] = (G^T dL/dU)[i][j], over o
-        for (int i = 0; i < R; ++i) {
-          float* g = gu + (i * a + j) * O;
-          std::fill(g, g + O, 0.0f);
-          for (int k = 0; k < a; ++k) {
-            const float f = T::G[k][i];
-            const float* t = total + ((a * k + j) * C + c) * O;
-            for (int64_t o = 0; o < O; ++o) g[o] += f * t[o];
-          }
-        }
-      for (int i = 0; i < R; ++i)  // (G^T dL/dU) G
-        for (int j = 0; j < R; ++j) {
-          std::fill(s, s + O, 0.0f);
-          for (int k = 0; k < a; ++k) {
-            const float f = T::G[k][j];
-            const float* g = gu + (i * a + k) * O;
-            for (int64_t o = 0; o < O; ++o) s[o] += g[o] * f;
-          }
-          for (int64_t o = 0; o < O; ++o) gw[(o * C + c) * R * R + R * i + j] += s[o];
-        }
-    }
+    const int64_t c0 = task * kPerTask, c1 = std::min(C, c0 + kPerTask);
+    float* local = scratch(0, static_cast<size_t>(16 * kPerTask * T::r * T::r));
+    for (int64_t o0 = 0; o0 < O; o0 += 16)
+      kernel_gradient_block<T>(C, O, parts, groups, part_size, c0, c1, o0, local, gw);
   });
 }
 
