@@ -145,6 +145,12 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {9, 3, 64, 100, 84, 3, 3, 2, 2, 1, 1},
       // ... and the direct kernel's output channels in runs of whole blocks (32 + 28)
       {1, 3, 60, 32, 32, 5, 5, 1, 1, 2, 2},
+      // channel lanes on planes of fewer than 48 pixels: blocks of pixels across a task's group of
+      // images (4x4 outputs 3 images a group, the last group 2 or 1; 6x6 outputs without padding
+      // 2 a group)
+      {5, 32, 64, 8, 8, 3, 3, 2, 2, 1, 1},
+      {4, 64, 48, 4, 4, 1, 1, 1, 1, 0, 0},
+      {3, 16, 32, 14, 13, 3, 3, 2, 2, 0, 0},
       // 3x3 stride 1 on planes of fewer than 4 rows (channel lanes, not Winograd)
       {1, 32, 32, 3, 3, 3, 3, 1, 1, 0, 0},
       {3, 32, 48, 3, 9, 3, 3, 1, 1, 1, 1},

@@ -49,6 +49,11 @@ constexpr int64_t kLanes = 16;
 constexpr int64_t kBlock = 2 * kLanes;  // channels per register block: two vectors
 constexpr int kPixels = 12;             // pixels per forward / input-gradient block
 constexpr int kPairs = 12;              // (channel, tap) pairs per weight-gradient block
+// Pixels per run of the forward and input gradient: each run streams the packed weights once, in
+// blocks of 6 pixels (two vectors' pairs) or 12. Runs of 12 had split a 16-pixel plane (or
+// phase) into 8 + 8 and so into blocks of 4: the weights streamed four times, each vector loaded
+// for 4 pixels instead of 5 or 6.
+constexpr int kRunPixels = 2 * kPixels;
 
 int64_t round_up(int64_t x, int64_t m) {
   return (x + m - 1) / m * m;
@@ -355,19 +360,21 @@ struct LaneForward {
         corner[static_cast<size_t>(y * g.OW + x)] = (y * g.SH * Wp + x * g.SW) * pixel_step;
   }
 
-  // Output pixels [q0, q1) of the image whose zero-bordered copy is `image`, pixel-major into
-  // outT (rows of Op, row q at outT + (q - q0) * Op, or at outT + rows[q] * Op), fused ReLU and
-  // BatchNorm applied.
-  __attribute__((target("avx512f"))) void run(const float* image, int64_t q0, int64_t q1,
+  // Output pixels [q0, q1) of the images whose zero-bordered copies are images[0], images[1], ..
+  // (pixel q of images[q / pixels]: a block of pixels may span images), pixel-major into outT (rows
+  // of Op, row q at outT + (q - q0) * Op, or at outT + rows[q] * Op), fused ReLU and BatchNorm
+  // applied.
+  __attribute__((target("avx512f"))) void run(const float* const* images, int64_t q0, int64_t q1,
                                               float* outT, const int64_t* rows = nullptr) const {
     const int64_t blocks = Op / kBlock;
     // A fused ReLU alone is applied as the sums are stored; a fused BatchNorm (and the ReLU after
     // it) by the epilogue.
     const bool relu_on_store = f.relu && !f.bn_scale;
-    for_runs(q1 - q0, kPixels, [&](int64_t first, int64_t count) {
+    for_runs(q1 - q0, kRunPixels, [&](int64_t first, int64_t count) {
       const int64_t p0 = q0 + first;
-      const float* base[kPixels];
-      for (int64_t p = 0; p < count; ++p) base[p] = image + corner[static_cast<size_t>(p0 + p)];
+      const float* base[kRunPixels];
+      for (int64_t p = 0; p < count; ++p)
+        base[p] = images[(p0 + p) / pixels] + corner[static_cast<size_t>((p0 + p) % pixels)];
       float* o = rows ? outT : outT + (p0 - q0) * Op;
       const int64_t* r = rows ? rows + p0 : nullptr;
       int64_t b = 0;
@@ -413,6 +420,30 @@ __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometr
   if (padded)
     parallel_for(
         g.N, [&](int64_t n) { pad_image(g, in + n * g.C * g.H * g.W, padded + n * g.C * plane); });
+  // Planes of fewer than kGroupPixels pixels: images in groups of that many pixels a task, blocks
+  // of pixels across images, so that a block reuses each weight vector 6 times, not 4 (a 4 x 4
+  // plane was four blocks of 4, each streaming the whole weight panel: 1.2 MB at 128 -> 256).
+  constexpr int64_t kGroupPixels = 4 * kPixels;
+  if (runs == 1 && pixels < kGroupPixels && g.N > 1) {
+    const int64_t group = std::min(g.N, (kGroupPixels + pixels - 1) / pixels);
+    parallel_for((g.N + group - 1) / group, [&](int64_t task) {
+      const int64_t n0 = task * group, count = std::min(group, g.N - n0);
+      const float* images[kGroupPixels];
+      float* buf = pad ? scratch(0, static_cast<size_t>(count * g.C * plane)) : nullptr;
+      for (int64_t k = 0; k < count; ++k) {
+        images[k] = in + (n0 + k) * g.C * g.H * g.W;
+        if (pad) {
+          pad_image(g, images[k], buf + k * g.C * plane);
+          images[k] = buf + k * g.C * plane;
+        }
+      }
+      float* outT = scratch(1, static_cast<size_t>(round_up(count * pixels, kPixels) * Op));
+      lf.run(images, 0, count * pixels, outT);
+      for (int64_t k = 0; k < count; ++k)
+        transpose(pixels, g.O, outT + k * pixels * Op, Op, out + (n0 + k) * g.O * pixels, pixels);
+    });
+    return;
+  }
   parallel_for(g.N * runs, [&](int64_t task) {
     const int64_t n = task / runs, q0 = (task % runs) * run_pixels;
     const int64_t q1 = std::min(pixels, q0 + run_pixels);
@@ -427,7 +458,7 @@ __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometr
       image = buf;
     }
     float* outT = scratch(1, static_cast<size_t>(round_up(q1 - q0, kPixels) * Op));
-    lf.run(image, q0, q1, outT);
+    lf.run(&image, q0, q1, outT);
     // pixel-major into NCHW
     transpose(q1 - q0, g.O, outT, Op, out + n * g.O * pixels + q0, pixels);
   });
@@ -466,9 +497,10 @@ __attribute__((target("avx512f"))) void conv2d_forward_chain_lanes(
     float* next = scratch(2, static_cast<size_t>(bordered));
     if (b.PH || b.PW)
       zero_border(a.OH, a.OW, first.Op, next, b.H + 2 * b.PH, b.W + 2 * b.PW, b.PH, b.PW);
-    first.run(image, 0, first.pixels, next, rows.data());
+    first.run(&image, 0, first.pixels, next, rows.data());
     float* outT = scratch(3, static_cast<size_t>(round_up(second.pixels, kPixels) * second.Op));
-    second.run(next, 0, second.pixels, outT);
+    const float* next_image = next;
+    second.run(&next_image, 0, second.pixels, outT);
     transpose(second.pixels, b.O, outT, second.Op, out + n * b.O * second.pixels, second.pixels);
   });
 }
@@ -548,8 +580,8 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
         const int64_t count = static_cast<int64_t>(ph.pixels.size());
         const int64_t pairs = static_cast<int64_t>(ph.offset.size());
         if (pairs == 0) continue;
-        for_runs(count, kPixels, [&](int64_t p0, int64_t run) {
-          const float* base[kPixels];
+        for_runs(count, kRunPixels, [&](int64_t p0, int64_t run) {
+          const float* base[kRunPixels];
           for (int64_t p = 0; p < run; ++p) base[p] = gpad + ph.corner[static_cast<size_t>(p0 + p)];
           // Straight into the pixels' rows of ginT (lanes past C hold zeros: their weights are
           // zero, and the transpose below leaves them).
