@@ -404,8 +404,12 @@ struct LaneForward {
     for_runs(q1 - q0, kRunPixels, [&](int64_t first, int64_t count) {
       const int64_t p0 = q0 + first;
       const float* base[kRunPixels];
-      for (int64_t p = 0; p < count; ++p)
-        base[p] = images[(p0 + p) / pixels] + corner[static_cast<size_t>((p0 + p) % pixels)];
+      // Image and pixel stepped along (a division per pixel cost 7 % of a 3-channel layer).
+      int64_t k = p0 / pixels, q = p0 % pixels;
+      for (int64_t p = 0; p < count; ++p) {
+        base[p] = images[k] + corner[static_cast<size_t>(q)];
+        if (++q == pixels) q = 0, ++k;
+      }
       float* o = rows ? outT : outT + (p0 - q0) * Op;
       const int64_t* r = rows ? rows + p0 : nullptr;
       int64_t b = 0;
