@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <vector>
 
 #include "conv2d_direct.h"
 #include "conv2d_winograd3x3.h"
@@ -117,20 +118,49 @@ void split(const Conv2dGeometry& g, const Polyphase& p, const float* in, float* 
   });
 }
 
+// Where tap (ky, kx) of the kernel of channels (o, c) lies in the stride-1 form's weights, past
+// w1's kernel of channels (o, c) itself: tap (ky / SH, kx / SW) of channel (py * PX + px) * C + c.
+std::vector<int64_t> phase_taps(const Conv2dGeometry& g, const Polyphase& p) {
+  const Conv2dGeometry& g1 = p.g1;
+  std::vector<int64_t> at(static_cast<size_t>(g.KH * g.KW));
+  for (int64_t ky = 0; ky < g.KH; ++ky)
+    for (int64_t kx = 0; kx < g.KW; ++kx)
+      at[static_cast<size_t>(ky * g.KW + kx)] =
+          ((ky % g.SH) * p.PX + kx % g.SW) * g.C * g1.KH * g1.KW + (ky / g.SH) * g1.KW + kx / g.SW;
+  return at;
+}
+
 // w1[o][(py, px, c)][a][b] = w[o][c][a*SH + py][b*SW + px], zero past the kernel.
 void phase_weights(const Conv2dGeometry& g, const Polyphase& p, const float* w, float* w1) {
   const Conv2dGeometry& g1 = p.g1;
+  const int64_t taps = g.KH * g.KW, taps1 = g1.KH * g1.KW;
+  std::fill(w1, w1 + g.O * g1.C * taps1, 0.0f);
+  const std::vector<int64_t> at = phase_taps(g, p);
   for (int64_t o = 0; o < g.O; ++o)
-    for (int64_t py = 0; py < p.PY; ++py)
-      for (int64_t px = 0; px < p.PX; ++px)
-        for (int64_t c = 0; c < g.C; ++c)
-          for (int64_t a = 0; a < g1.KH; ++a)
-            for (int64_t b = 0; b < g1.KW; ++b) {
-              const int64_t ky = a * g.SH + py, kx = b * g.SW + px;
-              const int64_t c1 = (py * p.PX + px) * g.C + c;
-              w1[((o * g1.C + c1) * g1.KH + a) * g1.KW + b] =
-                  ky < g.KH && kx < g.KW ? w[((o * g.C + c) * g.KH + ky) * g.KW + kx] : 0.0f;
-            }
+    for (int64_t c = 0; c < g.C; ++c) {
+      const float* src = w + (o * g.C + c) * taps;
+      float* dst = w1 + (o * g1.C + c) * taps1;
+      for (int64_t k = 0; k < taps; ++k) dst[at[static_cast<size_t>(k)]] = src[k];
+    }
+}
+
+// gw += the stride-1 form's gradient gw1 at the real taps (the zero taps' gradients are dropped).
+void fold_weight_gradient(const Conv2dGeometry& g, const Polyphase& p, const float* gw1,
+                          float* gw) {
+  const Conv2dGeometry& g1 = p.g1;
+  const int64_t taps = g.KH * g.KW, taps1 = g1.KH * g1.KW;
+  const std::vector<int64_t> at = phase_taps(g, p);
+  for (int64_t o = 0; o < g.O; ++o)
+    for (int64_t c = 0; c < g.C; ++c) {
+      const float* src = gw1 + (o * g1.C + c) * taps1;
+      float* dst = gw + (o * g.C + c) * taps;
+      for (int64_t k = 0; k < taps; ++k) dst[k] += src[at[static_cast<size_t>(k)]];
+    }
+}
+
+// The layer's planes as the Winograd kernels read its phases.
+PhaseInput phase_input(const Conv2dGeometry& g, const Polyphase& p) {
+  return {g.C, g.H, g.W, g.PH, g.PW, p.i0, p.j0};
 }
 
 }  // namespace
@@ -158,14 +188,16 @@ void conv2d_forward_polyphase(const Conv2dGeometry& g, ConvFusion f, const float
                               const float* w, const float* bias, float* out) {
   const Polyphase p = form(g);
   const Conv2dGeometry& g1 = p.g1;
-  float* phases = buffer(0, g1.N * g1.C * g1.H * g1.W);
   float* w1 = buffer(1, g1.O * g1.C * g1.KH * g1.KW);
-  split(g, p, in, phases);
   phase_weights(g, p, w, w1);
-  if (polyphase_winograd_applies(g))
-    return conv2d_forward_winograd3x3(g1, f, phases, w1, bias, out);
+  if (polyphase_winograd_applies(g)) {
+    const PhaseInput phases = phase_input(g, p);
+    return conv2d_forward_winograd3x3(g1, f, in, w1, bias, out, &phases);
+  }
   if (f.relu || f.pool || f.bn_scale)
     throw std::logic_error("conv2d_forward_polyphase: the direct route fuses nothing");
+  float* phases = buffer(0, g1.N * g1.C * g1.H * g1.W);
+  split(g, p, in, phases);
   conv2d_forward_direct(g1, {}, phases, w1, bias, out, nullptr);
 }
 
@@ -174,27 +206,21 @@ void conv2d_backward_polyphase(const Conv2dGeometry& g, const float* in, const f
   const Polyphase p = form(g);
   const Conv2dGeometry& g1 = p.g1;
   const int64_t plane1 = g1.H * g1.W, wsize1 = g1.O * g1.C * g1.KH * g1.KW;
-  float* phases = buffer(0, g1.N * g1.C * plane1);
   float* w1 = buffer(1, wsize1);
-  float* gphases = gin ? buffer(2, g1.N * g1.C * plane1) : nullptr;
   float* gw1 = gw ? buffer(3, wsize1) : nullptr;
-  split(g, p, in, phases);
   phase_weights(g, p, w, w1);
   if (gw1) std::fill(gw1, gw1 + wsize1, 0.0f);
-  if (polyphase_winograd_applies(g))
-    conv2d_backward_winograd3x3(g1, phases, w1, gout, gphases, gw1, gb);
-  else
-    conv2d_backward_direct(g1, {}, phases, w1, nullptr, nullptr, gout, gphases, gw1, gb);
-  if (gw)  // the real taps' gradients; the zero taps' are dropped
-    for (int64_t o = 0; o < g.O; ++o)
-      for (int64_t c = 0; c < g.C; ++c)
-        for (int64_t ky = 0; ky < g.KH; ++ky)
-          for (int64_t kx = 0; kx < g.KW; ++kx) {
-            const int64_t py = ky % g.SH, px = kx % g.SW, a = ky / g.SH, b = kx / g.SW;
-            const int64_t c1 = (py * p.PX + px) * g.C + c;
-            gw[((o * g.C + c) * g.KH + ky) * g.KW + kx] +=
-                gw1[((o * g1.C + c1) * g1.KH + a) * g1.KW + b];
-          }
+  if (polyphase_winograd_applies(g)) {
+    const PhaseInput phases = phase_input(g, p);
+    conv2d_backward_winograd3x3(g1, in, w1, gout, gin, gw1, gb, &phases);
+    if (gw) fold_weight_gradient(g, p, gw1, gw);
+    return;
+  }
+  float* phases = buffer(0, g1.N * g1.C * plane1);
+  float* gphases = gin ? buffer(2, g1.N * g1.C * plane1) : nullptr;
+  split(g, p, in, phases);
+  conv2d_backward_direct(g1, {}, phases, w1, nullptr, nullptr, gout, gphases, gw1, gb);
+  if (gw) fold_weight_gradient(g, p, gw1, gw);
   if (!gin) return;
   // Each input pixel from its one phase pixel; pixels no tap reads get zero.
   const bool covered = p.PY == g.SH && p.PX == g.SW;

@@ -88,6 +88,86 @@ void pad_channels_last(const Conv2dGeometry& g, const Tiles& tl, const float* sr
                 static_cast<size_t>(g.W * g.C) * sizeof(float));
 }
 
+// n floats from src, or zeros (src null).
+CONVLAB_WINO void copy_or_zero(const float* src, int64_t n, float* dst) {
+  for (int64_t i = 0; i < n; i += kLanes) {
+    const __mmask16 m = lanes_mask(n - i);
+    _mm512_mask_storeu_ps(dst + i, m,
+                          src ? _mm512_maskz_loadu_ps(m, src + i) : _mm512_setzero_ps());
+  }
+}
+
+// pad_channels_last for the stride-1 form g of a stride-2 layer (s): the layer's image turned
+// channels-last into work, then each padded pixel's four phases copied from it, a phase row's two
+// columns (px = 0, 1: neighbouring pixels, 2C floats) at once where both are inside.
+CONVLAB_WINO void pad_phases_channels_last(const Conv2dGeometry& g, const Tiles& tl,
+                                           const PhaseInput& s, const float* src, float* work,
+                                           float* P) {
+  const int64_t C = s.C;
+  transpose(C, s.H * s.W, src, s.H * s.W, work);  // (H * W) x C
+  for (int64_t r = 0; r < tl.Hp; ++r)
+    for (int64_t py = 0; py < 2; ++py) {
+      // Padded row r is phase row r - g.PH + i0: input row y, if the form has that row.
+      const int64_t y = 2 * (r - g.PH + s.i0) + py - s.PH;
+      const bool row = r >= g.PH && r < g.PH + g.H && y >= 0 && y < s.H;
+      float* dst = P + r * tl.Wp * g.C + py * 2 * C;
+      for (int64_t q = 0; q < tl.Wp; ++q, dst += g.C) {
+        const int64_t x = 2 * (q - g.PW + s.j0) - s.PW;
+        const bool col = row && q >= g.PW && q < g.PW + g.W;
+        if (col && x >= 0 && x + 1 < s.W) {
+          copy_or_zero(work + (y * s.W + x) * C, 2 * C, dst);
+          continue;
+        }
+        for (int64_t px = 0; px < 2; ++px) {
+          const bool inside = col && x + px >= 0 && x + px < s.W;
+          copy_or_zero(inside ? work + (y * s.W + x + px) * C : nullptr, C, dst + px * C);
+        }
+      }
+    }
+}
+
+// The layer's input gradient (s) from its form's (G: the form's H1 x W1 pixels x 4C channels,
+// channels-last): each layer pixel from its one phase pixel, zero where the form has none, into
+// work (pixels x C), then turned to planes in out. Pixels x and x + 1 of a row whose x + PW is even
+// are phases px = 0 and 1 of one phase pixel, 2C floats in a row of G: copied at once.
+CONVLAB_WINO void unphase_planes(int64_t H1, int64_t W1, const PhaseInput& s, const float* G,
+                                 float* work, float* out) {
+  const int64_t C = s.C;
+  // The phase column of layer column x is (x + PW) / 2 - j0.
+  const auto from = [&](int64_t i, int64_t py, int64_t x) -> const float* {
+    const int64_t j = (x + s.PW) / 2 - s.j0, px = (x + s.PW) % 2;
+    return j >= 0 && j < W1 ? G + ((i * W1 + j) * 4 + py * 2 + px) * C : nullptr;
+  };
+  for (int64_t y = 0; y < s.H; ++y) {
+    const int64_t py = (y + s.PH) % 2, i = (y + s.PH) / 2 - s.i0;
+    float* dst = work + y * s.W * C;
+    if (i < 0 || i >= H1) {
+      copy_or_zero(nullptr, s.W * C, dst);
+      continue;
+    }
+    int64_t x = 0;
+    if (s.PW % 2) copy_or_zero(from(i, py, 0), C, dst), x = 1;  // a lone px = 1 first
+    for (; x + 1 < s.W; x += 2) {
+      const float* src = from(i, py, x);
+      copy_or_zero(src, 2 * C, dst + x * C);
+    }
+    if (x < s.W) copy_or_zero(from(i, py, x), C, dst + x * C);
+  }
+  transpose(s.H * s.W, C, work, C, out);
+}
+
+// Image n's zero-bordered channels-last copy P: of g's planes, or (phases) of the layer's.
+void load_padded(const Conv2dGeometry& g, const Tiles& tl, const PhaseInput* phases,
+                 const float* in, int64_t n, float* work, float* P) {
+  if (!phases) return pad_channels_last(g, tl, in + n * g.C * g.H * g.W, work, P);
+  pad_phases_channels_last(g, tl, *phases, in + n * phases->C * phases->H * phases->W, work, P);
+}
+
+// Floats of work and P that a layer read as phases needs beyond g's own: its channels-last image.
+int64_t phase_floats(const PhaseInput* phases) {
+  return phases ? phases->C * phases->H * phases->W : 0;
+}
+
 // V[xi * vx + t * C + c] = (B^T d B)[xi] for the tiles t of one image (P channels-last, padded),
 // 16 channels at a time.
 CONVLAB_WINO void input_transform(int64_t C, const Tiles& tl, const float* P, float* V,
@@ -260,13 +340,16 @@ void for_images(bool spread, int64_t count, const BlockBuffers& b, F f) {
 // output while it is pixel-major, in cache. `also(k, P)` sees each image's zero-bordered
 // channels-last copy after its transform (the backward pass's weight gradient reads the output
 // gradient there).
+// With in_phases, `in` is a stride-2 layer's input read as phases; with out_phases, `out` is one's
+// input gradient and g's output its form's (PhaseInput).
 template <typename Also>
 void forward_block(const Conv2dGeometry& g, const Tiles& tl, const float* U, const float* bias,
-                   const double* bn, bool relu, const float* in, int64_t n0, int64_t count,
-                   const BlockBuffers& b, float* out, Also also, bool spread = false) {
+                   const double* bn, bool relu, const float* in, const PhaseInput* in_phases,
+                   int64_t n0, int64_t count, const BlockBuffers& b, float* out,
+                   const PhaseInput* out_phases, Also also, bool spread = false) {
   const int64_t vx = count * tl.T * g.C + kSkew, mx = count * tl.T * g.O + kSkew;
   for_images(spread, count, b, [&](int64_t k, float* work, float* P) {
-    pad_channels_last(g, tl, in + (n0 + k) * g.C * g.H * g.W, work, P);
+    load_padded(g, tl, in_phases, in, n0 + k, work, P);
     input_transform(g.C, tl, P, b.V + k * tl.T * g.C, vx);
     also(k, P);
   });
@@ -274,26 +357,31 @@ void forward_block(const Conv2dGeometry& g, const Tiles& tl, const float* U, con
     gemm_nn(count * tl.T, g.O, g.C, b.V + xi * vx, g.C, U + xi * g.C * g.O, g.O, b.M + xi * mx, g.O,
             /*accumulate=*/false);
   });
-  for_images(spread, count, b, [&](int64_t k, float* work, float*) {
+  for_images(spread, count, b, [&](int64_t k, float* work, float* P) {
     output_transform(g.O, g.OH, g.OW, tl, b.M + k * tl.T * g.O, mx, bias, work);
     if (bn || relu) conv_epilogue(g.OH * g.OW, g.O, bn, g.O, relu, work, g.O);
-    transpose(g.OH * g.OW, g.O, work, g.O, out + (n0 + k) * g.O * g.OH * g.OW);
+    if (out_phases)
+      unphase_planes(g.OH, g.OW, *out_phases, work, P, out + (n0 + k) * phase_floats(out_phases));
+    else
+      transpose(g.OH * g.OW, g.O, work, g.O, out + (n0 + k) * g.O * g.OH * g.OW);
   });
 }
 
 // forward_block on every block of images, one block per task (or, below kSpreadBelow blocks, one
 // block after another with its products spread).
 void forward_transformed(const Conv2dGeometry& g, const float* U, const float* bias,
-                         const double* bn, bool relu, const float* in, float* out) {
+                         const double* bn, bool relu, const float* in, const PhaseInput* in_phases,
+                         float* out, const PhaseInput* out_phases) {
   const Tiles tl(g.OH, g.OW);
   const int64_t images = block_images(tl), most = images * tl.T;
   const int64_t tasks = (g.N + images - 1) / images;
   const bool spread = tasks < kSpreadBelow;
   const auto task_body = [&](int64_t task) {
     const int64_t n0 = task * images, count = std::min(images, g.N - n0);
-    const auto work_size =
-        static_cast<size_t>(std::max(g.H * g.W, g.OH * g.OW) * std::max(g.C, g.O));
-    const auto P_size = static_cast<size_t>(tl.Hp * tl.Wp * g.C);
+    const auto work_size = static_cast<size_t>(
+        std::max(std::max(g.H * g.W, g.OH * g.OW) * std::max(g.C, g.O), phase_floats(in_phases)));
+    const auto P_size =
+        static_cast<size_t>(std::max(tl.Hp * tl.Wp * g.C, phase_floats(out_phases)));
     const BlockBuffers b{scratch(0, work_size),
                          scratch(1, P_size),
                          scratch(2, static_cast<size_t>(kXi * (most * g.C + kSkew))),
@@ -301,7 +389,8 @@ void forward_transformed(const Conv2dGeometry& g, const float* U, const float* b
                          work_size,
                          P_size};
     forward_block(
-        g, tl, U, bias, bn, relu, in, n0, count, b, out, [](int64_t, const float*) {}, spread);
+        g, tl, U, bias, bn, relu, in, in_phases, n0, count, b, out, out_phases,
+        [](int64_t, const float*) {}, spread);
   };
   for_blocks(spread, tasks, task_body);
 }
@@ -343,10 +432,12 @@ bool winograd3x3_conv_applies(const Conv2dGeometry& g) {
 }
 
 void conv2d_forward_winograd3x3(const Conv2dGeometry& g, ConvFusion f, const float* in,
-                                const float* w, const float* bias, float* out) {
+                                const float* w, const float* bias, float* out,
+                                const PhaseInput* phases) {
   const float* U = forward_kernels(g, w, 5);
   const std::vector<double> bn = fused_batch_norm(g, f);
-  forward_transformed(g, U, bias, f.bn_scale ? bn.data() : nullptr, f.relu, in, out);
+  forward_transformed(g, U, bias, f.bn_scale ? bn.data() : nullptr, f.relu, in, phases, out,
+                      nullptr);
 }
 
 bool winograd3x3_chain_applies(const Conv2dGeometry& a, ConvFusion fa, const Conv2dGeometry& b,
@@ -414,7 +505,8 @@ void conv2d_forward_chain_winograd3x3(const Conv2dGeometry& a, ConvFusion fa, co
 }
 
 void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const float* w,
-                                 const float* gout, float* gin, float* gw, float* gb) {
+                                 const float* gout, float* gin, float* gw, float* gb,
+                                 const PhaseInput* phases) {
   if (gb) conv2d_bias_grad(g, gout, gb);
   // gin = gout correlated with the kernel turned by 180 degrees, channels swapped, padded by
   // 2 - P: a forward convolution from O channels of OH x OW to C channels of H x W.
@@ -426,7 +518,7 @@ void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const
                                              })
                        : nullptr;
   if (!gw) {
-    if (gin) forward_transformed(t, U, nullptr, nullptr, false, gout, gin);
+    if (gin) forward_transformed(t, U, nullptr, nullptr, false, gout, nullptr, gin, phases);
     return;
   }
   // Both gradients from one pass over the output gradient where the planes keep their size
@@ -434,7 +526,8 @@ void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const
   // image's output gradient also feeds the weight gradient's transform, so the gradient is read
   // and turned once, not twice.
   const bool shared = gin && g.OH == g.H && g.OW == g.W;
-  if (gin && !shared) forward_transformed(t, U, nullptr, nullptr, false, gout, gin);
+  if (gin && !shared)
+    forward_transformed(t, U, nullptr, nullptr, false, gout, nullptr, gin, phases);
   // Images in groups fixed by the shape alone, at most 8 and at least a block of images each:
   // each group's dL/dU part, summed over its blocks of images in order. (Groups of 8 images on
   // 7 x 7 planes halved the matrix products' depth and, at 36 x C x O floats a part, made the
@@ -447,8 +540,9 @@ void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const
   const bool spread = groups < kSpreadBelow;
   const auto group_body = [&](int64_t task) {
     const int64_t n0 = task * group, n1 = std::min(g.N, n0 + group);
-    const auto work_size = static_cast<size_t>(std::max(g.H * g.W, g.OH * g.OW) * CO);
-    const auto P_size = static_cast<size_t>(tl.Hp * tl.Wp * CO);
+    const auto work_size =
+        static_cast<size_t>(std::max(std::max(g.H * g.W, g.OH * g.OW) * CO, phase_floats(phases)));
+    const auto P_size = static_cast<size_t>(std::max(tl.Hp * tl.Wp * CO, phase_floats(phases)));
     // work: a channels-last image or output gradient. Slot 6 holds the input gradient's products
     // (scratch.h: the calling thread's 4-7 are its own).
     float* work = scratch(0, work_size);
@@ -463,8 +557,8 @@ void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const
       if (shared) {
         const int64_t inside = (t.PH * tl.Wp + t.PW) * g.O;  // the first pixel of the plane
         forward_block(
-            t, tl, U, nullptr, nullptr, false, gout, n, count, {work, P, V, M, work_size, P_size},
-            gin,
+            t, tl, U, nullptr, nullptr, false, gout, nullptr, n, count,
+            {work, P, V, M, work_size, P_size}, gin, phases,
             [&](int64_t k, const float* Pg) {
               gradient_transform(g.O, g.OH, g.OW, tl, Pg + inside, tl.Wp, dM + k * tl.T * g.O, mx);
             },
@@ -472,7 +566,7 @@ void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const
       }
       for_images(spread, count, {work, P, V, dM, work_size, P_size},
                  [&](int64_t k, float* work_k, float* P_k) {
-                   pad_channels_last(g, tl, in + (n + k) * g.C * g.H * g.W, work_k, P_k);
+                   load_padded(g, tl, phases, in, n + k, work_k, P_k);
                    input_transform(g.C, tl, P_k, V + k * tl.T * g.C, vx);
                    if (shared) return;
                    transpose(g.O, g.OH * g.OW, gout + (n + k) * g.O * g.OH * g.OW, g.OH * g.OW,

@@ -22,10 +22,24 @@ namespace convlab::kernels {
 // small7 6387 -> 10217 images/s, ResNet-20 1178 -> 1384, vgg_bn 1392 -> 1630).
 bool winograd3x3_conv_applies(const Conv2dGeometry& g);
 
+// A stride-2 layer run as the stride-1 form of its four phases (conv2d_polyphase.cpp), read
+// straight from the layer's planes: the form's channel (py * 2 + px) * C + c at its phase pixel
+// (i, j) (i counted from the form's first phase row i0, j from j0) is the layer's channel c at
+// (2 (i + i0) + py - PH, 2 (j + j0) + px - PW), zero outside the layer's plane. Its input gradient
+// goes back to the layer's planes the same way, each layer pixel from its one phase pixel. (The
+// phases had been split into planes of their own first and gathered back after: two more passes
+// over the input and its gradient, 15 % of a 32 -> 64 5x5 stride-2 layer's training step.)
+struct PhaseInput {
+  int64_t C, H, W, PH, PW;  // the layer's input channels, plane and padding
+  int64_t i0, j0;           // the form's first phase row and column
+};
+
 // The contracts of kernels::conv2d_forward (with a fused ReLU or evaluation BatchNorm, not
-// pooling) and conv2d_backward (no fusion).
+// pooling) and conv2d_backward (no fusion); with `phases`, g is the stride-1 form, `in` and `gin`
+// the layer's planes (N x phases->C x phases->H x phases->W).
 void conv2d_forward_winograd3x3(const Conv2dGeometry& g, ConvFusion f, const float* in,
-                                const float* w, const float* bias, float* out);
+                                const float* w, const float* bias, float* out,
+                                const PhaseInput* phases = nullptr);
 // Inference chains: two layers of this kind in a row (the first's output feeding only the
 // second, as in a residual block's body), the first's output handed over pixel-major in cache
 // rather than written out in planes. The same bits as the layers one by one.
@@ -35,6 +49,7 @@ void conv2d_forward_chain_winograd3x3(const Conv2dGeometry& a, ConvFusion fa, co
                                       const float* wa, const float* ba, const Conv2dGeometry& b,
                                       ConvFusion fb, const float* wb, const float* bb, float* out);
 void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const float* w,
-                                 const float* gout, float* gin, float* gw, float* gb);
+                                 const float* gout, float* gin, float* gw, float* gb,
+                                 const PhaseInput* phases = nullptr);
 
 }  // namespace convlab::kernels
