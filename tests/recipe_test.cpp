@@ -4,7 +4,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
+#include <tuple>
 
 #include "convlab/data/dataloader.h"
 #include "convlab/error.h"
@@ -49,17 +51,42 @@ TEST(Recipe, AdamWMatchesPyTorch) {
   }
 }
 
+namespace {
+
+// Adam's update by its formula, element by element in float (PyTorch's order of operations), on
+// w, m and v as they were before `step` (1-based) with gradient g.
+void adam_formula(const optim::AdamOptions& o, int64_t step, const float* g_in, float* w, float* m,
+                  float* v, int64_t n) {
+  const float step_size = static_cast<float>(o.lr / (1.0 - std::pow(o.beta1, step)));
+  const float bc2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(o.beta2, step)));
+  const float b1 = static_cast<float>(o.beta1), b2 = static_cast<float>(o.beta2);
+  const float c1 = static_cast<float>(1.0 - o.beta1), c2 = static_cast<float>(1.0 - o.beta2);
+  const float l2 = o.decoupled ? 0.0f : static_cast<float>(o.weight_decay);
+  const float decay = static_cast<float>(1.0 - o.lr * o.weight_decay);
+  for (int64_t k = 0; k < n; ++k) {
+    float& x = w[k];
+    if (o.decoupled) x = x * decay;
+    const float g = l2 != 0 ? g_in[k] + l2 * x : g_in[k];
+    m[k] = m[k] * b1 + c1 * g;
+    v[k] = v[k] * b2 + c2 * g * g;
+    x = x + (-step_size) * (m[k] / (std::sqrt(v[k]) / bc2_sqrt + static_cast<float>(o.eps)));
+  }
+}
+
+// Sets the active instruction set for a scope, restoring the best one after.
+struct IsaScope {
+  explicit IsaScope(kernels::Isa isa) { kernels::set_isa_limit(isa); }
+  ~IsaScope() { kernels::set_isa_limit(kernels::best_isa()); }
+};
+
+}  // namespace
+
 // Adam's update runs as AVX-512, AVX2 or baseline code (the active instruction set): each must
 // give the formula's float bits (PyTorch's order of operations), element by element, vector
 // bodies and tails alike, for Adam, Adam with L2 weight decay and AdamW.
 TEST(Recipe, AdamUpdateGivesTheFormulasBitsAtEveryInstructionSetAndSize) {
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  const kernels::Isa best = kernels::best_isa();
-  struct Restore {
-    kernels::Isa isa;
-    ~Restore() { kernels::set_isa_limit(isa); }
-  } restore{best};
   for (kernels::Isa isa : {kernels::Isa::generic, kernels::Isa::avx2, kernels::Isa::avx512})
     for (const auto& [wd, decoupled] : {std::pair{0.0, false}, {0.01, false}, {0.01, true}})
       for (int64_t n : {1, 15, 16, 33, 16384 + 37}) {
@@ -68,33 +95,101 @@ TEST(Recipe, AdamUpdateGivesTheFormulasBitsAtEveryInstructionSetAndSize) {
         nn::Parameter p{"w", w, Tensor(Shape{n})};
         const optim::AdamOptions o{.lr = 3e-3, .weight_decay = wd, .decoupled = decoupled};
         optim::Adam opt({&p}, o);
-        kernels::set_isa_limit(isa);
+        const IsaScope scope(isa);
         for (int step = 1; step <= 3; ++step) {
           for (int64_t k = 0; k < n; ++k)
             p.grad.data()[k] = normal(rng) * (k % 7 == 0 ? 1e-20f : 1);
           opt.step();
-          const float step_size = static_cast<float>(o.lr / (1.0 - std::pow(o.beta1, step)));
-          const float bc2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(o.beta2, step)));
-          const float b1 = static_cast<float>(o.beta1), b2 = static_cast<float>(o.beta2);
-          const float c1 = static_cast<float>(1.0 - o.beta1),
-                      c2 = static_cast<float>(1.0 - o.beta2);
-          const float l2 = decoupled ? 0.0f : static_cast<float>(wd);
-          const float decay = static_cast<float>(1.0 - o.lr * wd);
-          for (int64_t k = 0; k < n; ++k) {
-            float& x = w.data()[k];
-            if (decoupled) x = x * decay;
-            const float g = l2 != 0 ? p.grad.data()[k] + l2 * x : p.grad.data()[k];
-            m.data()[k] = m.data()[k] * b1 + c1 * g;
-            v.data()[k] = v.data()[k] * b2 + c2 * g * g;
-            x = x + (-step_size) * (m.data()[k] / (std::sqrt(v.data()[k]) / bc2_sqrt +
-                                                   static_cast<float>(o.eps)));
-          }
+          adam_formula(o, step, p.grad.data(), w.data(), m.data(), v.data(), n);
           ASSERT_EQ(std::memcmp(w.data(), p.value.data(), static_cast<size_t>(n) * sizeof(float)),
                     0)
               << "ISA " << static_cast<int>(kernels::active_isa()) << " n " << n << " weight decay "
               << wd << (decoupled ? " (AdamW)" : "") << " step " << step;
         }
       }
+}
+
+// A weight whose gradient has stopped keeps a subnormal exp_avg (the AVX-512 update makes its
+// products and quotients in double there, to spare the float unit's slow subnormal path): the
+// formula's bits still, for states and gradients mixing zeros, subnormals, numbers near 2^-126
+// and 2^-100, ordinary ones and infinities, on blocks of 16 that take each path.
+TEST(Recipe, AdamUpdateGivesTheFormulasBitsOnSubnormalStates) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> pick(0, 9);
+  std::uniform_int_distribution<uint32_t> mantissa(1, (1u << 23) - 1);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  // A value of class c: 0 zero, 1-3 subnormal (a few units, any), 4 near 2^-126, 5 near 2^-100,
+  // 6 near 2^-45, 7-9 ordinary.
+  const auto value = [&](int c) {
+    const float sign = rng() % 2 ? -1.0f : 1.0f;
+    uint32_t bits = 0;
+    switch (c) {
+      case 0:
+        return sign * 0.0f;
+      case 1:
+        bits = 1 + rng() % 5;
+        break;
+      case 2:
+      case 3:
+        bits = mantissa(rng);
+        break;
+      case 4:
+        bits = (1u << 23) + rng() % 64;
+        break;
+      case 5:
+        bits = ((127u - 100u) << 23) - 32 + rng() % 64;
+        break;
+      case 6:
+        bits = ((127u - 45u) << 23) - 32 + rng() % 64;
+        break;
+      default:
+        return normal(rng) * 1e-3f;
+    }
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return sign * f;
+  };
+  constexpr int64_t n = 16 * 40 + 5;
+  for (kernels::Isa isa : {kernels::Isa::generic, kernels::Isa::avx2, kernels::Isa::avx512})
+    for (const auto& [wd, decoupled] : {std::pair{0.0, false}, {0.01, false}, {0.01, true}}) {
+      // Block by block, one of: every input ordinary but a few subnormal exp_avgs (the double
+      // path), tiny gradients, exp_avg_sqs or weights as well (the float path), anything.
+      Tensor w(Shape{n}), m(Shape{n}), v(Shape{n}), g(Shape{n});
+      for (int64_t b = 0; b < n; b += 16) {
+        const int kind = static_cast<int>(rng() % 3);
+        for (int64_t k = b; k < std::min(n, b + 16); ++k) {
+          const auto draw = [&](bool quiet) {
+            return value(quiet ? 7 + pick(rng) % 3 : pick(rng));
+          };
+          m.data()[k] = value(kind == 0 && pick(rng) < 5 ? 7 : pick(rng));
+          g.data()[k] = kind == 0 ? (pick(rng) < 5 ? 0.0f : draw(true)) : draw(false);
+          v.data()[k] = std::fabs(kind == 0 ? draw(true) : draw(false));
+          w.data()[k] = kind == 0 ? draw(true) : draw(false);
+        }
+      }
+      w.data()[3] = std::numeric_limits<float>::infinity();
+      g.data()[20] = -std::numeric_limits<float>::infinity();
+      nn::Parameter p{"w", w, g};
+      const optim::AdamOptions o{.lr = 3e-3, .weight_decay = wd, .decoupled = decoupled};
+      optim::Adam opt({&p}, o);
+      const IsaScope scope(isa);
+      opt.load_state_tensors(
+          {{"step", Tensor({1}, std::vector<float>{500})}, {"0.exp_avg", m}, {"0.exp_avg_sq", v}});
+      for (int step = 501; step <= 503; ++step) {
+        opt.step();
+        adam_formula(o, step, g.data(), w.data(), m.data(), v.data(), n);
+        const auto state = opt.state_tensors();
+        using Pair = std::tuple<const char*, const Tensor*, const Tensor*>;
+        for (const auto& [name, want, got] :
+             {Pair{"weight", &w, &p.value}, Pair{"exp_avg", &m, &state.at("0.exp_avg")},
+              Pair{"exp_avg_sq", &v, &state.at("0.exp_avg_sq")}})
+          for (int64_t k = 0; k < n; ++k)
+            ASSERT_EQ(std::memcmp(want->data() + k, got->data() + k, sizeof(float)), 0)
+                << name << " element " << k << " (" << want->data()[k] << " wanted, "
+                << got->data()[k] << ") ISA " << static_cast<int>(kernels::active_isa())
+                << " weight decay " << wd << (decoupled ? " (AdamW)" : "") << " step " << step;
+      }
+    }
 }
 
 namespace {
