@@ -12,8 +12,10 @@
 //
 // The weight gradient of the stride-1 form folds back tap for tap (the zero taps' gradients are
 // dropped); its input gradient scatters back pixel for pixel, since every input pixel lies in
-// exactly one phase. Every sum is made in an order fixed by the geometry: same bits at any thread
-// count.
+// exactly one phase. On the Winograd route no phase planes are made: its kernels read the layer's
+// planes as phases and write the input gradient straight back (PhaseInput in
+// conv2d_winograd3x3.h). Every sum is made in an order fixed by the geometry: same bits at any
+// thread count.
 #include "conv2d_polyphase.h"
 
 #include <algorithm>
