@@ -164,7 +164,9 @@ TEST(Recipe, AdamUpdateGivesTheFormulasBitsOnSubnormalStates) {
           m.data()[k] = value(kind == 0 && pick(rng) < 5 ? 7 : pick(rng));
           g.data()[k] = kind == 0 ? (pick(rng) < 5 ? 0.0f : draw(true)) : draw(false);
           v.data()[k] = std::fabs(kind == 0 ? draw(true) : draw(false));
-          w.data()[k] = kind == 0 ? draw(true) : draw(false);
+          // Some zero weights there, so that the step itself (often subnormal when exp_avg is)
+          // is the new weight, not lost in an ordinary one.
+          w.data()[k] = kind == 0 ? (pick(rng) < 3 ? value(0) : draw(true)) : draw(false);
         }
       }
       w.data()[3] = std::numeric_limits<float>::infinity();

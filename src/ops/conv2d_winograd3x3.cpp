@@ -110,8 +110,8 @@ CONVLAB_WINO void pad_phases_channels_last(const Conv2dGeometry& g, const Tiles&
       // Padded row r is phase row r - g.PH + i0: input row y, if the form has that row.
       const int64_t y = 2 * (r - g.PH + s.i0) + py - s.PH;
       const bool row = r >= g.PH && r < g.PH + g.H && y >= 0 && y < s.H;
-      float* dst = P + r * tl.Wp * g.C + py * 2 * C;
-      for (int64_t q = 0; q < tl.Wp; ++q, dst += g.C) {
+      for (int64_t q = 0; q < tl.Wp; ++q) {
+        float* dst = P + (r * tl.Wp + q) * g.C + py * 2 * C;
         const int64_t x = 2 * (q - g.PW + s.j0) - s.PW;
         const bool col = row && q >= g.PW && q < g.PW + g.W;
         if (col && x >= 0 && x + 1 < s.W) {
