@@ -71,8 +71,7 @@ CONVLAB_ADAM_UPDATE(adam_update_avx2, __attribute__((target("arch=x86-64-v3"))))
 CONVLAB_ADAM_UPDATE(adam_update_generic, )
 #undef CONVLAB_ADAM_UPDATE
 
-// ---- AVX-512: the same bits, without subnormal numbers in float multiplications and divisions
-// ----
+// ---- AVX-512 Adam: the same bits, no subnormal operands in float multiplications ----
 //
 // A weight whose gradient stops (a unit that no longer fires) keeps an exp_avg that shrinks by
 // beta1 a step until it is subnormal, and stays there: 4 x 2^-149 * 0.9 rounds back to itself.
@@ -94,8 +93,8 @@ CONVLAB_V4 inline __m512d widen(__m256 f) {
   const __m256i bits = _mm256_castps_si256(f);
   const __m256i mag = _mm256_and_si256(bits, _mm256_set1_epi32(0x7fffffff));
   const __mmask8 small = _mm256_cmplt_epi32_mask(mag, _mm256_set1_epi32(0x00800000));
-  // Subnormal lanes zeroed before the conversion: masking the conversion's lanes still took
-  // the assist.
+  // Subnormal lanes zeroed before the conversion, so that it never sees one (whether a masked
+  // conversion would still take the assist was not measured).
   const __m512d normal = _mm512_cvtps_pd(_mm256_maskz_mov_ps(static_cast<__mmask8>(~small), f));
   const __m512d k = _mm512_mul_pd(_mm512_cvtepi32_pd(mag), _mm512_set1_pd(0x1p-149));
   const __m512i sign = _mm512_and_si512(_mm512_cvtepi32_epi64(bits),
