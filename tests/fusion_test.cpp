@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../src/ops/conv2d_lanes.h"  // which kernel a layer reaches is internal
+#include "../src/ops/conv2d_pointwise.h"
 #include "../src/ops/conv2d_polyphase.h"
 #include "../src/ops/conv2d_winograd3x3.h"
 #include "../src/ops/conv2d_winograd_f2x2.h"
@@ -309,6 +310,43 @@ TEST(ConvFusion, ChannelLaneLayersFuseReluAndBatchNormBitForBit) {
     ASSERT_FALSE(kernels::conv2d_fusion_applies(g1, {true, true}));
   }
   expect_fusion_keeps_bits(text, {6, 3, 6, 12});
+}
+
+// 1x1 convolutions at stride 1 on planes of 64 pixels or more run as matrix products on the NCHW
+// planes (conv2d_pointwise.cpp) and fuse a following ReLU and, in inference, a BatchNorm: 20 rows
+// (two blocks of 8 and a block of 4) on 16 x 16, 24 on 8 x 8 after pooling, 14 x 14 in another
+// model (196 pixels: the last vector masked).
+TEST(ConvFusion, PointwiseLayersFuseReluAndBatchNormBitForBit) {
+  const std::string text =
+      "Sequential(\n"
+      "  (0): Conv2d(16, 20, kernel_size=(1, 1), stride=(1, 1), bias=False)\n"
+      "  (1): BatchNorm2d(20)\n"
+      "  (2): ReLU()\n"
+      "  (3): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)\n"
+      "  (4): Conv2d(20, 24, kernel_size=(1, 1), stride=(1, 1))\n"
+      "  (5): ReLU()\n"
+      "  (6): Flatten(start_dim=1, end_dim=-1)\n"
+      "  (7): Linear(in_features=1536, out_features=10, bias=True)\n"
+      ")\n";
+  const auto g0 = conv2d_geometry({6, 16, 16, 16}, {20, 16, 1, 1}, 1, 1, 0, 0, "test");
+  const auto g4 = conv2d_geometry({6, 20, 8, 8}, {24, 20, 1, 1}, 1, 1, 0, 0, "test");
+  const auto g14 = conv2d_geometry({3, 16, 14, 14}, {20, 16, 1, 1}, 1, 1, 0, 0, "test");
+  if (kernels::active_isa() == kernels::Isa::avx512) {  // the layers this test is about
+    ASSERT_TRUE(kernels::pointwise_conv_applies(g0));
+    ASSERT_TRUE(kernels::pointwise_conv_applies(g4));
+    ASSERT_TRUE(kernels::pointwise_conv_applies(g14));
+    ASSERT_TRUE(kernels::conv2d_fusion_applies(g4, {true, false}));
+  }
+  expect_fusion_keeps_bits(text, {6, 16, 16, 16});
+  const std::string text14 =
+      "Sequential(\n"
+      "  (0): Conv2d(16, 20, kernel_size=(1, 1), stride=(1, 1), bias=False)\n"
+      "  (1): BatchNorm2d(20)\n"
+      "  (2): ReLU()\n"
+      "  (3): Flatten(start_dim=1, end_dim=-1)\n"
+      "  (4): Linear(in_features=3920, out_features=10, bias=True)\n"
+      ")\n";
+  expect_fusion_keeps_bits(text14, {3, 16, 14, 14});
 }
 
 namespace {

@@ -23,6 +23,7 @@
 
 #include "conv2d_bias_grad.h"
 #include "conv2d_direct.h"
+#include "conv2d_pointwise.h"
 #include "conv_epilogue.h"
 #include "copy_rows.h"
 
@@ -449,6 +450,7 @@ struct LaneForward {
 __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometry& g, ConvFusion f,
                                                              const float* in, const float* w,
                                                              const float* bias, float* out) {
+  if (pointwise_conv_applies(g)) return conv2d_forward_pointwise(g, f, in, w, bias, out);
   const LaneForward lf(g, f, w, bias, 5, false, 0);
   const int64_t plane = (g.H + 2 * g.PH) * (g.W + 2 * g.PW), pixels = lf.pixels, Op = lf.Op;
   // A batch of fewer than 8 images splits each image's pixels into runs across tasks
@@ -553,6 +555,10 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
   if (gb) conv2d_bias_grad(g, gout, gb);
   if (gin && g.C < kLanes && direct_conv_applies(g)) {  // lanes over so few channels run empty
     conv2d_backward_direct(g, {}, in, w, nullptr, nullptr, gout, gin, nullptr, nullptr);
+    gin = nullptr;
+  }
+  if (gin && pointwise_conv_applies(g)) {
+    conv2d_input_grad_pointwise(g, w, gout, gin);
     gin = nullptr;
   }
 

@@ -1,0 +1,27 @@
+// 1x1 convolutions at stride 1 as matrix products on the layer's own NCHW planes (AVX-512):
+// forward out_n = w x in_n, input gradient gin_n = w^T x gout_n, pixels in the vector lanes, no
+// copies of the images and no turn of the results (conv2d_pointwise.cpp).
+#pragma once
+
+#include "convlab/ops/conv2d.h"
+#include "convlab/ops/kernels.h"
+
+namespace convlab::kernels {
+
+// AVX-512 active, a 1x1 kernel at stride 1 without padding, 16 channels or more in and out, and
+// planes that fill their vectors (the shape's rule; see the .cpp). The weight gradient stays with
+// the channel-lane kernels.
+bool pointwise_conv_applies(const Conv2dGeometry& g);
+
+// kernels::conv2d_forward's contract, with a fused ReLU and evaluation-mode BatchNorm (f.pool
+// false). The same bits as conv2d_forward_lanes: each output is the bias plus the products in
+// input-channel order, one fused multiply-add each.
+void conv2d_forward_pointwise(const Conv2dGeometry& g, ConvFusion f, const float* in,
+                              const float* w, const float* bias, float* out);
+
+// gin = the input gradient (overwritten): the products in output-channel order from zero, as
+// conv2d_backward_lanes sums them.
+void conv2d_input_grad_pointwise(const Conv2dGeometry& g, const float* w, const float* gout,
+                                 float* gin);
+
+}  // namespace convlab::kernels
