@@ -263,9 +263,14 @@ __attribute__((target("avx512f"))) void add_pair_sums(const float* parts, int64_
 }
 
 // A group's gradients in one pass up to kOnePassBytes (else in chunks of rows, below); a group's
-// images turned and summed a few at a time, kFewBytes of copies and gradients (L2's share).
+// images turned and summed a few at a time, kFewBytes of copies and gradients (L2's share), or
+// more, up to kMostBytes, for a few of at least kFewPixels output pixels: each few reloads and
+// stores the group's whole part (K x Op sums), so a few of small planes (3 images of 4 x 4 at
+// 128 -> 256: 48 pixels against 1.2 MB of sums) spent a third of its time on them.
 constexpr int64_t kOnePassBytes = int64_t{1} << 20;
 constexpr int64_t kFewBytes = 256 << 10;
+constexpr int64_t kMostBytes = 768 << 10;
+constexpr int64_t kFewPixels = 128;
 
 // Image n for the weight gradient: its zero-bordered copy into pad (unless null: no padding) and
 // its gout pixel-major into gT, rows of Op with zero lanes past O.
@@ -669,7 +674,8 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
     // 7x7 layer 9.6 -> 8.4 ms, its 64 -> 128 1x1 2.55 -> 2.17 ms, batch 64, 1 thread).
     const int64_t image_bytes =
         ((pad ? g.C * plane : 0) + pixels * Op) * static_cast<int64_t>(sizeof(float));
-    const int64_t per = std::clamp<int64_t>(kFewBytes / image_bytes, 1, group);
+    const int64_t wanted = std::max(kFewBytes / image_bytes, (kFewPixels + pixels - 1) / pixels);
+    const int64_t per = std::clamp<int64_t>(std::min(wanted, kMostBytes / image_bytes), 1, group);
     parallel_for(groups, [&](int64_t t) {
       const int64_t n0 = t * group, count = std::min(group, g.N - n0);
       // Without padding the images themselves are the zero-bordered copies, C * plane apart.
