@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "transpose16.h"
+
 namespace convlab::kernels {
 
 namespace {
@@ -321,8 +323,7 @@ __attribute__((target("avx512f"))) inline void store_row(float* dst, int64_t ldd
   if (j < cols) _mm512_mask_storeu_ps(dst + j * ldd, row_mask, v);
 }
 
-// One 16 x 16 tile: dst[j * ldd + i] = src[i * lds + j], in registers (unpack 32- and 64-bit
-// pairs inside 128-bit lanes, then gather the lanes with two rounds of shuffle_f32x4). An edge
+// One 16 x 16 tile: dst[j * ldd + i] = src[i * lds + j], turned in registers. An edge
 // tile (kEdge) has `rows` x `cols` of them (16 at most): masked loads, zeros for the rows past
 // `rows`, masked stores (a scalar loop over the edges took 37 % of a batch-1 inference of strided:
 // Linear(4096, 10) turns 10 x 256 blocks of its weights per call).
@@ -330,35 +331,15 @@ template <bool kEdge>
 __attribute__((target("avx512f"))) void transpose_tile_avx512(const float* src, int64_t lds,
                                                               float* dst, int64_t ldd,
                                                               int rows = 16, int cols = 16) {
-  __m512 r[16], t[16], u[16];
+  __m512 r[16];
   const __mmask16 col_mask = static_cast<__mmask16>((uint32_t{1} << cols) - 1),
                   row_mask = static_cast<__mmask16>((uint32_t{1} << rows) - 1);
   for (int i = 0; i < 16; ++i)
     r[i] = !kEdge     ? _mm512_loadu_ps(src + i * lds)
            : i < rows ? _mm512_maskz_loadu_ps(col_mask, src + i * lds)
                       : _mm512_setzero_ps();
-  for (int k = 0; k < 16; k += 2) {
-    t[k] = _mm512_unpacklo_ps(r[k], r[k + 1]);
-    t[k + 1] = _mm512_unpackhi_ps(r[k], r[k + 1]);
-  }
-  for (int k = 0; k < 16; k += 4) {  // u[k + m]: column 4L + m of rows k..k+3 in 128-bit lane L
-    const __m512d a = _mm512_castps_pd(t[k]), b = _mm512_castps_pd(t[k + 1]),
-                  c = _mm512_castps_pd(t[k + 2]), d = _mm512_castps_pd(t[k + 3]);
-    u[k] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-    u[k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-    u[k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-    u[k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-  }
-  for (int m = 0; m < 4; ++m) {
-    const __m512 v0 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x88),
-                 v1 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xDD),
-                 w0 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x88),
-                 w1 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xDD);
-    store_row<kEdge>(dst, ldd, 0 + m, cols, row_mask, _mm512_shuffle_f32x4(v0, w0, 0x88));
-    store_row<kEdge>(dst, ldd, 4 + m, cols, row_mask, _mm512_shuffle_f32x4(v1, w1, 0x88));
-    store_row<kEdge>(dst, ldd, 8 + m, cols, row_mask, _mm512_shuffle_f32x4(v0, w0, 0xDD));
-    store_row<kEdge>(dst, ldd, 12 + m, cols, row_mask, _mm512_shuffle_f32x4(v1, w1, 0xDD));
-  }
+  transpose16(r);
+  for (int j = 0; j < 16; ++j) store_row<kEdge>(dst, ldd, j, cols, row_mask, r[j]);
 }
 #pragma GCC diagnostic pop
 

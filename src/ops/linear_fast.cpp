@@ -13,11 +13,13 @@
 #include "copy_rows.h"
 #include "gemm.h"
 #include "scratch.h"
+#include "transpose16.h"
 
 namespace convlab::kernels {
 
 namespace {
 constexpr int64_t kColBlock = 256;
+constexpr int kFewRows = 8;  // batches up to this many rows: linear_part_few
 int64_t blocks(int64_t n, int64_t size) {
   return (n + size - 1) / size;
 }
@@ -58,6 +60,57 @@ __attribute__((target("avx512f"))) void linear_rows16(int64_t rows, int64_t IN, 
   transpose(OUT, rows, out, 16, y, OUT);
 }
 
+// One block of columns of a batch of NB rows (fewer than 16: lanes over rows would run nearly
+// empty): part[n][o] = sum_k x[n][k] * w[o][k] over the block's `cols` columns (x and w start at
+// its first, IN floats a row), k in order from zero, as the GEMM below sums it. Lanes over 16
+// outputs, each 16 x 16 tile of w turned in registers and used at once: turning the block into
+// memory and reading it back had cost more than the products (Linear(4096, 64) at batch 1: 58 us,
+// 60 % of it the turn, for 262k multiply-adds).
+template <int NB>
+__attribute__((target("avx512f"))) void linear_part_few(int64_t IN, int64_t OUT, int64_t cols,
+                                                        const float* x, const float* w,
+                                                        float* part) {
+  for (int64_t o0 = 0; o0 < OUT; o0 += 16) {
+    const int64_t rows = std::min<int64_t>(16, OUT - o0);
+    const __mmask16 row_mask = static_cast<__mmask16>((uint32_t{1} << rows) - 1);
+    __m512 acc[NB];
+    for (int n = 0; n < NB; ++n) acc[n] = _mm512_setzero_ps();
+    for (int64_t k0 = 0; k0 < cols; k0 += 16) {
+      const int64_t kk = std::min<int64_t>(16, cols - k0);
+      const __mmask16 col_mask = static_cast<__mmask16>((uint32_t{1} << kk) - 1);
+      __m512 r[16];
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i)
+        r[i] = i < rows ? _mm512_maskz_loadu_ps(col_mask, w + (o0 + i) * IN + k0)
+                        : _mm512_setzero_ps();
+      transpose16(r);  // r[j]: w[o0 + i][k0 + j] in lane i
+      if (kk == 16) {
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; ++j)
+          for (int n = 0; n < NB; ++n)
+            acc[n] = _mm512_fmadd_ps(_mm512_set1_ps(x[n * IN + k0 + j]), r[j], acc[n]);
+      } else {  // the block's last columns: only those (0 x an infinite x would be NaN)
+        alignas(64) float turned[16 * 16];
+        for (int j = 0; j < 16; ++j) _mm512_store_ps(turned + 16 * j, r[j]);
+        for (int64_t j = 0; j < kk; ++j)
+          for (int n = 0; n < NB; ++n)
+            acc[n] = _mm512_fmadd_ps(_mm512_set1_ps(x[n * IN + k0 + j]),
+                                     _mm512_load_ps(turned + 16 * j), acc[n]);
+      }
+    }
+    for (int n = 0; n < NB; ++n) _mm512_mask_storeu_ps(part + n * OUT + o0, row_mask, acc[n]);
+  }
+}
+
+template <int NB = kFewRows>
+void linear_part_few_of(int64_t N, int64_t IN, int64_t OUT, int64_t cols, const float* x,
+                        const float* w, float* part) {
+  if constexpr (NB >= 1) {
+    if (N == NB) return linear_part_few<NB>(IN, OUT, cols, x, w, part);
+    linear_part_few_of<NB - 1>(N, IN, OUT, cols, x, w, part);
+  }
+}
+
 template <int OUT = 12>
 void linear_rows16_of(int64_t out_features, int64_t rows, int64_t IN, const float* x,
                       const float* w, const float* b, float* y, float* xT) {
@@ -83,6 +136,8 @@ void linear_forward(int64_t N, int64_t IN, int64_t OUT, const float* x, const fl
   float* parts = scratch(2, static_cast<size_t>(tasks * N * OUT));
   parallel_for(tasks, [&](int64_t t) {
     const int64_t c0 = t * kColBlock, cols = block_len(IN, kColBlock, t);
+    if (active_isa() == Isa::avx512 && N <= kFewRows)
+      return linear_part_few_of(N, IN, OUT, cols, x + c0, w + c0, parts + t * N * OUT);
     float* wT = scratch(0, static_cast<size_t>(cols * OUT));
     transpose(OUT, cols, w + c0, IN, wT);  // (cols x OUT)
     gemm_nn(N, OUT, cols, x + c0, IN, wT, OUT, parts + t * N * OUT, OUT, /*accumulate=*/false);
