@@ -2,6 +2,8 @@
 // (tools/make_golden.py), augmentation and normalisation, and the recipe kept in checkpoints.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -151,12 +153,40 @@ TEST(Recipe, AdamUpdateGivesTheFormulasBitsOnSubnormalStates) {
   };
   constexpr int64_t n = 16 * 40 + 5;
   for (kernels::Isa isa : {kernels::Isa::generic, kernels::Isa::avx2, kernels::Isa::avx512})
-    for (const auto& [wd, decoupled] : {std::pair{0.0, false}, {0.01, false}, {0.01, true}}) {
+    for (const auto& [wd, decoupled, lr, eps] :
+         {std::tuple{0.0, false, 3e-3, 1e-8},
+          {0.01, false, 3e-3, 1e-8},
+          {0.01, true, 3e-3, 1e-8},
+          // a step size near 2^9 over an eps of 1e-30, and one of 1e12: where only the bounds on
+          // denom and on step_size tell a lost step from one that is not
+          {0.0, false, 500.0, 1e-30},
+          {0.0, false, 1e12, 1e-8},
+          // steps of up to 2^-76, the bound itself (step size 2^10, denom 2^-40)
+          {0.0, false, 1000.0, 1e-12}}) {
       // Block by block, one of: every input ordinary but a few subnormal exp_avgs (the double
-      // path), tiny gradients, exp_avg_sqs or weights as well (the float path), anything.
+      // path), tiny gradients, exp_avg_sqs or weights as well (the float path), anything; or
+      // stopped gradients with exp_avgs just under 2^-126 and exp_avg_sqs of 0, whose steps (up to
+      // 2^-99 at the first learning rate) are lost in ordinary weights but change weights of 2^-95
+      // to 2^-60, and larger ones at the others (the update may leave a step out only where it
+      // provably is lost).
       Tensor w(Shape{n}), m(Shape{n}), v(Shape{n}), g(Shape{n});
       for (int64_t b = 0; b < n; b += 16) {
-        const int kind = static_cast<int>(rng() % 3);
+        const int kind = static_cast<int>(rng() % 4);
+        if (kind == 3) {
+          // Weights of 2^-30 to 2^-50 in the whole block, of 2^-51 to 2^-60, of 2^-51 to 2^-95, or
+          // of any of these: a step is left out only in blocks whose every such lane may lose it.
+          const auto [lowest, span] = std::array<std::pair<int, int>, 4>{
+              {{30, 21}, {51, 10}, {51, 45}, {30, 66}}}[rng() % 4];
+          for (int64_t k = b; k < std::min(n, b + 16); ++k) {
+            const uint32_t top = (1u << 23) - 1 - rng() % 1024;  // a subnormal near 2^-126
+            m.data()[k] = (rng() % 2 ? -1.0f : 1.0f) * std::bit_cast<float>(top);
+            g.data()[k] = pick(rng) < 8 ? 0.0f : value(7);
+            v.data()[k] = pick(rng) < 7 ? 0.0f : std::fabs(value(7));
+            const int e = lowest + static_cast<int>(rng() % span);
+            w.data()[k] = pick(rng) < 6 ? std::ldexp(1.0f + normal(rng) * 0.1f, -e) : value(7);
+          }
+          continue;
+        }
         for (int64_t k = b; k < std::min(n, b + 16); ++k) {
           const auto draw = [&](bool quiet) {
             return value(quiet ? 7 + pick(rng) % 3 : pick(rng));
@@ -172,7 +202,7 @@ TEST(Recipe, AdamUpdateGivesTheFormulasBitsOnSubnormalStates) {
       w.data()[3] = std::numeric_limits<float>::infinity();
       g.data()[20] = -std::numeric_limits<float>::infinity();
       nn::Parameter p{"w", w, g};
-      const optim::AdamOptions o{.lr = 3e-3, .weight_decay = wd, .decoupled = decoupled};
+      const optim::AdamOptions o{.lr = lr, .eps = eps, .weight_decay = wd, .decoupled = decoupled};
       optim::Adam opt({&p}, o);
       const IsaScope scope(isa);
       opt.load_state_tensors(
@@ -189,7 +219,8 @@ TEST(Recipe, AdamUpdateGivesTheFormulasBitsOnSubnormalStates) {
             ASSERT_EQ(std::memcmp(want->data() + k, got->data() + k, sizeof(float)), 0)
                 << name << " element " << k << " (" << want->data()[k] << " wanted, "
                 << got->data()[k] << ") ISA " << static_cast<int>(kernels::active_isa())
-                << " weight decay " << wd << (decoupled ? " (AdamW)" : "") << " step " << step;
+                << " weight decay " << wd << (decoupled ? " (AdamW)" : "") << " lr " << lr
+                << " step " << step;
       }
     }
 }
