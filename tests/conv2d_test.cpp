@@ -210,7 +210,7 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {24, 16, 128, 16, 16, 1, 1, 1, 1, 0, 0},
       // 1x1 at stride 1 as matrix products on the planes (conv2d_pointwise.cpp): rows past a
       // block of 8 (17 input, 20 and 33 output channels), planes whose last vector is masked (14 x
-      // 14, 9 x 12), tiles of 1 to 3 vectors, one image split into parts of rows
+      // 14, 9 x 12), tiles of 2 and 3 vectors, one image split into parts of rows
       {5, 17, 20, 14, 14, 1, 1, 1, 1, 0, 0},
       {3, 48, 33, 8, 8, 1, 1, 1, 1, 0, 0},
       {4, 100, 70, 9, 12, 1, 1, 1, 1, 0, 0},

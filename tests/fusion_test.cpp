@@ -421,6 +421,31 @@ TEST(ConvFusion, InferenceChainsChannelLaneConvolutionsBitForBit) {
   }
 }
 
+// A 1x1 layer on a plane of 64 pixels runs alone as a matrix product on its planes
+// (conv2d_pointwise.cpp) and chained with the channel-lane kernel: the same bits either way.
+TEST(ConvFusion, InferenceChainsIntoPointwiseLayersBitForBit) {
+  const std::string text =
+      "Sequential(\n"
+      "  (0): Conv2d(3, 32, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1))\n"
+      "  (1): ReLU()\n"
+      "  (2): Conv2d(32, 40, kernel_size=(1, 1), stride=(1, 1))\n"
+      "  (3): BatchNorm2d(40)\n"
+      "  (4): ReLU()\n"
+      "  (5): Flatten(start_dim=1, end_dim=-1)\n"
+      "  (6): Linear(in_features=2560, out_features=10, bias=True)\n"
+      ")\n";
+  std::mt19937 rng(16);
+  auto model = evaluation_model(text, 17, rng);
+  const auto g0 = conv2d_geometry({8, 3, 16, 16}, {32, 3, 3, 3}, 2, 2, 1, 1, "test");
+  const auto g2 = conv2d_geometry(g0.output_shape(), {40, 32, 1, 1}, 1, 1, 0, 0, "test");
+  const bool lanes = kernels::active_isa() == kernels::Isa::avx512;
+  EXPECT_EQ(kernels::pointwise_conv_applies(g2), lanes);
+  EXPECT_EQ(kernels::conv2d_chain_applies(g0, {true, false}, g2, {true, false}), lanes);
+  Tensor x = random_tensor({8, 3, 16, 16}, rng);
+  x.data()[40] = std::nanf("");
+  expect_chains_keep_bits(*model, x, lanes, {1});  // conv 0 -> conv 2
+}
+
 // Winograd F(4x4, 3x3) layers chain too (a residual body's two convolutions): the first's output
 // handed to the second pixel-major, into its zero-bordered plane. The same bits as the layers one
 // by one, with BatchNorm folded into both or a bias and ReLU, padding 0 to 2, planes of 9 x 11 and

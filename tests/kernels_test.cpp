@@ -33,7 +33,11 @@ TEST(KernelsFast, LinearMatchesReference) {
                             {7, 600, 20},   // 600: blocks of 256, 256 and 88 columns
                             {40, 600, 10},  // 16 rows or more, 12 outputs or fewer: lanes over rows
                             {16, 300, 12},
-                            {33, 64, 1}}) {
+                            {33, 64, 1},
+                            // the GEMM against rows alone turned in registers: edge columns (88
+                            // of a block) and a partial block of 16 outputs
+                            {12, 600, 20},
+                            {9, 33, 67}}) {
     const Tensor x = random_tensor({N, IN}, rng), w = random_tensor({OUT, IN}, rng),
                  b = random_tensor({OUT}, rng);
     Tensor y_ref({N, OUT}), y({N, OUT}, 1e30f);
@@ -41,7 +45,8 @@ TEST(KernelsFast, LinearMatchesReference) {
     kernels::linear_forward(N, IN, OUT, x.data(), w.data(), b.data(), y.data());
     const double tol = 1e-5 * std::sqrt(static_cast<double>(IN)) * 4;
     ASSERT_TRUE(allclose(y, y_ref, 1e-4, tol)) << max_abs_diff(y, y_ref);
-    // Each row alone (batches of one take the GEMM): the same bits as in the batch.
+    // Each row alone (batches of 8 rows or fewer turn the weights in registers, more take the
+    // GEMM or lanes over rows): the same bits as in the batch.
     for (int64_t n = 0; n < N; ++n) {
       Tensor row({1, OUT}, 1e30f);
       kernels::linear_forward(1, IN, OUT, x.data() + n * IN, w.data(), b.data(), row.data());

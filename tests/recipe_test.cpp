@@ -161,8 +161,10 @@ TEST(Recipe, AdamUpdateGivesTheFormulasBitsOnSubnormalStates) {
           // denom and on step_size tell a lost step from one that is not
           {0.0, false, 500.0, 1e-30},
           {0.0, false, 1e12, 1e-8},
-          // steps of up to 2^-76, the bound itself (step size 2^10, denom 2^-40)
-          {0.0, false, 1000.0, 1e-12}}) {
+          // steps of up to 2^-76, the bound itself (step size 2^10, denom 2^-40), and a rate set
+          // below zero afterwards (set_lr: the bound is on the step's magnitude)
+          {0.0, false, 1000.0, 1e-12},
+          {0.0, false, -1e5, 1e-12}}) {
       // Block by block, one of: every input ordinary but a few subnormal exp_avgs (the double
       // path), tiny gradients, exp_avg_sqs or weights as well (the float path), anything; or
       // stopped gradients with exp_avgs just under 2^-126 and exp_avg_sqs of 0, whose steps (up to
@@ -203,7 +205,9 @@ TEST(Recipe, AdamUpdateGivesTheFormulasBitsOnSubnormalStates) {
       g.data()[20] = -std::numeric_limits<float>::infinity();
       nn::Parameter p{"w", w, g};
       const optim::AdamOptions o{.lr = lr, .eps = eps, .weight_decay = wd, .decoupled = decoupled};
-      optim::Adam opt({&p}, o);
+      optim::Adam opt(
+          {&p}, {.lr = std::fabs(lr), .eps = eps, .weight_decay = wd, .decoupled = decoupled});
+      opt.set_lr(lr);
       const IsaScope scope(isa);
       opt.load_state_tensors(
           {{"step", Tensor({1}, std::vector<float>{500})}, {"0.exp_avg", m}, {"0.exp_avg_sq", v}});

@@ -66,7 +66,7 @@ __attribute__((target("avx512f"))) void block(int64_t K, const float* a, const f
     for (int r = 0; r < R; ++r) {
       const __m512 wr = _mm512_set1_ps(a[r]);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(wr, x[v], acc[r][v]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(x[v], wr, acc[r][v]);
     }
   }
 #pragma GCC unroll 8
@@ -156,11 +156,8 @@ __attribute__((target("avx512f"))) void rows_product(int64_t M, int64_t P, int64
         case 2:
           block_of<2>(rows, K, ar, tile, 2 * kLanes, last, it, ct, P, er);
           break;
-        case 3:
+        default:  // nv is at most kVectors
           block_of<3>(rows, K, ar, tile, 3 * kLanes, last, it, ct, P, er);
-          break;
-        default:
-          block_of<4>(rows, K, ar, tile, 4 * kLanes, last, it, ct, P, er);
           break;
       }
       v0 += nv;

@@ -156,9 +156,10 @@ CONVLAB_V4 inline __m512i bits_of(float x) {
 // The update of a block with exp_avg's multiplication, the step's division and its scaling in
 // double (g, v, w are not small: the rest cannot meet a subnormal operand but in additions).
 // The division and scaling are left out where the step provably leaves the weight as it is:
-// exp_avg m1 subnormal, denom at least 2^-40 and not NaN, step_size at most 2^10, so the
+// exp_avg m1 subnormal, denom at least 2^-40 and not NaN, |step_size| at most 2^10, so the
 // step's float |-step_size * (m1 / denom)| is at most 2^-76, under half the spacing of floats
-// around any weight of magnitude 2^-50 or more (and not NaN): w + that step rounds to w. A weight
+// around any weight of magnitude 2^-50 or more (infinite included, NaN not): w + that step rounds
+// to w. A weight
 // whose gradient has stopped is such a lane at every step from then on, and such weights come in
 // runs (a silent input feature is a run of columns of a Linear's rows).
 CONVLAB_V4 inline void adam_block_exact(const AdamScalars& s, __mmask16 lanes, __m512 wk, __m512 g,
@@ -175,7 +176,7 @@ CONVLAB_V4 inline void adam_block_exact(const AdamScalars& s, __mmask16 lanes, _
   // subnormal operand (m1 normal or zero; a subnormal quotient or step, possible but rare, is
   // still exact, only slow), so they take the float operations with the kept lanes' m1 zeroed.
   const __mmask16 tiny = tiny_lanes(lanes, m1, -126);
-  if (s.step_size <= 0x1p10f) {
+  if (std::fabs(s.step_size) <= 0x1p10f) {  // (a learning rate set below zero: set_lr)
     const __m512i inf = bits_of(std::numeric_limits<float>::infinity());
     __mmask16 kept = _mm512_mask_cmpge_epu32_mask(tiny, magnitude(denom), bits_of(0x1p-40f));
     kept = _mm512_mask_cmple_epu32_mask(kept, magnitude(denom), inf);
