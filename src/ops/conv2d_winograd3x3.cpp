@@ -247,14 +247,15 @@ CONVLAB_WINO void gradient_transform(int64_t O, int64_t OH, int64_t OW, const Ti
   }
 }
 
-// U[(xi * C + c) * O + o] = (G g G^T)[xi] for the 3x3 kernels g = at(o, c, i, j) of input
-// channels [c0, c1), 16 output channels per vector.
-template <typename At>
-CONVLAB_WINO void transform_kernels(int64_t O, int64_t C, int64_t c0, int64_t c1, At at, float* U) {
-  float* taps = scratch(0, static_cast<size_t>(9 * O));
+// U[(xi * C + c) * O + o] = (G g G^T)[xi] for the 3x3 kernels g of input channels [c0, c1),
+// 16 output channels per vector; taps(c, t) writes t[(3 i + j) * O + o] = g[o][c][i][j] (a scalar
+// gather of them had taken a fifth of the transform).
+template <typename Taps>
+CONVLAB_WINO void transform_kernels(int64_t O, int64_t C, int64_t c0, int64_t c1, Taps gather,
+                                    float* U) {
+  float* taps = scratch(0, static_cast<size_t>(18 * O));  // 9 x O, and 9 x O for the gather's use
   for (int64_t c = c0; c < c1; ++c) {
-    for (int64_t o = 0; o < O; ++o)
-      for (int k = 0; k < 9; ++k) taps[k * O + o] = at(o, c, k / 3, k % 3);
+    gather(c, taps);
     for (int64_t o = 0; o < O; o += kLanes) {
       const __mmask16 m = lanes_mask(O - o);
       __m512 gg[3][kA];  // G g, column by column
@@ -277,11 +278,11 @@ CONVLAB_WINO void transform_kernels(int64_t O, int64_t C, int64_t c0, int64_t c1
 // All C x O kernels transformed, 8 input channels per task: a transform per call, not per image,
 // yet at 2 threads run serially it held back a 64 -> 128 layer's forward pass by a tenth. Tasks
 // use their scratch slot 0, free between the kernels' uses.
-template <typename At>
-void weight_transform(int64_t O, int64_t C, At at, float* U) {
+template <typename Taps>
+void weight_transform(int64_t O, int64_t C, Taps gather, float* U) {
   constexpr int64_t kPerTask = 8;
   parallel_for((C + kPerTask - 1) / kPerTask, [&](int64_t task) {
-    transform_kernels(O, C, task * kPerTask, std::min(C, (task + 1) * kPerTask), at, U);
+    transform_kernels(O, C, task * kPerTask, std::min(C, (task + 1) * kPerTask), gather, U);
   });
 }
 
@@ -406,17 +407,17 @@ std::vector<double> fused_batch_norm(const Conv2dGeometry& g, ConvFusion f) {
   return bn;
 }
 
-template <typename At>
-float* transformed_kernels(const Conv2dGeometry& g, int slot, At at) {
+template <typename Taps>
+float* transformed_kernels(const Conv2dGeometry& g, int slot, Taps gather) {
   float* U = scratch(slot, static_cast<size_t>(kXi * g.C * g.O));
-  weight_transform(g.O, g.C, at, U);
+  weight_transform(g.O, g.C, gather, U);
   return U;
 }
 
 float* forward_kernels(const Conv2dGeometry& g, const float* w, int slot) {
-  return transformed_kernels(g, slot, [&](int64_t o, int64_t c, int i, int j) {
-    return w[((o * g.C + c) * 3 + i) * 3 + j];
-  });
+  // Input channel c's taps, w[o][c][0..8] for every o (9 floats, C x 9 apart), turned.
+  return transformed_kernels(
+      g, slot, [&](int64_t c, float* taps) { transpose(g.O, 9, w + c * 9, g.C * 9, taps, g.O); });
 }
 
 }  // namespace
@@ -512,9 +513,15 @@ void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const
   // 2 - P: a forward convolution from O channels of OH x OW to C channels of H x W.
   const Conv2dGeometry t{g.N, g.O, g.OH, g.OW, g.C, 3, 3, 1, 1, 2 - g.PH, 2 - g.PW, g.H, g.W};
   // t's kernel (c, o) is the layer's (o, c) turned by 180 degrees.
+  // t's input channel o: the layer's w[o][c][8 - k] for every c (9 floats, 9 apart), turned into
+  // rows k' = 8 - k, then rows in reverse order.
   const float* U = gin ? transformed_kernels(t, 5,
-                                             [&](int64_t c, int64_t o, int i, int j) {
-                                               return w[((o * g.C + c) * 3 + 2 - i) * 3 + 2 - j];
+                                             [&](int64_t o, float* taps) {
+                                               float* turned = taps + 9 * g.C;
+                                               transpose(g.C, 9, w + o * g.C * 9, 9, turned, g.C);
+                                               for (int k = 0; k < 9; ++k)
+                                                 std::memcpy(taps + k * g.C, turned + (8 - k) * g.C,
+                                                             static_cast<size_t>(g.C) * 4);
                                              })
                        : nullptr;
   if (!gw) {
