@@ -515,15 +515,16 @@ void conv2d_backward_winograd3x3(const Conv2dGeometry& g, const float* in, const
   // t's kernel (c, o) is the layer's (o, c) turned by 180 degrees.
   // t's input channel o: the layer's w[o][c][8 - k] for every c (9 floats, 9 apart), turned into
   // rows k' = 8 - k, then rows in reverse order.
-  const float* U = gin ? transformed_kernels(t, 5,
-                                             [&](int64_t o, float* taps) {
-                                               float* turned = taps + 9 * g.C;
-                                               transpose(g.C, 9, w + o * g.C * 9, 9, turned, g.C);
-                                               for (int k = 0; k < 9; ++k)
-                                                 std::memcpy(taps + k * g.C, turned + (8 - k) * g.C,
-                                                             static_cast<size_t>(g.C) * 4);
-                                             })
-                       : nullptr;
+  const float* U =
+      gin ? transformed_kernels(t, 5,
+                                [&](int64_t o, float* taps) {
+                                  float* turned = taps + 9 * g.C;
+                                  transpose(g.C, 9, w + o * g.C * 9, 9, turned, g.C);
+                                  for (int k = 0; k < 9; ++k)
+                                    std::memcpy(taps + k * g.C, turned + (8 - k) * g.C,
+                                                static_cast<size_t>(g.C) * sizeof(float));
+                                })
+          : nullptr;
   if (!gw) {
     if (gin) forward_transformed(t, U, nullptr, nullptr, false, gout, nullptr, gin, phases);
     return;

@@ -238,19 +238,19 @@ CONVLAB_WINO void transform_kernels(int64_t C, const float* taps, float* U, int6
   }
 }
 
-// U[(xi * O + o) * C + c] = (G g G^T)[xi] for the RxR kernels g = at(o, c, i, j): per o, its C
-// kernels gathered tap-major, then transformed 16 at a time; 4 output channels per task (run on
-// one thread it took a third of a batch-1 inference of conv5x5). Once per call, not per image:
-// at batch 1 a scalar transform cost more than the convolution. Tasks use their scratch slot 0,
-// free between the kernels' uses.
-template <int R, typename At>
-void weight_transform(int64_t O, int64_t C, At at, float* U) {
+// U[(xi * O + o) * C + c] = (G g G^T)[xi] for the RxR kernels g of output channel o: gather(o,
+// taps) writes its C kernels tap-major, taps[(R i + j) * C + c] = g[o][c][i][j] (turned 16 x 16
+// tiles at a time: a scalar gather had cost about as much as the transform), then transformed 16
+// at a time; 4 output channels per task (run on one thread it took a third of a batch-1 inference
+// of conv5x5). Once per call, not per image: at batch 1 a scalar transform cost more than the
+// convolution. Tasks use their scratch slot 0 (2 R^2 C floats), free between the kernels' uses.
+template <int R, typename Gather>
+void weight_transform(int64_t O, int64_t C, Gather gather, float* U) {
   constexpr int64_t kPerTask = 4;
   parallel_for((O + kPerTask - 1) / kPerTask, [&](int64_t task) {
-    float* taps = scratch(0, static_cast<size_t>(R * R * C));
+    float* taps = scratch(0, static_cast<size_t>(2 * R * R * C));
     for (int64_t o = task * kPerTask; o < std::min(O, (task + 1) * kPerTask); ++o) {
-      for (int64_t c = 0; c < C; ++c)
-        for (int k = 0; k < R * R; ++k) taps[k * C + c] = at(o, c, k / R, k % R);
+      gather(o, taps);
       transform_kernels<R>(C, taps, U + o * C, O * C);
     }
   });
@@ -326,9 +326,11 @@ void forward(const Conv2dGeometry& g, const float* in, const float* w, const flo
              float* out) {
   constexpr int xis = Transform<2, R>::a * Transform<2, R>::a;
   float* U = scratch(5, static_cast<size_t>(xis * g.O * g.C));
+  // Output channel o's kernels, C rows of R^2 taps, turned.
   weight_transform<R>(
       g.O, g.C,
-      [&](int64_t o, int64_t c, int i, int j) { return w[((o * g.C + c) * R + i) * R + j]; }, U);
+      [&](int64_t o, float* taps) { transpose(g.C, R * R, w + o * g.C * R * R, R * R, taps, g.C); },
+      U);
   forward_transformed<R>(g, U, bias, in, out);
 }
 
@@ -343,10 +345,16 @@ void backward(const Conv2dGeometry& g, const float* in, const float* w, const fl
     const Conv2dGeometry t{g.N, g.O, g.OH,         g.OW,         g.C, R,  R,
                            1,   1,   R - 1 - g.PH, R - 1 - g.PW, g.H, g.W};
     float* U = scratch(5, static_cast<size_t>(xis * g.C * g.O));
+    // t's output channel c: the layer's w[o][c][R^2 - 1 - k] for every o (R^2 floats, C R^2
+    // apart), turned into rows k' = R^2 - 1 - k, then rows in reverse order.
     weight_transform<R>(
         g.C, g.O,
-        [&](int64_t c, int64_t o, int i, int j) {
-          return w[((o * g.C + c) * R + R - 1 - i) * R + R - 1 - j];
+        [&](int64_t c, float* taps) {
+          float* turned = taps + R * R * g.O;
+          transpose(g.O, R * R, w + c * R * R, g.C * R * R, turned, g.O);
+          for (int k = 0; k < R * R; ++k)
+            std::memcpy(taps + k * g.O, turned + (R * R - 1 - k) * g.O,
+                        static_cast<size_t>(g.O) * sizeof(float));
         },
         U);
     forward_transformed<R>(t, U, nullptr, gout, gin);
