@@ -248,7 +248,7 @@ CONVLAB_WINO void gradient_transform(int64_t O, int64_t OH, int64_t OW, const Ti
 }
 
 // U[(xi * C + c) * O + o] = (G g G^T)[xi] for the 3x3 kernels g of input channels [c0, c1),
-// 16 output channels per vector; taps(c, t) writes t[(3 i + j) * O + o] = g[o][c][i][j] (a scalar
+// 16 output channels per vector; gather(c, t) writes t[(3 i + j) * O + o] = g[o][c][i][j] (a scalar
 // gather of them had taken a fifth of the transform).
 template <typename Taps>
 CONVLAB_WINO void transform_kernels(int64_t O, int64_t C, int64_t c0, int64_t c1, Taps gather,
