@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "conv_epilogue.h"
 #include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
 #include "scratch.h"
@@ -71,25 +72,16 @@ __attribute__((target("avx512f"))) void block(int64_t K, const float* a, const f
   }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
-    __m512d mean, scale, shift;
+    __m512d mean[2], scale[2], shift[2];  // the row's, in both halves
     if (e.bn) {
-      mean = _mm512_set1_pd(e.bn[r]);
-      scale = _mm512_set1_pd(e.bn[e.ld + r]);
-      shift = _mm512_set1_pd(e.bn[2 * e.ld + r]);
+      mean[0] = mean[1] = _mm512_set1_pd(e.bn[r]);
+      scale[0] = scale[1] = _mm512_set1_pd(e.bn[e.ld + r]);
+      shift[0] = shift[1] = _mm512_set1_pd(e.bn[2 * e.ld + r]);
     }
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
       __m512 z = acc[r][v];
-      if (e.bn) {
-        __m512d half[2] = {
-            _mm512_cvtps_pd(_mm512_castps512_ps256(z)),
-            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(z), 1)))};
-        for (int h = 0; h < 2; ++h)
-          half[h] = _mm512_add_pd(_mm512_mul_pd(_mm512_sub_pd(half[h], mean), scale), shift);
-        z = _mm512_castpd_ps(
-            _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm512_cvtpd_ps(half[0]))),
-                               _mm256_castps_pd(_mm512_cvtpd_ps(half[1])), 1));
-      }
+      if (e.bn) z = batch_norm_lanes(z, mean, scale, shift);
       if (e.relu) z = _mm512_max_ps(z, _mm512_setzero_ps());  // NaN and -0 give +0, as ReLU
       if (v + 1 < NV)
         _mm512_storeu_ps(c + r * ldc + v * kLanes, z);

@@ -28,17 +28,7 @@ __attribute__((target("avx512f"))) void conv_epilogue(int64_t pixels, int64_t O,
     for (int64_t p = 0; p < pixels; ++p) {
       float* r = rows + p * ld + o;
       __m512 z = _mm512_maskz_loadu_ps(m, r);
-      if (bn) {
-        __m512d half[2] = {
-            _mm512_cvtps_pd(_mm512_castps512_ps256(z)),
-            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(z), 1)))};
-        for (int h = 0; h < 2; ++h)
-          half[h] =
-              _mm512_add_pd(_mm512_mul_pd(_mm512_sub_pd(half[h], mean[h]), scale[h]), shift[h]);
-        z = _mm512_castpd_ps(
-            _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm512_cvtpd_ps(half[0]))),
-                               _mm256_castps_pd(_mm512_cvtpd_ps(half[1])), 1));
-      }
+      if (bn) z = batch_norm_lanes(z, mean, scale, shift);
       if (relu) z = _mm512_max_ps(z, _mm512_setzero_ps());
       _mm512_mask_storeu_ps(r, m, z);
     }
