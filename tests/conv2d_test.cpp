@@ -421,6 +421,90 @@ TEST(Conv2dFast, Winograd3x3ChosenByShapeAlone) {
   EXPECT_FALSE(applies(32, 32, 8, 3, 1, 1, 1));        // one image of 4 tiles
 }
 
+// The Winograd kernels keep their transformed weights from call to call while the weights are
+// unchanged (derived_weights.h). A change anywhere in place, as a numpy view makes one, must be
+// seen: after it, the output equals that of the same weights in a fresh buffer (made anew) bit
+// for bit, and the reference; unchanged weights give the first call's bits again. On the forward
+// alone, the chain of two layers, F(2x2, 5x5 / 7x7), the polyphase 5x5/2, and past the cache's
+// capacity.
+TEST(Conv2dFast, KeptWeightFormsFollowEveryChangeOfTheWeights) {
+  if (kernels::active_isa() != kernels::Isa::avx512) GTEST_SKIP() << "Winograd is AVX-512";
+  std::mt19937 rng(26);
+  const auto forward = [](const Conv2dGeometry& g, const Tensor& x, const float* w, Tensor& y) {
+    kernels::conv2d_forward(g, x.data(), w, nullptr, y.data());
+  };
+  struct Case {
+    Shape in, w;
+    int64_t s, p;
+  };
+  for (const Case& c :
+       {Case{{2, 16, 12, 12}, {24, 16, 3, 3}, 1, 1}, Case{{4, 32, 8, 8}, {32, 32, 5, 5}, 1, 2},
+        Case{{1, 16, 16, 16}, {16, 16, 7, 7}, 1, 3}, Case{{4, 8, 16, 16}, {32, 8, 5, 5}, 2, 2}}) {
+    const auto g = conv2d_geometry(c.in, c.w, c.s, c.s, c.p, c.p, "test");
+    ASSERT_TRUE(kernels::winograd3x3_conv_applies(g) || kernels::winograd_f2x2_conv_applies(g) ||
+                kernels::polyphase_winograd_applies(g));
+    const Tensor x = random_tensor(c.in, rng);
+    Tensor w = random_tensor(c.w, rng);
+    Tensor first(g.output_shape()), again(g.output_shape()), changed(g.output_shape()),
+        fresh(g.output_shape()), want(g.output_shape());
+    forward(g, x, w.data(), first);
+    forward(g, x, w.data(), again);
+    EXPECT_EQ(std::memcmp(first.data(), again.data(), first.numel() * sizeof(float)), 0);
+    for (const int64_t at : {w.numel() - 1, int64_t{0}, w.numel() / 2}) {
+      w.data()[at] += 0.5f;
+      forward(g, x, w.data(), changed);
+      const Tensor copy = w;  // its own storage
+      forward(g, x, copy.data(), fresh);
+      EXPECT_EQ(std::memcmp(changed.data(), fresh.data(), fresh.numel() * sizeof(float)), 0)
+          << "weight " << at << " changed, shape " << to_string(c.w);
+      reference::conv2d_forward<float>(g, x.data(), w.data(), nullptr, want.data());
+      // The shape classes' tolerance (ShapeClassesMatchReferenceAndThreadCounts).
+      const double tol = 1e-4 * std::sqrt(static_cast<double>(g.C * g.KH * g.KW));
+      EXPECT_TRUE(allclose(changed, want, 1e-4, tol))
+          << "weight " << at << " max diff " << max_abs_diff(changed, want);
+      EXPECT_FALSE(allclose(changed, first, 1e-4, tol)) << "the change must show";
+    }
+  }
+  // Two Winograd layers chained (both forms kept), the second's weights changed in place.
+  const auto a = conv2d_geometry({2, 16, 8, 8}, {16, 16, 3, 3}, 1, 1, 1, 1, "test");
+  const auto b = conv2d_geometry({2, 16, 8, 8}, {32, 16, 3, 3}, 1, 1, 1, 1, "test");
+  ASSERT_TRUE(kernels::conv2d_chain_applies(a, {}, b, {}));
+  const Tensor x = random_tensor(a.input_shape(), rng), wa = random_tensor(a.weight_shape(), rng);
+  Tensor wb = random_tensor(b.weight_shape(), rng);
+  Tensor mid(a.output_shape()), chained(b.output_shape()), apart(b.output_shape());
+  kernels::conv2d_forward_chain(a, {}, x.data(), wa.data(), nullptr, b, {}, wb.data(), nullptr,
+                                chained.data());
+  wb.data()[7] -= 1.0f;
+  kernels::conv2d_forward_chain(a, {}, x.data(), wa.data(), nullptr, b, {}, wb.data(), nullptr,
+                                chained.data());
+  const Tensor wa2 = wa, wb2 = wb;
+  forward(a, x, wa2.data(), mid);
+  forward(b, mid, wb2.data(), apart);
+  EXPECT_EQ(std::memcmp(chained.data(), apart.data(), apart.numel() * sizeof(float)), 0);
+  // More weights than the cache keeps, twice round in the same order (each call a miss after the
+  // first 64), then one of them changed: the same bits as each weight's first call.
+  const auto g = conv2d_geometry({1, 16, 16, 16}, {16, 16, 3, 3}, 1, 1, 1, 1, "test");
+  const Tensor xs = random_tensor(g.input_shape(), rng);
+  std::vector<Tensor> ws, ys;
+  for (int i = 0; i < 70; ++i) {
+    ws.push_back(random_tensor(g.weight_shape(), rng));
+    ys.emplace_back(g.output_shape());
+    forward(g, xs, ws.back().data(), ys.back());
+  }
+  Tensor y(g.output_shape());
+  for (int i = 0; i < 70; ++i) {
+    forward(g, xs, ws[static_cast<size_t>(i)].data(), y);
+    EXPECT_EQ(std::memcmp(y.data(), ys[static_cast<size_t>(i)].data(), y.numel() * sizeof(float)),
+              0)
+        << "weights " << i;
+  }
+  ws[69].data()[100] *= -1.0f;
+  forward(g, xs, ws[69].data(), y);
+  const Tensor copy = ws[69];
+  forward(g, xs, copy.data(), ys[0]);
+  EXPECT_EQ(std::memcmp(y.data(), ys[0].data(), y.numel() * sizeof(float)), 0);
+}
+
 TEST(Conv2dLayer, PrintsLikePyTorch) {
   nn::Conv2d a(nn::Conv2dOptions(1, 3, 3));
   EXPECT_EQ(a.repr(), "Conv2d(1, 3, kernel_size=(3, 3), stride=(1, 1))");

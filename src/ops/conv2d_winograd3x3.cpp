@@ -30,6 +30,7 @@
 #include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
 #include "copy_rows.h"
+#include "derived_weights.h"
 #include "gemm.h"
 #include "scratch.h"
 #include "winograd_transform.h"
@@ -414,10 +415,16 @@ float* transformed_kernels(const Conv2dGeometry& g, int slot, Taps gather) {
   return U;
 }
 
-float* forward_kernels(const Conv2dGeometry& g, const float* w, int slot) {
-  // Input channel c's taps, w[o][c][0..8] for every o (9 floats, C x 9 apart), turned.
-  return transformed_kernels(
-      g, slot, [&](int64_t c, float* taps) { transpose(g.O, 9, w + c * 9, g.C * 9, taps, g.O); });
+// Kept between calls while w is unchanged (derived_weights.h): inference transforms once.
+const float* forward_kernels(const Conv2dGeometry& g, const float* w) {
+  return derived_weights(
+      DerivedKind::winograd3x3, g, w, g.O * g.C * 9, kXi * g.C * g.O, [&](float* U) {
+        // Input channel c's taps, w[o][c][0..8] for every o (9 floats, C x 9
+        // apart), turned.
+        weight_transform(
+            g.O, g.C,
+            [&](int64_t c, float* taps) { transpose(g.O, 9, w + c * 9, g.C * 9, taps, g.O); }, U);
+      });
 }
 
 }  // namespace
@@ -435,7 +442,7 @@ bool winograd3x3_conv_applies(const Conv2dGeometry& g) {
 void conv2d_forward_winograd3x3(const Conv2dGeometry& g, ConvFusion f, const float* in,
                                 const float* w, const float* bias, float* out,
                                 const PhaseInput* phases) {
-  const float* U = forward_kernels(g, w, 5);
+  const float* U = forward_kernels(g, w);
   const std::vector<double> bn = fused_batch_norm(g, f);
   forward_transformed(g, U, bias, f.bn_scale ? bn.data() : nullptr, f.relu, in, phases, out,
                       nullptr);
@@ -450,8 +457,8 @@ bool winograd3x3_chain_applies(const Conv2dGeometry& a, ConvFusion fa, const Con
 void conv2d_forward_chain_winograd3x3(const Conv2dGeometry& a, ConvFusion fa, const float* in,
                                       const float* wa, const float* ba, const Conv2dGeometry& b,
                                       ConvFusion fb, const float* wb, const float* bb, float* out) {
-  const float* Ua = forward_kernels(a, wa, 5);
-  const float* Ub = forward_kernels(b, wb, 4);
+  const float* Ua = forward_kernels(a, wa);
+  const float* Ub = forward_kernels(b, wb);
   const std::vector<double> bna = fused_batch_norm(a, fa), bnb = fused_batch_norm(b, fb);
   const Tiles ta(a.OH, a.OW), tb(b.OH, b.OW);
   // Blocks of images as the first layer's forward makes them; the second layer's tiles of those

@@ -34,6 +34,7 @@
 #include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
 #include "copy_rows.h"
+#include "derived_weights.h"
 #include "gemm.h"
 #include "scratch.h"
 #include "winograd_transform.h"
@@ -325,12 +326,17 @@ template <int R>
 void forward(const Conv2dGeometry& g, const float* in, const float* w, const float* bias,
              float* out) {
   constexpr int xis = Transform<2, R>::a * Transform<2, R>::a;
-  float* U = scratch(5, static_cast<size_t>(xis * g.O * g.C));
-  // Output channel o's kernels, C rows of R^2 taps, turned.
-  weight_transform<R>(
-      g.O, g.C,
-      [&](int64_t o, float* taps) { transpose(g.C, R * R, w + o * g.C * R * R, R * R, taps, g.C); },
-      U);
+  // Kept between calls while w is unchanged (derived_weights.h): inference transforms once.
+  const float* U = derived_weights(
+      DerivedKind::winograd_f2x2, g, w, g.O * g.C * R * R, xis * g.O * g.C, [&](float* form) {
+        // Output channel o's kernels, C rows of R^2 taps, turned.
+        weight_transform<R>(
+            g.O, g.C,
+            [&](int64_t o, float* taps) {
+              transpose(g.C, R * R, w + o * g.C * R * R, R * R, taps, g.C);
+            },
+            form);
+      });
   forward_transformed<R>(g, U, bias, in, out);
 }
 
