@@ -36,7 +36,9 @@
 #include "winograd_transform.h"
 
 // GCC bug 105593, as in conv2d_winograd_f2x2.cpp.
+#if !defined(__clang__)  // clang has no such warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace convlab::kernels {
 

@@ -13,7 +13,9 @@ namespace convlab::kernels {
 // GCC 12's AVX-512 headers leave a placeholder operand undefined in _mm512_cvtps_pd and warn about
 // it once inlined (a false positive, GCC bug 105593).
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // clang has no such warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 // The BatchNorm formula on 16 floats: float((double(z) - mean) * scale + shift), each operation
 // rounded in double; mean, scale and shift for lanes 0-7 in [0], 8-15 in [1].
 __attribute__((target("avx512f"), always_inline)) inline __m512 batch_norm_lanes(

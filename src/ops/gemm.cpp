@@ -314,7 +314,9 @@ namespace {
 // positive, GCC bug 105593).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)  // clang has no such warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 // Row j of a transposed tile: all 16 floats, or (kEdge) the first `rows` if j < cols.
 template <bool kEdge>
 __attribute__((target("avx512f"))) inline void store_row(float* dst, int64_t ldd, int j, int cols,

@@ -14,7 +14,9 @@
 
 // GCC 12's AVX-512 headers leave a placeholder operand undefined in _mm512_cvtps_pd and warn about
 // it once inlined (GCC bug 105593).
+#if !defined(__clang__)  // clang has no such warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace convlab::kernels {
 

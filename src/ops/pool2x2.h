@@ -15,7 +15,9 @@
 
 // GCC 12's own AVX-512 headers leave a placeholder operand undefined in some intrinsics
 // (_mm512_cvtepu8_epi32, ...) and then warn about it once inlined (GCC bug 105593).
+#if !defined(__clang__)  // clang has no such warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace convlab::kernels::pool2x2 {
 

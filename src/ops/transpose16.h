@@ -10,7 +10,9 @@ namespace convlab::kernels {
 // GCC bug 105593).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)  // clang has no such warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 // r[i] holds row i on entry and column i on return (lane j of r[i] = lane i of the old r[j]):
 // unpack 32- and 64-bit pairs inside 128-bit lanes, then gather the lanes with two rounds of
 // shuffle_f32x4; 64 shuffles.

@@ -13,7 +13,9 @@
 #include "convlab/ops/parallel.h"
 
 // GCC bug 105593: AVX-512 intrinsics warn of their own undefined lanes (as in the kernels).
+#if !defined(__clang__)  // clang has no such warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace convlab::optim {
 
