@@ -204,9 +204,12 @@ CONVLAB_INLINE void weight_grad_image(const Correlation& p, const float* pad, in
             // Two aligned loads and in-register shifts rather than KW loads across cache lines.
             const vec<VL> cur = load<VL>(row + x0), next = load<VL>(row + x0 + VL);
             vec<VL> x[KW];
-#pragma GCC unroll 8
-            for (int j = 0; j < KW; ++j)
-              x[j] = KW <= VL ? shifted<VL>(cur, next, j) : load<VL>(row + x0 + j);
+            [&]<int... J>(std::integer_sequence<int, J...>) {
+              ((x[J] = KW <= VL ? shifted_by<VL, (J < VL ? J : 0)>(cur, next)
+                                : load<VL>(row + x0 + J)),
+               ...);
+            }
+            (std::make_integer_sequence<int, KW>{});
 #pragma GCC unroll 16
             for (int cb = 0; cb < CB; ++cb) {
               vec<VL> gv = load<VL>(gch[cb] + y * GS + x0);

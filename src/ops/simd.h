@@ -165,6 +165,17 @@ CONVLAB_INLINE vec<16> shifted16(vec<16> a, vec<16> b) {
 #endif
 }
 
+// shifted(a, b, J) with J a constant: a itself, one valignd with AVX-512, else the shuffle.
+template <int VL, int J>
+CONVLAB_INLINE vec<VL> shifted_by(vec<VL> a, vec<VL> b) {
+  if constexpr (J == 0)
+    return a;
+  else if constexpr (VL == 16)
+    return shifted16<J>(a, b);
+  else
+    return shifted<VL>(a, b, J);
+}
+
 // Makes the compiler hold v in a register: without it GCC re-reads a vector used KW times from
 // memory in each of its fused multiply-adds, and the loads, not the arithmetic, set the pace.
 template <typename V>
