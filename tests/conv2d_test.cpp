@@ -151,6 +151,10 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {5, 32, 64, 8, 8, 3, 3, 2, 2, 1, 1},
       {4, 64, 48, 4, 4, 1, 1, 1, 1, 0, 0},
       {3, 16, 32, 14, 13, 3, 3, 2, 2, 0, 0},
+      // channel lanes with at most 96 output pixels in the batch and 128 output channels or
+      // more: a task per pair of 32-channel blocks (the last one block, of 8 channels)
+      {1, 64, 136, 10, 10, 3, 3, 2, 2, 1, 1},
+      {3, 40, 150, 5, 5, 3, 3, 1, 1, 1, 1},
       // 3x3 stride 1 on planes of fewer than 4 rows (channel lanes, not Winograd)
       {1, 32, 32, 3, 3, 3, 3, 1, 1, 0, 0},
       {3, 32, 48, 3, 9, 3, 3, 1, 1, 1, 1},

@@ -503,6 +503,36 @@ TEST(ConvFusion, ChannelLaneRunsOfOneImageFuseBatchNormBitForBit) {
   expect_fusion_keeps_bits(text, {1, 3, 64, 64});
 }
 
+// Channel-lane layers with few output pixels in the batch and many output channels pack their
+// weights a pair of blocks per task (lanes_weights_stationary) and fuse BatchNorm and ReLU there:
+// 136 and 130 channels (last blocks of 8 and 2 channels), 25 and 4 pixels an image, 3 images
+// (blocks of pixels across images) and 1. The pooling keeps the two layers out of a chain.
+TEST(ConvFusion, WeightStationaryLanesFuseBatchNormBitForBit) {
+  const std::string text =
+      "Sequential(\n"
+      "  (0): Conv2d(16, 136, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), bias=False)\n"
+      "  (1): BatchNorm2d(136)\n"
+      "  (2): ReLU()\n"
+      "  (3): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)\n"
+      "  (4): Conv2d(136, 130, kernel_size=(1, 1), stride=(1, 1), bias=False)\n"
+      "  (5): BatchNorm2d(130)\n"
+      "  (6): ReLU()\n"
+      "  (7): Flatten(start_dim=1, end_dim=-1)\n"
+      "  (8): Linear(in_features=520, out_features=10, bias=True)\n"
+      ")\n";
+  for (const int64_t n : {3, 1}) {
+    const auto g0 = conv2d_geometry({n, 16, 10, 10}, {136, 16, 3, 3}, 2, 2, 1, 1, "test");
+    const auto g1 = conv2d_geometry({n, 136, 2, 2}, {130, 136, 1, 1}, 1, 1, 0, 0, "test");
+    if (kernels::active_isa() == kernels::Isa::avx512) {
+      ASSERT_TRUE(kernels::lanes_weights_stationary(g0));
+      ASSERT_TRUE(kernels::lanes_weights_stationary(g1));
+      ASSERT_TRUE(kernels::conv2d_fusion_applies(g0, {true, false}));
+      ASSERT_TRUE(kernels::conv2d_fusion_applies(g1, {true, false}));
+    }
+    expect_fusion_keeps_bits(text, {n, 16, 10, 10});
+  }
+}
+
 // The direct kernel's fused BatchNorm, ReLU and pooling on a batch of one image whose output
 // channels run as two tasks (32 + 28).
 TEST(ConvFusion, DirectRunsOfOneImageFuseBatchNormAndPoolingBitForBit) {

@@ -359,33 +359,30 @@ struct LaneForward {
   const Conv2dGeometry& g;
   ConvFusion f;
   int64_t K, Op, pixels;
-  const float* packed;
+  const float* w;
+  const float* packed;  // null: the caller packs blocks itself (pack_block)
   std::vector<int64_t> offset, corner;
   std::vector<float> bias_lanes;
   std::vector<double> bn_lanes;  // a fused BatchNorm's mean, scale and shift, each Op long
 
   __attribute__((target("avx512f")))
-  LaneForward(const Conv2dGeometry& geometry, ConvFusion fusion, const float* w, const float* bias,
-              int slot, bool pixel_major, int64_t stride)
+  LaneForward(const Conv2dGeometry& geometry, ConvFusion fusion, const float* weights,
+              const float* bias, int slot, bool pixel_major, int64_t stride, bool pack = true)
       : g(geometry),
         f(fusion),
         K(g.C * g.KH * g.KW),
         Op(round_up(g.O, kBlock)),
-        pixels(g.OH * g.OW) {
+        pixels(g.OH * g.OW),
+        w(weights),
+        packed(nullptr) {
     const int64_t Wp = g.W + 2 * g.PW, plane = (g.H + 2 * g.PH) * Wp;
     const int64_t channel_step = pixel_major ? 1 : plane, pixel_step = pixel_major ? stride : 1;
-    // (pair k = c * T + tap) -> weight lanes over o: each block of 32 output channels' rows of w
-    // turned (K x 32), zero lanes past O. Packed per call (a loop over the elements took 16 % of a
-    // batch-1 inference of stem7).
-    float* pack = scratch(slot, static_cast<size_t>(K * Op));
-    parallel_for(Op / kBlock, [&](int64_t b) {
-      const int64_t rows = std::min(kBlock, g.O - b * kBlock);
-      transpose(rows, K, w + b * kBlock * K, K, pack + b * K * kBlock, kBlock);
-      if (rows < kBlock)
-        for (int64_t k = 0; k < K; ++k)
-          std::fill(pack + (b * K + k) * kBlock + rows, pack + (b * K + k + 1) * kBlock, 0.0f);
-    });
-    packed = pack;
+    // Packed per call (a loop over the elements took 16 % of a batch-1 inference of stem7).
+    if (pack) {
+      float* all = scratch(slot, static_cast<size_t>(K * Op));
+      parallel_for(Op / kBlock, [&](int64_t b) { pack_block(b, all + b * K * kBlock); });
+      packed = all;
+    }
     offset.resize(static_cast<size_t>(K));
     for (int64_t c = 0; c < g.C; ++c)
       for (int64_t i = 0; i < g.KH; ++i)
@@ -408,13 +405,32 @@ struct LaneForward {
         corner[static_cast<size_t>(y * g.OW + x)] = (y * g.SH * Wp + x * g.SW) * pixel_step;
   }
 
+  // (pair k = c * T + tap) -> weight lanes over o: block b of 32 output channels' rows of w
+  // turned (K x 32) into dst, zero lanes past O.
+  void pack_block(int64_t b, float* dst) const {
+    const int64_t rows = std::min(kBlock, g.O - b * kBlock);
+    transpose(rows, K, w + b * kBlock * K, K, dst, kBlock);
+    if (rows < kBlock)
+      for (int64_t k = 0; k < K; ++k)
+        std::fill(dst + k * kBlock + rows, dst + (k + 1) * kBlock, 0.0f);
+  }
+
   // Output pixels [q0, q1) of the images whose zero-bordered copies are images[0], images[1], ..
   // (pixel q of images[q / pixels]: a block of pixels may span images), pixel-major into outT (rows
   // of Op, row q at outT + (q - q0) * Op, or at outT + rows[q] * Op), fused ReLU and BatchNorm
   // applied.
   __attribute__((target("avx512f"))) void run(const float* const* images, int64_t q0, int64_t q1,
                                               float* outT, const int64_t* rows = nullptr) const {
-    const int64_t blocks = Op / kBlock;
+    run_blocks(images, q0, q1, 0, Op / kBlock, packed, outT, Op, rows);
+  }
+
+  // The same for the output channels of blocks [b0, b1) alone, their weights packed at pk (block
+  // b at pk + (b - b0) * K * kBlock), rows of ld floats in outT holding those channels from 0.
+  __attribute__((target("avx512f"))) void run_blocks(const float* const* images, int64_t q0,
+                                                     int64_t q1, int64_t b0, int64_t b1,
+                                                     const float* pk, float* outT, int64_t ld,
+                                                     const int64_t* rows = nullptr) const {
+    const int64_t blocks = b1;
     // A fused ReLU alone is applied as the sums are stored; a fused BatchNorm (and the ReLU after
     // it) by the epilogue.
     const bool relu_on_store = f.relu && !f.bn_scale;
@@ -427,37 +443,81 @@ struct LaneForward {
         base[p] = images[k] + corner[static_cast<size_t>(q)];
         if (++q == pixels) q = 0, ++k;
       }
-      float* o = rows ? outT : outT + (p0 - q0) * Op;
+      float* o = rows ? outT : outT + (p0 - q0) * ld;
       const int64_t* r = rows ? rows + p0 : nullptr;
-      int64_t b = 0;
+      int64_t b = b0;
       for (; b + 1 < blocks; b += 2)
-        pixel_run<4>(count, base, offset.data(), packed + b * K * kBlock, K * kBlock, K,
-                     bias_lanes.data() + b * kBlock, o + b * kBlock, Op, relu_on_store, r);
+        pixel_run<4>(count, base, offset.data(), pk + (b - b0) * K * kBlock, K * kBlock, K,
+                     bias_lanes.data() + b * kBlock, o + (b - b0) * kBlock, ld, relu_on_store, r);
       for (; b < blocks; ++b)
         if (g.O - b * kBlock <= kLanes)  // the block's second vector would be all zeros
-          pixel_run<1>(count, base, offset.data(), packed + b * K * kBlock, 0, K,
-                       bias_lanes.data() + b * kBlock, o + b * kBlock, Op, relu_on_store, r);
+          pixel_run<1>(count, base, offset.data(), pk + (b - b0) * K * kBlock, 0, K,
+                       bias_lanes.data() + b * kBlock, o + (b - b0) * kBlock, ld, relu_on_store, r);
         else
-          pixel_run<2>(count, base, offset.data(), packed + b * K * kBlock, 0, K,
-                       bias_lanes.data() + b * kBlock, o + b * kBlock, Op, relu_on_store, r);
+          pixel_run<2>(count, base, offset.data(), pk + (b - b0) * K * kBlock, 0, K,
+                       bias_lanes.data() + b * kBlock, o + (b - b0) * kBlock, ld, relu_on_store, r);
     });
     if (!f.bn_scale) return;
-    if (!rows) return conv_epilogue(q1 - q0, g.O, bn_lanes.data(), Op, f.relu, outT, Op);
+    // The blocks' channels: a BatchNorm's rows from channel b0 * kBlock on.
+    const int64_t first = b0 * kBlock, channels = std::min(g.O, b1 * kBlock) - first;
+    const double* bn = bn_lanes.data() + first;
+    if (!rows) return conv_epilogue(q1 - q0, channels, bn, Op, f.relu, outT, ld);
     for (int64_t q = q0; q < q1;) {  // runs of consecutive rows
       int64_t e = q + 1;
       while (e < q1 && rows[e] == rows[e - 1] + 1) ++e;
-      conv_epilogue(e - q, g.O, bn_lanes.data(), Op, f.relu, outT + rows[q] * Op, Op);
+      conv_epilogue(e - q, channels, bn, Op, f.relu, outT + rows[q] * ld, ld);
       q = e;
     }
   }
 };
 
+// lanes_weights_stationary: few output pixels in the batch, and the weights are most of the
+// traffic. Each task packs a pair of 32-channel blocks into its own buffer (it stays in L2) and
+// runs every pixel of the batch through it, where the whole panel had been packed to memory first
+// and streamed back for each run of pixels (at batch 1 that packing was 45 % of deep4x4's
+// inference). Each pixel and channel has the same sum (pixel_block), so the same bits.
+__attribute__((target("avx512f"))) void forward_stationary(const Conv2dGeometry& g, ConvFusion f,
+                                                           const float* in, const float* w,
+                                                           const float* bias, float* out) {
+  const LaneForward lf(g, f, w, bias, 5, false, 0, /*pack=*/false);
+  const int64_t plane = (g.H + 2 * g.PH) * (g.W + 2 * g.PW), pixels = lf.pixels,
+                total = g.N * pixels;
+  std::vector<const float*> images(static_cast<size_t>(g.N));
+  float* padded = g.PH || g.PW ? scratch(6, static_cast<size_t>(g.N * g.C * plane)) : nullptr;
+  for (int64_t n = 0; n < g.N; ++n) {
+    images[static_cast<size_t>(n)] = in + n * g.C * g.H * g.W;
+    if (padded) {
+      pad_image(g, images[static_cast<size_t>(n)], padded + n * g.C * plane);
+      images[static_cast<size_t>(n)] = padded + n * g.C * plane;
+    }
+  }
+  const int64_t blocks = lf.Op / kBlock;
+  parallel_for((blocks + 1) / 2, [&](int64_t task) {
+    const int64_t b0 = 2 * task, b1 = std::min(blocks, b0 + 2), width = (b1 - b0) * kBlock;
+    float* pack = scratch(0, static_cast<size_t>(lf.K * width));
+    for (int64_t b = b0; b < b1; ++b) lf.pack_block(b, pack + (b - b0) * lf.K * kBlock);
+    float* outT = scratch(1, static_cast<size_t>(round_up(total, kPixels) * width));
+    lf.run_blocks(images.data(), 0, total, b0, b1, pack, outT, width);
+    const int64_t first = b0 * kBlock, channels = std::min(g.O, b1 * kBlock) - first;
+    for (int64_t n = 0; n < g.N; ++n)  // pixel-major into NCHW
+      transpose(pixels, channels, outT + n * pixels * width, width,
+                out + (n * g.O + first) * pixels, pixels);
+  });
+}
+
 }  // namespace
+
+bool lanes_weights_stationary(const Conv2dGeometry& g) {
+  constexpr int64_t kFewPixels = 4 * kRunPixels;
+  return lanes_conv_applies(g) && !pointwise_conv_applies(g) && g.N * g.OH * g.OW <= kFewPixels &&
+         round_up(g.O, kBlock) >= 4 * kBlock;
+}
 
 __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometry& g, ConvFusion f,
                                                              const float* in, const float* w,
                                                              const float* bias, float* out) {
   if (pointwise_conv_applies(g)) return conv2d_forward_pointwise(g, f, in, w, bias, out);
+  if (lanes_weights_stationary(g)) return forward_stationary(g, f, in, w, bias, out);
   const LaneForward lf(g, f, w, bias, 5, false, 0);
   const int64_t plane = (g.H + 2 * g.PH) * (g.W + 2 * g.PW), pixels = lf.pixels, Op = lf.Op;
   // A batch of fewer than 8 images splits each image's pixels into runs across tasks
