@@ -99,10 +99,22 @@ TEST(KernelsFast, PoolReluChannelSumMatchReference) {
   reference::relu_forward(x.numel(), x.data(), y_ref.data());
   kernels::relu_forward(x.numel(), x.data(), y.data());
   ASSERT_EQ(max_abs_diff(y, y_ref), 0.0);
+  // Channel sums bit for bit: a pixel whose channels are all -0 sums to +0 (from 0, in channel
+  // order, as the reference), a NaN stays NaN; the backward copies the gradient to each channel.
+  Tensor xs = random_tensor({2, 3, 5, 7}, rng);
+  for (int64_t c = 0; c < 3; ++c) xs.data()[c * 35 + 4] = -0.0f;
+  xs.data()[35 + 9] = std::nanf("");
   Tensor s_ref({2, 1, 5, 7}), s({2, 1, 5, 7}, 1e30f);
-  reference::channel_sum_forward(2, 3, 35, x.data(), s_ref.data());
-  kernels::channel_sum_forward(2, 3, 35, x.data(), s.data());
-  ASSERT_EQ(max_abs_diff(s, s_ref), 0.0);
+  reference::channel_sum_forward(2, 3, 35, xs.data(), s_ref.data());
+  kernels::channel_sum_forward(2, 3, 35, xs.data(), s.data());
+  EXPECT_EQ(std::memcmp(s.data(), s_ref.data(), s.numel() * sizeof(float)), 0);
+  EXPECT_FALSE(std::signbit(s.data()[4]));
+  EXPECT_TRUE(std::isnan(s.data()[9]));
+  const Tensor gs = random_tensor({2, 1, 5, 7}, rng);
+  Tensor gxs_ref(xs.shape()), gxs(xs.shape(), 1e30f);
+  reference::channel_sum_backward(2, 3, 35, gs.data(), gxs_ref.data());
+  kernels::channel_sum_backward(2, 3, 35, gs.data(), gxs.data());
+  EXPECT_EQ(std::memcmp(gxs.data(), gxs_ref.data(), gxs.numel() * sizeof(float)), 0);
 }
 
 TEST(KernelsFast, MaxPoolTiesAndNaNFollowPyTorch) {

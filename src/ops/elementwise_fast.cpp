@@ -43,13 +43,23 @@ void relu_backward(int64_t n, const float* x, const float* gy, float* gx) {
 }
 
 void channel_sum_forward(int64_t N, int64_t C, int64_t HW, const float* x, float* y) {
-  parallel_for(
-      N, [&](int64_t n) { reference::channel_sum_forward(1, C, HW, x + n * C * HW, y + n * HW); });
+  // Channels outer and pixels inner, so that the pixels run in vectors (the reference's loop,
+  // channels inner, ran one pixel at a time: 0.13 ms of the channel-summed network's 8 ms training
+  // step). Each pixel's sum is the reference's: from 0, channel by channel.
+  parallel_for(N, [&](int64_t n) {
+    float* yn = y + n * HW;
+    std::fill(yn, yn + HW, 0.0f);
+    for (int64_t c = 0; c < C; ++c) {
+      const float* xc = x + (n * C + c) * HW;
+      for (int64_t p = 0; p < HW; ++p) yn[p] += xc[p];
+    }
+  });
 }
 
 void channel_sum_backward(int64_t N, int64_t C, int64_t HW, const float* gy, float* gx) {
   parallel_for(N, [&](int64_t n) {
-    reference::channel_sum_backward(1, C, HW, gy + n * HW, gx + n * C * HW);
+    for (int64_t c = 0; c < C; ++c)
+      std::copy(gy + n * HW, gy + (n + 1) * HW, gx + (n * C + c) * HW);
   });
 }
 
