@@ -155,6 +155,11 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       // more: a task per pair of 32-channel blocks (the last one block, of 8 channels)
       {1, 64, 136, 10, 10, 3, 3, 2, 2, 1, 1},
       {3, 40, 150, 5, 5, 3, 3, 1, 1, 1, 1},
+      {1, 32, 100, 8, 8, 3, 3, 2, 2, 1, 1},  // four blocks, the last of 4 channels
+      // the direct kernel's rows of taps shifted in registers, 6 and 7 taps wide, rows of 38 and
+      // 40 outputs (two vectors and a tail)
+      {2, 4, 20, 9, 37, 6, 6, 1, 1, 2, 3},
+      {2, 3, 16, 12, 40, 7, 7, 1, 1, 3, 3},
       // 3x3 stride 1 on planes of fewer than 4 rows (channel lanes, not Winograd)
       {1, 32, 32, 3, 3, 3, 3, 1, 1, 0, 0},
       {3, 32, 48, 3, 9, 3, 3, 1, 1, 1, 1},

@@ -124,7 +124,7 @@ CONVLAB_INLINE void correlate_block(const Correlation& p, const float* pad, int6
 #pragma GCC unroll 4
       for (int v = 0; v < NV + (kShift ? 1 : 0); ++v) a[v] = load<VL>(row + v * VL);
       // Tap J of the row, J a constant (the shift is an immediate).
-      const auto tap = [&]<int J>() {
+      const auto tap = [&]<int J>() CONVLAB_LAMBDA_INLINE {
         vec<VL> x[NV];
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) {
@@ -142,7 +142,7 @@ CONVLAB_INLINE void correlate_block(const Correlation& p, const float* pad, int6
           for (int v = 0; v < NV; ++v) acc[cb][v] += s * x[v];
         }
       };
-      [&]<int... J>(std::integer_sequence<int, J...>) {
+      [&]<int... J>(std::integer_sequence<int, J...>) CONVLAB_LAMBDA_INLINE {
         (tap.template operator()<J>(), ...);
       }
       (std::make_integer_sequence<int, KW>{});
@@ -182,6 +182,8 @@ CONVLAB_INLINE void correlate_image(const Correlation& p, const float* pad, int6
   if constexpr (KW <= kMaxKernelWidth) {
     if (p.KW == KW) return correlate_image_kw<VL, CB, NV, KW>(p, pad, RS, packed, bias, out);
     correlate_image<VL, CB, NV, KW + 1>(p, pad, RS, packed, bias, out);
+  } else {
+    throw std::logic_error("direct convolution: kernel width above kMaxKernelWidth");
   }
 }
 
@@ -204,7 +206,7 @@ CONVLAB_INLINE void weight_grad_image(const Correlation& p, const float* pad, in
             // Two aligned loads and in-register shifts rather than KW loads across cache lines.
             const vec<VL> cur = load<VL>(row + x0), next = load<VL>(row + x0 + VL);
             vec<VL> x[KW];
-            [&]<int... J>(std::integer_sequence<int, J...>) {
+            [&]<int... J>(std::integer_sequence<int, J...>) CONVLAB_LAMBDA_INLINE {
               ((x[J] = KW <= VL ? shifted_by<VL, (J < VL ? J : 0)>(cur, next)
                                 : load<VL>(row + x0 + J)),
                ...);
@@ -341,6 +343,8 @@ CONVLAB_INLINE void weight_grad_width(const Correlation& p, const float* pad, in
   if constexpr (KW <= kMaxKernelWidth) {
     if (p.KW == KW) return weight_grad_kw<VL, KW>(p, pad, RS, g, GS, part);
     weight_grad_width<VL, KW + 1>(p, pad, RS, g, GS, part);
+  } else {
+    throw std::logic_error("direct convolution: kernel width above kMaxKernelWidth");
   }
 }
 

@@ -17,8 +17,8 @@ bool lanes_conv_applies(const Conv2dGeometry& g);
 void conv2d_forward_lanes(const Conv2dGeometry& g, ConvFusion f, const float* in, const float* w,
                           const float* bias, float* out);
 // The forward of a lanes layer with few output pixels in the batch (96 at most: batch 1, small
-// planes) and 128 output channels or more: a task per pair of 32-channel blocks packs their
-// weights itself and runs every pixel through them. By shape; the same bits as the other way.
+// planes) and four 32-channel blocks or more (97 output channels): a task per pair of blocks packs
+// their weights itself and runs every pixel through them. By shape; the same bits as the other way.
 bool lanes_weights_stationary(const Conv2dGeometry& g);
 // Two convolutions image by image, a's output (with fa's ReLU and BatchNorm) passed to b
 // pixel-major in cache and never written out: inference, where nothing else reads it. The same

@@ -33,20 +33,32 @@ struct Cache {
   std::vector<std::unique_ptr<Entry>> entries;
   uint64_t clock = 0;
 
-  // Drops the least recently used entries while over either limit, never the two most recent
-  // (a chain of two layers holds both of its forms at once).
+  size_t total() const {
+    size_t t = 0;
+    for (const auto& e : entries) t += e->bytes();
+    return t;
+  }
+  // The least recently used entry, never one of the two most recent (a chain of two layers holds
+  // both of its forms at once); none with two entries or fewer.
+  std::vector<std::unique_ptr<Entry>>::iterator oldest() {
+    if (entries.size() <= 2) return entries.end();
+    return std::min_element(entries.begin(), entries.end(),
+                            [](const auto& a, const auto& b) { return a->used < b->used; });
+  }
+  // An entry for a new key: at a limit the oldest one's, with its buffers (a network whose forms
+  // exceed the limits misses on every call, and should not also allocate and fault in a buffer
+  // each time), else a new one.
+  Entry* fresh_entry() {
+    const auto old =
+        entries.size() >= kMostEntries || total() >= kMostBytes ? oldest() : entries.end();
+    if (old != entries.end()) return old->get();
+    entries.push_back(std::make_unique<Entry>());
+    return entries.back().get();
+  }
+  // Drops the least recently used entries while over either limit.
   void trim() {
-    const auto total = [&] {
-      size_t t = 0;
-      for (const auto& e : entries) t += e->bytes();
-      return t;
-    };
-    while (entries.size() > 2 && (entries.size() > kMostEntries || total() > kMostBytes)) {
-      auto oldest =
-          std::min_element(entries.begin(), entries.end(),
-                           [](const auto& a, const auto& b) { return a->used < b->used; });
-      entries.erase(oldest);
-    }
+    while ((entries.size() > kMostEntries || total() > kMostBytes) && oldest() != entries.end())
+      entries.erase(oldest());
   }
 };
 
@@ -71,8 +83,8 @@ DerivedSlot derived_slot(DerivedKind kind, const Conv2dGeometry& g, const float*
       break;
     }
   if (!e) {
-    c.entries.push_back(std::make_unique<Entry>());
-    e = c.entries.back().get();
+    e = c.fresh_entry();
+    e->made = false;
     e->kind = kind;
     e->isa = isa;
     std::copy(shape, shape + 12, e->shape);

@@ -11,6 +11,10 @@
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 #define CONVLAB_INLINE inline __attribute__((always_inline))
+// The same for a lambda inside a kernel: at -O0 GCC inlines only always_inline functions, and an
+// AVX-512 operand (shifted16's asm) is impossible in a lambda compiled on its own, without the
+// kernel's target.
+#define CONVLAB_LAMBDA_INLINE __attribute__((always_inline))
 
 namespace convlab::kernels::simd {
 
@@ -152,11 +156,13 @@ CONVLAB_INLINE vec<VL> shifted(vec<VL> a, vec<VL> b, int j) {
 // shifted(a, b, J) for 16-float vectors with J known at compile time: one valignd. GCC 12 makes
 // the generic shuffle a vpermt2ps whose index vector takes a register for each J (a 5x5 kernel's
 // four spilled its accumulators, 0.26 -> 0.36 ms on LeNet's first layer), and the intrinsic is
-// not allowed in code without the AVX-512 target; only AVX-512 kernels instantiate this.
+// not allowed in code without the AVX-512 target; only AVX-512 kernels instantiate this. Clang
+// (the fuzz build) checks the operands of the asm in every file and rejects a 64-byte one without
+// AVX-512, and turns the shuffle into a valignd itself.
 template <int J>
 CONVLAB_INLINE vec<16> shifted16(vec<16> a, vec<16> b) {
   static_assert(J > 0 && J < 16);
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(__clang__)
   vec<16> r;
   asm("valignd %3, %1, %2, %0" : "=v"(r) : "v"(a), "v"(b), "n"(J));
   return r;
