@@ -471,6 +471,20 @@ struct LaneForward {
   }
 };
 
+// Each image's zero-bordered copy, made once for the batch in the calling thread's slot 6 (for
+// tasks that share images), or without padding the image itself.
+std::vector<const float*> bordered_images(const Conv2dGeometry& g, const float* in) {
+  const int64_t plane = (g.H + 2 * g.PH) * (g.W + 2 * g.PW);
+  float* padded = g.PH || g.PW ? scratch(6, static_cast<size_t>(g.N * g.C * plane)) : nullptr;
+  if (padded)
+    parallel_for(
+        g.N, [&](int64_t n) { pad_image(g, in + n * g.C * g.H * g.W, padded + n * g.C * plane); });
+  std::vector<const float*> images(static_cast<size_t>(g.N));
+  for (int64_t n = 0; n < g.N; ++n)
+    images[static_cast<size_t>(n)] = padded ? padded + n * g.C * plane : in + n * g.C * g.H * g.W;
+  return images;
+}
+
 // lanes_weights_stationary: few output pixels in the batch, and the weights are most of the
 // traffic. Each task packs a pair of 32-channel blocks into its own buffer (it stays in L2) and
 // runs every pixel of the batch through it, where the whole panel had been packed to memory first
@@ -480,17 +494,8 @@ __attribute__((target("avx512f"))) void forward_stationary(const Conv2dGeometry&
                                                            const float* in, const float* w,
                                                            const float* bias, float* out) {
   const LaneForward lf(g, f, w, bias, 5, false, 0, /*pack=*/false);
-  const int64_t plane = (g.H + 2 * g.PH) * (g.W + 2 * g.PW), pixels = lf.pixels,
-                total = g.N * pixels;
-  std::vector<const float*> images(static_cast<size_t>(g.N));
-  float* padded = g.PH || g.PW ? scratch(6, static_cast<size_t>(g.N * g.C * plane)) : nullptr;
-  for (int64_t n = 0; n < g.N; ++n) {
-    images[static_cast<size_t>(n)] = in + n * g.C * g.H * g.W;
-    if (padded) {
-      pad_image(g, images[static_cast<size_t>(n)], padded + n * g.C * plane);
-      images[static_cast<size_t>(n)] = padded + n * g.C * plane;
-    }
-  }
+  const int64_t pixels = lf.pixels, total = g.N * pixels;
+  const std::vector<const float*> images = bordered_images(g, in);
   const int64_t blocks = lf.Op / kBlock;
   parallel_for((blocks + 1) / 2, [&](int64_t task) {
     const int64_t b0 = 2 * task, b1 = std::min(blocks, b0 + 2), width = (b1 - b0) * kBlock;
@@ -529,10 +534,6 @@ __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometr
   const int64_t run_pixels = round_up((pixels + wanted - 1) / wanted, kRunUnit);
   const int64_t runs = (pixels + run_pixels - 1) / run_pixels;
   const bool pad = g.PH || g.PW;
-  float* padded = runs > 1 && pad ? scratch(6, static_cast<size_t>(g.N * g.C * plane)) : nullptr;
-  if (padded)
-    parallel_for(
-        g.N, [&](int64_t n) { pad_image(g, in + n * g.C * g.H * g.W, padded + n * g.C * plane); });
   // An image in one run: a task per image or, on planes of fewer than kGroupPixels pixels, per
   // group of images of about that many pixels, blocks of pixels across images, so that a block
   // reuses each weight vector 6 times, not 4 (a 4 x 4 plane was four blocks of 4, each streaming
@@ -561,11 +562,12 @@ __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometr
   }
   // Images in several runs, their zero-bordered copies made above (without padding the image
   // itself is one).
+  const std::vector<const float*> images = bordered_images(g, in);
   parallel_for(g.N * runs, [&](int64_t task) {
     const int64_t n = task / runs, q0 = (task % runs) * run_pixels;
     const int64_t q1 = std::min(pixels, q0 + run_pixels);
     if (q0 >= q1) return;
-    const float* image = padded ? padded + n * g.C * plane : in + n * g.C * g.H * g.W;
+    const float* image = images[static_cast<size_t>(n)];
     float* outT = scratch(1, static_cast<size_t>(round_up(q1 - q0, kPixels) * Op));
     lf.run(&image, q0, q1, outT);
     // pixel-major into NCHW

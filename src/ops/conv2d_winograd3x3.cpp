@@ -421,8 +421,7 @@ float* transformed_kernels(const Conv2dGeometry& g, int slot, Taps gather) {
 const float* forward_kernels(const Conv2dGeometry& g, const float* w) {
   return derived_weights(
       DerivedKind::winograd3x3, g, w, g.O * g.C * 9, kXi * g.C * g.O, [&](float* U) {
-        // Input channel c's taps, w[o][c][0..8] for every o (9 floats, C x 9
-        // apart), turned.
+        // Input channel c's taps, w[o][c][0..8] for every o (9 floats, C x 9 apart), turned.
         weight_transform(
             g.O, g.C,
             [&](int64_t c, float* taps) { transpose(g.O, 9, w + c * 9, g.C * 9, taps, g.O); }, U);

@@ -157,8 +157,8 @@ CONVLAB_INLINE vec<VL> shifted(vec<VL> a, vec<VL> b, int j) {
 // the generic shuffle a vpermt2ps whose index vector takes a register for each J (a 5x5 kernel's
 // four spilled its accumulators, 0.26 -> 0.36 ms on LeNet's first layer), and the intrinsic is
 // not allowed in code without the AVX-512 target; only AVX-512 kernels instantiate this. Clang
-// (the fuzz build) checks the operands of the asm in every file and rejects a 64-byte one without
-// AVX-512, and turns the shuffle into a valignd itself.
+// checks the asm's operands in every file that includes this one and rejects a 64-byte one
+// without AVX-512; its build (fuzz/) leaves the kernels that use this out.
 template <int J>
 CONVLAB_INLINE vec<16> shifted16(vec<16> a, vec<16> b) {
   static_assert(J > 0 && J < 16);
