@@ -231,6 +231,103 @@ TEST(Recipe, AdamUpdateGivesTheFormulasBitsOnSubnormalStates) {
 
 namespace {
 
+// SGD's update by its formula (PyTorch's order of operations, in float), on w and the momentum
+// buffer as they were before the step; `first`: the step that makes the buffer.
+void sgd_formula(const optim::SGDOptions& o, bool first, const float* g, float* w, float* buf,
+                 int64_t n) {
+  const float lr = static_cast<float>(o.lr), wd = static_cast<float>(o.weight_decay);
+  const float mom = static_cast<float>(o.momentum), damp = static_cast<float>(1.0 - o.dampening);
+  for (int64_t k = 0; k < n; ++k) {
+    float d = wd != 0 ? g[k] + wd * w[k] : g[k];
+    if (o.momentum != 0) {
+      buf[k] = first ? d : buf[k] * mom + damp * d;
+      d = o.nesterov ? d + mom * buf[k] : buf[k];
+    }
+    w[k] = w[k] - lr * d;
+  }
+}
+
+}  // namespace
+
+// SGD's update runs as AVX-512 (its products in double where an operand is tiny, so that a
+// stopped weight's subnormal momentum buffer never meets the float unit's slow path), AVX2 or
+// baseline code: each must give the formula's bits for buffers and gradients mixing zeros,
+// subnormals, numbers near 2^-126, 2^-118 and 2^-100, ordinary ones and infinities, with and
+// without momentum, dampening, Nesterov and weight decay, learning rates from 1e-30 to 1e6,
+// over tails and blocks of 16 of every mix, at the first step and after.
+TEST(Recipe, SgdUpdateGivesTheFormulasBitsOnSubnormalStates) {
+  std::mt19937 rng(17);
+  std::uniform_int_distribution<uint32_t> mantissa(1, (1u << 23) - 1);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const auto value = [&](int c) {  // c: 0 zero, 1-2 subnormal, 3-5 near 2^-126/-118/-100, else
+    const float sign = rng() % 2 ? -1.0f : 1.0f;
+    if (c == 0) return sign * 0.0f;
+    if (c >= 6) return sign * std::fabs(normal(rng)) * 1e-2f;
+    uint32_t bits = c == 1 ? 1 + rng() % 5 : c == 2 ? mantissa(rng) : 0;
+    if (c >= 3) bits = ((127u - std::array<uint32_t, 3>{126, 118, 100}[c - 3]) << 23) + rng() % 64;
+    return sign * std::bit_cast<float>(bits);
+  };
+  std::uniform_int_distribution<int> pick(0, 8);
+  constexpr int64_t n = 16 * 30 + 7;
+  int cases = 0;
+  for (kernels::Isa isa : {kernels::Isa::generic, kernels::Isa::avx2, kernels::Isa::avx512})
+    for (const optim::SGDOptions& o :
+         {optim::SGDOptions{.lr = 0.01, .momentum = 0.9},
+          {.lr = 0.01, .momentum = 0.9, .nesterov = true},
+          {.lr = 0.1, .momentum = 0.5, .dampening = 0.3, .weight_decay = 1e-4},
+          {.lr = 0.01, .momentum = 0.9, .weight_decay = 5e-4, .nesterov = true},
+          {.lr = 0.05},  // no momentum
+          {.lr = 0.05, .weight_decay = 1e-3},
+          {.lr = 1e-30, .momentum = 0.9},  // products subnormal from ordinary buffers
+          {.lr = 1e6, .momentum = 0.99, .nesterov = true}}) {
+      // Blocks of 16: stopped gradients over decayed buffers (the double path in every product
+      // with the buffer), tiny gradients and weights as well, or anything.
+      Tensor w(Shape{n}), g(Shape{n}), buf(Shape{n});
+      for (int64_t b = 0; b < n; b += 16) {
+        const int kind = static_cast<int>(rng() % 3);
+        for (int64_t k = b; k < std::min(n, b + 16); ++k) {
+          buf.data()[k] = value(kind == 0 ? 1 + pick(rng) % 5 : pick(rng));
+          g.data()[k] = kind == 0 ? (pick(rng) < 6 ? 0.0f : value(6)) : value(pick(rng));
+          w.data()[k] = kind == 2 ? value(pick(rng)) : value(6);
+        }
+      }
+      w.data()[5] = std::numeric_limits<float>::infinity();
+      g.data()[40] = -std::numeric_limits<float>::infinity();
+      buf.data()[77] = std::numeric_limits<float>::infinity();
+      nn::Parameter p{"w", w, g};
+      optim::SGD opt({&p}, o);
+      const IsaScope scope(isa);
+      Tensor want_buf = buf;
+      for (int step = 0; step < 3; ++step) {
+        // The first step without a loaded buffer makes it (buf = d); then from the loaded one.
+        const bool first = step == 0;
+        if (step == 1 && o.momentum != 0) {
+          opt.load_state_tensors(
+              {{"step", Tensor({1}, std::vector<float>{1})}, {"0.momentum_buffer", buf}});
+          want_buf = buf;
+        }
+        opt.step();
+        sgd_formula(o, first, g.data(), w.data(), want_buf.data(), n);
+        const auto state = opt.state_tensors();
+        for (int64_t k = 0; k < n; ++k) {
+          ASSERT_EQ(std::memcmp(w.data() + k, p.value.data() + k, sizeof(float)), 0)
+              << "weight " << k << " (" << w.data()[k] << " wanted, " << p.value.data()[k]
+              << ") ISA " << static_cast<int>(isa) << " lr " << o.lr << " step " << step;
+          if (o.momentum == 0) continue;
+          ASSERT_EQ(std::memcmp(want_buf.data() + k, state.at("0.momentum_buffer").data() + k,
+                                sizeof(float)),
+                    0)
+              << "buffer " << k << " ISA " << static_cast<int>(isa) << " lr " << o.lr << " step "
+              << step;
+        }
+        ++cases;
+      }
+    }
+  EXPECT_EQ(cases, 3 * 8 * 3);
+}
+
+namespace {
+
 data::Dataset ramp_dataset() {
   data::Dataset ds;
   ds.name = "ramp";
