@@ -77,6 +77,15 @@ void for_runs(int64_t count, int64_t most, F f) {
   }
 }
 
+// for_runs over whole pairs of [0, count): runs of even length but the last when count is odd,
+// so that every run starts on an even pixel (the pairs of pixel_block with D > 0 stay pairs).
+template <typename F>
+void for_pair_runs(int64_t count, int64_t most, F f) {
+  for_runs((count + 1) / 2, most / 2, [&](int64_t first, int64_t pairs) {
+    f(2 * first, std::min(2 * pairs, count - 2 * first));
+  });
+}
+
 // One image (C, H, W) copied into a zeroed (C, H + 2PH, W + 2PW) buffer at (PH, PW).
 void pad_image(const Conv2dGeometry& g, const float* src, float* dst) {
   copy_into_zeroed(src, g.C, g.H, g.W, dst, g.H + 2 * g.PH, g.W + 2 * g.PW, g.PH, g.PW);
@@ -88,7 +97,10 @@ void pad_image(const Conv2dGeometry& g, const float* src, float* dst) {
 // wstride apart; pixel p's sums stored at out + p * ld, or at out + rows[p] * ld (straight into a
 // scattered or bordered layout). The core of forward and input gradient. Two blocks at 6 pixels
 // load 4 weight vectors and 6 broadcasts per 24 multiply-adds, one block at 12 pixels 2 and 12.
-template <int P, int NV>
+// D > 0: pixel 2i + 1 reads D floats past pixel 2i (base[2i + 1] is not read), so that 12 pixels
+// need 6 pointer registers, not 12: with 12 the loop had spilled them (an in-L1 test: one block
+// at 12 pixels 133-141 GFLOP/s, paired 158-164; two blocks at 6 pixels reach the FMA peak as is).
+template <int P, int NV, int D = 0>
 __attribute__((target("avx512f"))) inline void pixel_block(
     const float* const* base, const int64_t* offset, const float* w, int64_t wstride, int64_t pairs,
     const float* init, float* out, int64_t ld, bool relu = false, const int64_t* rows = nullptr) {
@@ -107,7 +119,7 @@ __attribute__((target("avx512f"))) inline void pixel_block(
     const int64_t o = offset[k];
 #pragma GCC unroll 12
     for (int p = 0; p < P; ++p) {
-      const __m512 x = _mm512_set1_ps(base[p][o]);
+      const __m512 x = _mm512_set1_ps(D ? base[p & ~1][o + (p & 1) * D] : base[p][o]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[p][v] = _mm512_fmadd_ps(x, wv[v], acc[p][v]);
     }
@@ -125,7 +137,7 @@ __attribute__((target("avx512f"))) inline void pixel_block(
 // pixel_block over a run of `count` pixels (at most kPixels), in blocks of at most kPixels / 2
 // (NV = 4) or kPixels: the last block of a plane has its own size instead of recomputing pixels
 // that are dropped (a 7x7 plane is 4 blocks of 12 and one of 1, not 5 of 12).
-template <int NV, int P = (NV == 4 ? kPixels / 2 : kPixels)>
+template <int NV, int D = 0, int P = (NV == 4 ? kPixels / 2 : kPixels)>
 __attribute__((target("avx512f"))) inline void pixel_block_of(int count, const float* const* base,
                                                               const int64_t* offset, const float* w,
                                                               int64_t wstride, int64_t pairs,
@@ -134,9 +146,21 @@ __attribute__((target("avx512f"))) inline void pixel_block_of(int count, const f
                                                               const int64_t* rows = nullptr) {
   if constexpr (P >= 1) {
     if (count == P)
-      return pixel_block<P, NV>(base, offset, w, wstride, pairs, init, out, ld, relu, rows);
-    pixel_block_of<NV, P - 1>(count, base, offset, w, wstride, pairs, init, out, ld, relu, rows);
+      return pixel_block<P, NV, D>(base, offset, w, wstride, pairs, init, out, ld, relu, rows);
+    pixel_block_of<NV, D, P - 1>(count, base, offset, w, wstride, pairs, init, out, ld, relu, rows);
   }
+}
+
+// Pixels whose pairs (2i, 2i + 1) all lie d floats apart, d = 1 or 2 (neighbours in a row at
+// stride 1 or 2), else 0.
+inline int pair_distance(int64_t count, const float* const* base) {
+  if (count < 2) return 0;
+  const auto at = [&](int64_t p) { return reinterpret_cast<uintptr_t>(base[p]); };
+  const uintptr_t d = (at(1) - at(0)) / sizeof(float);
+  if ((d != 1 && d != 2) || at(1) - at(0) != d * sizeof(float)) return 0;
+  for (int64_t i = 2; i + 1 < count; i += 2)
+    if (at(i + 1) - at(i) != d * sizeof(float)) return 0;
+  return static_cast<int>(d);
 }
 
 template <int NV>
@@ -146,10 +170,19 @@ __attribute__((target("avx512f"))) void pixel_run(int64_t count, const float* co
                                                   float* out, int64_t ld, bool relu = false,
                                                   const int64_t* rows = nullptr) {
   constexpr int64_t most = NV == 4 ? kPixels / 2 : kPixels;
-  for_runs(count, most, [&](int64_t p, int64_t length) {
-    pixel_block_of<NV>(static_cast<int>(length), base + p, offset, w, wstride, pairs, init,
-                       rows ? out : out + p * ld, ld, relu, rows ? rows + p : nullptr);
-  });
+  const auto blocks = [&]<int D>() {
+    const auto block = [&](int64_t p, int64_t length) {
+      pixel_block_of<NV, D>(static_cast<int>(length), base + p, offset, w, wstride, pairs, init,
+                            rows ? out : out + p * ld, ld, relu, rows ? rows + p : nullptr);
+    };
+    if (D) return for_pair_runs(count, most, block);
+    for_runs(count, most, block);
+  };
+  // Paired pixels for one block of channels (two blocks keep 6 pixels, 6 pointers already).
+  const int d = NV <= 2 ? pair_distance(count, base) : 0;
+  if (d == 1) return blocks.template operator()<1>();
+  if (d == 2) return blocks.template operator()<2>();
+  blocks.template operator()<0>();
 }
 
 // The input gradient's weights as blocks of kBlock lanes over input channels: pair k = o * T + tap,
@@ -434,7 +467,7 @@ struct LaneForward {
     // A fused ReLU alone is applied as the sums are stored; a fused BatchNorm (and the ReLU after
     // it) by the epilogue.
     const bool relu_on_store = f.relu && !f.bn_scale;
-    for_runs(q1 - q0, kRunPixels, [&](int64_t first, int64_t count) {
+    for_pair_runs(q1 - q0, kRunPixels, [&](int64_t first, int64_t count) {
       const int64_t p0 = q0 + first;
       const float* base[kRunPixels];
       // Image and pixel stepped along (a division per pixel cost 7 % of a 3-channel layer).
@@ -695,7 +728,7 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
         const int64_t count = static_cast<int64_t>(ph.pixels.size());
         const int64_t pairs = static_cast<int64_t>(ph.offset.size());
         if (pairs == 0) continue;
-        for_runs(count, kRunPixels, [&](int64_t p0, int64_t run) {
+        for_pair_runs(count, kRunPixels, [&](int64_t p0, int64_t run) {
           const float* base[kRunPixels];
           for (int64_t p = 0; p < run; ++p) base[p] = gpad + ph.corner[static_cast<size_t>(p0 + p)];
           // Straight into the pixels' rows of ginT (lanes past C hold zeros: their weights are
