@@ -15,6 +15,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
@@ -320,6 +321,46 @@ void batchnorm(benchmark::State& st, int64_t C, int64_t L, bool backward) {
   }
 }
 
+// One optimizer step over the notebook's Linear(4096, 64) weights (262,144), momentum / Adam state
+// as after a thousand steps. "stopped": the weights of a third of the units (rows 0-20 of 64) have
+// a zero gradient and a subnormal momentum buffer or exp_avg (units that stopped firing: their
+// state decays by the momentum a step to the subnormals and stays there), the rest as in "live".
+// torch_bench.py's micro builds the same state.
+void optimizer_step(benchmark::State& st, bool adam, bool stopped) {
+  ThreadPool pool(static_cast<int>(st.range(0)));
+  PoolScope scope(&pool);
+  constexpr int64_t n = 4096 * 64;
+  Tensor w = filled({n}), g = filled({n}), buf = filled({n}), sq({n});
+  for (int64_t k = 0; k < n; ++k) {
+    w.data()[k] *= 0.05f;
+    buf.data()[k] *= 1e-3f;
+    sq.data()[k] = 1e-8f;
+    if (stopped && k < 21 * 4096) {
+      g.data()[k] = 0.0f;
+      buf.data()[k] = (k % 2 ? -1e-40f : 1e-40f) * static_cast<float>(1 + k % 7);  // subnormal
+    } else {
+      g.data()[k] *= 1e-3f;
+    }
+  }
+  nn::Parameter p{"weight", w, g};
+  std::unique_ptr<optim::Optimizer> opt;
+  if (adam) {
+    opt = std::make_unique<optim::Adam>(std::vector<nn::Parameter*>{&p}, optim::AdamOptions{});
+    opt->load_state_tensors({{"step", Tensor({1}, std::vector<float>{1000})},
+                             {"0.exp_avg", buf},
+                             {"0.exp_avg_sq", sq}});
+  } else {
+    opt = std::make_unique<optim::SGD>(std::vector<nn::Parameter*>{&p},
+                                       optim::SGDOptions{.lr = 0.01, .momentum = 0.9});
+    opt->load_state_tensors(
+        {{"step", Tensor({1}, std::vector<float>{1000})}, {"0.momentum_buffer", buf}});
+  }
+  for (auto _ : st) {
+    opt->step();
+    benchmark::DoNotOptimize(p.value.data());
+  }
+}
+
 void linear(benchmark::State& st) {
   ThreadPool pool(static_cast<int>(st.range(0)));
   PoolScope scope(&pool);
@@ -398,6 +439,27 @@ const bool stem7_batchnorms = [] {
   return true;
 }();
 BENCHMARK(linear)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+// optimizer/{sgd,adam}_{live,stopped}/<threads>
+BENCHMARK_CAPTURE(optimizer_step, sgd_live, false, false)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(optimizer_step, sgd_stopped, false, true)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(optimizer_step, adam_live, true, false)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(optimizer_step, adam_stopped, true, true)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // Data-parallel training (train/data_parallel.h): one process, or each of `mpirun -np N`'s, the
 // same epoch as `train` in chunks of --chunk images. Process 0 prints images/s and where a step's

@@ -251,9 +251,9 @@ def main():
         micro = json.loads(subprocess.run([a.bench, "micro", "--benchmark_format=json"], check=True,
                                           capture_output=True, text=True).stdout)
         for b in micro["benchmarks"]:
-            # "conv/conv_3_8_forward/1/real_time" (captured) or "maxpool/2/real_time"
+            # "conv/conv_3_8_forward/1/real_time" (captured: the capture's name) or "linear/2/real_time"
             fields = b["name"].split("/")
-            kernel = fields[1] if fields[0] in ("conv", "conv_backward_part") else fields[0]
+            kernel = fields[1] if not fields[1].isdigit() else fields[0]
             threads = int(next(f for f in fields[1:] if f.isdigit()))
             conv_ms[(kernel, threads)] = b["real_time"]
     for threads in [1, 2] if "micro" in parts else []:

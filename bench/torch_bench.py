@@ -221,12 +221,35 @@ def micro(a):
             lambda: torch.autograd.backward(F.conv2d(x, w, b, padding=1), gy))
     x = torch.randn(64, 16, 32, 32, generator=g, requires_grad=True)
     gy = torch.randn(64, 16, 16, 16, generator=g)
-    out["maxpool"] = timed(lambda: torch.autograd.backward(F.max_pool2d(x, 2, 2), gy))
+    out["maxpool_2x2"] = timed(lambda: torch.autograd.backward(F.max_pool2d(x, 2, 2), gy))
     x = torch.randn(64, 4096, generator=g, requires_grad=True)
     w = torch.randn(64, 4096, generator=g, requires_grad=True)
     b = torch.randn(64, generator=g, requires_grad=True)
     gy = torch.randn(64, 64, generator=g)
     out["linear"] = timed(lambda: torch.autograd.backward(F.linear(x, w, b), gy))
+    # One optimizer step over Linear(4096, 64)'s weights, state as after 1000 steps; "stopped": the
+    # weights of a third of the units (rows 0-20) with a zero gradient and a subnormal momentum
+    # buffer / exp_avg (convlab_bench's optimizer_step builds the same).
+    n = 4096 * 64
+    for name in ["sgd", "adam"]:
+        for stopped in [False, True]:
+            w = torch.randn(n, generator=g) * 0.05
+            grad = torch.randn(n, generator=g) * 1e-3
+            buf = torch.randn(n, generator=g) * 1e-3
+            if stopped:
+                k = torch.arange(0, 21 * 4096)
+                grad[k] = 0.0
+                buf[k] = torch.where(k % 2 == 1, -1e-40, 1e-40) * (1 + k % 7).float()
+            p = torch.nn.Parameter(w)
+            p.grad = grad
+            if name == "sgd":
+                opt = torch.optim.SGD([p], lr=0.01, momentum=0.9)
+                opt.state[p] = {"momentum_buffer": buf}
+            else:
+                opt = torch.optim.Adam([p])
+                opt.state[p] = {"step": torch.tensor(1000.0), "exp_avg": buf,
+                                "exp_avg_sq": torch.full((n,), 1e-8)}
+            out[f"{name}_{'stopped' if stopped else 'live'}"] = timed(opt.step)
     return {"lib": "pytorch", "mode": "micro", "threads": a.threads, "ms": out}
 
 
