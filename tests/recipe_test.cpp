@@ -252,9 +252,10 @@ void sgd_formula(const optim::SGDOptions& o, bool first, const float* g, float* 
 // SGD's update runs as AVX-512 (its products in double where an operand is tiny, so that a
 // stopped weight's subnormal momentum buffer never meets the float unit's slow path), AVX2 or
 // baseline code: each must give the formula's bits for buffers and gradients mixing zeros,
-// subnormals, numbers near 2^-126, 2^-118 and 2^-100, ordinary ones and infinities, with and
-// without momentum, dampening, Nesterov and weight decay, learning rates from 1e-30 to 1e6,
-// over tails and blocks of 16 of every mix, at the first step and after.
+// subnormals, numbers near 2^-126, 2^-118 and 2^-100, ordinary ones, infinities and a NaN, with
+// and without momentum, dampening, Nesterov and weight decay, learning rates from 1e-40 (itself
+// subnormal) to 1e6, over tails and blocks of 16 of every mix, at the first step and after, in
+// one chunk of the update and in several across two threads.
 TEST(Recipe, SgdUpdateGivesTheFormulasBitsOnSubnormalStates) {
   std::mt19937 rng(17);
   std::uniform_int_distribution<uint32_t> mantissa(1, (1u << 23) - 1);
@@ -268,62 +269,76 @@ TEST(Recipe, SgdUpdateGivesTheFormulasBitsOnSubnormalStates) {
     return sign * std::bit_cast<float>(bits);
   };
   std::uniform_int_distribution<int> pick(0, 8);
-  constexpr int64_t n = 16 * 30 + 7;
+  ThreadPool pool(2);
   int cases = 0;
   for (kernels::Isa isa : {kernels::Isa::generic, kernels::Isa::avx2, kernels::Isa::avx512})
-    for (const optim::SGDOptions& o :
-         {optim::SGDOptions{.lr = 0.01, .momentum = 0.9},
-          {.lr = 0.01, .momentum = 0.9, .nesterov = true},
-          {.lr = 0.1, .momentum = 0.5, .dampening = 0.3, .weight_decay = 1e-4},
-          {.lr = 0.01, .momentum = 0.9, .weight_decay = 5e-4, .nesterov = true},
-          {.lr = 0.05},  // no momentum
-          {.lr = 0.05, .weight_decay = 1e-3},
-          {.lr = 1e-30, .momentum = 0.9},  // products subnormal from ordinary buffers
-          {.lr = 1e6, .momentum = 0.99, .nesterov = true}}) {
-      // Blocks of 16: stopped gradients over decayed buffers (the double path in every product
-      // with the buffer), tiny gradients and weights as well, or anything.
-      Tensor w(Shape{n}), g(Shape{n}), buf(Shape{n});
-      for (int64_t b = 0; b < n; b += 16) {
-        const int kind = static_cast<int>(rng() % 3);
-        for (int64_t k = b; k < std::min(n, b + 16); ++k) {
-          buf.data()[k] = value(kind == 0 ? 1 + pick(rng) % 5 : pick(rng));
-          g.data()[k] = kind == 0 ? (pick(rng) < 6 ? 0.0f : value(6)) : value(pick(rng));
-          w.data()[k] = kind == 2 ? value(pick(rng)) : value(6);
+    for (const int64_t n : {int64_t{16 * 30 + 7}, int64_t{16384 + 16 * 3 + 7}})
+      for (const optim::SGDOptions& o :
+           {optim::SGDOptions{.lr = 0.01, .momentum = 0.9},
+            {.lr = 0.01, .momentum = 0.9, .nesterov = true},
+            {.lr = 0.1, .momentum = 0.5, .dampening = 0.3, .weight_decay = 1e-4},
+            {.lr = 0.01, .momentum = 0.9, .weight_decay = 5e-4, .nesterov = true},
+            {.lr = 0.05},  // no momentum
+            {.lr = 0.05, .weight_decay = 1e-3},
+            {.lr = 1e-30, .momentum = 0.9},  // products subnormal from ordinary buffers
+            {.lr = 1e-40, .momentum = 0.9},
+            {.lr = 1e6, .momentum = 0.99, .nesterov = true}}) {
+        // Blocks of 16: stopped gradients over decayed buffers (the double path in every product
+        // with the buffer), tiny gradients and weights as well, or anything.
+        Tensor w(Shape{n}), g(Shape{n}), buf(Shape{n});
+        for (int64_t b = 0; b < n; b += 16) {
+          const int kind = b == 0 ? 0 : static_cast<int>(rng() % 3);
+          for (int64_t k = b; k < std::min(n, b + 16); ++k) {
+            buf.data()[k] = value(kind == 0 ? 1 + pick(rng) % 5 : pick(rng));
+            g.data()[k] = kind == 0 ? (pick(rng) < 6 ? 0.0f : value(6)) : value(pick(rng));
+            w.data()[k] = kind == 2 ? value(pick(rng)) : value(6);
+          }
+        }
+        // In the first block (stopped: the double path) an infinite and a NaN buffer; elsewhere
+        // an infinite weight, gradient and buffer.
+        buf.data()[3] = std::numeric_limits<float>::infinity();
+        buf.data()[9] = std::numeric_limits<float>::quiet_NaN();
+        g.data()[3] = g.data()[9] = 0.0f;
+        w.data()[21] = std::numeric_limits<float>::infinity();
+        g.data()[40] = -std::numeric_limits<float>::infinity();
+        buf.data()[77] = -std::numeric_limits<float>::infinity();
+        nn::Parameter p{"w", w, g};
+        optim::SGD opt({&p}, o);
+        if (kernels::best_isa() < isa) continue;  // a machine without it: nothing to compare
+        const IsaScope scope(isa);
+        ASSERT_EQ(kernels::active_isa(), isa);
+        // The large size in several chunks of the update, spread over two threads.
+        const PoolScope threads(n > 16384 ? &pool : nullptr);
+        Tensor want_buf = buf;
+        for (int step = 0; step < 3; ++step) {
+          // The first step without a loaded buffer makes it (buf = d); then from the loaded one.
+          const bool first = step == 0;
+          if (step == 1 && o.momentum != 0) {
+            opt.load_state_tensors(
+                {{"step", Tensor({1}, std::vector<float>{1})}, {"0.momentum_buffer", buf}});
+            want_buf = buf;
+          }
+          opt.step();
+          sgd_formula(o, first, g.data(), w.data(), want_buf.data(), n);
+          const auto state = opt.state_tensors();
+          for (int64_t k = 0; k < n; ++k) {
+            ASSERT_EQ(std::memcmp(w.data() + k, p.value.data() + k, sizeof(float)), 0)
+                << "weight " << k << " (" << w.data()[k] << " wanted, " << p.value.data()[k]
+                << ") ISA " << static_cast<int>(isa) << " n " << n << " lr " << o.lr << " step "
+                << step;
+            if (o.momentum == 0) continue;
+            ASSERT_EQ(std::memcmp(want_buf.data() + k, state.at("0.momentum_buffer").data() + k,
+                                  sizeof(float)),
+                      0)
+                << "buffer " << k << " ISA " << static_cast<int>(isa) << " lr " << o.lr << " step "
+                << step;
+          }
+          ++cases;
         }
       }
-      w.data()[5] = std::numeric_limits<float>::infinity();
-      g.data()[40] = -std::numeric_limits<float>::infinity();
-      buf.data()[77] = std::numeric_limits<float>::infinity();
-      nn::Parameter p{"w", w, g};
-      optim::SGD opt({&p}, o);
-      const IsaScope scope(isa);
-      Tensor want_buf = buf;
-      for (int step = 0; step < 3; ++step) {
-        // The first step without a loaded buffer makes it (buf = d); then from the loaded one.
-        const bool first = step == 0;
-        if (step == 1 && o.momentum != 0) {
-          opt.load_state_tensors(
-              {{"step", Tensor({1}, std::vector<float>{1})}, {"0.momentum_buffer", buf}});
-          want_buf = buf;
-        }
-        opt.step();
-        sgd_formula(o, first, g.data(), w.data(), want_buf.data(), n);
-        const auto state = opt.state_tensors();
-        for (int64_t k = 0; k < n; ++k) {
-          ASSERT_EQ(std::memcmp(w.data() + k, p.value.data() + k, sizeof(float)), 0)
-              << "weight " << k << " (" << w.data()[k] << " wanted, " << p.value.data()[k]
-              << ") ISA " << static_cast<int>(isa) << " lr " << o.lr << " step " << step;
-          if (o.momentum == 0) continue;
-          ASSERT_EQ(std::memcmp(want_buf.data() + k, state.at("0.momentum_buffer").data() + k,
-                                sizeof(float)),
-                    0)
-              << "buffer " << k << " ISA " << static_cast<int>(isa) << " lr " << o.lr << " step "
-              << step;
-        }
-        ++cases;
-      }
-    }
-  EXPECT_EQ(cases, 3 * 8 * 3);
+  const int isas = 1 + (kernels::best_isa() >= kernels::Isa::avx2) +
+                   (kernels::best_isa() >= kernels::Isa::avx512);
+  EXPECT_EQ(cases, isas * 2 * 9 * 3);
 }
 
 namespace {

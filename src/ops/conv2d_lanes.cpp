@@ -134,9 +134,9 @@ __attribute__((target("avx512f"))) inline void pixel_block(
     }
 }
 
-// pixel_block over a run of `count` pixels (at most kPixels), in blocks of at most kPixels / 2
-// (NV = 4) or kPixels: the last block of a plane has its own size instead of recomputing pixels
-// that are dropped (a 7x7 plane is 4 blocks of 12 and one of 1, not 5 of 12).
+// pixel_block for a block of `count` pixels (at most kPixels / 2 at NV = 4, else kPixels), its
+// size known at run time: a block of any size runs its own instance, so no pixel is computed and
+// dropped.
 template <int NV, int D = 0, int P = (NV == 4 ? kPixels / 2 : kPixels)>
 __attribute__((target("avx512f"))) inline void pixel_block_of(int count, const float* const* base,
                                                               const int64_t* offset, const float* w,

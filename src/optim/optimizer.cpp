@@ -44,7 +44,8 @@ const Tensor& state_entry(const std::map<std::string, Tensor>& state, const std:
 // Adam's element-wise update, compiled for each instruction set and chosen by active_isa(), as
 // the kernels are. Each element gets the same IEEE operations in the same order whatever set runs
 // it (no fused multiply-add: -ffp-contract=off; square root and division round exactly), so every
-// set gives the baseline's bits (tests/recipe_test.cpp runs each).
+// set gives the baseline's bits (tests/recipe_test.cpp runs each); where two NaNs meet in one
+// operation, which payload survives is the compiler's choice of operand order.
 struct AdamScalars {
   float step_size, bc2_sqrt, b1, b2, one_minus_b1, one_minus_b2, eps, wd, decay;
   bool decoupled;
@@ -80,14 +81,18 @@ CONVLAB_ADAM_UPDATE(adam_update_generic, )
 struct SgdScalars {
   float lr, wd, mom, damp;
   bool momentum, first, nesterov;
-  // For each factor s above (same order), the e of the AVX-512 update's products: x * s is a
-  // normal float (or zero) for every x of 2^e or more, and e >= -126.
+  // For each factor s above (same order), the e of the AVX-512 update's products: for s finite
+  // and not zero, x * s is a normal float (or infinite) for every |x| of 2^e or more; e >= -126.
   int normal_from[4];
 };
 
-// 2^-126 <= 2^e x |s| <= |x| x |s| (and e at least -126: a subnormal x is never one).
+// 2^-125 <= 2^e x |s| <= |x| x |s| for a normal s (e at least -126: a subnormal x is never one);
+// a subnormal s makes every product slow, so e = 128 sends every finite x to double; for 0 and
+// non-finite s only a subnormal x is. (Only speed depends on e: both paths give the same bits.)
 int normal_product_exponent(float s) {
-  return s == 0 || !std::isfinite(s) ? -126 : std::max(-126, -125 - std::ilogb(s));
+  if (s == 0 || !std::isfinite(s)) return -126;
+  if (std::fabs(s) < std::numeric_limits<float>::min()) return 128;
+  return std::max(-126, -125 - std::ilogb(s));
 }
 
 [[gnu::always_inline]] inline void sgd_update_body(const SgdScalars& a, int64_t n,
