@@ -439,27 +439,20 @@ const bool stem7_batchnorms = [] {
   return true;
 }();
 BENCHMARK(linear)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
-// optimizer/{sgd,adam}_{live,stopped}/<threads>
-BENCHMARK_CAPTURE(optimizer_step, sgd_live, false, false)
-    ->Arg(1)
-    ->Arg(2)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-BENCHMARK_CAPTURE(optimizer_step, sgd_stopped, false, true)
-    ->Arg(1)
-    ->Arg(2)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-BENCHMARK_CAPTURE(optimizer_step, adam_live, true, false)
-    ->Arg(1)
-    ->Arg(2)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-BENCHMARK_CAPTURE(optimizer_step, adam_stopped, true, true)
-    ->Arg(1)
-    ->Arg(2)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+// optimizer_step/{sgd,adam}_{live,stopped}/<threads>
+const bool optimizer_steps = [] {
+  for (bool adam : {false, true})
+    for (bool stopped : {false, true}) {
+      const std::string name = std::string("optimizer_step/") + (adam ? "adam" : "sgd") +
+                               (stopped ? "_stopped" : "_live");
+      benchmark::RegisterBenchmark(name.c_str(), optimizer_step, adam, stopped)
+          ->Arg(1)
+          ->Arg(2)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+    }
+  return true;
+}();
 
 // Data-parallel training (train/data_parallel.h): one process, or each of `mpirun -np N`'s, the
 // same epoch as `train` in chunks of --chunk images. Process 0 prints images/s and where a step's
