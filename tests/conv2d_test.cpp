@@ -217,6 +217,9 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       // the channel-lane weight gradient 2 images at a time (128 KB of gradients each) over
       // groups of 3, unpadded: sums continuing into a shorter last few
       {24, 16, 128, 16, 16, 1, 1, 1, 1, 0, 0},
+      // ... on 3 x 3 outputs in groups of at least 256 output pixels (29, 29 and 12 images), the
+      // gradients' rows of 96 channels 112 floats apart
+      {70, 16, 96, 6, 6, 3, 3, 2, 2, 1, 1},
       // 1x1 at stride 1 as matrix products on the planes (conv2d_pointwise.cpp): rows past a
       // block of 8 (17 input, 20 and 33 output channels), planes whose last vector is masked (14 x
       // 14, 9 x 12), tiles of 2 and 3 vectors, one image split into parts of rows

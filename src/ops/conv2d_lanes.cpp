@@ -203,6 +203,16 @@ float* pack_input_grad_weights(const Conv2dGeometry& g, const float* w, int slot
   return packed;
 }
 
+// Floats from one output pixel's row of turned gradients (gT) to the next: Op, plus 16 where a
+// block of the weight gradient reads only part of a row (more than 64 channels). Rows of 128 or
+// 256 channels are 512 B or 1 KB apart, so a block's 256 B of each row fell into a quarter or half
+// of L1's sets and its gradients did not stay there (deep4x4's 128 -> 256 at stride 2, weight
+// gradient, 1 thread: 4.8 -> 4.5 ms; stem7's 64 -> 128 1x1: 3.2 -> 3.0).
+inline int64_t grad_ld(const Conv2dGeometry& g) {
+  const int64_t Op = round_up(g.O, kBlock);
+  return Op > 2 * kBlock ? Op + kLanes : Op;
+}
+
 // Images [k0, k1), output rows [y0, y1) of each; the group's first chunk starts the sums.
 struct Chunk {
   int64_t k0, k1, y0, y1;
@@ -235,8 +245,9 @@ __attribute__((target("avx512f"))) void weight_grad_block(const Conv2dGeometry& 
   // rows are contiguous over them, the pixels' top-left taps come from `corner`.
   int64_t o[R];
   for (int r = 0; r < R; ++r) o[r] = off[r];
-  const float* gp = gT + (c.k0 * pixels + c.y0 * g.OW) * Op + ob * kBlock;
-  for (const int64_t* at = corner; at != corner + count; ++at, gp += Op) {
+  const int64_t ld = grad_ld(g);
+  const float* gp = gT + (c.k0 * pixels + c.y0 * g.OW) * ld + ob * kBlock;
+  for (const int64_t* at = corner; at != corner + count; ++at, gp += ld) {
     const float* src = pads + *at;
     __m512 gv[2 * NB];
     for (int v = 0; v < 2 * NB; ++v) gv[v] = _mm512_loadu_ps(gp + v * kLanes);
@@ -306,15 +317,16 @@ constexpr int64_t kOnePassBytes = int64_t{1} << 20;
 constexpr int64_t kFewBytes = 256 << 10;
 constexpr int64_t kMostBytes = 768 << 10;
 constexpr int64_t kFewPixels = 128;
+constexpr int64_t kGroupMinPixels = 256;
 
 // Image n for the weight gradient: its zero-bordered copy into pad (unless null: no padding) and
-// its gout pixel-major into gT, rows of Op with zero lanes past O.
+// its gout pixel-major into gT, rows grad_ld(g) floats apart with zero lanes past O.
 void turn_image(const Conv2dGeometry& g, const float* in, const float* gout, int64_t n, float* pad,
                 float* gT) {
-  const int64_t pixels = g.OH * g.OW, Op = round_up(g.O, kBlock);
+  const int64_t pixels = g.OH * g.OW, Op = grad_ld(g);
   if (pad) pad_image(g, in + n * g.C * g.H * g.W, pad);
   const float* src = gout + n * g.O * pixels;
-  if (Op == g.O) return transpose(g.O, pixels, src, pixels, gT);
+  if (round_up(g.O, kBlock) == g.O) return transpose(g.O, pixels, src, pixels, gT, Op);
   float* dense = scratch(2, static_cast<size_t>(pixels * g.O));
   transpose(g.O, pixels, src, pixels, dense);
   for (int64_t p = 0; p < pixels; ++p) {
@@ -332,7 +344,7 @@ void turn_image(const Conv2dGeometry& g, const float* in, const float* gout, int
 void weight_grad_group(const Conv2dGeometry& g, const float* pads, const float* gT, int64_t count,
                        const int64_t* offset, bool first, float* part) {
   const int64_t K = g.C * g.KH * g.KW, Op = round_up(g.O, kBlock), blocks = Op / kBlock;
-  const int64_t row_bytes = g.OW * Op * static_cast<int64_t>(sizeof(float));
+  const int64_t row_bytes = g.OW * grad_ld(g) * static_cast<int64_t>(sizeof(float));
   std::vector<Chunk> chunks;
   if (count * g.OH * row_bytes <= kOnePassBytes) {
     chunks.push_back({0, count, 0, g.OH, first});
@@ -757,9 +769,13 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
   if (gw) {
     const int64_t Hp = g.H + 2 * g.PH, Wp = g.W + 2 * g.PW, plane = Hp * Wp;
     const int64_t Op = round_up(g.O, kBlock);
-    // Images in groups fixed by the batch size alone (at most 8 groups): the sums do not depend on
-    // the thread count. Each group's part is (K x Op), pairs-major.
-    const int64_t group = (g.N + 7) / 8, groups = (g.N + group - 1) / group;
+    // Images in groups fixed by the batch size and plane alone (at most 8 groups, of at least
+    // kGroupMinPixels output pixels): the sums do not depend on the thread count. Each group's
+    // part is (K x Op), pairs-major, and the parts are summed below: on planes of 4 x 4, groups
+    // of 8 images gave 8 parts of 1.2 MB at 128 -> 256 for 128 pixels each, and their sum took a
+    // tenth of the weight gradient (deep4x4's 128 -> 256, 1 thread: 4.4 -> 4.0-4.2 ms with 4).
+    const int64_t group = std::max((g.N + 7) / 8, (kGroupMinPixels + pixels - 1) / pixels),
+                  groups = (g.N + group - 1) / group;
     std::vector<int64_t> offset(static_cast<size_t>(K));
     for (int64_t k = 0; k < K; ++k)
       offset[static_cast<size_t>(k)] = (k / T) * plane + (k % T / g.KW) * Wp + k % T % g.KW;
@@ -770,19 +786,19 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
     // the group, with the few's copies still in L2 (all of a group's at once spilled it: stem7's
     // 7x7 layer 9.6 -> 8.4 ms, its 64 -> 128 1x1 2.55 -> 2.17 ms, batch 64, 1 thread).
     const int64_t image_bytes =
-        ((pad ? g.C * plane : 0) + pixels * Op) * static_cast<int64_t>(sizeof(float));
+        ((pad ? g.C * plane : 0) + pixels * grad_ld(g)) * static_cast<int64_t>(sizeof(float));
     const int64_t wanted = std::max(kFewBytes / image_bytes, (kFewPixels + pixels - 1) / pixels);
     const int64_t per = std::clamp<int64_t>(std::min(wanted, kMostBytes / image_bytes), 1, group);
     parallel_for(groups, [&](int64_t t) {
       const int64_t n0 = t * group, count = std::min(group, g.N - n0);
       // Without padding the images themselves are the zero-bordered copies, C * plane apart.
       float* copies = pad ? scratch(0, static_cast<size_t>(per * g.C * plane)) : nullptr;
-      float* gT = scratch(1, static_cast<size_t>(per * pixels * Op));
+      float* gT = scratch(1, static_cast<size_t>(per * pixels * grad_ld(g)));
       for (int64_t k0 = 0; k0 < count; k0 += per) {
         const int64_t few = std::min(per, count - k0);
         for (int64_t k = 0; k < few; ++k)
           turn_image(g, in, gout, n0 + k0 + k, copies ? copies + k * g.C * plane : nullptr,
-                     gT + k * pixels * Op);
+                     gT + k * pixels * grad_ld(g));
         const float* pads = copies ? copies : in + (n0 + k0) * g.C * g.H * g.W;
         weight_grad_group(g, pads, gT, few, offset.data(), k0 == 0, parts + t * K * Op);
       }
