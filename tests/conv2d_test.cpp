@@ -156,6 +156,9 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {1, 64, 136, 10, 10, 3, 3, 2, 2, 1, 1},
       {3, 40, 150, 5, 5, 3, 3, 1, 1, 1, 1},
       {1, 32, 100, 8, 8, 3, 3, 2, 2, 1, 1},  // four blocks, the last of 4 channels
+      // ... and more (108): a forward panel of more than 640 KB (576 pairs x 288 channels) one
+      // pair of blocks at a time over every run of pixels, the ninth block alone
+      {12, 64, 288, 6, 6, 3, 3, 2, 2, 1, 1},
       // the direct kernel's rows of taps shifted in registers, 6 and 7 taps wide, rows of 38 and
       // 40 outputs (two vectors and a tail)
       {2, 4, 20, 9, 37, 6, 6, 1, 1, 2, 3},
