@@ -151,6 +151,11 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {5, 32, 64, 8, 8, 3, 3, 2, 2, 1, 1},
       {4, 64, 48, 4, 4, 1, 1, 1, 1, 0, 0},
       {3, 16, 32, 14, 13, 3, 3, 2, 2, 0, 0},
+      // ... and input gradients on phases of fewer than 48 pixels, blocks across a task's images:
+      // phases of 9, 6 and 4 pixels (6 images a task, pairs of pixels across two images), and
+      // a 1x1 stride-2 layer whose phases without taps are zeros
+      {7, 20, 33, 5, 5, 3, 3, 2, 2, 1, 1},
+      {6, 32, 32, 6, 6, 1, 1, 2, 2, 0, 0},
       // channel lanes with at most 96 output pixels in the batch and 128 output channels or
       // more: a task per pair of 32-channel blocks (the last one block, of 8 channels)
       {1, 64, 136, 10, 10, 3, 3, 2, 2, 1, 1},

@@ -58,6 +58,9 @@ constexpr int kPairs = 12;              // (channel, tap) pairs per weight-gradi
 // for 4 pixels instead of 5 or 6.
 constexpr int kRunPixels = 2 * kPixels;
 constexpr int64_t kPanelBytes = 640 << 10;
+// Forward planes and input-gradient phases of fewer pixels go by groups of images of about this
+// many pixels a task, blocks of pixels across the images.
+constexpr int64_t kGroupPixels = 4 * kPixels;
 
 int64_t round_up(int64_t x, int64_t m) {
   return (x + m - 1) / m * m;
@@ -598,7 +601,6 @@ __attribute__((target("avx512f"))) void conv2d_forward_lanes(const Conv2dGeometr
   // group of images of about that many pixels, blocks of pixels across images, so that a block
   // reuses each weight vector 6 times, not 4 (a 4 x 4 plane was four blocks of 4, each streaming
   // the whole weight panel: 1.2 MB at 128 -> 256).
-  constexpr int64_t kGroupPixels = 4 * kPixels;
   if (runs == 1) {
     const int64_t group =
         pixels < kGroupPixels ? std::min(g.N, (kGroupPixels + pixels - 1) / pixels) : 1;
@@ -742,25 +744,46 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
     // Where the border is empty (1x1 at stride 1: every tap is in the plane) the image's own
     // gradient is the bordered copy.
     const bool border = GH != g.OH || GW != g.OW;
-    parallel_for(g.N, [&](int64_t n) {
-      const float* gpad = gout + n * g.O * pixels;
-      if (border) {
-        float* copy = scratch(0, static_cast<size_t>(g.O * gplane));
-        copy_into_zeroed(gpad, g.O, g.OH, g.OW, copy, GH, GW, AH, AW);
-        gpad = copy;
+    // Images in groups where the phases are small (a 4 x 4 phase alone was blocks of 6, 5 and 5
+    // pixels, each streaming the phase's weights): a task's blocks of pixels run across its
+    // images, as the forward's do (deep4x4's 128 -> 256 at stride 2, 1 thread: 4.34 -> 4.16 ms,
+    // 2 threads: 2.47 -> 2.32). Each pixel's sums do not depend on its block.
+    int64_t most = 1;
+    for (const Phase& ph : phases) most = std::max<int64_t>(most, ph.pixels.size());
+    const int64_t group = most < kGroupPixels ? std::min(g.N, (kGroupPixels + most - 1) / most) : 1;
+    parallel_for((g.N + group - 1) / group, [&](int64_t task) {
+      const int64_t n0 = task * group, images = std::min(group, g.N - n0);
+      const float* gpads[kGroupPixels];
+      float* copies = border ? scratch(0, static_cast<size_t>(images * g.O * gplane)) : nullptr;
+      for (int64_t k = 0; k < images; ++k) {
+        gpads[k] = gout + (n0 + k) * g.O * pixels;
+        if (border) {
+          copy_into_zeroed(gpads[k], g.O, g.OH, g.OW, copies + k * g.O * gplane, GH, GW, AH, AW);
+          gpads[k] = copies + k * g.O * gplane;
+        }
       }
-      float* ginT = scratch(1, static_cast<size_t>(inputs * Cp));
-      if (tapless) std::fill(ginT, ginT + inputs * Cp, 0.0f);
+      float* ginT = scratch(1, static_cast<size_t>(images * inputs * Cp));
+      if (tapless) std::fill(ginT, ginT + images * inputs * Cp, 0.0f);
+      std::vector<int64_t> rows;  // each of the task's phase pixels' row in ginT (of 2+ images)
       for (const Phase& ph : phases) {
         const int64_t count = static_cast<int64_t>(ph.pixels.size());
         const int64_t pairs = static_cast<int64_t>(ph.offset.size());
         if (pairs == 0) continue;
-        for_pair_runs(count, kRunPixels, [&](int64_t p0, int64_t run) {
+        if (images > 1) rows.resize(static_cast<size_t>(images * count));
+        for (int64_t k = 0; k < images && images > 1; ++k)
+          for (int64_t j = 0; j < count; ++j)
+            rows[static_cast<size_t>(k * count + j)] =
+                k * inputs + ph.pixels[static_cast<size_t>(j)];
+        for_pair_runs(images * count, kRunPixels, [&](int64_t p0, int64_t run) {
           const float* base[kRunPixels];
-          for (int64_t p = 0; p < run; ++p) base[p] = gpad + ph.corner[static_cast<size_t>(p0 + p)];
+          // Image and pixel stepped along, without a division per pixel.
+          for (int64_t p = 0, k = p0 / count, j = p0 % count; p < run; ++p) {
+            base[p] = gpads[k] + ph.corner[static_cast<size_t>(j)];
+            if (++j == count) j = 0, ++k;
+          }
           // Straight into the pixels' rows of ginT (lanes past C hold zeros: their weights are
           // zero, and the transpose below leaves them).
-          const int64_t* r = ph.pixels.data() + p0;
+          const int64_t* r = (images > 1 ? rows.data() : ph.pixels.data()) + p0;
           int64_t b = 0;
           // Pairs of blocks of channels first: 4 weight vectors and 6 broadcasts per 24
           // multiply-adds, where one block at 12 pixels needs 2 and 12 (128 -> 64 1x1 on 7x7: 0.475
@@ -777,7 +800,8 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
                            nullptr, ginT + b * kBlock, Cp, false, r);
         });
       }
-      transpose(inputs, g.C, ginT, Cp, gin + n * g.C * inputs);  // pixel-major into NCHW
+      for (int64_t k = 0; k < images; ++k)  // pixel-major into NCHW
+        transpose(inputs, g.C, ginT + k * inputs * Cp, Cp, gin + (n0 + k) * g.C * inputs);
     });
   }
 
