@@ -163,21 +163,34 @@ def infer(a):
 
 
 def timed(fn, reps=30, warmup=5):
-    """Median ms of `reps` calls after `warmup`; reps=0: as many as fill 0.3 s (at least 5)."""
+    """Median ms of `reps` calls after `warmup`."""
     for _ in range(warmup):
         fn()
     times = []
-    start = time.perf_counter()
-    while len(times) < (reps or 5) or (not reps and time.perf_counter() - start < 0.3):
+    for _ in range(reps):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times) * 1e3
 
 
+def times_s(fn, seconds, warmup=2):
+    """Seconds of each call of fn: at least 5 and at least `seconds` of them, after `warmup`."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < 5 or time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def layers(a):
     """Each Conv2d and Linear alone at the input shape it sees in the network (convlab_bench
-    layers' twin, matched by dotted name): median ms of forward and of forward + backward."""
+    layers' twin, matched by dotted name): median ms of forward, and of forward + backward over all
+    its calls and in its fastest of 3 windows of 0.15 s, each layer's windows a round apart."""
     g = torch.Generator().manual_seed(3)
     model = build(a.model)
     model.train()
@@ -190,19 +203,28 @@ def layers(a):
         model(torch.randn(a.batch, *a.input, generator=g))
     for h in hooks:
         h.remove()
+    mods = [(name, m) for name, m in model.named_modules() if name in shapes]
+    forward, calls, windows = {}, {name: [] for name, _ in mods}, {name: [] for name, _ in mods}
+    for rnd in range(3):
+        for i, (name, m) in enumerate(mods):
+            # The network's first layer computes no input gradient (nothing needs it), as in training.
+            x = torch.randn(*shapes[name], generator=g, requires_grad=i > 0)
+            with torch.no_grad():
+                y = m(x)
+                if rnd == 0:
+                    forward[name] = statistics.median(times_s(lambda: m(x), 0.3)) * 1e3
+            gy = torch.randn(*y.shape, generator=g)
+            ms = [t * 1e3 for t in times_s(lambda: torch.autograd.backward(m(x), gy), 0.15)]
+            calls[name] += ms
+            windows[name].append(statistics.median(ms))
     out = []
-    for name, m in model.named_modules():
-        if name not in shapes:
-            continue
-        # The network's first layer computes no input gradient (nothing needs it), as in training.
-        x = torch.randn(*shapes[name], generator=g, requires_grad=bool(out))
+    for name, m in mods:
         with torch.no_grad():
-            y = m(x)
-            forward = timed(lambda: m(x), reps=0)
-        gy = torch.randn(*y.shape, generator=g)
-        out.append({"name": name, "type": type(m).__name__, "input": list(x.shape),
-                    "output": list(y.shape), "forward_ms": forward,
-                    "forward_backward_ms": timed(lambda: torch.autograd.backward(m(x), gy), reps=0)})
+            y = m(torch.zeros(*shapes[name]))
+        out.append({"name": name, "type": type(m).__name__, "input": list(shapes[name]),
+                    "output": list(y.shape), "forward_ms": forward[name],
+                    "forward_backward_ms": statistics.median(calls[name]),
+                    "forward_backward_best_window_ms": min(windows[name])})
     return {"lib": "pytorch", "mode": "layers", "model": a.model, "threads": a.threads,
             "batch": a.batch, "layers": out}
 
