@@ -61,29 +61,40 @@ __attribute__((target("avx512f"))) float plane_sum_avx512(const float* out, cons
   return tail_sum(out, gout, gz, p, pixels, part);
 }
 
-// Planes summed across tasks by image, then each channel's images added in double in image order.
-void bias_grad(const Conv2dGeometry& g, const float* out, const float* gout, float* gz, float* gb) {
+// Image n's planes: parts[o] = the sum of channel o's plane.
+void image_sums(const Conv2dGeometry& g, const float* out, const float* gout, float* gz, int64_t n,
+                float* parts) {
   const int64_t pixels = g.OH * g.OW;
   const bool avx512 = active_isa() == Isa::avx512;
-  std::vector<float> parts(static_cast<size_t>(g.N * g.O));
-  parallel_for(g.N, [&](int64_t n) {
-    for (int64_t o = 0; o < g.O; ++o) {
-      const int64_t at = (n * g.O + o) * pixels;
-      const float* o_at = out ? out + at : nullptr;
-      float* z_at = gz ? gz + at : nullptr;
-      parts[static_cast<size_t>(n * g.O + o)] =
-          avx512 ? plane_sum_avx512(o_at, gout + at, z_at, pixels)
-                 : plane_sum(o_at, gout + at, z_at, pixels);
-    }
-  });
   for (int64_t o = 0; o < g.O; ++o) {
-    double acc = 0;
-    for (int64_t n = 0; n < g.N; ++n) acc += parts[static_cast<size_t>(n * g.O + o)];
-    gb[o] += static_cast<float>(acc);
+    const int64_t at = (n * g.O + o) * pixels;
+    const float* o_at = out ? out + at : nullptr;
+    float* z_at = gz ? gz + at : nullptr;
+    parts[o] = avx512 ? plane_sum_avx512(o_at, gout + at, z_at, pixels)
+                      : plane_sum(o_at, gout + at, z_at, pixels);
   }
 }
 
+// Planes summed across tasks by image, then each channel's images added in double in image order.
+void bias_grad(const Conv2dGeometry& g, const float* out, const float* gout, float* gz, float* gb) {
+  std::vector<float> parts(static_cast<size_t>(g.N * g.O));
+  parallel_for(g.N, [&](int64_t n) { image_sums(g, out, gout, gz, n, parts.data() + n * g.O); });
+  conv2d_bias_grad_add(g, parts.data(), gb);
+}
+
 }  // namespace
+
+void conv2d_bias_grad_image(const Conv2dGeometry& g, const float* gout, int64_t n, float* parts) {
+  image_sums(g, nullptr, gout, nullptr, n, parts);
+}
+
+void conv2d_bias_grad_add(const Conv2dGeometry& g, const float* parts, float* gb) {
+  for (int64_t o = 0; o < g.O; ++o) {
+    double acc = 0;
+    for (int64_t n = 0; n < g.N; ++n) acc += parts[n * g.O + o];
+    gb[o] += static_cast<float>(acc);
+  }
+}
 
 void conv2d_bias_grad(const Conv2dGeometry& g, const float* gout, float* gb) {
   bias_grad(g, nullptr, gout, nullptr, gb);

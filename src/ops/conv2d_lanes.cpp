@@ -683,7 +683,15 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
                                                               const float* gout, float* gin,
                                                               float* gw, float* gb) {
   const int64_t T = g.KH * g.KW, K = g.C * T, pixels = g.OH * g.OW;
-  if (gb) conv2d_bias_grad(g, gout, gb);
+  // With the weight gradient, each image's bias sums are taken where it turns the image's
+  // gradient (still in cache), not in a pass of their own over the whole gradient: the same sums
+  // (conv2d_bias_grad_image), 1-2 % of stem7's 64 -> 128 1x1 backward.
+  std::vector<float> bias_parts;
+  if (gb && gw) {
+    bias_parts.resize(static_cast<size_t>(g.N * g.O));
+  } else if (gb) {
+    conv2d_bias_grad(g, gout, gb);
+  }
   if (gin && g.C < kLanes && direct_conv_applies(g)) {  // lanes over so few channels run empty
     conv2d_backward_direct(g, {}, in, w, nullptr, nullptr, gout, gin, nullptr, nullptr);
     gin = nullptr;
@@ -835,14 +843,18 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
       float* gT = scratch(1, static_cast<size_t>(per * pixels * grad_ld(g)));
       for (int64_t k0 = 0; k0 < count; k0 += per) {
         const int64_t few = std::min(per, count - k0);
-        for (int64_t k = 0; k < few; ++k)
+        for (int64_t k = 0; k < few; ++k) {
           turn_image(g, in, gout, n0 + k0 + k, copies ? copies + k * g.C * plane : nullptr,
                      gT + k * pixels * grad_ld(g));
+          if (!bias_parts.empty())
+            conv2d_bias_grad_image(g, gout, n0 + k0 + k, bias_parts.data() + (n0 + k0 + k) * g.O);
+        }
         const float* pads = copies ? copies : in + (n0 + k0) * g.C * g.H * g.W;
         weight_grad_group(g, pads, gT, few, offset.data(), k0 == 0, parts + t * K * Op);
       }
     });
 
+    if (!bias_parts.empty()) conv2d_bias_grad_add(g, bias_parts.data(), gb);
     // The groups' parts summed in order and added into gw (O x K), 16 pairs a task.
     parallel_for((K + kLanes - 1) / kLanes, [&](int64_t task) {
       add_pair_sums(parts, groups, K, g.O, task * kLanes, std::min(K, (task + 1) * kLanes), gw);
