@@ -216,9 +216,18 @@ void conv2d_forward_pointwise(const Conv2dGeometry& g, ConvFusion f, const float
 
 void conv2d_input_grad_pointwise(const Conv2dGeometry& g, const float* w, const float* gout,
                                  float* gin) {
-  // w^T: element (c, o) at w[o * C + c].
-  const float* packed = pack_rows(g.C, g.O, w, 1, g.C, 5);
-  batched_product(g.N, g.C, g.H * g.W, g.O, packed, gout, nullptr, gin, {});
+  batched_product(g.N, g.C, g.H * g.W, g.O, pack_input_grad_pointwise(g, w), gout, nullptr, gin,
+                  {});
+}
+
+const float* pack_input_grad_pointwise(const Conv2dGeometry& g, const float* w) {
+  return pack_rows(g.C, g.O, w, 1, g.C, 5);  // w^T: element (c, o) at w[o * C + c]
+}
+
+void input_grad_pointwise_image(const Conv2dGeometry& g, const float* packed, const float* gout,
+                                int64_t n, float* gin) {
+  const int64_t P = g.H * g.W;
+  rows_product(g.C, P, g.O, packed, gout + n * g.O * P, nullptr, gin + n * g.C * P, 0, g.C, {});
 }
 
 }  // namespace convlab::kernels

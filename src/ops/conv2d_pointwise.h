@@ -24,4 +24,11 @@ void conv2d_forward_pointwise(const Conv2dGeometry& g, ConvFusion f, const float
 void conv2d_input_grad_pointwise(const Conv2dGeometry& g, const float* w, const float* gout,
                                  float* gin);
 
+// The same one image at a time, for a caller that reads each image's gradient anyway (the
+// channel-lane weight gradient): w^T packed once (scratch slot 5), then image n's input gradient
+// in the calling thread (its scratch slot 0). The same sums, so the same bits.
+const float* pack_input_grad_pointwise(const Conv2dGeometry& g, const float* w);
+void input_grad_pointwise_image(const Conv2dGeometry& g, const float* packed, const float* gout,
+                                int64_t n, float* gin);
+
 }  // namespace convlab::kernels
