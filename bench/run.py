@@ -162,6 +162,23 @@ def print_zoo_table(rows):
         share = r.get("convlab_share_of_peak") if r else None
         cells.append(f"{r['convlab_gflops']:.1f} ({share:.0%})" if r and share is not None else "")
         print(f"| {n} | " + " | ".join(cells) + " |")
+    # The layer criterion: Conv2d layers of 32 channels or more in and out at 70 % of the
+    # FMA probe's peak, by the median of all calls and by the fastest window.
+    wide = [r for r in rows if r.get("mode") == "layer" and r.get("type") == "Conv2d"
+            and min(r["input"][1], r["output"][1]) >= 32 and r.get("convlab_share_of_peak") is not None]
+    for threads in (1, 2):
+        here = [r for r in wide if r["threads"] == threads]
+        if not here:
+            continue
+        for key, what in [("convlab_share_of_peak", "median of all calls, median probe round"),
+                          ("convlab_best_share_of_peak", "fastest window, fastest probe round")]:
+            measured = [r for r in here if r.get(key) is not None]  # older runs lack the windows
+            if not measured:
+                continue
+            under = [r for r in measured if r[key] < 0.70]
+            listed = ", ".join(f"{r['zoo']} {r['layer']} {r[key]:.0%}" for r in under)
+            print(f"Conv2d layers of 32+ channels under 70 % of peak, {threads} thread(s), {what}: "
+                  f"{len(under)} of {len(measured)}" + (f" ({listed})" if listed else ""))
 
 
 def main():
@@ -190,6 +207,8 @@ def main():
         except (OSError, ValueError, KeyError) as e:
             sys.exit(f"run.py: error: {a.from_json}: not a saved bench run ({e})")
         add_gflops(rows, fma)
+        if any(r.get("zoo") for r in rows):
+            print_zoo_table(rows)
         with open(a.from_json + ".tmp", "w") as f:
             json.dump(saved, f, indent=1)
         os.replace(a.from_json + ".tmp", a.from_json)
