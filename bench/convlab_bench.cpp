@@ -219,10 +219,10 @@ int fma(const Args& a) {
                             .c_str());
     return 0;
   }
-  // Five rounds of 0.4 s or so: the median round (about the single 2-second run this had been)
-  // and the fastest, the peak of a quiet stretch (this host's neighbours slow whole seconds).
+  // Five rounds of about 0.2 s: the median round (the single run this had been) and the fastest,
+  // the peak of a quiet stretch (this host's neighbours slow it for seconds at a time).
   constexpr int kRounds = 5;
-  const int64_t iters = 20'000'000;
+  const int64_t iters = 100'000'000;
   std::vector<double> gflops;
   std::vector<double> sink(static_cast<size_t>(a.threads));
   for (int r = 0; r < kRounds; ++r) {

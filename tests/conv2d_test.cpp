@@ -151,11 +151,11 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {5, 32, 64, 8, 8, 3, 3, 2, 2, 1, 1},
       {4, 64, 48, 4, 4, 1, 1, 1, 1, 0, 0},
       {3, 16, 32, 14, 13, 3, 3, 2, 2, 0, 0},
-      // ... and input gradients on phases of fewer than 48 pixels, blocks across a task's images:
-      // phases of 9, 6 and 4 pixels (6 images a task, pairs of pixels across two images), and
-      // a 1x1 stride-2 layer whose phases without taps are zeros
-      {7, 20, 33, 5, 5, 3, 3, 2, 2, 1, 1},
-      {6, 32, 32, 6, 6, 1, 1, 2, 2, 0, 0},
+      // ... and input gradients on phases of fewer than 48 pixels, blocks across a task's images
+      // (at most N / 8 a task): phases of 9, 6 and 4 pixels (3 images a task, pairs of pixels
+      // across two images), and a 1x1 stride-2 layer whose phases without taps are zeros (2 a task)
+      {24, 20, 33, 5, 5, 3, 3, 2, 2, 1, 1},
+      {16, 32, 32, 6, 6, 1, 1, 2, 2, 0, 0},
       // channel lanes with at most 96 output pixels in the batch and 128 output channels or
       // more: a task per pair of 32-channel blocks (the last one block, of 8 channels)
       {1, 64, 136, 10, 10, 3, 3, 2, 2, 1, 1},
@@ -308,10 +308,10 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
 }
 
 // The channel-lane weight gradient equals the sums it promises, chunked or not: per group of
-// images (fixed by the batch size), one chain of fused multiply-adds over the group's pixels in
-// (image, row, column) order; the groups' sums added in order; then added into gw. 9 images in
-// groups of 2, whose 1.6 MB of output gradients run in chunks of 2 rows, and a last group of 1 in
-// one pass; 80 output channels, a pair of 32-channel blocks and a single one.
+// images (fixed by the batch size and plane), one chain of fused multiply-adds over the group's
+// pixels in (image, row, column) order; the groups' sums added in order; then added into gw. 9
+// images in groups of 2, whose 1.6 MB of output gradients run in chunks of 2 rows, and a last
+// group of 1 in one pass; 80 output channels, a pair of 32-channel blocks and a single one.
 TEST(Conv2dFast, LaneWeightGradientEqualsInOrderSums) {
   std::mt19937 rng(77);
   const int64_t N = 9, C = 3, O = 80, H = 100, W = 84;
@@ -325,7 +325,8 @@ TEST(Conv2dFast, LaneWeightGradientEqualsInOrderSums) {
   const Tensor gy = random_tensor(g.output_shape(), rng);
   Tensor gw(wt.shape(), 0.5f);
   kernels::conv2d_backward(g, x.data(), wt.data(), gy.data(), nullptr, gw.data(), nullptr);
-  const int64_t group = (N + 7) / 8;
+  // conv2d_backward_lanes's groups: 8 at most, of 256 output pixels or more.
+  const int64_t pixels = g.OH * g.OW, group = std::max((N + 7) / 8, (256 + pixels - 1) / pixels);
   for (int64_t o = 0; o < O; ++o)
     for (int64_t c = 0; c < C; ++c)
       for (int64_t i = 0; i < 3; ++i)

@@ -16,9 +16,9 @@
 //                lanes over o, a block of 12 (c, tap) pairs; images in fixed groups.
 //
 // Results go through a pixel-major scratch and are transposed into NCHW. Every sum runs in an
-// order fixed by the geometry (taps in order, images grouped by the batch size alone, group parts
-// added in order), so results are the same at any thread count. AVX-512 only: other instruction
-// sets keep the direct and polyphase paths.
+// order fixed by the geometry (taps in order, images grouped by the batch size and plane alone,
+// group parts added in order), so results are the same at any thread count. AVX-512 only: other
+// instruction sets keep the direct and polyphase paths.
 #include "conv2d_lanes.h"
 
 #include "conv2d_bias_grad.h"
@@ -330,7 +330,8 @@ int64_t weight_grad_group_size(const Conv2dGeometry& g) {
 }
 
 // Image n for the weight gradient: its zero-bordered copy into pad (unless null: no padding) and
-// its gout pixel-major into gT, rows grad_ld(g) floats apart with zero lanes past O.
+// its gout pixel-major into gT, rows grad_ld(g) floats apart: lanes [O, Op) zero, the rest of a
+// row's padding (grad_ld(g) - Op floats) left as it is and never read.
 void turn_image(const Conv2dGeometry& g, const float* in, const float* gout, int64_t n, float* pad,
                 float* gT) {
   const int64_t pixels = g.OH * g.OW, Op = grad_ld(g);
@@ -521,7 +522,7 @@ struct LaneForward {
           pixel_run<2>(count, base, offset.data(), pk + (b - b0) * K * kBlock, 0, K,
                        bias_lanes.data() + b * kBlock, o + (b - b0) * kBlock, ld, relu_on_store, r);
     };
-    const int64_t step = outer ? 2 : b1 - b0;
+    const int64_t step = outer ? 2 : std::max<int64_t>(1, b1 - b0);
     for (int64_t b = b0; b < b1; b += step)
       runs([&](int64_t count, const float* const* base, float* o, const int64_t* r) {
         blocks_of(b, std::min(b1, b + step), count, base, o, r);
@@ -691,13 +692,11 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
   const int64_t T = g.KH * g.KW, K = g.C * T, pixels = g.OH * g.OW;
   // With the weight gradient, each image's bias sums are taken where it turns the image's
   // gradient (still in cache), not in a pass of their own over the whole gradient: the same sums
-  // (conv2d_bias_grad_image), 1-2 % of stem7's 64 -> 128 1x1 backward.
-  std::vector<float> bias_parts;
-  if (gb && gw) {
-    bias_parts.resize(static_cast<size_t>(g.N * g.O));
-  } else if (gb) {
-    conv2d_bias_grad(g, gout, gb);
-  }
+  // (conv2d_bias_grad_image); 1-2 % of a 64 -> 128 1x1 layer's backward on 16 x 16 with a bias,
+  // batch 64 (the kernel timer).
+  const bool fuse_bias = gb && gw;
+  std::vector<float> bias_parts(fuse_bias ? static_cast<size_t>(g.N * g.O) : 0);
+  if (gb && !fuse_bias) conv2d_bias_grad(g, gout, gb);
   if (gin && g.C < kLanes && direct_conv_applies(g)) {  // lanes over so few channels run empty
     conv2d_backward_direct(g, {}, in, w, nullptr, nullptr, gout, gin, nullptr, nullptr);
     gin = nullptr;
@@ -775,7 +774,10 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
     // 2 threads: 2.47 -> 2.32). Each pixel's sums do not depend on its block.
     int64_t most = 1;
     for (const Phase& ph : phases) most = std::max<int64_t>(most, ph.pixels.size());
-    const int64_t group = most < kGroupPixels ? std::min(g.N, (kGroupPixels + most - 1) / most) : 1;
+    // At most N / 8 images a task, so that a small batch keeps 8 tasks or more (8 images in tasks
+    // of 3, 3 and 2 gave one of two threads 5 images).
+    const int64_t group = std::max<int64_t>(
+        1, most < kGroupPixels ? std::min((kGroupPixels + most - 1) / most, g.N / 8) : 1);
     parallel_for((g.N + group - 1) / group, [&](int64_t task) {
       const int64_t n0 = task * group, images = std::min(group, g.N - n0);
       const float* gpads[kGroupPixels];
@@ -862,7 +864,7 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
         for (int64_t k = 0; k < few; ++k) {
           turn_image(g, in, gout, n0 + k0 + k, copies ? copies + k * g.C * plane : nullptr,
                      gT + k * pixels * grad_ld(g));
-          if (!bias_parts.empty())
+          if (fuse_bias)
             conv2d_bias_grad_image(g, gout, n0 + k0 + k, bias_parts.data() + (n0 + k0 + k) * g.O);
           if (pointwise_gin)  // scratch slot 0: the images are not padded (1x1), so free here
             input_grad_pointwise_image(g, pointwise_packed, gout, n0 + k0 + k, pointwise_gin);
@@ -872,7 +874,7 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
       }
     });
 
-    if (!bias_parts.empty()) conv2d_bias_grad_add(g, bias_parts.data(), gb);
+    if (fuse_bias) conv2d_bias_grad_add(g, bias_parts.data(), gb);
     // The groups' parts summed in order and added into gw (O x K), 16 pairs a task.
     parallel_for((K + kLanes - 1) / kLanes, [&](int64_t task) {
       add_pair_sums(parts, groups, K, g.O, task * kLanes, std::min(K, (task + 1) * kLanes), gw);
