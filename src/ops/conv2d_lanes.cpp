@@ -839,7 +839,7 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
     // kGroupMinPixels output pixels): the sums do not depend on the thread count. Each group's
     // part is (K x Op), pairs-major, and the parts are summed below: on planes of 4 x 4, groups
     // of 8 images gave 8 parts of 1.2 MB at 128 -> 256 for 128 pixels each, and their sum took a
-    // tenth of the weight gradient (deep4x4's 128 -> 256, 1 thread: 4.4 -> 4.0-4.2 ms with 4).
+    // tenth of the weight gradient (deep4x4's 128 -> 256, 1 thread: 4.38 -> 4.16 ms with 4).
     const int64_t group = weight_grad_group_size(g), groups = (g.N + group - 1) / group;
     std::vector<int64_t> offset(static_cast<size_t>(K));
     for (int64_t k = 0; k < K; ++k)
