@@ -334,16 +334,11 @@ int64_t weight_grad_group_size(const Conv2dGeometry& g) {
 // row's padding (grad_ld(g) - Op floats) left as it is and never read.
 void turn_image(const Conv2dGeometry& g, const float* in, const float* gout, int64_t n, float* pad,
                 float* gT) {
-  const int64_t pixels = g.OH * g.OW, Op = grad_ld(g);
+  const int64_t pixels = g.OH * g.OW, Op = round_up(g.O, kBlock), ld = grad_ld(g);
   if (pad) pad_image(g, in + n * g.C * g.H * g.W, pad);
-  const float* src = gout + n * g.O * pixels;
-  if (round_up(g.O, kBlock) == g.O) return transpose(g.O, pixels, src, pixels, gT, Op);
-  float* dense = scratch(2, static_cast<size_t>(pixels * g.O));
-  transpose(g.O, pixels, src, pixels, dense);
-  for (int64_t p = 0; p < pixels; ++p) {
-    std::memcpy(gT + p * Op, dense + p * g.O, static_cast<size_t>(g.O) * sizeof(float));
-    std::fill(gT + p * Op + g.O, gT + (p + 1) * Op, 0.0f);
-  }
+  transpose(g.O, pixels, gout + n * g.O * pixels, pixels, gT, ld);
+  if (Op > g.O)
+    for (int64_t p = 0; p < pixels; ++p) std::fill(gT + p * ld + g.O, gT + p * ld + Op, 0.0f);
 }
 
 // The blocks of pairs over `count` images of a group (starting its sums if first, else adding to
@@ -796,11 +791,15 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
         const int64_t count = static_cast<int64_t>(ph.pixels.size());
         const int64_t pairs = static_cast<int64_t>(ph.offset.size());
         if (pairs == 0) continue;
-        if (images > 1) rows.resize(static_cast<size_t>(images * count));
-        for (int64_t k = 0; k < images && images > 1; ++k)
-          for (int64_t j = 0; j < count; ++j)
-            rows[static_cast<size_t>(k * count + j)] =
-                k * inputs + ph.pixels[static_cast<size_t>(j)];
+        const int64_t* pixel_rows = ph.pixels.data();  // one image: the phase's own pixels
+        if (images > 1) {
+          rows.resize(static_cast<size_t>(images * count));
+          for (int64_t k = 0; k < images; ++k)
+            for (int64_t j = 0; j < count; ++j)
+              rows[static_cast<size_t>(k * count + j)] =
+                  k * inputs + ph.pixels[static_cast<size_t>(j)];
+          pixel_rows = rows.data();
+        }
         for_pair_runs(images * count, kRunPixels, [&](int64_t p0, int64_t run) {
           const float* base[kRunPixels];
           // Image and pixel stepped along, without a division per pixel.
@@ -810,7 +809,7 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
           }
           // Straight into the pixels' rows of ginT (lanes past C hold zeros: their weights are
           // zero, and the transpose below leaves them).
-          const int64_t* r = (images > 1 ? rows.data() : ph.pixels.data()) + p0;
+          const int64_t* r = pixel_rows + p0;
           int64_t b = 0;
           // Pairs of blocks of channels first: 4 weight vectors and 6 broadcasts per 24
           // multiply-adds, where one block at 12 pixels needs 2 and 12 (128 -> 64 1x1 on 7x7: 0.475
@@ -850,20 +849,21 @@ __attribute__((target("avx512f"))) void conv2d_backward_lanes(const Conv2dGeomet
     // which continue from the previous few's: the same sums in the same order as one pass over
     // the group, with the few's copies still in L2 (all of a group's at once spilled it: stem7's
     // 7x7 layer 9.6 -> 8.4 ms, its 64 -> 128 1x1 2.55 -> 2.17 ms, batch 64, 1 thread).
+    const int64_t ld = grad_ld(g);  // floats between the turned gradients' pixel rows
     const int64_t image_bytes =
-        ((pad ? g.C * plane : 0) + pixels * grad_ld(g)) * static_cast<int64_t>(sizeof(float));
+        ((pad ? g.C * plane : 0) + pixels * ld) * static_cast<int64_t>(sizeof(float));
     const int64_t wanted = std::max(kFewBytes / image_bytes, (kFewPixels + pixels - 1) / pixels);
     const int64_t per = std::clamp<int64_t>(std::min(wanted, kMostBytes / image_bytes), 1, group);
     parallel_for(groups, [&](int64_t t) {
       const int64_t n0 = t * group, count = std::min(group, g.N - n0);
       // Without padding the images themselves are the zero-bordered copies, C * plane apart.
       float* copies = pad ? scratch(0, static_cast<size_t>(per * g.C * plane)) : nullptr;
-      float* gT = scratch(1, static_cast<size_t>(per * pixels * grad_ld(g)));
+      float* gT = scratch(1, static_cast<size_t>(per * pixels * ld));
       for (int64_t k0 = 0; k0 < count; k0 += per) {
         const int64_t few = std::min(per, count - k0);
         for (int64_t k = 0; k < few; ++k) {
           turn_image(g, in, gout, n0 + k0 + k, copies ? copies + k * g.C * plane : nullptr,
-                     gT + k * pixels * grad_ld(g));
+                     gT + k * pixels * ld);
           if (fuse_bias)
             conv2d_bias_grad_image(g, gout, n0 + k0 + k, bias_parts.data() + (n0 + k0 + k) * g.O);
           if (pointwise_gin)  // scratch slot 0: the images are not padded (1x1), so free here
