@@ -2,6 +2,7 @@
 
 #include "test_util.h"
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -314,42 +315,46 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
 // group of 1 in one pass; 80 output channels, a pair of 32-channel blocks and a single one.
 TEST(Conv2dFast, LaneWeightGradientEqualsInOrderSums) {
   std::mt19937 rng(77);
-  const int64_t N = 9, C = 3, O = 80, H = 100, W = 84;
-  const Tensor x = random_tensor({N, C, H, W}, rng), wt = random_tensor({O, C, 3, 3}, rng);
-  const auto g = conv2d_geometry(x.shape(), wt.shape(), 2, 2, 1, 1, "test");
-  // The channel-lane kernels are AVX-512 only; below it the layer runs kernels the shape test
-  // holds to the reference.
-  const bool avx512 = kernels::active_isa() == kernels::Isa::avx512;
-  ASSERT_EQ(kernels::lanes_conv_applies(g), avx512);
-  if (!avx512) return;
-  const Tensor gy = random_tensor(g.output_shape(), rng);
-  Tensor gw(wt.shape(), 0.5f);
-  kernels::conv2d_backward(g, x.data(), wt.data(), gy.data(), nullptr, gw.data(), nullptr);
-  // conv2d_backward_lanes's groups: 8 at most, of 256 output pixels or more.
-  const int64_t pixels = g.OH * g.OW, group = std::max((N + 7) / 8, (256 + pixels - 1) / pixels);
-  for (int64_t o = 0; o < O; ++o)
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t i = 0; i < 3; ++i)
-        for (int64_t j = 0; j < 3; ++j) {
-          float total = 0.0f;
-          for (int64_t n0 = 0; n0 < N; n0 += group) {
-            float part = 0.0f;
-            for (int64_t n = n0; n < std::min(N, n0 + group); ++n)
-              for (int64_t y = 0; y < g.OH; ++y)
-                for (int64_t q = 0; q < g.OW; ++q) {
-                  const int64_t iy = 2 * y - 1 + i, ix = 2 * q - 1 + j;
-                  const float v = iy >= 0 && iy < H && ix >= 0 && ix < W
-                                      ? x.data()[((n * C + c) * H + iy) * W + ix]
-                                      : 0.0f;
-                  part = std::fma(v, gy.data()[((n * O + o) * g.OH + y) * g.OW + q], part);
-                }
-            total += part;
+  // ... and 20 images of 4 x 4 outputs, in groups of 16 and 4 (256 output pixels or more a
+  // group; groups of 8 images would differ in the last bits).
+  for (const auto& [N, H, W] : {std::array<int64_t, 3>{9, 100, 84}, {20, 8, 8}}) {
+    const int64_t C = 3, O = 80;
+    const Tensor x = random_tensor({N, C, H, W}, rng), wt = random_tensor({O, C, 3, 3}, rng);
+    const auto g = conv2d_geometry(x.shape(), wt.shape(), 2, 2, 1, 1, "test");
+    // The channel-lane kernels are AVX-512 only; below it the layer runs kernels the shape test
+    // holds to the reference.
+    const bool avx512 = kernels::active_isa() == kernels::Isa::avx512;
+    ASSERT_EQ(kernels::lanes_conv_applies(g), avx512);
+    if (!avx512) return;
+    const Tensor gy = random_tensor(g.output_shape(), rng);
+    Tensor gw(wt.shape(), 0.5f);
+    kernels::conv2d_backward(g, x.data(), wt.data(), gy.data(), nullptr, gw.data(), nullptr);
+    // conv2d_backward_lanes's groups: 8 at most, of 256 output pixels or more.
+    const int64_t pixels = g.OH * g.OW, group = std::max((N + 7) / 8, (256 + pixels - 1) / pixels);
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t i = 0; i < 3; ++i)
+          for (int64_t j = 0; j < 3; ++j) {
+            float total = 0.0f;
+            for (int64_t n0 = 0; n0 < N; n0 += group) {
+              float part = 0.0f;
+              for (int64_t n = n0; n < std::min(N, n0 + group); ++n)
+                for (int64_t y = 0; y < g.OH; ++y)
+                  for (int64_t q = 0; q < g.OW; ++q) {
+                    const int64_t iy = 2 * y - 1 + i, ix = 2 * q - 1 + j;
+                    const float v = iy >= 0 && iy < H && ix >= 0 && ix < W
+                                        ? x.data()[((n * C + c) * H + iy) * W + ix]
+                                        : 0.0f;
+                    part = std::fma(v, gy.data()[((n * O + o) * g.OH + y) * g.OW + q], part);
+                  }
+              total += part;
+            }
+            const float want = 0.5f + total, got = gw.data()[((o * C + c) * 3 + i) * 3 + j];
+            ASSERT_EQ(std::memcmp(&got, &want, sizeof(float)), 0)
+                << N << " images: o " << o << " c " << c << " tap " << i << "," << j << ": " << got
+                << " vs " << want;
           }
-          const float want = 0.5f + total, got = gw.data()[((o * C + c) * 3 + i) * 3 + j];
-          ASSERT_EQ(std::memcmp(&got, &want, sizeof(float)), 0)
-              << "o " << o << " c " << c << " tap " << i << "," << j << ": " << got << " vs "
-              << want;
-        }
+  }
 }
 
 // Winograd F(2x2, 5x5) and F(2x2, 7x7) are chosen by the shape alone: 5x5 at stride 1, padding at
