@@ -259,6 +259,27 @@ TEST(KernelsFast, AveragePoolingEqualsReferenceBitForBit) {
   kernels::set_isa_limit(kernels::Isa::avx512);
 }
 
+// Where the pooling windows do not overlap, the backward writes each window's share straight
+// (no sums): a gradient of -0 still gives +0, as the reference's sums from +0 do, and pixels no
+// window holds get 0.
+TEST(KernelsFast, AveragePoolingBackwardOfNegativeZero) {
+  const float gy[2] = {-0.0f, -0.0f};
+  float gx[2 * 9], gx_ref[2 * 9];
+  std::fill(gx, gx + 18, 1e30f);
+  reference::adaptive_avg_pool2d_backward(2, 3, 3, 1, 1, gy, gx_ref);
+  kernels::adaptive_avg_pool2d_backward(2, 3, 3, 1, 1, gy, gx);
+  EXPECT_EQ(std::memcmp(gx, gx_ref, sizeof gx), 0);
+  EXPECT_FALSE(std::signbit(gx[4]));
+  std::mt19937 rng(5);
+  const Tensor g = random_tensor({1, 2, 1, 1}, rng);
+  const auto pool = pool2d_geometry({1, 2, 3, 3}, 2, 2, 2, 2, 0, 0, "test", false);  // 1x1 out
+  std::fill(gx, gx + 18, 1e30f);
+  kernels::avg_pool2d_backward(pool, true, g.data(), gx);
+  reference::avg_pool2d_backward(pool, true, g.data(), gx_ref);
+  EXPECT_EQ(std::memcmp(gx, gx_ref, sizeof gx), 0);
+  EXPECT_EQ(gx[8], 0.0f);  // the last row and column are in no window
+}
+
 // The GEMM's register blocks (full 4 x 64, 8 rows of matrices up to 32 wide, and the edges of every
 // size, masked on AVX-512) against sums in k order: with FMA the same bits, since every element is
 // one chain of fused multiply-adds.
