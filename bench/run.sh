@@ -13,5 +13,5 @@ source scripts/deps.sh
 # BLAS, about 18 times slower for Linear 4096->64; the reference must be PyTorch at its best.
 convlab_install_missing "${CONVLAB_PACKAGES[@]}" python3-torch libopenblas0-pthread
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build/release --target convlab_bench
+cmake --build build/release --target convlab_bench convlab
 exec /usr/bin/python3 bench/run.py --bench build/release/bench/convlab_bench "$@"
