@@ -152,11 +152,16 @@ def run_startup(a, rows, raw, save):
     virtual machine."""
     import tempfile
     cli = a.cli or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(a.bench))), "convlab")
+    if not (os.path.isfile(cli) and os.access(cli, os.X_OK)):
+        sys.exit(f"bench startup: {cli}: no convlab command there (build it, or give --cli)")
     src = os.path.join(os.path.dirname(HERE), "data", "cifar-10-batches-bin")
     record = 1 + 3 * 32 * 32
 
     def records(names):
-        data = b"".join(open(os.path.join(src, n), "rb").read() for n in names)
+        data = b""
+        for n in names:
+            with open(os.path.join(src, n), "rb") as f:
+                data += f.read()
         return [data[i:i + record] for i in range(0, len(data), record)]
 
     train = records([f"data_batch_{i}.bin" for i in range(1, 6)])
@@ -174,8 +179,11 @@ def run_startup(a, rows, raw, save):
         for rep in range(a.reps + 2):
             out_dir = os.path.join(tmp, "run")
             t0 = time.perf_counter()
-            subprocess.run([cli, "train", "--data", data, "--epochs", "1", "--threads", "2", "--out",
-                            out_dir, "--overwrite"], check=True, capture_output=True, text=True)
+            done = subprocess.run([cli, "train", "--data", data, "--epochs", "1", "--threads", "2",
+                                   "--out", out_dir, "--overwrite"], capture_output=True, text=True)
+            if done.returncode != 0:
+                sys.exit(f"bench startup: {cli} train exited {done.returncode}: "
+                         f"{done.stderr.strip() or done.stdout.strip()}")
             wall = time.perf_counter() - t0
             with open(os.path.join(out_dir, "metrics.json")) as f:
                 epoch = json.load(f)["epochs"][0]["seconds"]
@@ -276,6 +284,10 @@ def main():
     if not a.bench:
         p.error("--bench is required")
     parts = {"mpi"} if a.mpi else {"zoo"} if a.zoo else set(a.parts.split(","))
+    unknown = parts - {"mpi", "zoo", "train", "models", "infer", "micro", "busy", "startup"}
+    if unknown:
+        p.error(f"--parts: unknown part(s) {', '.join(sorted(unknown))}; "
+                "known: train, models, infer, micro, busy, startup")
     images = 10000 if a.quick else 50000
     torch_py = [sys.executable, os.path.join(HERE, "torch_bench.py")]
     rows, raw, fma = [], [], []

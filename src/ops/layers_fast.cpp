@@ -6,7 +6,6 @@
 #include <immintrin.h>
 
 #include <algorithm>
-
 #include <vector>
 
 #include "convlab/ops/kernels.h"
