@@ -9,6 +9,7 @@
 #include <random>
 
 #include "../src/ops/conv2d_lanes.h"
+#include "../src/ops/conv2d_pointwise.h"
 #include "../src/ops/conv2d_polyphase.h"
 #include "../src/ops/conv2d_winograd3x3.h"
 #include "../src/ops/conv2d_winograd_f2x2.h"  // the choice of kernel is internal
@@ -236,6 +237,19 @@ TEST(Conv2dFast, ShapeClassesMatchReferenceAndThreadCounts) {
       {3, 48, 33, 8, 8, 1, 1, 1, 1, 0, 0},
       {4, 100, 70, 9, 12, 1, 1, 1, 1, 0, 0},
       {1, 128, 200, 16, 16, 1, 1, 1, 1, 0, 0},
+      // ... and at stride 2 on the output's plane: 8 columns (two rows a vector, picked out of
+      // the input into the tiles, spread into the input gradient as stored) from 16 or 15, 17
+      // rows from 34 or 33 (the last vector one row), one image split into parts of rows; 16
+      // columns (a row a vector) from 32 or 31; 12 columns (the even pixels copied out dense and
+      // the sums spread in a pass of their own) from 23
+      {3, 32, 64, 16, 16, 1, 1, 2, 2, 0, 0},
+      {2, 16, 20, 15, 15, 1, 1, 2, 2, 0, 0},
+      {2, 16, 24, 34, 16, 1, 1, 2, 2, 0, 0},
+      {2, 17, 24, 33, 15, 1, 1, 2, 2, 0, 0},
+      {1, 32, 64, 16, 16, 1, 1, 2, 2, 0, 0},
+      {2, 20, 16, 24, 23, 1, 1, 2, 2, 0, 0},
+      {2, 16, 33, 31, 32, 1, 1, 2, 2, 0, 0},
+      {2, 16, 20, 32, 31, 1, 1, 2, 2, 0, 0},
       // stride 1 on 16 columns or fewer with under 16 input channels: forward and weight gradient
       // on the channel lanes, the input gradient on the row-vector kernels (LeNet-5's 6 -> 16 5x5,
       // one input channel with an unequal kernel and padding, 15 channels)
@@ -445,6 +459,26 @@ TEST(Conv2dFast, Winograd3x3ChosenByShapeAlone) {
   EXPECT_FALSE(applies(64, 64, 8, 3, 1, 3));           // padding 3
   EXPECT_FALSE(applies(64, 128, 7, 3, 1, 1, 3));       // 12 tiles in the batch
   EXPECT_FALSE(applies(32, 32, 8, 3, 1, 1, 1));        // one image of 4 tiles
+}
+
+// 1x1 layers run as matrix products on the planes (conv2d_pointwise.cpp) at stride 1 and 2,
+// padding 0, 16 channels and more in and out, where the output plane fills its vectors.
+TEST(Conv2dFast, PointwiseChosenByShapeAlone) {
+  const bool avx512 = kernels::active_isa() == kernels::Isa::avx512;
+  auto applies = [](int64_t c, int64_t o, int64_t h, int64_t w, int64_t s, int64_t p = 0,
+                    int64_t sw = 0) {
+    return kernels::pointwise_conv_applies(
+        conv2d_geometry({4, c, h, w}, {o, c, 1, 1}, s, sw ? sw : s, p, p, "test"));
+  };
+  EXPECT_EQ(applies(32, 64, 8, 8, 1), avx512);
+  EXPECT_EQ(applies(32, 64, 16, 16, 2), avx512);   // ResNet-20's shortcuts: 8 x 8 out
+  EXPECT_EQ(applies(16, 32, 32, 32, 2), avx512);   // 16 x 16 out
+  EXPECT_EQ(applies(16, 16, 34, 15, 2), avx512);   // 17 x 8 out
+  EXPECT_FALSE(applies(32, 64, 14, 14, 2));        // 7 x 7 out
+  EXPECT_FALSE(applies(32, 64, 16, 16, 3));        // stride 3
+  EXPECT_FALSE(applies(32, 64, 16, 16, 2, 0, 1));  // strides 2 and 1
+  EXPECT_FALSE(applies(32, 64, 16, 16, 2, 1));     // padding
+  EXPECT_FALSE(applies(15, 64, 16, 16, 2));        // few input channels
 }
 
 // The Winograd kernels keep their transformed weights from call to call while the weights are

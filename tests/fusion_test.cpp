@@ -444,6 +444,26 @@ TEST(ConvFusion, InferenceChainsIntoPointwiseLayersBitForBit) {
   Tensor x = random_tensor({8, 3, 16, 16}, rng);
   x.data()[40] = std::nanf("");
   expect_chains_keep_bits(*model, x, lanes, {1});  // conv 0 -> conv 2
+  // ... and at stride 2 (16 x 16 -> 8 x 8, two rows a vector): the chain's second step, on the
+  // channel lanes, has the pointwise kernel's sums
+  const std::string strided =
+      "Sequential(\n"
+      "  (0): Conv2d(3, 32, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1))\n"
+      "  (1): ReLU()\n"
+      "  (2): Conv2d(32, 40, kernel_size=(1, 1), stride=(2, 2))\n"
+      "  (3): BatchNorm2d(40)\n"
+      "  (4): ReLU()\n"
+      "  (5): Flatten(start_dim=1, end_dim=-1)\n"
+      "  (6): Linear(in_features=2560, out_features=10, bias=True)\n"
+      ")\n";
+  auto model2 = evaluation_model(strided, 18, rng);
+  const auto s0 = conv2d_geometry({8, 3, 32, 32}, {32, 3, 3, 3}, 2, 2, 1, 1, "test");
+  const auto s2 = conv2d_geometry(s0.output_shape(), {40, 32, 1, 1}, 2, 2, 0, 0, "test");
+  EXPECT_EQ(kernels::pointwise_conv_applies(s2), lanes);
+  EXPECT_EQ(kernels::conv2d_chain_applies(s0, {true, false}, s2, {true, false}), lanes);
+  Tensor x2 = random_tensor({8, 3, 32, 32}, rng);
+  x2.data()[40] = std::nanf("");
+  expect_chains_keep_bits(*model2, x2, lanes, {1});
 }
 
 // Winograd F(4x4, 3x3) layers chain too (a residual body's two convolutions): the first's output

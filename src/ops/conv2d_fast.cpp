@@ -2,12 +2,13 @@
 // (conv2d_winograd3x3.cpp), F(2x2, 5x5) and F(2x2, 7x7) for 5x5 and 7x7 ones (the shapes in
 // conv2d_winograd_f2x2.h), and F(4x4, 3x3) on the polyphase form of 5x5 stride-2 ones
 // (conv2d_polyphase.h), all AVX-512; channels in the vector lanes (conv2d_lanes.cpp, AVX-512:
-// strided, 1x1 and small-plane convolutions with 16 output channels or more); else stride 1 runs
-// the direct kernels of conv2d_direct.cpp, other strides the same kernels through the polyphase
-// form of conv2d_polyphase.cpp where it pays; the rest runs as GEMM: each image is unfolded
-// (im2col) into a (C*KH*KW) x (OH*OW) matrix, so that forward is weight x columns, the weight
-// gradient is grad_output x columns^T and the input gradient is weight^T x grad_output folded back
-// (col2im).
+// strided, 1x1 and small-plane convolutions with 16 output channels or more; 1x1 ones at stride 1
+// and 2 whose output planes fill their vectors as matrix products on the planes,
+// conv2d_pointwise.cpp); else stride 1 runs the direct kernels of conv2d_direct.cpp, other strides
+// the same kernels through the polyphase form of conv2d_polyphase.cpp where it pays; the rest runs
+// as GEMM: each image is unfolded (im2col) into a (C*KH*KW) x (OH*OW) matrix, so that forward is
+// weight x columns, the weight gradient is grad_output x columns^T and the input gradient is
+// weight^T x grad_output folded back (col2im).
 #include <algorithm>
 #include <stdexcept>
 

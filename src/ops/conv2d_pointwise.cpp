@@ -44,14 +44,53 @@ struct Epilogue {
   const double* bn = nullptr;
   int64_t ld = 0;
   bool relu = false;
+  // Or, for a stride-2 layer's input gradient on an output plane of 8 or 16 columns (spread_W =
+  // 15 or 16, 31 or 32 input columns, spread_H input rows): each vector stored spread out
+  // (spread_rows), c being the input gradient's plane at the tile's first row, ldc its
+  // channels' distance.
+  int64_t spread_H = 0, spread_W = 0;
 };
+
+// Input rows a vector of a stride-2 layer's output plane covers: 2 output rows of 8 pixels (4
+// input rows) or one of 16 (2 input rows).
+inline int64_t input_rows_per_vector(int64_t W) {
+  return W > kLanes ? 2 : 4;
+}
+
+// A vector z of 16 input-gradient sums of a stride-2 layer's output plane (two rows of 8 or one of
+// 16) stored as the input rows they stand for, from `out` on, W columns and at most H rows: each
+// value at an even column of an even row, zeros between. Stored as they come, between the
+// products of the next block: written in a pass of their own, the 2 MB of ResNet-20's shortcut
+// input gradient took 40 % of its time.
+__attribute__((target("avx512f"))) inline void spread_rows(__m512 z, int64_t H, int64_t W,
+                                                           float* out) {
+  const __m512i lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  const __m512i hi = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+  const __m512 zero = _mm512_setzero_ps(), first = _mm512_maskz_permutexvar_ps(0x5555, lo, z),
+               second = _mm512_maskz_permutexvar_ps(0x5555, hi, z);
+  if (W > kLanes) {  // one row of 16: input row 0 in two vectors, row 1 zeros
+    const __mmask16 m = static_cast<__mmask16>((uint32_t{1} << (W - kLanes)) - 1);
+    _mm512_storeu_ps(out, first);
+    _mm512_mask_storeu_ps(out + kLanes, m, second);
+    if (H > 1) {
+      _mm512_storeu_ps(out + W, zero);
+      _mm512_mask_storeu_ps(out + W + kLanes, m, zero);
+    }
+    return;
+  }
+  const __mmask16 m = static_cast<__mmask16>((uint32_t{1} << W) - 1);  // two rows of 8
+  _mm512_mask_storeu_ps(out, m, first);
+  if (H > 1) _mm512_mask_storeu_ps(out + W, m, zero);
+  if (H > 2) _mm512_mask_storeu_ps(out + 2 * W, m, second);
+  if (H > 3) _mm512_mask_storeu_ps(out + 3 * W, m, zero);
+}
 
 // c[r][p] = init[r] (or 0) + sum_k a[k * kRows + r] * b[k * ldb + p], k in order, for r < R and
 // p < 16 * (NV - 1) + the lanes of `last` in the last vector.
-template <int R, int NV>
+template <int R, int NV, bool Spread>
 __attribute__((target("avx512f"))) void block(int64_t K, const float* a, const float* b,
                                               int64_t ldb, __mmask16 last, const float* init,
-                                              float* c, int64_t ldc, Epilogue e) {
+                                              float* c, int64_t ldc, const Epilogue& e) {
   __m512 acc[R][NV];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
@@ -85,7 +124,10 @@ __attribute__((target("avx512f"))) void block(int64_t K, const float* a, const f
       __m512 z = acc[r][v];
       if (e.bn) z = batch_norm_lanes(z, mean, scale, shift);
       if (e.relu) z = _mm512_max_ps(z, _mm512_setzero_ps());  // NaN and -0 give +0, as ReLU
-      if (v + 1 < NV)
+      if constexpr (Spread)
+        spread_rows(z, e.spread_H - input_rows_per_vector(e.spread_W) * v, e.spread_W,
+                    c + r * ldc + input_rows_per_vector(e.spread_W) * v * e.spread_W);
+      else if (v + 1 < NV)
         _mm512_storeu_ps(c + r * ldc + v * kLanes, z);
       else
         _mm512_mask_storeu_ps(c + r * ldc + v * kLanes, last, z);
@@ -93,16 +135,51 @@ __attribute__((target("avx512f"))) void block(int64_t K, const float* a, const f
   }
 }
 
-// block<R, NV> for R (1 .. kRows) known only at run time.
-template <int NV, int R = kRows>
+// block<R, NV, Spread> for R (1 .. kRows) known only at run time.
+template <int NV, bool Spread, int R = kRows>
 __attribute__((target("avx512f"))) void block_of(int rows, int64_t K, const float* a,
                                                  const float* b, int64_t ldb, __mmask16 last,
                                                  const float* init, float* c, int64_t ldc,
-                                                 Epilogue e) {
+                                                 const Epilogue& e) {
   if constexpr (R >= 1) {
-    if (rows == R) return block<R, NV>(K, a, b, ldb, last, init, c, ldc, e);
-    block_of<NV, R - 1>(rows, K, a, b, ldb, last, init, c, ldc, e);
+    if (rows == R) return block<R, NV, Spread>(K, a, b, ldb, last, init, c, ldc, e);
+    block_of<NV, Spread, R - 1>(rows, K, a, b, ldb, last, init, c, ldc, e);
   }
+}
+
+// rows_product's tile of vectors [v0, v0 + nv) of the K planes of a stride-2 layer's output
+// plane of 8 or 16 columns, from the input's planes b: vector j of plane k is output rows 2j and
+// 2j + 1, the even pixels of input rows 4j and 4j + 2 (the second zero past the plane), or output
+// row j, input row 2j's. A function of its own: inlined, it had slowed rows_product's plain copy
+// (a 1x1 64 -> 128 forward on 16 x 16, stride 1: 1.46 -> 1.60 ms).
+__attribute__((target("avx512f"), noinline)) void tile_even_rows(const Conv2dGeometry& g, int64_t K,
+                                                                 const float* b, int64_t v0,
+                                                                 int64_t nv, float* tile) {
+  const __m512i pick = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const auto lanes = [](int64_t n) {
+    return static_cast<__mmask16>((uint32_t{1} << std::min<int64_t>(n, kLanes)) - 1);
+  };
+  if (g.OW == kLanes) {  // 31 or 32 columns
+    const __mmask16 m = lanes(g.W - kLanes);
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t v = 0; v < nv; ++v) {
+        const float* row = b + (k * g.H + 2 * (v0 + v)) * g.W;
+        _mm512_storeu_ps(tile + (k * nv + v) * kLanes,
+                         _mm512_permutex2var_ps(_mm512_loadu_ps(row), pick,
+                                                _mm512_maskz_loadu_ps(m, row + kLanes)));
+      }
+    return;
+  }
+  const __mmask16 m = lanes(g.W);  // 15 or 16 columns
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t v = 0; v < nv; ++v) {
+      const int64_t y = 2 * (v0 + v);
+      const float* row = b + (k * g.H + 2 * y) * g.W;
+      const __m512 lo = _mm512_maskz_loadu_ps(m, row);
+      const __m512 hi =
+          y + 1 < g.OH ? _mm512_maskz_loadu_ps(m, row + 2 * g.W) : _mm512_setzero_ps();
+      _mm512_storeu_ps(tile + (k * nv + v) * kLanes, _mm512_permutex2var_ps(lo, pick, hi));
+    }
 }
 
 // Rows [r0, r1) (r0 a multiple of kRows) of c (M x P) = packed a x b (K x P), plane by plane:
@@ -112,7 +189,8 @@ __attribute__((target("avx512f"))) void block_of(int rows, int64_t K, const floa
 __attribute__((target("avx512f"))) void rows_product(int64_t M, int64_t P, int64_t K,
                                                      const float* a, const float* b,
                                                      const float* init, float* c, int64_t r0,
-                                                     int64_t r1, Epilogue e) {
+                                                     int64_t r1, Epilogue e,
+                                                     const Conv2dGeometry* even = nullptr) {
   const int64_t vectors = (P + kLanes - 1) / kLanes, tiles = (vectors + kVectors - 1) / kVectors;
   const int64_t tail = P - (vectors - 1) * kLanes;
   const __mmask16 full = 0xFFFF, end = static_cast<__mmask16>((uint32_t{1} << tail) - 1);
@@ -125,11 +203,15 @@ __attribute__((target("avx512f"))) void rows_product(int64_t M, int64_t P, int64
   for (int64_t t = 0, v0 = 0; t < tiles; ++t) {
     const int64_t nv = vectors / tiles + (t < vectors % tiles ? 1 : 0);
     float* tile = tiled + K * v0 * kLanes;
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t v = 0; v < nv; ++v)
-        _mm512_storeu_ps(tile + (k * nv + v) * kLanes,
-                         _mm512_maskz_loadu_ps(v0 + v + 1 < vectors ? full : end,
-                                               b + k * P + (v0 + v) * kLanes));
+    if (even) {
+      tile_even_rows(*even, K, b, v0, nv, tile);
+    } else {
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t v = 0; v < nv; ++v)
+          _mm512_storeu_ps(tile + (k * nv + v) * kLanes,
+                           _mm512_maskz_loadu_ps(v0 + v + 1 < vectors ? full : end,
+                                                 b + k * P + (v0 + v) * kLanes));
+    }
     v0 += nv;
   }
   for (int64_t r = r0; r < r1; r += kRows) {
@@ -143,33 +225,122 @@ __attribute__((target("avx512f"))) void rows_product(int64_t M, int64_t P, int64
       const __mmask16 last = v0 + nv == vectors ? end : full;
       const float* tile = tiled + K * v0 * kLanes;
       float* ct = c + r * P + v0 * kLanes;
-      switch (nv) {
-        case 1:
-          block_of<1>(rows, K, ar, tile, kLanes, last, it, ct, P, er);
-          break;
-        case 2:
-          block_of<2>(rows, K, ar, tile, 2 * kLanes, last, it, ct, P, er);
-          break;
-        default:  // nv is at most kVectors
-          block_of<3>(rows, K, ar, tile, 3 * kLanes, last, it, ct, P, er);
-          break;
+      int64_t ldc = P;
+      if (e.spread_W) {  // the tile's rows 2 v0 .. spread over the input gradient's planes
+        ldc = e.spread_H * e.spread_W;
+        ct = c + r * ldc + input_rows_per_vector(e.spread_W) * v0 * e.spread_W;
+        er.spread_H = e.spread_H - input_rows_per_vector(e.spread_W) * v0;
       }
+      // Spread or plain stores, each instance compiled on its own.
+      const auto run = [&]<bool Spread>() {
+        switch (nv) {
+          case 1:
+            return block_of<1, Spread>(rows, K, ar, tile, kLanes, last, it, ct, ldc, er);
+          case 2:
+            return block_of<2, Spread>(rows, K, ar, tile, 2 * kLanes, last, it, ct, ldc, er);
+          default:  // nv is at most kVectors
+            return block_of<3, Spread>(rows, K, ar, tile, 3 * kLanes, last, it, ct, ldc, er);
+        }
+      };
+      if (e.spread_W)
+        run.template operator()<true>();
+      else
+        run.template operator()<false>();
       v0 += nv;
     }
   }
 }
 
-// c_n = a x b_n for every image n: rows of a (M x K) packed by the caller, tasks of whole blocks
-// of rows, fixed by the shape alone.
-void batched_product(int64_t N, int64_t M, int64_t P, int64_t K, const float* packed,
-                     const float* b, const float* init, float* c, Epilogue e) {
-  const int64_t blocks = (M + kRows - 1) / kRows;
-  const int64_t parts = std::min(blocks, parts_per_image(N, M * K * P));
-  parallel_for(N * parts, [&](int64_t task) {
+// A 1x1 layer at stride 2 reads (forward) and writes (input gradient) only every other pixel of
+// every other row of its input's planes: pixel (y, x) of its OH x OW plane is (2y, 2x) there.
+// On output planes of 8 or 16 columns (ResNet's shortcuts on 16 x 16 and 32 x 32) the forward's
+// tiles are picked straight out of the input (tile_even_rows) and the input gradient's sums
+// spread as they are stored (spread_rows); on others the products run on the plane copied out
+// dense and the input gradient is spread from one in a pass of its own. (The channel lanes had
+// turned every result pixel-major <-> NCHW, and zeroed and turned the three phases of the input
+// gradient without taps: 38 % of ResNet-20's 32 -> 64 shortcut's input gradient.)
+
+// K planes of the input (H x W each) -> K dense OH x OW planes: each row's even pixels, 16 a
+// vector, picked out of two vectors by one permute.
+__attribute__((target("avx512f"))) void gather_even_pixels(const Conv2dGeometry& g, int64_t K,
+                                                           const float* src, float* dst) {
+  const auto lanes = [](int64_t n) {
+    return static_cast<__mmask16>((uint32_t{1} << std::clamp<int64_t>(n, 0, kLanes)) - 1);
+  };
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  for (int64_t x = 0; x < g.OW; x += kLanes) {
+    const int64_t left = g.W - 2 * x;  // at least 2 (OW - x) - 1: every pixel wanted
+    const __mmask16 ma = lanes(left), mb = lanes(left - kLanes), ms = lanes(g.OW - x);
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t y = 0; y < g.OH; ++y) {
+        const float* row = src + (k * g.H + 2 * y) * g.W + 2 * x;
+        // No load at all where no lane is wanted (a load with every lane masked off was this
+        // loop's hottest instruction).
+        const __m512 b = mb ? _mm512_maskz_loadu_ps(mb, row + kLanes) : _mm512_setzero_ps();
+        _mm512_mask_storeu_ps(dst + (k * g.OH + y) * g.OW + x, ms,
+                              _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(ma, row), even, b));
+      }
+  }
+}
+
+// Channels [c0, c1) of the dense OH x OW planes src -> the input's H x W planes at dst: each
+// value at (2y, 2x), zeros between (odd rows, odd columns).
+__attribute__((target("avx512f"))) void spread_even_pixels(const Conv2dGeometry& g, int64_t c0,
+                                                           int64_t c1, const float* src,
+                                                           float* dst) {
+  const auto lanes = [](int64_t n) {
+    return static_cast<__mmask16>((uint32_t{1} << std::clamp<int64_t>(n, 0, kLanes)) - 1);
+  };
+  const __m512 zero = _mm512_setzero_ps();
+  const __m512i spread = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  for (int64_t c = c0; c < c1; ++c)
+    for (int64_t iy = 0; iy < g.H; ++iy) {
+      float* out = dst + (c * g.H + iy) * g.W;
+      if (iy % 2) {
+        for (int64_t x = 0; x < g.W; x += kLanes)
+          _mm512_mask_storeu_ps(out + x, lanes(g.W - x), zero);
+        continue;
+      }
+      const float* row = src + (c * g.OH + iy / 2) * g.OW;
+      // Values x .. x + 7 into the even lanes (fewer at the row's end), read only where wanted,
+      // by a permute (an expanding load, vexpandps from memory, took 4x as long on Zen 5).
+      for (int64_t x = 0; x < g.OW; x += kLanes / 2)
+        _mm512_mask_storeu_ps(out + 2 * x, lanes(g.W - 2 * x),
+                              _mm512_maskz_permutexvar_ps(
+                                  0x5555, spread, _mm512_maskz_loadu_ps(lanes(g.OW - x), row + x)));
+    }
+}
+
+// c_n = a x b_n for every image n, b_n and c_n the layer's input and output planes (the forward)
+// or its output and input gradient planes (the input gradient: `gradient`), each densely the
+// layer's OH x OW plane or, at stride 2, through gather_even_pixels / spread_even_pixels: rows
+// of a (M x K) packed by the caller, tasks of whole blocks of rows, fixed by the shape alone.
+void batched_product(const Conv2dGeometry& g, bool gradient, int64_t M, int64_t K,
+                     const float* packed, const float* b, const float* init, float* c, Epilogue e) {
+  const int64_t P = g.OH * g.OW, plane = g.H * g.W, blocks = (M + kRows - 1) / kRows;
+  const bool strided = g.SH == 2;
+  const int64_t parts = std::min(blocks, parts_per_image(g.N, M * K * P));
+  parallel_for(g.N * parts, [&](int64_t task) {
     const int64_t n = task / parts, part = task % parts;
     const int64_t r0 = part * blocks / parts * kRows,
                   r1 = std::min(M, (part + 1) * blocks / parts * kRows);
-    rows_product(M, P, K, packed, b + n * K * P, init, c + n * M * P, r0, r1, e);
+    if (!strided)
+      return rows_product(M, P, K, packed, b + n * K * P, init, c + n * M * P, r0, r1, e);
+    if (!gradient) {  // the input's even pixels, then the products into the output
+      if (g.OW == kLanes / 2 || g.OW == kLanes)  // straight into the product's tiles
+        return rows_product(M, P, K, packed, b + n * K * plane, init, c + n * M * P, r0, r1, e, &g);
+      float* dense = scratch(2, static_cast<size_t>(K * P));
+      gather_even_pixels(g, K, b + n * K * plane, dense);
+      return rows_product(M, P, K, packed, dense, init, c + n * M * P, r0, r1, e);
+    }
+    if (g.OW == kLanes / 2 || g.OW == kLanes) {  // spread as the sums are stored
+      Epilogue spread = e;
+      spread.spread_H = g.H, spread.spread_W = g.W;
+      return rows_product(M, P, K, packed, b + n * K * P, init, c + n * M * plane, r0, r1, spread);
+    }
+    float* dense = scratch(2, static_cast<size_t>(M * P));
+    rows_product(M, P, K, packed, b + n * K * P, init, dense, r0, r1, e);
+    spread_even_pixels(g, r0, r1, dense, c + n * M * plane);
   });
 }
 
@@ -193,11 +364,15 @@ bool pointwise_conv_applies(const Conv2dGeometry& g) {
   // 14, 16 x 16, 32 x 32; not 7 x 7, 49 pixels in 4 vectors, nor 4 x 4, one vector a block), from
   // the kernel timer against the channel lanes at batch 8 and 64, 1 thread: 32 -> 64 on 32 x 32
   // forward 0.48 -> 0.29 ms (batch 8), 64 -> 128 on 16 x 16 0.33 -> 0.26; 8 x 8 and 14 x 14 even; 7
-  // x 7 0.41 -> 0.53 and 4 x 4 (256 -> 256) 1.0 -> 1.6 at batch 64.
-  const int64_t P = g.H * g.W, padded = (P + kLanes - 1) / kLanes * kLanes;
-  return active_isa() == Isa::avx512 && g.KH == 1 && g.KW == 1 && g.SH == 1 && g.SW == 1 &&
-         g.PH == 0 && g.PW == 0 && g.C >= kLanes && g.O >= kLanes && P >= 64 &&
-         16 * padded <= 17 * P;
+  // x 7 0.41 -> 0.53 and 4 x 4 (256 -> 256) 1.0 -> 1.6 at batch 64. At stride 2 the plane is the
+  // output's; against the channel lanes (batch 64, 1 thread, alternated, fastest of 300-600
+  // calls), ResNet-20's 32 -> 64 shortcut on 16 x 16: forward even (0.11 ms), input gradient
+  // 0.145 -> 0.111, forward and backward 0.400 -> 0.373; its 16 -> 32 on 32 x 32: forward 0.19
+  // -> 0.15, input gradient 0.52 -> 0.18, forward and backward 0.99 -> 0.53.
+  const int64_t P = g.OH * g.OW, padded = (P + kLanes - 1) / kLanes * kLanes;
+  const bool stride = (g.SH == 1 && g.SW == 1) || (g.SH == 2 && g.SW == 2);
+  return active_isa() == Isa::avx512 && g.KH == 1 && g.KW == 1 && stride && g.PH == 0 &&
+         g.PW == 0 && g.C >= kLanes && g.O >= kLanes && P >= 64 && 16 * padded <= 17 * P;
 }
 
 void conv2d_forward_pointwise(const Conv2dGeometry& g, ConvFusion f, const float* in,
@@ -211,13 +386,12 @@ void conv2d_forward_pointwise(const Conv2dGeometry& g, ConvFusion f, const float
     std::copy(f.bn_shift, f.bn_shift + g.O, bn.begin() + 2 * g.O);
   }
   const Epilogue e{f.bn_scale ? bn.data() : nullptr, g.O, f.relu};
-  batched_product(g.N, g.O, g.H * g.W, g.C, packed, in, bias, out, e);
+  batched_product(g, false, g.O, g.C, packed, in, bias, out, e);
 }
 
 void conv2d_input_grad_pointwise(const Conv2dGeometry& g, const float* w, const float* gout,
                                  float* gin) {
-  batched_product(g.N, g.C, g.H * g.W, g.O, pack_input_grad_pointwise(g, w), gout, nullptr, gin,
-                  {});
+  batched_product(g, true, g.C, g.O, pack_input_grad_pointwise(g, w), gout, nullptr, gin, {});
 }
 
 const float* pack_input_grad_pointwise(const Conv2dGeometry& g, const float* w) {
@@ -226,8 +400,19 @@ const float* pack_input_grad_pointwise(const Conv2dGeometry& g, const float* w) 
 
 void input_grad_pointwise_image(const Conv2dGeometry& g, const float* packed, const float* gout,
                                 int64_t n, float* gin) {
-  const int64_t P = g.H * g.W;
-  rows_product(g.C, P, g.O, packed, gout + n * g.O * P, nullptr, gin + n * g.C * P, 0, g.C, {});
+  const int64_t P = g.OH * g.OW, plane = g.H * g.W;
+  if (g.SH == 1)
+    return rows_product(g.C, P, g.O, packed, gout + n * g.O * P, nullptr, gin + n * g.C * P, 0, g.C,
+                        {});
+  if (g.OW == kLanes / 2 || g.OW == kLanes) {  // spread as the sums are stored
+    Epilogue spread;
+    spread.spread_H = g.H, spread.spread_W = g.W;
+    return rows_product(g.C, P, g.O, packed, gout + n * g.O * P, nullptr, gin + n * g.C * plane, 0,
+                        g.C, spread);
+  }
+  float* dense = scratch(2, static_cast<size_t>(g.C * P));
+  rows_product(g.C, P, g.O, packed, gout + n * g.O * P, nullptr, dense, 0, g.C, {});
+  spread_even_pixels(g, 0, g.C, dense, gin + n * g.C * plane);
 }
 
 }  // namespace convlab::kernels

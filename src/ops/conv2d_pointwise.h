@@ -1,6 +1,7 @@
-// 1x1 convolutions at stride 1 as matrix products on the layer's own NCHW planes (AVX-512):
+// 1x1 convolutions at stride 1 and 2 as matrix products on the layer's own NCHW planes (AVX-512):
 // forward out_n = w x in_n, input gradient gin_n = w^T x gout_n, pixels in the vector lanes, no
-// copies of the images and no turn of the results (conv2d_pointwise.cpp).
+// turn of the results (conv2d_pointwise.cpp). At stride 2 the products run on the output's plane:
+// the input's even pixels picked out, the input gradient's sums spread back with zeros between.
 #pragma once
 
 #include "convlab/ops/conv2d.h"
@@ -8,9 +9,9 @@
 
 namespace convlab::kernels {
 
-// AVX-512 active, a 1x1 kernel at stride 1 without padding, 16 channels or more in and out, and
-// planes that fill their vectors (the shape's rule; see the .cpp). The weight gradient stays with
-// the channel-lane kernels.
+// AVX-512 active, a 1x1 kernel at stride 1 or 2 (both ways) without padding, 16 channels or more
+// in and out, and output planes that fill their vectors (the shape's rule; see the .cpp). The
+// weight gradient stays with the channel-lane kernels.
 bool pointwise_conv_applies(const Conv2dGeometry& g);
 
 // kernels::conv2d_forward's contract, with a fused ReLU and evaluation-mode BatchNorm (f.pool
