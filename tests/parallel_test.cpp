@@ -72,6 +72,33 @@ TEST(Parallel, EveryTaskRunsOnceAndNestedCallsAreSerial) {
   EXPECT_THROW(ThreadPool pool0(0), Error);
 }
 
+// Jobs back to back, of 2 to 40 tasks (shares claimed and taken from by other threads), at 2, 3
+// and 8 threads: every task of every job runs once, in that job, and each job's writes are seen
+// by its caller when run() returns (a worker still looking for work in one job must never run a
+// task of the next with the first job's function).
+TEST(Parallel, BackToBackJobsRunEachTaskOnceInTheirOwnJob) {
+  for (int threads : {2, 3, 8}) {
+    ThreadPool pool(threads);
+    PoolScope scope(&pool);
+    std::vector<int> last(40);
+    std::vector<std::atomic<int>> runs(40);
+    for (int job = 0; job < 20000; ++job) {
+      const int64_t tasks = 2 + job % 39;
+      parallel_for(tasks, [&, job](int64_t t) {
+        // A plain write: seen by the caller only if run() publishes its job's writes.
+        last[static_cast<size_t>(t)] = job;
+        runs[static_cast<size_t>(t)].fetch_add(1, std::memory_order_relaxed);
+      });
+      for (int64_t t = 0; t < tasks; ++t) {
+        ASSERT_EQ(last[static_cast<size_t>(t)], job)
+            << "task " << t << ", " << threads << " threads";
+        ASSERT_EQ(runs[static_cast<size_t>(t)].exchange(0), 1)
+            << "job " << job << " task " << t << ", " << threads << " threads";
+      }
+    }
+  }
+}
+
 TEST(Parallel, KernelsAreBitIdenticalAtAnyThreadCount) {
   const auto one = run_kernels(1);
   for (int t : {2, 3}) {

@@ -10,13 +10,27 @@ namespace convlab {
 
 namespace {
 thread_local ThreadPool* active_pool = nullptr;
+}  // namespace
+
+namespace {
+
+constexpr uint64_t pack(int64_t lo, int64_t hi) {
+  return static_cast<uint64_t>(lo) | static_cast<uint64_t>(hi) << 32;
 }
+constexpr int64_t low(uint64_t r) {
+  return static_cast<int64_t>(r & 0xFFFFFFFFu);
+}
+constexpr int64_t high(uint64_t r) {
+  return static_cast<int64_t>(r >> 32);
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int threads) {
   if (threads < 1 || threads > 256)
     throw ValueError("thread count must be between 1 and 256; got " + std::to_string(threads));
-  lo_.assign(static_cast<size_t>(threads), 0);
-  hi_.assign(static_cast<size_t>(threads), 0);
+  threads_ = threads;
+  shares_ = std::make_unique<Share[]>(static_cast<size_t>(threads));
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
@@ -29,34 +43,38 @@ ThreadPool::~ThreadPool() {
   for (auto& w : workers_) w.join();
 }
 
-void ThreadPool::work_on_current_job(int self) {
-  const size_t me = static_cast<size_t>(self);
-  for (;;) {
-    int64_t task, tasks;
-    const std::function<void(int64_t)>* job;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!job_) return;
-      tasks = tasks_;
-      if (lo_[me] < hi_[me]) {
-        task = lo_[me]++;
-      } else {
-        size_t victim = me;
-        for (size_t q = 0; q < lo_.size(); ++q)
-          if (hi_[q] - lo_[q] > (victim == me ? 0 : hi_[victim] - lo_[victim])) victim = q;
-        if (victim == me) return;
-        task = --hi_[victim];
-      }
-      job = job_;
+bool ThreadPool::claim(size_t self, int64_t& task) {
+  // From the front of this thread's own share ...
+  std::atomic<uint64_t>& own = shares_[self].range;
+  uint64_t r = own.load(std::memory_order_relaxed);
+  while (low(r) < high(r))
+    if (own.compare_exchange_weak(r, pack(low(r) + 1, high(r)), std::memory_order_relaxed)) {
+      task = low(r);
+      return true;
     }
-    (*job)(task);
-    // Counted without the mutex (one hand-off per task, not two); only the last task takes it,
-    // so that run() cannot miss the notification between its test and its wait.
-    if (finished_.fetch_add(1, std::memory_order_acq_rel) + 1 == tasks) {
-      { std::lock_guard<std::mutex> lock(mutex_); }
-      done_.notify_all();
+  // ... then from the back of the largest other one, until none has any left.
+  for (;;) {
+    size_t victim = self;
+    int64_t most = 0;
+    for (size_t q = 0; q < static_cast<size_t>(threads_); ++q) {
+      const uint64_t v = shares_[q].range.load(std::memory_order_relaxed);
+      if (high(v) - low(v) > most) most = high(v) - low(v), victim = q;
+    }
+    if (victim == self) return false;
+    std::atomic<uint64_t>& other = shares_[victim].range;
+    r = other.load(std::memory_order_relaxed);
+    if (low(r) < high(r) &&
+        other.compare_exchange_strong(r, pack(low(r), high(r) - 1), std::memory_order_relaxed)) {
+      task = high(r) - 1;
+      return true;
     }
   }
+}
+
+void ThreadPool::work_on_current_job(int self, const std::function<void(int64_t)>& job) {
+  PoolScope serial(nullptr);  // kernels called inside a task run serially
+  int64_t task;
+  while (claim(static_cast<size_t>(self), task)) job(task);
 }
 
 void ThreadPool::worker_loop(int self) {
@@ -72,51 +90,57 @@ void ThreadPool::worker_loop(int self) {
       __builtin_ia32_pause();
 #endif
     }
+    const std::function<void(int64_t)>* job;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
       if (stop_) return;
       seen = generation_;
+      job = job_;  // null: that job is over already
+      if (job) active_.fetch_add(1, std::memory_order_relaxed);
     }
-    PoolScope serial(nullptr);  // kernels called inside a task run serially
-    work_on_current_job(self);
+    if (!job) continue;
+    work_on_current_job(self, *job);
+    // The tasks' writes published to run(), which reads active_ with acquire; the last one out
+    // wakes it (under the mutex, so that it cannot miss the notification between its test and
+    // its wait).
+    if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      { std::lock_guard<std::mutex> lock(mutex_); }
+      done_.notify_all();
+    }
   }
 }
 
 void ThreadPool::run(int64_t tasks, const std::function<void(int64_t)>& fn) {
   if (tasks <= 0) return;
-  if (workers_.empty() || tasks == 1) {
+  // A share's bounds are 32 bits each (no kernel comes near; more runs here, serially).
+  if (workers_.empty() || tasks == 1 || tasks >= (int64_t{1} << 31)) {
     for (int64_t t = 0; t < tasks; ++t) fn(t);
     return;
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     job_ = &fn;
-    tasks_ = tasks;
-    const int64_t threads = static_cast<int64_t>(lo_.size());
-    for (int64_t i = 0; i < threads; ++i) {  // contiguous, near-equal shares
-      lo_[static_cast<size_t>(i)] = tasks * i / threads;
-      hi_[static_cast<size_t>(i)] = tasks * (i + 1) / threads;
-    }
-    finished_ = 0;
+    const int64_t threads = threads_;
+    for (int64_t i = 0; i < threads; ++i)  // contiguous, near-equal shares
+      shares_[static_cast<size_t>(i)].range.store(
+          pack(tasks * i / threads, tasks * (i + 1) / threads), std::memory_order_relaxed);
     ++generation_;
   }
   wake_.notify_all();
-  {
-    PoolScope serial(nullptr);
-    work_on_current_job(0);
-  }
+  work_on_current_job(0, fn);
+  // Every task is claimed; wait for the workers still running one (or about to find none).
   const auto spin_until =
       std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicroseconds);
-  while (finished_.load(std::memory_order_acquire) != tasks &&
+  while (active_.load(std::memory_order_acquire) != 0 &&
          std::chrono::steady_clock::now() < spin_until) {
 #if defined(__x86_64__)
     __builtin_ia32_pause();
 #endif
   }
   std::unique_lock<std::mutex> lock(mutex_);
-  done_.wait(lock, [&] { return finished_ == tasks_; });
-  job_ = nullptr;
+  done_.wait(lock, [&] { return active_.load(std::memory_order_acquire) == 0; });
+  job_ = nullptr;  // workers that wake from here on find no job
 }
 
 PoolScope::PoolScope(ThreadPool* pool) : previous_(active_pool) {
