@@ -44,10 +44,12 @@ Generator& global_generator() {
   return gen;
 }
 
-// Threads for forward passes (torch.set_num_threads); results are the same at any count.
+// Threads for forward passes (torch.set_num_threads); results are the same at any count. A call
+// that runs on the pool takes its own reference while it holds the GIL, so that set_num_threads
+// from another Python thread replaces the pool without freeing it under that call.
 struct Threads {
   int count = 1;
-  std::unique_ptr<ThreadPool> pool = std::make_unique<ThreadPool>(1);
+  std::shared_ptr<ThreadPool> pool = std::make_shared<ThreadPool>(1);
 };
 Threads& threads() {
   static Threads t;
@@ -204,7 +206,7 @@ PYBIND11_MODULE(_convlab, m) {
   m.def("set_num_threads", [](int n) {
     if (n < 1 || n > 256) throw ValueError("threads must be 1 to 256; got " + std::to_string(n));
     threads().count = n;
-    threads().pool = std::make_unique<ThreadPool>(n);
+    threads().pool = std::make_shared<ThreadPool>(n);
   });
   m.def("get_num_threads", [] { return threads().count; });
   m.def("layer_names", [] { return nn::LayerRegistry::builtin().names(); });
@@ -223,9 +225,10 @@ PYBIND11_MODULE(_convlab, m) {
            [](ModuleHandle& h, const FloatArray& input) {
              const Tensor x = to_tensor(input);
              Tensor y;
+             const std::shared_ptr<ThreadPool> pool = threads().pool;
              {
                py::gil_scoped_release nogil;
-               PoolScope scope(threads().pool.get());
+               PoolScope scope(pool.get());
                h.module->forward(x, y);
              }
              return to_array(y);
@@ -352,9 +355,10 @@ PYBIND11_MODULE(_convlab, m) {
     nn::Sequential& model = as_model(h);
     const Tensor x = to_tensor(image);
     std::string json;
+    const std::shared_ptr<ThreadPool> pool = threads().pool;
     {
       py::gil_scoped_release nogil;
-      PoolScope scope(threads().pool.get());
+      PoolScope scope(pool.get());
       json = experiment::layer_table(model, x).dump();
     }
     return json;

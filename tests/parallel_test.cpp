@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "convlab/data/dataset.h"
 #include "convlab/error.h"
@@ -97,6 +98,51 @@ TEST(Parallel, BackToBackJobsRunEachTaskOnceInTheirOwnJob) {
       }
     }
   }
+}
+
+// A task that throws ends its job: the exception reaches parallel_for's caller (from whichever
+// thread ran the task), no task starts after the pool has seen it, and the pool runs the next
+// job whole.
+TEST(Parallel, AThrowingTaskEndsItsJobAndReachesTheCaller) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    PoolScope scope(&pool);
+    for (int64_t bad : {0, 37, 99}) {
+      std::atomic<int> ran{0};
+      try {
+        parallel_for(100, [&](int64_t t) {
+          ran.fetch_add(1);
+          if (t == bad) throw ValueError("task " + std::to_string(t) + " failed");
+        });
+        ADD_FAILURE() << "no exception, " << threads << " threads";
+      } catch (const ValueError& e) {
+        EXPECT_EQ(std::string(e.what()), "task " + std::to_string(bad) + " failed");
+      }
+      EXPECT_GE(ran.load(), 1);
+      EXPECT_LE(ran.load(), 100);
+      std::vector<std::atomic<int>> runs(50);
+      parallel_for(50, [&](int64_t t) { runs[static_cast<size_t>(t)].fetch_add(1); });
+      for (auto& r : runs) EXPECT_EQ(r.load(), 1) << threads << " threads, after task " << bad;
+    }
+  }
+}
+
+// Two threads sharing one pool (Python threads calling forward at once) take turns: each job runs
+// every task once, for its own caller.
+TEST(Parallel, CallersOnTwoThreadsTakeTurns) {
+  ThreadPool pool(3);
+  std::vector<std::vector<int>> counts(2, std::vector<int>(30));
+  std::vector<std::thread> callers;
+  for (int c = 0; c < 2; ++c)
+    callers.emplace_back([&pool, &counts, c] {
+      PoolScope scope(&pool);
+      for (int job = 0; job < 2000; ++job)
+        parallel_for(30,
+                     [&](int64_t t) { counts[static_cast<size_t>(c)][static_cast<size_t>(t)]++; });
+    });
+  for (auto& t : callers) t.join();
+  for (const auto& per_caller : counts)
+    for (int n : per_caller) EXPECT_EQ(n, 2000);
 }
 
 TEST(Parallel, KernelsAreBitIdenticalAtAnyThreadCount) {

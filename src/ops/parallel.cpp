@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <exception>
+#include <utility>
 
 #include "convlab/error.h"
 
@@ -74,7 +76,21 @@ bool ThreadPool::claim(size_t self, int64_t& task) {
 void ThreadPool::work_on_current_job(int self, const std::function<void(int64_t)>& job) {
   PoolScope serial(nullptr);  // kernels called inside a task run serially
   int64_t task;
-  while (claim(static_cast<size_t>(self), task)) job(task);
+  while (claim(static_cast<size_t>(self), task)) {
+    try {
+      job(task);
+    } catch (...) {
+      // The job's first error ends it: no task starts after it (every share emptied; a claim in
+      // flight fails its compare-and-swap and finds none), and run() rethrows it to its caller
+      // once no thread is in the job, rather than leaving workers on a function that is gone.
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!error_) error_ = std::current_exception();
+      }
+      for (int q = 0; q < threads_; ++q)
+        shares_[static_cast<size_t>(q)].range.store(0, std::memory_order_relaxed);
+    }
+  }
 }
 
 void ThreadPool::worker_loop(int self) {
@@ -118,6 +134,9 @@ void ThreadPool::run(int64_t tasks, const std::function<void(int64_t)>& fn) {
     for (int64_t t = 0; t < tasks; ++t) fn(t);
     return;
   }
+  // One job at a time: a second caller waits here (tasks run serially on the pool's threads, so a
+  // task's own parallel_for never comes back to this pool).
+  std::lock_guard<std::mutex> turn(run_mutex_);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     job_ = &fn;
@@ -138,9 +157,14 @@ void ThreadPool::run(int64_t tasks, const std::function<void(int64_t)>& fn) {
     __builtin_ia32_pause();
 #endif
   }
-  std::unique_lock<std::mutex> lock(mutex_);
-  done_.wait(lock, [&] { return active_.load(std::memory_order_acquire) == 0; });
-  job_ = nullptr;  // workers that wake from here on find no job
+  std::exception_ptr error;
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [&] { return active_.load(std::memory_order_acquire) == 0; });
+    job_ = nullptr;  // workers that wake from here on find no job
+    error = std::exchange(error_, nullptr);
+  }
+  if (error) std::rethrow_exception(error);
 }
 
 PoolScope::PoolScope(ThreadPool* pool) : previous_(active_pool) {

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -27,7 +28,10 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int threads() const { return static_cast<int>(workers_.size()) + 1; }
-  // Runs fn(0) .. fn(tasks - 1), each once, across the pool; returns when all are done.
+  // Runs fn(0) .. fn(tasks - 1), each once, across the pool; returns when all are done. If a task
+  // throws, no further task starts and the first exception is rethrown here once every thread
+  // has left the job (the pool stays usable). Callers on several threads at once (Python threads
+  // sharing the module's pool) take turns.
   void run(int64_t tasks, const std::function<void(int64_t)>& fn);
 
  private:
@@ -38,6 +42,7 @@ class ThreadPool {
   bool claim(size_t self, int64_t& task);
 
   std::vector<std::thread> workers_;
+  std::mutex run_mutex_;  // held by the caller of a job on the workers, for the whole job
   std::mutex mutex_;
   std::condition_variable wake_, done_;
   const std::function<void(int64_t)>* job_ = nullptr;  // under mutex_
@@ -57,6 +62,7 @@ class ThreadPool {
   // no worker can claim a later job's task for this one.
   std::atomic<int> active_{0};
   std::atomic<uint64_t> generation_{0};  // written under mutex_, polled without it
+  std::exception_ptr error_;             // the current job's first, under mutex_
   bool stop_ = false;
 };
 
