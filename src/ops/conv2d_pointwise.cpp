@@ -22,6 +22,7 @@
 #include "convlab/ops/kernels.h"
 #include "convlab/ops/parallel.h"
 #include "scratch.h"
+#include "simd.h"
 
 // GCC 12's AVX-512 headers leave a placeholder operand undefined in some intrinsics
 // (_mm512_max_ps, _mm512_cvtps_pd, ...) and then warn about it once inlined (GCC bug 105593).
@@ -53,6 +54,25 @@ struct Epilogue {
   int64_t spread_H = 0, spread_W = 0;
 };
 
+// Permute indices: lanes 0, 2, .. 30 of two vectors (a row's even pixels), and lanes 0, 0, 1, 1,
+// .. 7, 7 (8 values to even lanes, zeroed odd ones by a mask) and 8, 8, .. 15, 15.
+__attribute__((target("avx512f"))) inline __m512i even_lanes() {
+  return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+}
+__attribute__((target("avx512f"))) inline __m512i doubled_low() {
+  return _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+}
+__attribute__((target("avx512f"))) inline __m512i doubled_high() {
+  return _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+}
+
+// Whether a stride-2 layer's output rows fill its vectors whole (8 or 16 columns: two rows a
+// vector or one): then the forward picks its tiles straight out of the input (tile_even_rows)
+// and the input gradient is spread as it is stored (spread_rows).
+inline bool rows_fill_vectors(const Conv2dGeometry& g) {
+  return g.OW == kLanes / 2 || g.OW == kLanes;
+}
+
 // Input rows a vector of a stride-2 layer's output plane covers: 2 output rows of 8 pixels (4
 // input rows) or one of 16 (2 input rows).
 inline int64_t input_rows_per_vector(int64_t W) {
@@ -66,12 +86,11 @@ inline int64_t input_rows_per_vector(int64_t W) {
 // input gradient took 40 % of its time.
 __attribute__((target("avx512f"))) inline void spread_rows(__m512 z, int64_t H, int64_t W,
                                                            float* out) {
-  const __m512i lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-  const __m512i hi = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-  const __m512 zero = _mm512_setzero_ps(), first = _mm512_maskz_permutexvar_ps(0x5555, lo, z),
-               second = _mm512_maskz_permutexvar_ps(0x5555, hi, z);
+  const __m512 zero = _mm512_setzero_ps(),
+               first = _mm512_maskz_permutexvar_ps(0x5555, doubled_low(), z),
+               second = _mm512_maskz_permutexvar_ps(0x5555, doubled_high(), z);
   if (W > kLanes) {  // one row of 16: input row 0 in two vectors, row 1 zeros
-    const __mmask16 m = static_cast<__mmask16>((uint32_t{1} << (W - kLanes)) - 1);
+    const __mmask16 m = lanes_mask(W - kLanes);
     _mm512_storeu_ps(out, first);
     _mm512_mask_storeu_ps(out + kLanes, m, second);
     if (H > 1) {
@@ -80,7 +99,7 @@ __attribute__((target("avx512f"))) inline void spread_rows(__m512 z, int64_t H, 
     }
     return;
   }
-  const __mmask16 m = static_cast<__mmask16>((uint32_t{1} << W) - 1);  // two rows of 8
+  const __mmask16 m = lanes_mask(W);  // two rows of 8
   _mm512_mask_storeu_ps(out, m, first);
   if (H > 1) _mm512_mask_storeu_ps(out + W, m, zero);
   if (H > 2) _mm512_mask_storeu_ps(out + 2 * W, m, second);
@@ -157,12 +176,9 @@ __attribute__((target("avx512f"))) void block_of(int rows, int64_t K, const floa
 __attribute__((target("avx512f"), noinline)) void tile_even_rows(const Conv2dGeometry& g, int64_t K,
                                                                  const float* b, int64_t v0,
                                                                  int64_t nv, float* tile) {
-  const __m512i pick = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const auto lanes = [](int64_t n) {
-    return static_cast<__mmask16>((uint32_t{1} << std::min<int64_t>(n, kLanes)) - 1);
-  };
+  const __m512i pick = even_lanes();
   if (g.OW == kLanes) {  // 31 or 32 columns
-    const __mmask16 m = lanes(g.W - kLanes);
+    const __mmask16 m = lanes_mask(g.W - kLanes);
     for (int64_t k = 0; k < K; ++k)
       for (int64_t v = 0; v < nv; ++v) {
         const float* row = b + (k * g.H + 2 * (v0 + v)) * g.W;
@@ -172,7 +188,7 @@ __attribute__((target("avx512f"), noinline)) void tile_even_rows(const Conv2dGeo
       }
     return;
   }
-  const __mmask16 m = lanes(g.W);  // 15 or 16 columns
+  const __mmask16 m = lanes_mask(g.W);  // 15 or 16 columns
   for (int64_t k = 0; k < K; ++k)
     for (int64_t v = 0; v < nv; ++v) {
       const int64_t y = 2 * (v0 + v);
@@ -255,24 +271,21 @@ __attribute__((target("avx512f"))) void rows_product(int64_t M, int64_t P, int64
 
 // A 1x1 layer at stride 2 reads (forward) and writes (input gradient) only every other pixel of
 // every other row of its input's planes: pixel (y, x) of its OH x OW plane is (2y, 2x) there.
-// On output planes of 8 or 16 columns (ResNet's shortcuts on 16 x 16 and 32 x 32) the forward's
-// tiles are picked straight out of the input (tile_even_rows) and the input gradient's sums
-// spread as they are stored (spread_rows); on others the products run on the plane copied out
-// dense and the input gradient is spread from one in a pass of its own. (The channel lanes had
-// turned every result pixel-major <-> NCHW, and zeroed and turned the three phases of the input
-// gradient without taps: 38 % of ResNet-20's 32 -> 64 shortcut's input gradient.)
+// Where its output rows fill their vectors (rows_fill_vectors) the products read and write the
+// input's planes directly; on other planes they run on the plane copied out dense, and the input
+// gradient is spread from one in a pass of its own. (The channel lanes had turned every result
+// pixel-major <-> NCHW, and zeroed and turned the three phases of the input gradient without
+// taps: 38 % of ResNet-20's 32 -> 64 shortcut's input gradient.)
 
 // K planes of the input (H x W each) -> K dense OH x OW planes: each row's even pixels, 16 a
 // vector, picked out of two vectors by one permute.
 __attribute__((target("avx512f"))) void gather_even_pixels(const Conv2dGeometry& g, int64_t K,
                                                            const float* src, float* dst) {
-  const auto lanes = [](int64_t n) {
-    return static_cast<__mmask16>((uint32_t{1} << std::clamp<int64_t>(n, 0, kLanes)) - 1);
-  };
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i even = even_lanes();
   for (int64_t x = 0; x < g.OW; x += kLanes) {
     const int64_t left = g.W - 2 * x;  // at least 2 (OW - x) - 1: every pixel wanted
-    const __mmask16 ma = lanes(left), mb = lanes(left - kLanes), ms = lanes(g.OW - x);
+    const __mmask16 ma = lanes_mask(left), mb = lanes_mask(left - kLanes),
+                    ms = lanes_mask(g.OW - x);
     for (int64_t k = 0; k < K; ++k)
       for (int64_t y = 0; y < g.OH; ++y) {
         const float* row = src + (k * g.H + 2 * y) * g.W + 2 * x;
@@ -290,59 +303,67 @@ __attribute__((target("avx512f"))) void gather_even_pixels(const Conv2dGeometry&
 __attribute__((target("avx512f"))) void spread_even_pixels(const Conv2dGeometry& g, int64_t c0,
                                                            int64_t c1, const float* src,
                                                            float* dst) {
-  const auto lanes = [](int64_t n) {
-    return static_cast<__mmask16>((uint32_t{1} << std::clamp<int64_t>(n, 0, kLanes)) - 1);
-  };
   const __m512 zero = _mm512_setzero_ps();
-  const __m512i spread = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  const __m512i spread = doubled_low();
   for (int64_t c = c0; c < c1; ++c)
     for (int64_t iy = 0; iy < g.H; ++iy) {
       float* out = dst + (c * g.H + iy) * g.W;
       if (iy % 2) {
         for (int64_t x = 0; x < g.W; x += kLanes)
-          _mm512_mask_storeu_ps(out + x, lanes(g.W - x), zero);
+          _mm512_mask_storeu_ps(out + x, lanes_mask(g.W - x), zero);
         continue;
       }
       const float* row = src + (c * g.OH + iy / 2) * g.OW;
       // Values x .. x + 7 into the even lanes (fewer at the row's end), read only where wanted,
       // by a permute (an expanding load, vexpandps from memory, took 4x as long on Zen 5).
       for (int64_t x = 0; x < g.OW; x += kLanes / 2)
-        _mm512_mask_storeu_ps(out + 2 * x, lanes(g.W - 2 * x),
-                              _mm512_maskz_permutexvar_ps(
-                                  0x5555, spread, _mm512_maskz_loadu_ps(lanes(g.OW - x), row + x)));
+        _mm512_mask_storeu_ps(
+            out + 2 * x, lanes_mask(g.W - 2 * x),
+            _mm512_maskz_permutexvar_ps(0x5555, spread,
+                                        _mm512_maskz_loadu_ps(lanes_mask(g.OW - x), row + x)));
     }
 }
 
-// c_n = a x b_n for every image n, b_n and c_n the layer's input and output planes (the forward)
-// or its output and input gradient planes (the input gradient: `gradient`), each densely the
-// layer's OH x OW plane or, at stride 2, through gather_even_pixels / spread_even_pixels: rows
-// of a (M x K) packed by the caller, tasks of whole blocks of rows, fixed by the shape alone.
-void batched_product(const Conv2dGeometry& g, bool gradient, int64_t M, int64_t K,
-                     const float* packed, const float* b, const float* init, float* c, Epilogue e) {
-  const int64_t P = g.OH * g.OW, plane = g.H * g.W, blocks = (M + kRows - 1) / kRows;
-  const bool strided = g.SH == 2;
-  const int64_t parts = std::min(blocks, parts_per_image(g.N, M * K * P));
+// Rows [r0, r1) of image n's output: packed weights (O x C) x its input, plus bias, epilogue e.
+void forward_rows(const Conv2dGeometry& g, const float* packed, const float* in, const float* bias,
+                  const Epilogue& e, int64_t n, int64_t r0, int64_t r1, float* out) {
+  const int64_t P = g.OH * g.OW, image = g.C * g.H * g.W;
+  float* out_n = out + n * g.O * P;
+  if (g.SH == 1) return rows_product(g.O, P, g.C, packed, in + n * image, bias, out_n, r0, r1, e);
+  if (rows_fill_vectors(g))  // the input's even pixels straight into the product's tiles
+    return rows_product(g.O, P, g.C, packed, in + n * image, bias, out_n, r0, r1, e, &g);
+  float* dense = scratch(2, static_cast<size_t>(g.C * P));
+  gather_even_pixels(g, g.C, in + n * image, dense);
+  rows_product(g.O, P, g.C, packed, dense, bias, out_n, r0, r1, e);
+}
+
+// Rows (input channels) [r0, r1) of image n's input gradient: packed weights (C x O) x its output
+// gradient.
+void input_grad_rows(const Conv2dGeometry& g, const float* packed, const float* gout, int64_t n,
+                     int64_t r0, int64_t r1, float* gin) {
+  const int64_t P = g.OH * g.OW, image = g.C * g.H * g.W;
+  const float* gout_n = gout + n * g.O * P;
+  if (g.SH == 1)
+    return rows_product(g.C, P, g.O, packed, gout_n, nullptr, gin + n * image, r0, r1, {});
+  if (rows_fill_vectors(g)) {  // spread as the sums are stored
+    Epilogue spread;
+    spread.spread_H = g.H, spread.spread_W = g.W;
+    return rows_product(g.C, P, g.O, packed, gout_n, nullptr, gin + n * image, r0, r1, spread);
+  }
+  float* dense = scratch(2, static_cast<size_t>(g.C * P));
+  rows_product(g.C, P, g.O, packed, gout_n, nullptr, dense, r0, r1, {});
+  spread_even_pixels(g, r0, r1, dense, gin + n * image);
+}
+
+// rows(n, r0, r1) for every image n and its blocks of M result rows (K products each), in tasks
+// of whole blocks of rows, fixed by the shape alone.
+template <typename Rows>
+void for_row_blocks(const Conv2dGeometry& g, int64_t M, int64_t K, const Rows& rows) {
+  const int64_t blocks = (M + kRows - 1) / kRows;
+  const int64_t parts = std::min(blocks, parts_per_image(g.N, M * K * g.OH * g.OW));
   parallel_for(g.N * parts, [&](int64_t task) {
     const int64_t n = task / parts, part = task % parts;
-    const int64_t r0 = part * blocks / parts * kRows,
-                  r1 = std::min(M, (part + 1) * blocks / parts * kRows);
-    if (!strided)
-      return rows_product(M, P, K, packed, b + n * K * P, init, c + n * M * P, r0, r1, e);
-    if (!gradient) {  // the input's even pixels, then the products into the output
-      if (g.OW == kLanes / 2 || g.OW == kLanes)  // straight into the product's tiles
-        return rows_product(M, P, K, packed, b + n * K * plane, init, c + n * M * P, r0, r1, e, &g);
-      float* dense = scratch(2, static_cast<size_t>(K * P));
-      gather_even_pixels(g, K, b + n * K * plane, dense);
-      return rows_product(M, P, K, packed, dense, init, c + n * M * P, r0, r1, e);
-    }
-    if (g.OW == kLanes / 2 || g.OW == kLanes) {  // spread as the sums are stored
-      Epilogue spread = e;
-      spread.spread_H = g.H, spread.spread_W = g.W;
-      return rows_product(M, P, K, packed, b + n * K * P, init, c + n * M * plane, r0, r1, spread);
-    }
-    float* dense = scratch(2, static_cast<size_t>(M * P));
-    rows_product(M, P, K, packed, b + n * K * P, init, dense, r0, r1, e);
-    spread_even_pixels(g, r0, r1, dense, c + n * M * plane);
+    rows(n, part * blocks / parts * kRows, std::min(M, (part + 1) * blocks / parts * kRows));
   });
 }
 
@@ -388,12 +409,17 @@ void conv2d_forward_pointwise(const Conv2dGeometry& g, ConvFusion f, const float
     std::copy(f.bn_shift, f.bn_shift + g.O, bn.begin() + 2 * g.O);
   }
   const Epilogue e{f.bn_scale ? bn.data() : nullptr, g.O, f.relu};
-  batched_product(g, false, g.O, g.C, packed, in, bias, out, e);
+  for_row_blocks(g, g.O, g.C, [&](int64_t n, int64_t r0, int64_t r1) {
+    forward_rows(g, packed, in, bias, e, n, r0, r1, out);
+  });
 }
 
 void conv2d_input_grad_pointwise(const Conv2dGeometry& g, const float* w, const float* gout,
                                  float* gin) {
-  batched_product(g, true, g.C, g.O, pack_input_grad_pointwise(g, w), gout, nullptr, gin, {});
+  const float* packed = pack_input_grad_pointwise(g, w);
+  for_row_blocks(g, g.C, g.O, [&](int64_t n, int64_t r0, int64_t r1) {
+    input_grad_rows(g, packed, gout, n, r0, r1, gin);
+  });
 }
 
 const float* pack_input_grad_pointwise(const Conv2dGeometry& g, const float* w) {
@@ -402,19 +428,7 @@ const float* pack_input_grad_pointwise(const Conv2dGeometry& g, const float* w) 
 
 void input_grad_pointwise_image(const Conv2dGeometry& g, const float* packed, const float* gout,
                                 int64_t n, float* gin) {
-  const int64_t P = g.OH * g.OW, plane = g.H * g.W;
-  if (g.SH == 1)
-    return rows_product(g.C, P, g.O, packed, gout + n * g.O * P, nullptr, gin + n * g.C * P, 0, g.C,
-                        {});
-  if (g.OW == kLanes / 2 || g.OW == kLanes) {  // spread as the sums are stored
-    Epilogue spread;
-    spread.spread_H = g.H, spread.spread_W = g.W;
-    return rows_product(g.C, P, g.O, packed, gout + n * g.O * P, nullptr, gin + n * g.C * plane, 0,
-                        g.C, spread);
-  }
-  float* dense = scratch(2, static_cast<size_t>(g.C * P));
-  rows_product(g.C, P, g.O, packed, gout + n * g.O * P, nullptr, dense, 0, g.C, {});
-  spread_even_pixels(g, 0, g.C, dense, gin + n * g.C * plane);
+  input_grad_rows(g, packed, gout, n, 0, g.C, gin);
 }
 
 }  // namespace convlab::kernels

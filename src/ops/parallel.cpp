@@ -11,10 +11,21 @@
 namespace convlab {
 
 namespace {
-thread_local ThreadPool* active_pool = nullptr;
-}  // namespace
 
-namespace {
+thread_local ThreadPool* active_pool = nullptr;
+
+// Polls `busy` for at most `microseconds` before the caller sleeps on a condition variable:
+// waking a sleeping thread costs tens of microseconds, about as long as one kernel of a training
+// step.
+template <typename Busy>
+void poll_while(const Busy& busy, int microseconds) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(microseconds);
+  while (busy() && std::chrono::steady_clock::now() < until) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+  }
+}
 
 constexpr uint64_t pack(int64_t lo, int64_t hi) {
   return static_cast<uint64_t>(lo) | static_cast<uint64_t>(hi) << 32;
@@ -31,7 +42,6 @@ constexpr int64_t high(uint64_t r) {
 ThreadPool::ThreadPool(int threads) {
   if (threads < 1 || threads > 256)
     throw ValueError("thread count must be between 1 and 256; got " + std::to_string(threads));
-  threads_ = threads;
   shares_ = std::make_unique<Share[]>(static_cast<size_t>(threads));
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
@@ -58,7 +68,7 @@ bool ThreadPool::claim(size_t self, int64_t& task) {
   for (;;) {
     size_t victim = self;
     int64_t most = 0;
-    for (size_t q = 0; q < static_cast<size_t>(threads_); ++q) {
+    for (size_t q = 0; q < static_cast<size_t>(threads()); ++q) {
       const uint64_t v = shares_[q].range.load(std::memory_order_relaxed);
       if (high(v) - low(v) > most) most = high(v) - low(v), victim = q;
     }
@@ -87,7 +97,7 @@ void ThreadPool::work_on_current_job(int self, const std::function<void(int64_t)
         std::lock_guard<std::mutex> lock(mutex_);
         if (!error_) error_ = std::current_exception();
       }
-      for (int q = 0; q < threads_; ++q)
+      for (int q = 0; q < threads(); ++q)
         shares_[static_cast<size_t>(q)].range.store(0, std::memory_order_relaxed);
     }
   }
@@ -96,16 +106,8 @@ void ThreadPool::work_on_current_job(int self, const std::function<void(int64_t)
 void ThreadPool::worker_loop(int self) {
   uint64_t seen = 0;
   for (;;) {
-    // Poll for a bounded time before sleeping: waking a sleeping thread costs tens of
-    // microseconds, about as long as one kernel of a training step.
-    const auto spin_until =
-        std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicroseconds);
-    while (generation_.load(std::memory_order_acquire) == seen &&
-           std::chrono::steady_clock::now() < spin_until) {
-#if defined(__x86_64__)
-      __builtin_ia32_pause();
-#endif
-    }
+    poll_while([&] { return generation_.load(std::memory_order_acquire) == seen; },
+               kSpinMicroseconds);
     const std::function<void(int64_t)>* job;
     {
       std::unique_lock<std::mutex> lock(mutex_);
@@ -140,7 +142,7 @@ void ThreadPool::run(int64_t tasks, const std::function<void(int64_t)>& fn) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     job_ = &fn;
-    const int64_t threads = threads_;
+    const int64_t threads = this->threads();
     for (int64_t i = 0; i < threads; ++i)  // contiguous, near-equal shares
       shares_[static_cast<size_t>(i)].range.store(
           pack(tasks * i / threads, tasks * (i + 1) / threads), std::memory_order_relaxed);
@@ -149,14 +151,7 @@ void ThreadPool::run(int64_t tasks, const std::function<void(int64_t)>& fn) {
   wake_.notify_all();
   work_on_current_job(0, fn);
   // Every task is claimed; wait for the workers still running one (or about to find none).
-  const auto spin_until =
-      std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicroseconds);
-  while (active_.load(std::memory_order_acquire) != 0 &&
-         std::chrono::steady_clock::now() < spin_until) {
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#endif
-  }
+  poll_while([&] { return active_.load(std::memory_order_acquire) != 0; }, kSpinMicroseconds);
   std::exception_ptr error;
   {
     std::unique_lock<std::mutex> lock(mutex_);

@@ -53,12 +53,8 @@ CONVLAB_INLINE float relu(float v) {
 struct Lanes {
   __mmask16 lo, hi, out;
 };
-CONVLAB_AVX512_INLINE __mmask16 first(int64_t n) {
-  return n >= 16 ? static_cast<__mmask16>(0xFFFF)
-                 : static_cast<__mmask16>(n <= 0 ? 0 : (1u << n) - 1);
-}
 CONVLAB_AVX512_INLINE Lanes lanes(int64_t n) {
-  return {first(2 * n), first(2 * n - 16), first(n)};
+  return {lanes_mask(2 * n), lanes_mask(2 * n - 16), lanes_mask(n)};
 }
 constexpr Lanes kAll{0xFFFF, 0xFFFF, 0xFFFF};
 

@@ -3,6 +3,8 @@
 // calls it; a kernel picks its vector width VL (16, 8 or 4 floats) to match.
 #pragma once
 
+#include <immintrin.h>
+
 #include <cstdint>
 #include <cstring>
 
@@ -194,3 +196,14 @@ CONVLAB_INLINE void in_register(V& v) {
 }
 
 }  // namespace convlab::kernels::simd
+
+namespace convlab::kernels {
+
+// The first n of an AVX-512 vector's 16 lanes as a mask: none for n <= 0, all from 16 on (tiles,
+// channels, windows or columns past the end of a row).
+inline __attribute__((target("avx512f"))) __mmask16 lanes_mask(int64_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF)
+                 : static_cast<__mmask16>(n <= 0 ? 0 : (1u << n) - 1);
+}
+
+}  // namespace convlab::kernels

@@ -12,16 +12,12 @@
 
 #include "convlab/ops/parallel.h"
 #include "scratch.h"
+#include "simd.h"
 
 namespace convlab::kernels {
 
 #define CONVLAB_WINO __attribute__((target("avx512f")))
 #define CONVLAB_WINO_INLINE __attribute__((target("avx512f"), always_inline)) inline
-
-// The first n of a vector's 16 lanes (all of them from 16 on): tiles or channels past the end.
-CONVLAB_WINO inline __mmask16 lanes_mask(int64_t n) {
-  return n >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << n) - 1);
-}
 
 // The transform of F(MxM, RxR): B^T (a x a, a = M + R - 1) for input patches, G (a x R) for
 // kernels, A^T (M x a) for outputs; from the Toom-Cook construction (tools/winograd_points.py) at

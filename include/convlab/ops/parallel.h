@@ -56,8 +56,7 @@ class ThreadPool {
   struct alignas(64) Share {
     std::atomic<uint64_t> range{0};
   };
-  std::unique_ptr<Share[]> shares_;
-  int threads_ = 1;
+  std::unique_ptr<Share[]> shares_;  // one per thread (threads())
   // Workers inside the current job (joined under mutex_): run() returns only once none is, so that
   // no worker can claim a later job's task for this one.
   std::atomic<int> active_{0};
